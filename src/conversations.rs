@@ -1,0 +1,173 @@
+//! The conversations port: the Twilio REST calls the bridge makes, in domain terms.
+//! The adapter in `twilio/` does HTTP, auth, retries and error JSON; nothing else does.
+
+use async_trait::async_trait;
+use serde_json::{Map, Value, json};
+
+use crate::deadline::Deadline;
+use crate::ids::{ConversationSid, InteractionSid, ParticipantSid, WebhookSid, WorkflowSid, WorkspaceSid};
+
+/// A conversation participant as Twilio lists it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Participant {
+    pub sid: Option<ParticipantSid>,
+    /// Set only for Conversations SDK (webchat) participants.
+    pub identity: Option<String>,
+    pub binding: Option<MessagingBinding>,
+    /// The participant's attributes, parsed (`{}` when absent or not JSON).
+    pub attributes: Value,
+}
+
+/// How a participant is reached outside the SDK.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MessagingBinding {
+    /// `sms`, `whatsapp`, ...
+    pub kind: Option<String>,
+    pub address: Option<String>,
+    pub proxy_address: Option<String>,
+}
+
+/// The parts of a conversation the handoff uses.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConversationInfo {
+    pub state: Option<String>,
+    pub friendly_name: Option<String>,
+    /// The conversation's attributes, parsed (`{}` when absent or not JSON); webchat keeps
+    /// `pre_engagement_data` here.
+    pub attributes: Value,
+}
+
+/// The media type of the customer's channel, as the Interactions API names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelType {
+    Web,
+    Sms,
+    Whatsapp,
+}
+
+impl ChannelType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Web => "web",
+            Self::Sms => "sms",
+            Self::Whatsapp => "whatsapp",
+        }
+    }
+}
+
+/// A customer-initiated Flex Interaction on an existing conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InteractionRequest {
+    pub channel_type: ChannelType,
+    pub conversation: ConversationSid,
+    pub workspace: WorkspaceSid,
+    pub workflow: Option<WorkflowSid>,
+    pub task_channel: String,
+    pub attributes: Map<String, Value>,
+}
+
+impl InteractionRequest {
+    /// The `Channel` parameter (sent as a JSON string).
+    pub fn channel_json(&self) -> Value {
+        json!({
+            "type": self.channel_type.as_str(),
+            "initiated_by": "customer",
+            "properties": { "media_channel_sid": self.conversation.as_str() },
+        })
+    }
+
+    /// The `Routing` parameter (sent as a JSON string).
+    pub fn routing_json(&self) -> Value {
+        let mut properties = Map::new();
+        properties.insert("workspace_sid".into(), json!(self.workspace.as_str()));
+        if let Some(workflow) = &self.workflow {
+            properties.insert("workflow_sid".into(), json!(workflow.as_str()));
+        }
+        properties.insert("task_channel_unique_name".into(), json!(self.task_channel));
+        properties.insert("attributes".into(), Value::Object(self.attributes.clone()));
+        json!({ "properties": properties })
+    }
+}
+
+/// A Twilio REST failure, classified by whether a later attempt could succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TwilioError {
+    /// Twilio answered 4xx (other than 429): retrying the same request cannot help.
+    #[error("twilio rejected {operation}: HTTP {status}{}: {message}", code.map(|c| format!(", code {c}")).unwrap_or_default())]
+    Rejected {
+        operation: &'static str,
+        status: u16,
+        code: Option<u32>,
+        message: String,
+    },
+    /// 429/5xx or network faults that outlasted the retries or the deadline.
+    #[error("twilio unavailable for {operation} after {attempts} attempt(s): {last}")]
+    Unavailable {
+        operation: &'static str,
+        attempts: u32,
+        last: String,
+    },
+    /// Twilio answered 2xx with a body we could not read.
+    #[error("twilio answered {operation} with an unreadable body: {detail}")]
+    Malformed {
+        operation: &'static str,
+        detail: String,
+    },
+}
+
+impl TwilioError {
+    /// Whether re-running the whole event later (the on-failure queue) could succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+
+    pub fn operation(&self) -> &'static str {
+        match self {
+            Self::Rejected { operation, .. }
+            | Self::Unavailable { operation, .. }
+            | Self::Malformed { operation, .. } => operation,
+        }
+    }
+}
+
+/// The REST calls the bridge makes. Replies are posted without `X-Twilio-Webhook-Enabled`,
+/// so they never trigger the bot's webhook again.
+#[async_trait]
+pub trait Conversations: Send + Sync {
+    async fn post_message(
+        &self,
+        conversation: &ConversationSid,
+        author: &str,
+        body: &str,
+        deadline: Deadline,
+    ) -> Result<(), TwilioError>;
+
+    /// `State=closed`.
+    async fn close(&self, conversation: &ConversationSid, deadline: Deadline) -> Result<(), TwilioError>;
+
+    async fn remove_webhook(
+        &self,
+        conversation: &ConversationSid,
+        webhook: &WebhookSid,
+        deadline: Deadline,
+    ) -> Result<(), TwilioError>;
+
+    async fn fetch_conversation(
+        &self,
+        conversation: &ConversationSid,
+        deadline: Deadline,
+    ) -> Result<ConversationInfo, TwilioError>;
+
+    async fn list_participants(
+        &self,
+        conversation: &ConversationSid,
+        deadline: Deadline,
+    ) -> Result<Vec<Participant>, TwilioError>;
+
+    async fn create_interaction(
+        &self,
+        request: &InteractionRequest,
+        deadline: Deadline,
+    ) -> Result<InteractionSid, TwilioError>;
+}

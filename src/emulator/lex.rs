@@ -1,0 +1,1 @@
+//! STUB (to be replaced): Lex V2 runtime emulator.

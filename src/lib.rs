@@ -1,0 +1,18 @@
+//! flexlex: an Amazon Lex V2 bot in front of Twilio Flex Conversations.
+//!
+//! The crate is layered (see `docs/architecture.md`): the envelope, signature and webhook
+//! modules read what API Gateway hands over; `policy` decides; `bot` and `conversations` are
+//! the ports, implemented by `lex` and `twilio`; `handler` glues one event end to end.
+
+pub mod bot;
+pub mod conversations;
+pub mod deadline;
+pub mod emulator;
+pub mod envelope;
+pub mod form;
+pub mod ids;
+pub mod lex;
+pub mod secret;
+pub mod signature;
+pub mod twilio;
+pub mod webhook;

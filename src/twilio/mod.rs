@@ -1,0 +1,1 @@
+//! STUB (to be replaced): the Twilio REST adapter of the conversations port.
