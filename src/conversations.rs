@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use crate::deadline::Deadline;
-use crate::ids::{ConversationSid, InteractionSid, ParticipantSid, WebhookSid, WorkflowSid, WorkspaceSid};
+use crate::ids::{
+    ConversationSid, InteractionSid, ParticipantSid, WebhookSid, WorkflowSid, WorkspaceSid,
+};
 
 /// A conversation participant as Twilio lists it.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -38,7 +40,7 @@ pub struct ConversationInfo {
 }
 
 /// The media type of the customer's channel, as the Interactions API names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChannelType {
     Web,
@@ -144,7 +146,11 @@ pub trait Conversations: Send + Sync {
     ) -> Result<(), TwilioError>;
 
     /// `State=closed`.
-    async fn close(&self, conversation: &ConversationSid, deadline: Deadline) -> Result<(), TwilioError>;
+    async fn close(
+        &self,
+        conversation: &ConversationSid,
+        deadline: Deadline,
+    ) -> Result<(), TwilioError>;
 
     async fn remove_webhook(
         &self,

@@ -15,8 +15,16 @@ pub struct IdError {
 
 impl IdError {
     fn new(kind: &'static str, raw: &str, reason: &'static str) -> Self {
-        let shown: String = raw.chars().take(48).flat_map(char::escape_default).collect();
-        Self { kind, shown, reason }
+        let shown: String = raw
+            .chars()
+            .take(48)
+            .flat_map(char::escape_default)
+            .collect();
+        Self {
+            kind,
+            shown,
+            reason,
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! the ports, implemented by `lex` and `twilio`; `handler` glues one event end to end.
 
 pub mod bot;
+pub mod config;
 pub mod conversations;
 pub mod deadline;
 pub mod emulator;
@@ -12,6 +13,8 @@ pub mod envelope;
 pub mod form;
 pub mod ids;
 pub mod lex;
+pub mod policy;
+pub mod render;
 pub mod secret;
 pub mod signature;
 pub mod twilio;

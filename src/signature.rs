@@ -43,8 +43,15 @@ impl Verifier {
     pub fn new(primary: Secret, previous: Option<Secret>) -> Self {
         Self { primary, previous }
     }
-    pub fn verify(&self, _signature: Option<&str>, urls: &[String], _params: &FormParams) -> Verdict {
+    pub fn verify(
+        &self,
+        _signature: Option<&str>,
+        urls: &[String],
+        _params: &FormParams,
+    ) -> Verdict {
         let _ = (&self.primary, &self.previous);
-        Verdict::Mismatch { tried: urls.to_vec() }
+        Verdict::Mismatch {
+            tried: urls.to_vec(),
+        }
     }
 }

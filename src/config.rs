@@ -1,0 +1,446 @@
+//! Every setting, read and validated once per cold start. A bad or missing value fails
+//! initialisation with the variable's name, so a misconfigured stack is caught at deploy time
+//! rather than on a customer's first message.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::conversations::ChannelType;
+use crate::ids::{AccountSid, ApiKeySid, LocaleId, WorkflowSid, WorkspaceSid};
+use crate::secret::Secret;
+
+/// A setting that could not be used, named by its variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            variable,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Keys a Secrets Manager secret (`TWILIO_SECRET_ID`) may hold; they override the environment.
+pub const SECRET_KEYS: [&str; 5] = [
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "TWILIO_PREVIOUS_AUTH_TOKEN",
+    "TWILIO_API_KEY_SID",
+    "TWILIO_API_KEY_SECRET",
+];
+
+/// What the customer's conversation gets when the bot cannot answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BotErrorAction {
+    /// Apologise and hand the conversation to an agent (default: nobody talks to nothing).
+    Handoff,
+    /// Apologise and close the conversation.
+    Close,
+    /// Apologise and wait for the customer's next message.
+    Reply,
+}
+
+/// What a message with attachments and no text gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaAction {
+    Reply(String),
+    Handoff,
+}
+
+/// How REST calls authenticate. API keys are preferred; the auth token is the fallback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestCredentials {
+    ApiKey { sid: ApiKeySid, secret: Secret },
+    AuthToken { account: AccountSid, token: Secret },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TwilioSettings {
+    pub credentials: RestCredentials,
+    pub account: Option<AccountSid>,
+    pub auth_token: Secret,
+    pub previous_auth_token: Option<Secret>,
+    pub conversations_base_url: Option<String>,
+    pub flex_base_url: Option<String>,
+    pub region: Option<String>,
+    pub edge: Option<String>,
+}
+
+/// The settings that decide behaviour (the policy and the handoff), free of I/O concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Behaviour {
+    pub handoff_intents: Vec<String>,
+    pub close_intents: Vec<String>,
+    pub bot_author: String,
+    /// Authors besides the bot whose messages never go to the bot (agents, system).
+    pub ignore_authors: Vec<String>,
+    pub default_locale: LocaleId,
+    pub on_bot_error: BotErrorAction,
+    pub bot_error_message: String,
+    pub on_media: MediaAction,
+    pub workspace: WorkspaceSid,
+    pub workflow: Option<WorkflowSid>,
+    /// Interaction channel type → TaskRouter task channel unique name.
+    pub task_channels: BTreeMap<ChannelType, String>,
+    /// The URL Twilio calls when it is not `https://{domainName}{path}`.
+    pub webhook_public_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub twilio: TwilioSettings,
+    pub behaviour: Behaviour,
+}
+
+pub const DEFAULT_BOT_ERROR_MESSAGE: &str =
+    "Sorry, I'm having trouble right now. Let me connect you with someone who can help.";
+pub const DEFAULT_MEDIA_REPLY: &str = "Sorry, I can only read text. Please type your message.";
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        Self::from_settings(&vars)
+    }
+
+    /// Reads a settings map (the environment, possibly overlaid with the Twilio secret).
+    pub fn from_settings(settings: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| -> Option<&str> {
+            settings
+                .get(name)
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty())
+        };
+
+        let account = get("TWILIO_ACCOUNT_SID")
+            .map(|v| {
+                AccountSid::parse(v)
+                    .map_err(|e| ConfigError::new("TWILIO_ACCOUNT_SID", e.to_string()))
+            })
+            .transpose()?;
+        let auth_token = get("TWILIO_AUTH_TOKEN").map(Secret::new).ok_or_else(|| {
+            ConfigError::new(
+                "TWILIO_AUTH_TOKEN",
+                "missing: set it, or TWILIO_SECRET_ID to a Secrets Manager secret holding it",
+            )
+        })?;
+        let previous_auth_token = get("TWILIO_PREVIOUS_AUTH_TOKEN").map(Secret::new);
+        let api_key = match (get("TWILIO_API_KEY_SID"), get("TWILIO_API_KEY_SECRET")) {
+            (Some(sid), Some(secret)) => Some((
+                ApiKeySid::parse(sid)
+                    .map_err(|e| ConfigError::new("TWILIO_API_KEY_SID", e.to_string()))?,
+                Secret::new(secret),
+            )),
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "TWILIO_API_KEY_SECRET",
+                    "missing while TWILIO_API_KEY_SID is set",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "TWILIO_API_KEY_SID",
+                    "missing while TWILIO_API_KEY_SECRET is set",
+                ));
+            }
+            (None, None) => None,
+        };
+        let credentials = match (api_key, &account) {
+            (Some((sid, secret)), _) => RestCredentials::ApiKey { sid, secret },
+            (None, Some(account)) => RestCredentials::AuthToken {
+                account: account.clone(),
+                token: auth_token.clone(),
+            },
+            (None, None) => {
+                return Err(ConfigError::new(
+                    "TWILIO_ACCOUNT_SID",
+                    "missing: REST calls need TWILIO_API_KEY_SID/TWILIO_API_KEY_SECRET or TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN",
+                ));
+            }
+        };
+
+        let url = |name: &'static str| -> Result<Option<String>, ConfigError> {
+            get(name)
+                .map(|v| {
+                    if v.starts_with("https://") || v.starts_with("http://") {
+                        Ok(v.trim_end_matches('/').to_owned())
+                    } else {
+                        Err(ConfigError::new(name, "must be an http(s) URL"))
+                    }
+                })
+                .transpose()
+        };
+        let hostname_part = |name: &'static str| -> Result<Option<String>, ConfigError> {
+            get(name)
+                .map(|v| {
+                    if v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                        Ok(v.to_ascii_lowercase())
+                    } else {
+                        Err(ConfigError::new(
+                            name,
+                            "must be letters, digits and `-` (e.g. `ie1`, `dublin`)",
+                        ))
+                    }
+                })
+                .transpose()
+        };
+
+        let twilio = TwilioSettings {
+            credentials,
+            account,
+            auth_token,
+            previous_auth_token,
+            conversations_base_url: url("TWILIO_CONVERSATIONS_BASE_URL")?,
+            flex_base_url: url("TWILIO_FLEX_BASE_URL")?,
+            region: hostname_part("TWILIO_REGION")?,
+            edge: hostname_part("TWILIO_EDGE")?,
+        };
+
+        let names = |name: &'static str, default: &str| -> Vec<String> {
+            get(name)
+                .unwrap_or(default)
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+
+        let on_bot_error = match get("ON_BOT_ERROR")
+            .unwrap_or("handoff")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "handoff" => BotErrorAction::Handoff,
+            "close" => BotErrorAction::Close,
+            "reply" => BotErrorAction::Reply,
+            other => {
+                return Err(ConfigError::new(
+                    "ON_BOT_ERROR",
+                    format!("`{other}` is not one of handoff, close, reply"),
+                ));
+            }
+        };
+        let on_media = match get("ON_MEDIA")
+            .unwrap_or("reply")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "reply" => MediaAction::Reply(
+                get("MEDIA_REPLY_MESSAGE")
+                    .unwrap_or(DEFAULT_MEDIA_REPLY)
+                    .to_owned(),
+            ),
+            "handoff" => MediaAction::Handoff,
+            other => {
+                return Err(ConfigError::new(
+                    "ON_MEDIA",
+                    format!("`{other}` is not one of reply, handoff"),
+                ));
+            }
+        };
+
+        let workspace = get("FLEX_WORKSPACE_SID")
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "FLEX_WORKSPACE_SID",
+                    "missing: the TaskRouter workspace for handoffs (WS…)",
+                )
+            })
+            .and_then(|v| {
+                WorkspaceSid::parse(v)
+                    .map_err(|e| ConfigError::new("FLEX_WORKSPACE_SID", e.to_string()))
+            })?;
+        let workflow = get("FLEX_WORKFLOW_SID")
+            .map(|v| {
+                WorkflowSid::parse(v)
+                    .map_err(|e| ConfigError::new("FLEX_WORKFLOW_SID", e.to_string()))
+            })
+            .transpose()?;
+
+        let behaviour = Behaviour {
+            handoff_intents: names("HANDOFF_INTENTS", "Agent"),
+            close_intents: names("CLOSE_INTENTS", "OrderFlowers"),
+            bot_author: get("BOT_AUTHOR").unwrap_or("Lex").to_owned(),
+            ignore_authors: names("IGNORE_AUTHORS", "system"),
+            default_locale: LocaleId::parse(get("DEFAULT_LOCALE").unwrap_or("en_US"))
+                .map_err(|e| ConfigError::new("DEFAULT_LOCALE", e.to_string()))?,
+            on_bot_error,
+            bot_error_message: get("BOT_ERROR_MESSAGE")
+                .unwrap_or(DEFAULT_BOT_ERROR_MESSAGE)
+                .to_owned(),
+            on_media,
+            workspace,
+            workflow,
+            task_channels: parse_task_channels(
+                get("TASK_CHANNELS").unwrap_or("web=chat,sms=sms,whatsapp=chat"),
+            )?,
+            webhook_public_url: url("WEBHOOK_PUBLIC_URL")?,
+        };
+
+        Ok(Self { twilio, behaviour })
+    }
+}
+
+fn parse_task_channels(raw: &str) -> Result<BTreeMap<ChannelType, String>, ConfigError> {
+    let err = |reason: String| ConfigError::new("TASK_CHANNELS", reason);
+    let mut map = BTreeMap::from([
+        (ChannelType::Web, "chat".to_owned()),
+        (ChannelType::Sms, "sms".to_owned()),
+        (ChannelType::Whatsapp, "chat".to_owned()),
+    ]);
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (channel, task_channel) = entry
+            .split_once('=')
+            .ok_or_else(|| err(format!("`{entry}` is not channel=task_channel")))?;
+        let channel = match channel.trim() {
+            "web" => ChannelType::Web,
+            "sms" => ChannelType::Sms,
+            "whatsapp" => ChannelType::Whatsapp,
+            other => {
+                return Err(err(format!(
+                    "unknown channel `{other}` (web, sms, whatsapp)"
+                )));
+            }
+        };
+        let task_channel = task_channel.trim();
+        if task_channel.is_empty()
+            || !task_channel
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(err(format!(
+                "task channel `{task_channel}` must be a TaskRouter unique name"
+            )));
+        }
+        map.insert(channel, task_channel.to_owned());
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> HashMap<String, String> {
+        [
+            ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+            ("TWILIO_AUTH_TOKEN", "tok-primary"),
+            ("FLEX_WORKSPACE_SID", "WS0123456789abcdef0123456789abcdef"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    fn with(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut m = base();
+        for (k, v) in pairs {
+            m.insert((*k).to_owned(), (*v).to_owned());
+        }
+        m
+    }
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let c = Config::from_settings(&base()).unwrap();
+        let b = &c.behaviour;
+        assert_eq!(b.handoff_intents, ["Agent"]);
+        assert_eq!(b.close_intents, ["OrderFlowers"]);
+        assert_eq!(b.bot_author, "Lex");
+        assert_eq!(b.default_locale.as_str(), "en_US");
+        assert_eq!(b.on_bot_error, BotErrorAction::Handoff);
+        assert_eq!(b.task_channels[&ChannelType::Sms], "sms");
+        assert_eq!(b.task_channels[&ChannelType::Web], "chat");
+        assert!(matches!(
+            c.twilio.credentials,
+            RestCredentials::AuthToken { .. }
+        ));
+    }
+
+    #[test]
+    fn api_key_is_preferred_for_rest() {
+        let c = Config::from_settings(&with(&[
+            ("TWILIO_API_KEY_SID", "SK0123456789abcdef0123456789abcdef"),
+            ("TWILIO_API_KEY_SECRET", "key-secret"),
+        ]))
+        .unwrap();
+        assert!(matches!(
+            c.twilio.credentials,
+            RestCredentials::ApiKey { .. }
+        ));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("ON_BOT_ERROR", "explode", "ON_BOT_ERROR"),
+            ("ON_MEDIA", "ignore", "ON_MEDIA"),
+            ("DEFAULT_LOCALE", "en US", "DEFAULT_LOCALE"),
+            ("FLEX_WORKSPACE_SID", "WSnope", "FLEX_WORKSPACE_SID"),
+            (
+                "FLEX_WORKFLOW_SID",
+                "WS0123456789abcdef0123456789abcdef",
+                "FLEX_WORKFLOW_SID",
+            ),
+            ("TASK_CHANNELS", "fax=chat", "TASK_CHANNELS"),
+            ("TASK_CHANNELS", "sms", "TASK_CHANNELS"),
+            (
+                "WEBHOOK_PUBLIC_URL",
+                "example.com/hook",
+                "WEBHOOK_PUBLIC_URL",
+            ),
+            ("TWILIO_REGION", "ie1.", "TWILIO_REGION"),
+            (
+                "TWILIO_API_KEY_SID",
+                "SK0123456789abcdef0123456789abcdef",
+                "TWILIO_API_KEY_SECRET",
+            ),
+        ];
+        for (var, value, named) in cases {
+            let err = Config::from_settings(&with(&[(var, value)])).unwrap_err();
+            assert_eq!(err.variable, *named, "{var}={value}");
+        }
+        let mut m = base();
+        m.remove("TWILIO_AUTH_TOKEN");
+        assert_eq!(
+            Config::from_settings(&m).unwrap_err().variable,
+            "TWILIO_AUTH_TOKEN"
+        );
+        let mut m = base();
+        m.remove("FLEX_WORKSPACE_SID");
+        assert_eq!(
+            Config::from_settings(&m).unwrap_err().variable,
+            "FLEX_WORKSPACE_SID"
+        );
+    }
+
+    #[test]
+    fn errors_never_echo_secrets() {
+        let err = Config::from_settings(&with(&[("TWILIO_API_KEY_SECRET", "very-secret-value")]))
+            .unwrap_err();
+        assert!(!err.to_string().contains("very-secret-value"));
+        let c = Config::from_settings(&base()).unwrap();
+        assert!(!format!("{c:?}").contains("tok-primary"));
+    }
+
+    #[test]
+    fn lists_are_trimmed_and_task_channels_overridable() {
+        let c = Config::from_settings(&with(&[
+            ("HANDOFF_INTENTS", " Agent , Human,,"),
+            ("TASK_CHANNELS", "whatsapp=whatsapp, web=chat"),
+        ]))
+        .unwrap();
+        assert_eq!(c.behaviour.handoff_intents, ["Agent", "Human"]);
+        assert_eq!(
+            c.behaviour.task_channels[&ChannelType::Whatsapp],
+            "whatsapp"
+        );
+        assert_eq!(c.behaviour.task_channels[&ChannelType::Sms], "sms");
+    }
+}

@@ -1,0 +1,407 @@
+//! The decisions, and nothing else: given what the bot said (or that it failed) and the
+//! configured behaviour, which texts to post and which single action ends the turn.
+//! Pure functions, so every rule is a unit test.
+
+use std::fmt;
+
+use crate::bot::{BotError, BotMessage, BotTurn, DialogAction, IntentState};
+use crate::config::{Behaviour, BotErrorAction, MediaAction};
+use crate::render::render;
+
+/// Session attribute a bot's code hook sets to ask for an action (`handoff` or `close`).
+pub const ACTION_ATTRIBUTE: &str = "flexlex_action";
+/// Session attribute carrying a human-readable reason for the requested action.
+pub const REASON_ATTRIBUTE: &str = "flexlex_reason";
+
+/// What happens to the conversation once the messages are posted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Leave the conversation with the bot; the customer's next message comes back to us.
+    Wait,
+    /// `State=closed`.
+    Close(Reason),
+    /// Create the Flex Interaction, then remove the bot's webhook.
+    Handoff(Reason),
+}
+
+/// Why a conversation is closed or handed off; goes to the log and the task attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// The intent is configured as terminal (`HANDOFF_INTENTS`, `CLOSE_INTENTS`).
+    Intent(String),
+    /// The bot asked, through a session attribute or a flexlex custom payload.
+    BotRequested { via: Via, detail: Option<String> },
+    /// Lex failed after retries; carries the Lex error code.
+    BotError(String),
+    /// The customer sent attachments only and `ON_MEDIA=handoff`.
+    MediaOnly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    SessionAttribute,
+    CustomPayload,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Intent(name) => write!(f, "intent:{name}"),
+            Self::BotRequested {
+                via: Via::SessionAttribute,
+                ..
+            } => f.write_str("bot_requested:session_attribute"),
+            Self::BotRequested {
+                via: Via::CustomPayload,
+                ..
+            } => f.write_str("bot_requested:custom_payload"),
+            Self::BotError(code) => write!(f, "bot_error:{code}"),
+            Self::MediaOnly => f.write_str("media_only"),
+        }
+    }
+}
+
+/// The ordered texts to post, then one action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub messages: Vec<String>,
+    pub action: Action,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Requested {
+    Handoff,
+    Close,
+}
+
+fn parse_requested(raw: &str) -> Option<Requested> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "handoff" | "agent" | "escalate" => Some(Requested::Handoff),
+        "close" | "end" => Some(Requested::Close),
+        _ => None,
+    }
+}
+
+/// A flexlex custom payload: `{"flexlex": {"action": "handoff", "reason": "..."}}`.
+fn custom_payload_request(payload: &str) -> Option<(Requested, Option<String>)> {
+    let value: serde_json::Value = serde_json::from_str(payload).ok()?;
+    let inner = value.get("flexlex")?;
+    let action = parse_requested(inner.get("action")?.as_str()?)?;
+    let reason = inner
+        .get("reason")
+        .and_then(|r| r.as_str())
+        .map(str::to_owned);
+    Some((action, reason))
+}
+
+fn bot_request(turn: &BotTurn) -> Option<(Requested, Via, Option<String>)> {
+    let from_payload = turn.messages.iter().rev().find_map(|m| match m {
+        BotMessage::CustomPayload(p) => custom_payload_request(p),
+        _ => None,
+    });
+    if let Some((action, reason)) = from_payload {
+        return Some((action, Via::CustomPayload, reason));
+    }
+    let action = parse_requested(turn.session_attributes.get(ACTION_ATTRIBUTE)?)?;
+    let reason = turn.session_attributes.get(REASON_ATTRIBUTE).cloned();
+    Some((action, Via::SessionAttribute, reason))
+}
+
+/// Decides a normal turn. Precedence: an explicit request from the bot, then a handoff intent
+/// (unless the bot is still gathering a slot or a confirmation for it), then a close intent
+/// that is ready or fulfilled; otherwise wait.
+pub fn plan_turn(turn: &BotTurn, behaviour: &Behaviour) -> Plan {
+    let messages: Vec<String> = turn.messages.iter().filter_map(render).collect();
+
+    let action = if let Some((requested, via, detail)) = bot_request(turn) {
+        let reason = Reason::BotRequested { via, detail };
+        match requested {
+            Requested::Handoff => Action::Handoff(reason),
+            Requested::Close => Action::Close(reason),
+        }
+    } else if let Some(intent) = &turn.intent {
+        let still_asking = matches!(
+            turn.dialog_action,
+            Some(DialogAction::ElicitSlot(_)) | Some(DialogAction::ConfirmIntent)
+        );
+        let terminal = matches!(
+            intent.state,
+            IntentState::ReadyForFulfillment | IntentState::Fulfilled
+        );
+        if behaviour.handoff_intents.iter().any(|n| n == &intent.name) && !still_asking {
+            Action::Handoff(Reason::Intent(intent.name.clone()))
+        } else if behaviour.close_intents.iter().any(|n| n == &intent.name) && terminal {
+            Action::Close(Reason::Intent(intent.name.clone()))
+        } else {
+            Action::Wait
+        }
+    } else {
+        Action::Wait
+    };
+    Plan { messages, action }
+}
+
+/// The bot failed after retries: the customer gets `BOT_ERROR_MESSAGE` and `ON_BOT_ERROR`.
+pub fn plan_bot_error(error: &BotError, behaviour: &Behaviour) -> Plan {
+    let reason = Reason::BotError(error.code().to_owned());
+    let action = match behaviour.on_bot_error {
+        BotErrorAction::Handoff => Action::Handoff(reason),
+        BotErrorAction::Close => Action::Close(reason),
+        BotErrorAction::Reply => Action::Wait,
+    };
+    Plan {
+        messages: vec![behaviour.bot_error_message.clone()],
+        action,
+    }
+}
+
+/// Attachments without text: never silence.
+pub fn plan_media_only(behaviour: &Behaviour) -> Plan {
+    match &behaviour.on_media {
+        MediaAction::Reply(text) => Plan {
+            messages: vec![text.clone()],
+            action: Action::Wait,
+        },
+        MediaAction::Handoff => Plan {
+            messages: Vec::new(),
+            action: Action::Handoff(Reason::MediaOnly),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+
+    use super::*;
+    use crate::bot::{Button, Card, Intent};
+    use crate::config::Config;
+
+    fn behaviour(extra: &[(&str, &str)]) -> Behaviour {
+        let mut m: HashMap<String, String> = [
+            ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+            ("TWILIO_AUTH_TOKEN", "t"),
+            ("FLEX_WORKSPACE_SID", "WS0123456789abcdef0123456789abcdef"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (k, v) in extra {
+            m.insert((*k).to_owned(), (*v).to_owned());
+        }
+        Config::from_settings(&m).unwrap().behaviour
+    }
+
+    fn turn(intent: &str, state: IntentState, action: DialogAction) -> BotTurn {
+        BotTurn {
+            messages: vec![BotMessage::PlainText("reply".into())],
+            dialog_action: Some(action),
+            intent: Some(Intent {
+                name: intent.into(),
+                state,
+                confirmation: None,
+                slots: BTreeMap::new(),
+            }),
+            ..BotTurn::default()
+        }
+    }
+
+    #[test]
+    fn handoff_intent_hands_off() {
+        let p = plan_turn(
+            &turn(
+                "Agent",
+                IntentState::ReadyForFulfillment,
+                DialogAction::Close,
+            ),
+            &behaviour(&[]),
+        );
+        assert_eq!(p.action, Action::Handoff(Reason::Intent("Agent".into())));
+        assert_eq!(p.messages, ["reply"]);
+    }
+
+    #[test]
+    fn handoff_intent_still_gathering_a_slot_waits() {
+        let t = turn(
+            "Agent",
+            IntentState::InProgress,
+            DialogAction::ElicitSlot(Some("Topic".into())),
+        );
+        assert_eq!(plan_turn(&t, &behaviour(&[])).action, Action::Wait);
+    }
+
+    #[test]
+    fn close_intent_closes_only_when_ready_or_fulfilled() {
+        let b = behaviour(&[]);
+        for state in [IntentState::ReadyForFulfillment, IntentState::Fulfilled] {
+            let p = plan_turn(&turn("OrderFlowers", state, DialogAction::Close), &b);
+            assert_eq!(
+                p.action,
+                Action::Close(Reason::Intent("OrderFlowers".into()))
+            );
+        }
+        for state in [
+            IntentState::InProgress,
+            IntentState::Failed,
+            IntentState::FulfillmentInProgress,
+        ] {
+            let p = plan_turn(
+                &turn("OrderFlowers", state, DialogAction::ElicitSlot(None)),
+                &b,
+            );
+            assert_eq!(p.action, Action::Wait);
+        }
+    }
+
+    #[test]
+    fn other_intents_wait_and_configuration_is_honoured() {
+        let b = behaviour(&[
+            ("HANDOFF_INTENTS", "Human,Escalate"),
+            ("CLOSE_INTENTS", "Goodbye"),
+        ]);
+        assert_eq!(
+            plan_turn(
+                &turn(
+                    "Agent",
+                    IntentState::ReadyForFulfillment,
+                    DialogAction::Close
+                ),
+                &b
+            )
+            .action,
+            Action::Wait
+        );
+        assert!(matches!(
+            plan_turn(
+                &turn(
+                    "Escalate",
+                    IntentState::ReadyForFulfillment,
+                    DialogAction::Close
+                ),
+                &b
+            )
+            .action,
+            Action::Handoff(_)
+        ));
+        assert!(matches!(
+            plan_turn(
+                &turn("Goodbye", IntentState::Fulfilled, DialogAction::Close),
+                &b
+            )
+            .action,
+            Action::Close(_)
+        ));
+        assert_eq!(plan_turn(&BotTurn::default(), &b).action, Action::Wait);
+    }
+
+    #[test]
+    fn session_attribute_requests_win_over_intents() {
+        let mut t = turn("OrderFlowers", IntentState::Fulfilled, DialogAction::Close);
+        t.session_attributes
+            .insert(ACTION_ATTRIBUTE.into(), "Handoff".into());
+        t.session_attributes
+            .insert(REASON_ATTRIBUTE.into(), "vip customer".into());
+        assert_eq!(
+            plan_turn(&t, &behaviour(&[])).action,
+            Action::Handoff(Reason::BotRequested {
+                via: Via::SessionAttribute,
+                detail: Some("vip customer".into())
+            })
+        );
+        t.session_attributes
+            .insert(ACTION_ATTRIBUTE.into(), "close".into());
+        assert!(matches!(
+            plan_turn(&t, &behaviour(&[])).action,
+            Action::Close(Reason::BotRequested { .. })
+        ));
+        t.session_attributes
+            .insert(ACTION_ATTRIBUTE.into(), "dance".into());
+        assert_eq!(
+            plan_turn(&t, &behaviour(&[])).action,
+            Action::Close(Reason::Intent("OrderFlowers".into()))
+        );
+    }
+
+    #[test]
+    fn flexlex_custom_payload_requests_an_action_and_is_not_posted() {
+        let mut t = turn("Chat", IntentState::InProgress, DialogAction::ElicitIntent);
+        t.messages.push(BotMessage::CustomPayload(
+            r#"{"flexlex":{"action":"close","reason":"done"}}"#.into(),
+        ));
+        t.messages
+            .push(BotMessage::CustomPayload(r#"{"other":"thing"}"#.into()));
+        let p = plan_turn(&t, &behaviour(&[]));
+        assert_eq!(p.messages, ["reply"]);
+        assert_eq!(
+            p.action,
+            Action::Close(Reason::BotRequested {
+                via: Via::CustomPayload,
+                detail: Some("done".into())
+            })
+        );
+    }
+
+    #[test]
+    fn messages_keep_their_order_across_kinds() {
+        let t = BotTurn {
+            messages: vec![
+                BotMessage::PlainText("one".into()),
+                BotMessage::Ssml("<speak>two</speak>".into()),
+                BotMessage::Card(Card {
+                    title: "three".into(),
+                    buttons: vec![Button {
+                        text: "A".into(),
+                        value: "a".into(),
+                    }],
+                    ..Card::default()
+                }),
+                BotMessage::PlainText("four".into()),
+            ],
+            ..BotTurn::default()
+        };
+        assert_eq!(
+            plan_turn(&t, &behaviour(&[])).messages,
+            ["one", "two", "three\n1. A", "four"]
+        );
+    }
+
+    #[test]
+    fn bot_errors_apologise_then_follow_on_bot_error() {
+        let err = BotError::Unavailable {
+            code: "ThrottlingException".into(),
+            message: "slow down".into(),
+        };
+        let p = plan_bot_error(&err, &behaviour(&[]));
+        assert_eq!(p.messages, [crate::config::DEFAULT_BOT_ERROR_MESSAGE]);
+        assert_eq!(
+            p.action,
+            Action::Handoff(Reason::BotError("ThrottlingException".into()))
+        );
+        let p = plan_bot_error(
+            &err,
+            &behaviour(&[("ON_BOT_ERROR", "close"), ("BOT_ERROR_MESSAGE", "Bye")]),
+        );
+        assert_eq!(p.messages, ["Bye"]);
+        assert!(matches!(p.action, Action::Close(Reason::BotError(_))));
+        assert_eq!(
+            plan_bot_error(&err, &behaviour(&[("ON_BOT_ERROR", "reply")])).action,
+            Action::Wait
+        );
+    }
+
+    #[test]
+    fn media_only_is_never_silent() {
+        let p = plan_media_only(&behaviour(&[]));
+        assert_eq!(p.messages, [crate::config::DEFAULT_MEDIA_REPLY]);
+        assert_eq!(p.action, Action::Wait);
+        let p = plan_media_only(&behaviour(&[("ON_MEDIA", "handoff")]));
+        assert_eq!(p.action, Action::Handoff(Reason::MediaOnly));
+    }
+
+    #[test]
+    fn reasons_render_for_logs() {
+        assert_eq!(Reason::Intent("Agent".into()).to_string(), "intent:Agent");
+        assert_eq!(Reason::BotError("X".into()).to_string(), "bot_error:X");
+        assert_eq!(Reason::MediaOnly.to_string(), "media_only");
+    }
+}

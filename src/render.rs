@@ -1,0 +1,118 @@
+//! Turns the bot's messages into text a customer can read on any channel: webchat, SMS and
+//! WhatsApp all render plain text, so cards become numbered choices and SSML loses its tags.
+
+use crate::bot::{BotMessage, Card};
+
+/// The text to post for one bot message; `None` for messages that are not for the customer
+/// (custom payloads are instructions to the bridge, not text).
+pub fn render(message: &BotMessage) -> Option<String> {
+    let text = match message {
+        BotMessage::PlainText(text) => text.trim().to_owned(),
+        BotMessage::Ssml(ssml) => ssml_to_text(ssml),
+        BotMessage::Card(card) => card_to_text(card),
+        BotMessage::CustomPayload(_) => return None,
+    };
+    (!text.is_empty()).then_some(text)
+}
+
+/// Title, subtitle and buttons as `1. Roses` lines: a reply of `1` or `Roses` both read well.
+fn card_to_text(card: &Card) -> String {
+    let mut lines: Vec<String> = Vec::with_capacity(card.buttons.len() + 2);
+    for part in [Some(card.title.as_str()), card.subtitle.as_deref()]
+        .into_iter()
+        .flatten()
+    {
+        let part = part.trim();
+        if !part.is_empty() {
+            lines.push(part.to_owned());
+        }
+    }
+    for (i, button) in card.buttons.iter().enumerate() {
+        lines.push(format!("{}. {}", i + 1, button.text.trim()));
+    }
+    lines.join("\n")
+}
+
+/// Drops tags and decodes the five XML entities; whitespace runs collapse to one space.
+fn ssml_to_text(ssml: &str) -> String {
+    let mut text = String::with_capacity(ssml.len());
+    let mut in_tag = false;
+    for c in ssml.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                text.push(' ');
+            }
+            _ if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let decoded = text
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&");
+    decoded.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bot::Button;
+
+    fn card() -> Card {
+        Card {
+            title: "What type of flowers would you like?".into(),
+            subtitle: Some("Pick one".into()),
+            image_url: None,
+            buttons: ["Roses", "Lilies", "Tulips"]
+                .iter()
+                .map(|t| Button {
+                    text: (*t).into(),
+                    value: t.to_lowercase(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn plain_text_is_posted_as_is_and_blank_is_dropped() {
+        assert_eq!(
+            render(&BotMessage::PlainText("Hi there".into())).as_deref(),
+            Some("Hi there")
+        );
+        assert_eq!(render(&BotMessage::PlainText("  \n".into())), None);
+    }
+
+    #[test]
+    fn cards_become_numbered_choices() {
+        assert_eq!(
+            render(&BotMessage::Card(card())).as_deref(),
+            Some("What type of flowers would you like?\nPick one\n1. Roses\n2. Lilies\n3. Tulips")
+        );
+        let bare = Card {
+            title: "Choose".into(),
+            ..Card::default()
+        };
+        assert_eq!(render(&BotMessage::Card(bare)).as_deref(), Some("Choose"));
+    }
+
+    #[test]
+    fn ssml_loses_tags_and_entities() {
+        let ssml = "<speak>Your order of <emphasis>roses</emphasis> &amp; lilies\n is <break time=\"1s\"/>ready &lt;3</speak>";
+        assert_eq!(
+            render(&BotMessage::Ssml(ssml.into())).as_deref(),
+            Some("Your order of roses & lilies is ready <3")
+        );
+    }
+
+    #[test]
+    fn custom_payloads_are_not_posted() {
+        assert_eq!(
+            render(&BotMessage::CustomPayload("{\"flexlex\":{}}".into())),
+            None
+        );
+    }
+}
