@@ -46,6 +46,9 @@ pub struct BotTurn {
     pub confidence: Option<f64>,
     /// Sentiment of the utterance, when the alias has sentiment analysis on.
     pub sentiment: Option<String>,
+    /// Other intents Lex considered, with the slots they hold: after a switch to `Agent`
+    /// mid-order, the order's slots are only found here.
+    pub alternatives: Vec<Intent>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

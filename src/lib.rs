@@ -19,3 +19,4 @@ pub mod secret;
 pub mod signature;
 pub mod twilio;
 pub mod webhook;
+pub mod handoff;

@@ -1,0 +1,310 @@
+//! Who the customer is and what the agent should see: builds the Flex Interaction for a handoff
+//! from the webhook, the conversation's participants and attributes, and the bot's last turn.
+
+use serde_json::{Map, Value, json};
+
+use crate::bot::{BotTurn, Intent};
+use crate::config::Behaviour;
+use crate::conversations::{ChannelType, ConversationInfo, InteractionRequest, Participant};
+use crate::ids::BotRef;
+use crate::policy::Reason;
+use crate::webhook::MessageAdded;
+
+/// The customer as the agent sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Customer {
+    pub channel: ChannelType,
+    /// Flex UI's preferred label for non-email tasks.
+    pub from: String,
+    pub name: String,
+    pub address: String,
+}
+
+/// The channel a message came from, judged by its author alone (no REST call): SMS and WhatsApp
+/// authors are addresses, webchat authors are SDK identities.
+pub fn channel_hint(author: &str) -> ChannelType {
+    if author.starts_with("whatsapp:") {
+        ChannelType::Whatsapp
+    } else if is_phone_number(author) {
+        ChannelType::Sms
+    } else {
+        ChannelType::Web
+    }
+}
+
+fn is_phone_number(s: &str) -> bool {
+    s.strip_prefix('+')
+        .is_some_and(|digits| (6..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn nonempty(v: Option<&Value>) -> Option<String> {
+    v.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+/// Finds the customer among the participants: the message's author first (by participant SID,
+/// then identity, then address); without participants, the author alone.
+pub fn identify_customer(event: &MessageAdded, participants: &[Participant], conversation: &ConversationInfo) -> Customer {
+    let author = event.author.as_str();
+    let participant = participants
+        .iter()
+        .find(|p| p.sid.is_some() && p.sid == event.participant)
+        .or_else(|| participants.iter().find(|p| p.identity.as_deref() == Some(author)))
+        .or_else(|| {
+            participants
+                .iter()
+                .find(|p| p.binding.as_ref().and_then(|b| b.address.as_deref()) == Some(author))
+        });
+
+    let binding = participant.and_then(|p| p.binding.as_ref());
+    let address = binding.and_then(|b| b.address.clone());
+    let channel = match (binding.and_then(|b| b.kind.as_deref()), address.as_deref()) {
+        (Some(kind), _) if kind.eq_ignore_ascii_case("whatsapp") => ChannelType::Whatsapp,
+        (_, Some(a)) if a.starts_with("whatsapp:") => ChannelType::Whatsapp,
+        (Some(kind), _) if kind.eq_ignore_ascii_case("sms") => ChannelType::Sms,
+        (Some(_), _) => ChannelType::Sms,
+        (None, _) if participant.is_some_and(|p| p.identity.is_some()) => ChannelType::Web,
+        (None, _) => channel_hint(author),
+    };
+
+    let pre_engagement = conversation.attributes.get("pre_engagement_data");
+    let friendly = nonempty(pre_engagement.and_then(|p| p.get("friendlyName")))
+        .or_else(|| participant.and_then(|p| nonempty(p.attributes.get("friendlyName"))))
+        .or_else(|| nonempty(conversation.attributes.get("friendlyName")));
+
+    match channel {
+        ChannelType::Web => {
+            let identity = participant.and_then(|p| p.identity.clone()).unwrap_or_else(|| author.to_owned());
+            let email = nonempty(pre_engagement.and_then(|p| p.get("email")));
+            let name = friendly.unwrap_or_else(|| identity.clone());
+            Customer { channel, from: name.clone(), name, address: email.unwrap_or(identity) }
+        }
+        ChannelType::Sms | ChannelType::Whatsapp => {
+            let address = address.unwrap_or_else(|| author.to_owned());
+            let name = friendly.unwrap_or_else(|| address.clone());
+            Customer { channel, from: address.clone(), name, address }
+        }
+    }
+}
+
+fn slots_json(intent: &Intent) -> Value {
+    let slots: Map<String, Value> = intent
+        .slots
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), json!(v))))
+        .collect();
+    Value::Object(slots)
+}
+
+/// Everything the bot learned, as task attributes: routable by TaskRouter expressions
+/// (`lex.intent == "Agent"`) and shown to the agent.
+pub fn task_attributes(customer: &Customer, bot: &BotRef, turn: Option<&BotTurn>, reason: &Reason) -> Map<String, Value> {
+    let mut lex = Map::new();
+    lex.insert("botId".into(), json!(bot.bot_id.as_str()));
+    lex.insert("botAliasId".into(), json!(bot.alias_id.as_str()));
+    lex.insert("localeId".into(), json!(bot.locale.as_str()));
+    if let Some(turn) = turn {
+        if let Some(intent) = &turn.intent {
+            lex.insert("intent".into(), json!(intent.name));
+            lex.insert("intentState".into(), json!(intent.state.as_str()));
+            lex.insert("slots".into(), slots_json(intent));
+        }
+        let gathered: Map<String, Value> = turn
+            .alternatives
+            .iter()
+            .filter(|i| i.slots.values().any(Option::is_some))
+            .filter(|i| turn.intent.as_ref().is_none_or(|cur| cur.name != i.name))
+            .map(|i| (i.name.clone(), slots_json(i)))
+            .collect();
+        if !gathered.is_empty() {
+            lex.insert("otherIntentSlots".into(), Value::Object(gathered));
+        }
+        lex.insert("sessionAttributes".into(), json!(turn.session_attributes));
+        if let Some(c) = turn.confidence {
+            lex.insert("confidence".into(), json!(c));
+        }
+        if let Some(s) = &turn.sentiment {
+            lex.insert("sentiment".into(), json!(s));
+        }
+    }
+
+    let mut attributes = Map::new();
+    attributes.insert("from".into(), json!(customer.from));
+    attributes.insert("customerName".into(), json!(customer.name));
+    attributes.insert("customerAddress".into(), json!(customer.address));
+    attributes.insert("handoffReason".into(), json!(reason.to_string()));
+    if let Reason::BotRequested { detail: Some(detail), .. } = reason {
+        attributes.insert("handoffDetail".into(), json!(detail));
+    }
+    attributes.insert("lex".into(), Value::Object(lex));
+    attributes
+}
+
+/// The customer-initiated Interaction on this conversation.
+pub fn interaction_request(
+    event: &MessageAdded,
+    customer: &Customer,
+    attributes: Map<String, Value>,
+    behaviour: &Behaviour,
+) -> InteractionRequest {
+    let task_channel = behaviour
+        .task_channels
+        .get(&customer.channel)
+        .cloned()
+        .unwrap_or_else(|| "chat".to_owned());
+    InteractionRequest {
+        channel_type: customer.channel,
+        conversation: event.conversation.clone(),
+        workspace: behaviour.workspace.clone(),
+        workflow: behaviour.workflow.clone(),
+        task_channel,
+        attributes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::bot::IntentState;
+    use crate::conversations::MessagingBinding;
+    use crate::ids::{AccountSid, BotAliasId, BotId, ConversationSid, LocaleId, MessageSid, ParticipantSid};
+
+    const MB: &str = "MB0123456789abcdef0123456789abcdef";
+
+    fn event(author: &str, participant: Option<&str>) -> MessageAdded {
+        MessageAdded {
+            account: AccountSid::parse("AC0123456789abcdef0123456789abcdef").unwrap(),
+            conversation: ConversationSid::parse("CH0123456789abcdef0123456789abcdef").unwrap(),
+            message: MessageSid::parse("IM0123456789abcdef0123456789abcdef").unwrap(),
+            author: author.into(),
+            body: "hi".into(),
+            participant: participant.map(|p| ParticipantSid::parse(p).unwrap()),
+            webhook: None,
+            source: None,
+            client_identity: None,
+            media: Vec::new(),
+            index: None,
+            attributes: json!({}),
+        }
+    }
+
+    fn sms_participant(kind: &str, address: &str) -> Participant {
+        Participant {
+            sid: Some(ParticipantSid::parse(MB).unwrap()),
+            identity: None,
+            binding: Some(MessagingBinding {
+                kind: Some(kind.into()),
+                address: Some(address.into()),
+                proxy_address: Some("+15550000000".into()),
+            }),
+            attributes: json!({}),
+        }
+    }
+
+    #[test]
+    fn author_hints_pick_the_channel() {
+        assert_eq!(channel_hint("whatsapp:+15551234567"), ChannelType::Whatsapp);
+        assert_eq!(channel_hint("+15551234567"), ChannelType::Sms);
+        assert_eq!(channel_hint("visitor-42"), ChannelType::Web);
+        assert_eq!(channel_hint("+1"), ChannelType::Web);
+    }
+
+    #[test]
+    fn sms_customer_is_their_number() {
+        let c = identify_customer(
+            &event("+15551234567", Some(MB)),
+            &[sms_participant("sms", "+15551234567")],
+            &ConversationInfo::default(),
+        );
+        assert_eq!(c.channel, ChannelType::Sms);
+        assert_eq!(c.from, "+15551234567");
+        assert_eq!(c.address, "+15551234567");
+    }
+
+    #[test]
+    fn whatsapp_customer_keeps_the_prefix() {
+        let c = identify_customer(
+            &event("whatsapp:+447700900123", Some(MB)),
+            &[sms_participant("whatsapp", "whatsapp:+447700900123")],
+            &ConversationInfo::default(),
+        );
+        assert_eq!(c.channel, ChannelType::Whatsapp);
+        assert_eq!(c.from, "whatsapp:+447700900123");
+    }
+
+    #[test]
+    fn webchat_customer_uses_pre_engagement_data() {
+        let web = Participant {
+            sid: Some(ParticipantSid::parse(MB).unwrap()),
+            identity: Some("visitor-42".into()),
+            binding: None,
+            attributes: json!({}),
+        };
+        let conversation = ConversationInfo {
+            attributes: json!({"pre_engagement_data": {"friendlyName": "Ada Lovelace", "email": "ada@example.com"}}),
+            ..ConversationInfo::default()
+        };
+        let c = identify_customer(&event("visitor-42", Some(MB)), &[web.clone()], &conversation);
+        assert_eq!(c.channel, ChannelType::Web);
+        assert_eq!((c.from.as_str(), c.address.as_str()), ("Ada Lovelace", "ada@example.com"));
+        let c = identify_customer(&event("visitor-42", None), &[web], &ConversationInfo::default());
+        assert_eq!((c.from.as_str(), c.address.as_str()), ("visitor-42", "visitor-42"));
+    }
+
+    #[test]
+    fn without_participants_the_author_decides() {
+        let c = identify_customer(&event("+15551234567", None), &[], &ConversationInfo::default());
+        assert_eq!(c.channel, ChannelType::Sms);
+    }
+
+    #[test]
+    fn attributes_carry_what_the_bot_learned() {
+        let bot = BotRef {
+            bot_id: BotId::parse("ABCDEFGHIJ").unwrap(),
+            alias_id: BotAliasId::parse("TSTALIASID").unwrap(),
+            locale: LocaleId::parse("en_US").unwrap(),
+        };
+        let order = Intent {
+            name: "OrderFlowers".into(),
+            state: IntentState::InProgress,
+            confirmation: None,
+            slots: BTreeMap::from([("FlowerType".into(), Some("roses".into())), ("PickupDate".into(), None)]),
+        };
+        let turn = BotTurn {
+            intent: Some(Intent {
+                name: "Agent".into(),
+                state: IntentState::ReadyForFulfillment,
+                confirmation: None,
+                slots: BTreeMap::new(),
+            }),
+            alternatives: vec![order],
+            session_attributes: BTreeMap::from([("tier".into(), "gold".into())]),
+            confidence: Some(0.93),
+            ..BotTurn::default()
+        };
+        let customer = Customer {
+            channel: ChannelType::Sms,
+            from: "+15551234567".into(),
+            name: "+15551234567".into(),
+            address: "+15551234567".into(),
+        };
+        let attrs = task_attributes(&customer, &bot, Some(&turn), &Reason::Intent("Agent".into()));
+        assert_eq!(
+            Value::Object(attrs),
+            json!({
+                "from": "+15551234567",
+                "customerName": "+15551234567",
+                "customerAddress": "+15551234567",
+                "handoffReason": "intent:Agent",
+                "lex": {
+                    "botId": "ABCDEFGHIJ", "botAliasId": "TSTALIASID", "localeId": "en_US",
+                    "intent": "Agent", "intentState": "ReadyForFulfillment", "slots": {},
+                    "otherIntentSlots": {"OrderFlowers": {"FlowerType": "roses"}},
+                    "sessionAttributes": {"tier": "gold"},
+                    "confidence": 0.93
+                }
+            })
+        );
+    }
+}
