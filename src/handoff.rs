@@ -33,22 +33,34 @@ pub fn channel_hint(author: &str) -> ChannelType {
 }
 
 fn is_phone_number(s: &str) -> bool {
-    s.strip_prefix('+')
-        .is_some_and(|digits| (6..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()))
+    s.strip_prefix('+').is_some_and(|digits| {
+        (6..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 fn nonempty(v: Option<&Value>) -> Option<String> {
-    v.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+    v.and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 /// Finds the customer among the participants: the message's author first (by participant SID,
 /// then identity, then address); without participants, the author alone.
-pub fn identify_customer(event: &MessageAdded, participants: &[Participant], conversation: &ConversationInfo) -> Customer {
+pub fn identify_customer(
+    event: &MessageAdded,
+    participants: &[Participant],
+    conversation: &ConversationInfo,
+) -> Customer {
     let author = event.author.as_str();
     let participant = participants
         .iter()
         .find(|p| p.sid.is_some() && p.sid == event.participant)
-        .or_else(|| participants.iter().find(|p| p.identity.as_deref() == Some(author)))
+        .or_else(|| {
+            participants
+                .iter()
+                .find(|p| p.identity.as_deref() == Some(author))
+        })
         .or_else(|| {
             participants
                 .iter()
@@ -73,15 +85,27 @@ pub fn identify_customer(event: &MessageAdded, participants: &[Participant], con
 
     match channel {
         ChannelType::Web => {
-            let identity = participant.and_then(|p| p.identity.clone()).unwrap_or_else(|| author.to_owned());
+            let identity = participant
+                .and_then(|p| p.identity.clone())
+                .unwrap_or_else(|| author.to_owned());
             let email = nonempty(pre_engagement.and_then(|p| p.get("email")));
             let name = friendly.unwrap_or_else(|| identity.clone());
-            Customer { channel, from: name.clone(), name, address: email.unwrap_or(identity) }
+            Customer {
+                channel,
+                from: name.clone(),
+                name,
+                address: email.unwrap_or(identity),
+            }
         }
         ChannelType::Sms | ChannelType::Whatsapp => {
             let address = address.unwrap_or_else(|| author.to_owned());
             let name = friendly.unwrap_or_else(|| address.clone());
-            Customer { channel, from: address.clone(), name, address }
+            Customer {
+                channel,
+                from: address.clone(),
+                name,
+                address,
+            }
         }
     }
 }
@@ -97,11 +121,19 @@ fn slots_json(intent: &Intent) -> Value {
 
 /// Everything the bot learned, as task attributes: routable by TaskRouter expressions
 /// (`lex.intent == "Agent"`) and shown to the agent.
-pub fn task_attributes(customer: &Customer, bot: &BotRef, turn: Option<&BotTurn>, reason: &Reason) -> Map<String, Value> {
+/// `bot` is `None` only when the webhook URL named no usable bot.
+pub fn task_attributes(
+    customer: &Customer,
+    bot: Option<&BotRef>,
+    turn: Option<&BotTurn>,
+    reason: &Reason,
+) -> Map<String, Value> {
     let mut lex = Map::new();
-    lex.insert("botId".into(), json!(bot.bot_id.as_str()));
-    lex.insert("botAliasId".into(), json!(bot.alias_id.as_str()));
-    lex.insert("localeId".into(), json!(bot.locale.as_str()));
+    if let Some(bot) = bot {
+        lex.insert("botId".into(), json!(bot.bot_id.as_str()));
+        lex.insert("botAliasId".into(), json!(bot.alias_id.as_str()));
+        lex.insert("localeId".into(), json!(bot.locale.as_str()));
+    }
     if let Some(turn) = turn {
         if let Some(intent) = &turn.intent {
             lex.insert("intent".into(), json!(intent.name));
@@ -132,7 +164,11 @@ pub fn task_attributes(customer: &Customer, bot: &BotRef, turn: Option<&BotTurn>
     attributes.insert("customerName".into(), json!(customer.name));
     attributes.insert("customerAddress".into(), json!(customer.address));
     attributes.insert("handoffReason".into(), json!(reason.to_string()));
-    if let Reason::BotRequested { detail: Some(detail), .. } = reason {
+    if let Reason::BotRequested {
+        detail: Some(detail),
+        ..
+    } = reason
+    {
         attributes.insert("handoffDetail".into(), json!(detail));
     }
     attributes.insert("lex".into(), Value::Object(lex));
@@ -168,7 +204,9 @@ mod tests {
     use super::*;
     use crate::bot::IntentState;
     use crate::conversations::MessagingBinding;
-    use crate::ids::{AccountSid, BotAliasId, BotId, ConversationSid, LocaleId, MessageSid, ParticipantSid};
+    use crate::ids::{
+        AccountSid, BotAliasId, BotId, ConversationSid, LocaleId, MessageSid, ParticipantSid,
+    };
 
     const MB: &str = "MB0123456789abcdef0123456789abcdef";
 
@@ -245,16 +283,34 @@ mod tests {
             attributes: json!({"pre_engagement_data": {"friendlyName": "Ada Lovelace", "email": "ada@example.com"}}),
             ..ConversationInfo::default()
         };
-        let c = identify_customer(&event("visitor-42", Some(MB)), &[web.clone()], &conversation);
+        let c = identify_customer(
+            &event("visitor-42", Some(MB)),
+            &[web.clone()],
+            &conversation,
+        );
         assert_eq!(c.channel, ChannelType::Web);
-        assert_eq!((c.from.as_str(), c.address.as_str()), ("Ada Lovelace", "ada@example.com"));
-        let c = identify_customer(&event("visitor-42", None), &[web], &ConversationInfo::default());
-        assert_eq!((c.from.as_str(), c.address.as_str()), ("visitor-42", "visitor-42"));
+        assert_eq!(
+            (c.from.as_str(), c.address.as_str()),
+            ("Ada Lovelace", "ada@example.com")
+        );
+        let c = identify_customer(
+            &event("visitor-42", None),
+            &[web],
+            &ConversationInfo::default(),
+        );
+        assert_eq!(
+            (c.from.as_str(), c.address.as_str()),
+            ("visitor-42", "visitor-42")
+        );
     }
 
     #[test]
     fn without_participants_the_author_decides() {
-        let c = identify_customer(&event("+15551234567", None), &[], &ConversationInfo::default());
+        let c = identify_customer(
+            &event("+15551234567", None),
+            &[],
+            &ConversationInfo::default(),
+        );
         assert_eq!(c.channel, ChannelType::Sms);
     }
 
@@ -269,7 +325,10 @@ mod tests {
             name: "OrderFlowers".into(),
             state: IntentState::InProgress,
             confirmation: None,
-            slots: BTreeMap::from([("FlowerType".into(), Some("roses".into())), ("PickupDate".into(), None)]),
+            slots: BTreeMap::from([
+                ("FlowerType".into(), Some("roses".into())),
+                ("PickupDate".into(), None),
+            ]),
         };
         let turn = BotTurn {
             intent: Some(Intent {
@@ -289,7 +348,12 @@ mod tests {
             name: "+15551234567".into(),
             address: "+15551234567".into(),
         };
-        let attrs = task_attributes(&customer, &bot, Some(&turn), &Reason::Intent("Agent".into()));
+        let attrs = task_attributes(
+            &customer,
+            Some(&bot),
+            Some(&turn),
+            &Reason::Intent("Agent".into()),
+        );
         assert_eq!(
             Value::Object(attrs),
             json!({
