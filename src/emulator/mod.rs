@@ -2,4 +2,5 @@
 //! `flexlex demo`. Strict: a request the real service would refuse is refused.
 
 pub mod lex;
+pub mod runtime;
 pub mod twilio;
