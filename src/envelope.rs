@@ -47,7 +47,10 @@ pub enum EnvelopeError {
     #[error("envelope field `{field}` must be a string, found {found}")]
     NotString { field: String, found: &'static str },
     #[error("envelope field `{field}` must be an object of strings, found {found}")]
-    NotAMap { field: &'static str, found: &'static str },
+    NotAMap {
+        field: &'static str,
+        found: &'static str,
+    },
     #[error("envelope version `{shown}` is not supported (expected \"{VERSION}\")")]
     Version { shown: String },
     #[error("envelope field `body` is not standard base64: {reason}")]
@@ -57,7 +60,11 @@ pub enum EnvelopeError {
 }
 
 fn shown(raw: &str) -> String {
-    let mut out: String = raw.chars().take(SHOWN_MAX).flat_map(char::escape_default).collect();
+    let mut out: String = raw
+        .chars()
+        .take(SHOWN_MAX)
+        .flat_map(char::escape_default)
+        .collect();
     if raw.chars().nth(SHOWN_MAX).is_some() {
         out.push('…');
     }
@@ -157,18 +164,31 @@ impl Envelope {
     /// Gateway. `requestTimeEpoch` is not kept by the parser and so is not emitted.
     pub fn to_value(&self) -> Value {
         let map = |pairs: &mut dyn Iterator<Item = (&String, &String)>| -> Value {
-            Value::Object(pairs.map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
+            Value::Object(
+                pairs
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect(),
+            )
         };
         let mut obj = Map::new();
         obj.insert("v".into(), VERSION.into());
         obj.insert("body".into(), BASE64.encode(&self.body).into());
-        obj.insert("headers".into(), map(&mut self.headers.0.iter().map(|(k, v)| (k, v))));
+        obj.insert(
+            "headers".into(),
+            map(&mut self.headers.0.iter().map(|(k, v)| (k, v))),
+        );
         obj.insert("query".into(), map(&mut self.query.iter()));
         obj.insert("domainName".into(), self.domain_name.clone().into());
         obj.insert("path".into(), self.path.clone().into());
         obj.insert("requestId".into(), self.request_id.clone().into());
-        obj.insert("stage".into(), self.stage.clone().unwrap_or_default().into());
-        obj.insert("sourceIp".into(), self.source_ip.clone().unwrap_or_default().into());
+        obj.insert(
+            "stage".into(),
+            self.stage.clone().unwrap_or_default().into(),
+        );
+        obj.insert(
+            "sourceIp".into(),
+            self.source_ip.clone().unwrap_or_default().into(),
+        );
         Value::Object(obj)
     }
 
@@ -187,13 +207,19 @@ fn decode_body(encoded: &str) -> Result<Vec<u8>, EnvelopeError> {
     // Refuse before decoding: every 4 base64 data characters carry 3 bytes.
     let at_least = encoded.trim_end_matches('=').len() * 3 / 4;
     if at_least > MAX_BODY_BYTES {
-        return Err(EnvelopeError::TooLarge { size: at_least, limit: MAX_BODY_BYTES });
+        return Err(EnvelopeError::TooLarge {
+            size: at_least,
+            limit: MAX_BODY_BYTES,
+        });
     }
-    let body = BASE64
-        .decode(encoded)
-        .map_err(|e| EnvelopeError::Base64 { reason: e.to_string() })?;
+    let body = BASE64.decode(encoded).map_err(|e| EnvelopeError::Base64 {
+        reason: e.to_string(),
+    })?;
     if body.len() > MAX_BODY_BYTES {
-        return Err(EnvelopeError::TooLarge { size: body.len(), limit: MAX_BODY_BYTES });
+        return Err(EnvelopeError::TooLarge {
+            size: body.len(),
+            limit: MAX_BODY_BYTES,
+        });
     }
     Ok(body)
 }
@@ -205,11 +231,17 @@ fn optional_string(
     match obj.remove(field) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(EnvelopeError::NotString { field: field.into(), found: kind(&other) }),
+        Some(other) => Err(EnvelopeError::NotString {
+            field: field.into(),
+            found: kind(&other),
+        }),
     }
 }
 
-fn required_string(obj: &mut Map<String, Value>, field: &'static str) -> Result<String, EnvelopeError> {
+fn required_string(
+    obj: &mut Map<String, Value>,
+    field: &'static str,
+) -> Result<String, EnvelopeError> {
     optional_string(obj, field)?.ok_or(EnvelopeError::Missing(field))
 }
 
@@ -229,7 +261,12 @@ fn string_map(
     let entries = match obj.remove(field) {
         None => return Ok(Vec::new()),
         Some(Value::Object(entries)) => entries,
-        Some(other) => return Err(EnvelopeError::NotAMap { field, found: kind(&other) }),
+        Some(other) => {
+            return Err(EnvelopeError::NotAMap {
+                field,
+                found: kind(&other),
+            });
+        }
     };
     entries
         .into_iter()
@@ -292,7 +329,11 @@ mod tests {
     #[test]
     fn header_lookup_ignores_case() {
         let e = Envelope::from_value(wire()).unwrap();
-        for name in ["X-Twilio-Signature", "x-twilio-signature", "X-TWILIO-SIGNATURE"] {
+        for name in [
+            "X-Twilio-Signature",
+            "x-twilio-signature",
+            "X-TWILIO-SIGNATURE",
+        ] {
             assert_eq!(e.header(name), Some("abc="), "{name}");
         }
         assert_eq!(e.header("X-Twilio-Signatur"), None);
@@ -314,13 +355,25 @@ mod tests {
     fn lenient_where_documented() {
         let e = Envelope::from_value(without("v")).unwrap();
         assert_eq!(e.body, b"EventType=onMessageAdded&Body=hi");
-        for field in ["headers", "query", "requestId", "stage", "sourceIp", "requestTimeEpoch"] {
+        for field in [
+            "headers",
+            "query",
+            "requestId",
+            "stage",
+            "sourceIp",
+            "requestTimeEpoch",
+        ] {
             assert!(Envelope::from_value(without(field)).is_ok(), "{field}");
         }
         let e = Envelope::from_value(with("headers", json!({}))).unwrap();
         assert_eq!(e.headers, Headers::default());
         // Missing padding: "aGk" is "hi".
-        assert_eq!(Envelope::from_value(with("body", json!("aGk"))).unwrap().body, b"hi");
+        assert_eq!(
+            Envelope::from_value(with("body", json!("aGk")))
+                .unwrap()
+                .body,
+            b"hi"
+        );
     }
 
     #[test]
@@ -329,29 +382,80 @@ mod tests {
         let cases: Vec<(Value, E)> = vec![
             (json!([]), E::NotAnObject("an array")),
             (with("v", json!("2")), E::Version { shown: "2".into() }),
-            (with("v", json!(1)), E::NotString { field: "v".into(), found: "a number" }),
+            (
+                with("v", json!(1)),
+                E::NotString {
+                    field: "v".into(),
+                    found: "a number",
+                },
+            ),
             (without("body"), E::Missing("body")),
-            (with("body", Value::Null), E::NotString { field: "body".into(), found: "null" }),
-            (with("headers", Value::Null), E::NotAMap { field: "headers", found: "null" }),
-            (with("query", json!("BotId=1")), E::NotAMap { field: "query", found: "a string" }),
+            (
+                with("body", Value::Null),
+                E::NotString {
+                    field: "body".into(),
+                    found: "null",
+                },
+            ),
+            (
+                with("headers", Value::Null),
+                E::NotAMap {
+                    field: "headers",
+                    found: "null",
+                },
+            ),
+            (
+                with("query", json!("BotId=1")),
+                E::NotAMap {
+                    field: "query",
+                    found: "a string",
+                },
+            ),
             (
                 with("headers", json!({"X-A": null})),
-                E::NotString { field: "headers[\"X-A\"]".into(), found: "null" },
+                E::NotString {
+                    field: "headers[\"X-A\"]".into(),
+                    found: "null",
+                },
             ),
             (
                 with("query", json!({"Index": 3})),
-                E::NotString { field: "query[\"Index\"]".into(), found: "a number" },
+                E::NotString {
+                    field: "query[\"Index\"]".into(),
+                    found: "a number",
+                },
             ),
             (without("domainName"), E::Missing("domainName")),
             (with("domainName", json!("")), E::Empty("domainName")),
             (without("path"), E::Missing("path")),
             (with("path", json!("")), E::Empty("path")),
-            (with("requestId", json!(7)), E::NotString { field: "requestId".into(), found: "a number" }),
-            (with("stage", Value::Null), E::NotString { field: "stage".into(), found: "null" }),
-            (with("sourceIp", json!(true)), E::NotString { field: "sourceIp".into(), found: "a boolean" }),
+            (
+                with("requestId", json!(7)),
+                E::NotString {
+                    field: "requestId".into(),
+                    found: "a number",
+                },
+            ),
+            (
+                with("stage", Value::Null),
+                E::NotString {
+                    field: "stage".into(),
+                    found: "null",
+                },
+            ),
+            (
+                with("sourceIp", json!(true)),
+                E::NotString {
+                    field: "sourceIp".into(),
+                    found: "a boolean",
+                },
+            ),
             (
                 with("requestTimeEpoch", json!(1)),
-                E::NotString { field: "requestTimeEpoch".into(), found: "a number" },
+                E::NotString {
+                    field: "requestTimeEpoch".into(),
+                    found: "a number",
+                },
             ),
         ];
         for (value, expected) in cases {
@@ -376,12 +480,29 @@ mod tests {
     #[test]
     fn body_size_cap() {
         let at_cap = vec![b'a'; MAX_BODY_BYTES];
-        let e = Envelope { body: at_cap, domain_name: "d".into(), path: "/p".into(), ..Default::default() };
-        assert_eq!(Envelope::from_value(e.to_value()).unwrap().body.len(), MAX_BODY_BYTES);
+        let e = Envelope {
+            body: at_cap,
+            domain_name: "d".into(),
+            path: "/p".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            Envelope::from_value(e.to_value()).unwrap().body.len(),
+            MAX_BODY_BYTES
+        );
 
-        let over = Envelope { body: vec![b'a'; MAX_BODY_BYTES + 1], ..e.clone() };
+        let over = Envelope {
+            body: vec![b'a'; MAX_BODY_BYTES + 1],
+            ..e.clone()
+        };
         let err = Envelope::from_value(over.to_value()).unwrap_err();
-        assert_eq!(err, EnvelopeError::TooLarge { size: MAX_BODY_BYTES + 1, limit: MAX_BODY_BYTES });
+        assert_eq!(
+            err,
+            EnvelopeError::TooLarge {
+                size: MAX_BODY_BYTES + 1,
+                limit: MAX_BODY_BYTES
+            }
+        );
 
         let way_over = "A".repeat(8 * MAX_BODY_BYTES);
         let err = Envelope::from_value(with("body", json!(way_over))).unwrap_err();
@@ -394,7 +515,11 @@ mod tests {
         let mut expected = without("requestTimeEpoch");
         expected["headers"] = json!({"Content-Type": "application/x-www-form-urlencoded", "X-Note": "café", "X-Twilio-Signature": "abc="});
         assert_eq!(e.to_value(), expected);
-        let bare = Envelope { domain_name: "d".into(), path: "/p".into(), ..Default::default() };
+        let bare = Envelope {
+            domain_name: "d".into(),
+            path: "/p".into(),
+            ..Default::default()
+        };
         assert_eq!(
             bare.to_value(),
             json!({"v":"1","body":"","headers":{},"query":{},"domainName":"d","path":"/p","requestId":"","stage":"","sourceIp":""})
@@ -411,16 +536,20 @@ mod tests {
             proptest::collection::btree_map(text(), text(), 0..5),
             (non_empty(), non_empty(), text(), opt(), opt()),
         )
-            .prop_map(|(body, headers, query, (domain_name, path, request_id, stage, source_ip))| Envelope {
-                body,
-                headers: Headers::new(headers.into_iter().collect()),
-                query,
-                domain_name,
-                path,
-                request_id,
-                stage,
-                source_ip,
-            })
+            .prop_map(
+                |(body, headers, query, (domain_name, path, request_id, stage, source_ip))| {
+                    Envelope {
+                        body,
+                        headers: Headers::new(headers.into_iter().collect()),
+                        query,
+                        domain_name,
+                        path,
+                        request_id,
+                        stage,
+                        source_ip,
+                    }
+                },
+            )
     }
 
     fn json_value() -> impl Strategy<Value = Value> {

@@ -45,7 +45,11 @@ const SHOWN_MAX: usize = 64;
 
 fn shown(raw: &[u8]) -> String {
     let text = String::from_utf8_lossy(raw);
-    let mut out: String = text.chars().take(SHOWN_MAX).flat_map(char::escape_default).collect();
+    let mut out: String = text
+        .chars()
+        .take(SHOWN_MAX)
+        .flat_map(char::escape_default)
+        .collect();
     if text.chars().nth(SHOWN_MAX).is_some() {
         out.push('…');
     }
@@ -64,7 +68,11 @@ impl FormParams {
     /// segments (`a=1&&b=2`) are skipped and a segment without `=` has an empty value.
     pub fn parse(body: &[u8]) -> Result<Self, FormError> {
         let mut pairs = Vec::new();
-        for (i, segment) in body.split(|&b| b == b'&').filter(|s| !s.is_empty()).enumerate() {
+        for (i, segment) in body
+            .split(|&b| b == b'&')
+            .filter(|s| !s.is_empty())
+            .enumerate()
+        {
             let pair = i + 1;
             let (name, value) = match segment.iter().position(|&b| b == b'=') {
                 Some(at) => (&segment[..at], &segment[at + 1..]),
@@ -155,7 +163,9 @@ fn hex_value(b: u8) -> Option<u8> {
 fn encode_component(raw: &str, out: &mut String) {
     for &b in raw.as_bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             _ => {
                 let _ = write!(out, "%{b:02X}");
@@ -170,7 +180,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -178,7 +190,11 @@ mod tests {
         let p = FormParams::parse(b"Body=It%27s+amazing&Author=%2B15551234567&Body=again").unwrap();
         assert_eq!(
             p.pairs(),
-            pairs(&[("Body", "It's amazing"), ("Author", "+15551234567"), ("Body", "again")])
+            pairs(&[
+                ("Body", "It's amazing"),
+                ("Author", "+15551234567"),
+                ("Body", "again")
+            ])
         );
         assert_eq!(p.get("Body"), Some("It's amazing"));
         assert_eq!(p.get("Nope"), None);
@@ -219,18 +235,38 @@ mod tests {
         assert!(err.to_string().contains("form pair 2"), "{err}");
         assert!(matches!(
             FormParams::parse(b"%zz=1"),
-            Err(FormError::BadEscape { part: Part::Name, offset: 0, .. })
+            Err(FormError::BadEscape {
+                part: Part::Name,
+                offset: 0,
+                ..
+            })
         ));
-        assert!(matches!(FormParams::parse(b"a=%4"), Err(FormError::BadEscape { .. })));
+        assert!(matches!(
+            FormParams::parse(b"a=%4"),
+            Err(FormError::BadEscape { .. })
+        ));
     }
 
     #[test]
     fn invalid_utf8_is_refused() {
         let err = FormParams::parse(b"ok=1&Body=%FF%FE").unwrap_err();
-        assert!(matches!(err, FormError::NotUtf8 { pair: 2, part: Part::Value, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                FormError::NotUtf8 {
+                    pair: 2,
+                    part: Part::Value,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         assert!(matches!(
             FormParams::parse(b"\xff=1"),
-            Err(FormError::NotUtf8 { part: Part::Name, .. })
+            Err(FormError::NotUtf8 {
+                part: Part::Name,
+                ..
+            })
         ));
     }
 

@@ -29,7 +29,11 @@ type HmacSha1 = Hmac<Sha1>;
 pub const MAX_PERMUTED_PARAMS: usize = 5;
 
 /// What a person writing the Flex address URL leaves as is: RFC 3986 unreserved characters.
-const QUERY_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const QUERY_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 fn keyed(token: &str) -> HmacSha1 {
     HmacSha1::new_from_slice(token.as_bytes()).expect("HMAC accepts keys of any length")
@@ -86,7 +90,13 @@ pub fn candidate_urls(
     }
     let encoded: Vec<String> = query
         .iter()
-        .map(|(k, v)| format!("{}={}", utf8_percent_encode(k, QUERY_ESCAPE), utf8_percent_encode(v, QUERY_ESCAPE)))
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                utf8_percent_encode(k, QUERY_ESCAPE),
+                utf8_percent_encode(v, QUERY_ESCAPE)
+            )
+        })
         .collect();
     let build = |order: &[usize]| {
         let mut url = base.clone();
@@ -135,13 +145,17 @@ fn port_variants(url: &str) -> (&str, Option<String>) {
         return (url, None);
     };
     let start = scheme_end + 3;
-    let end = url[start..].find(['/', '?', '#']).map_or(url.len(), |i| start + i);
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
     let authority = &url[start..end];
     let host_start = authority.rfind('@').map_or(0, |i| i + 1);
     let host_port = &authority[host_start..];
     // For an IPv6 literal the port colon comes after the closing bracket.
     let search_from = host_port.rfind(']').unwrap_or(0);
-    let colon = host_port[search_from..].rfind(':').map(|i| start + host_start + search_from + i);
+    let colon = host_port[search_from..]
+        .rfind(':')
+        .map(|i| start + host_start + search_from + i);
     match colon {
         Some(colon) => {
             let port = &url[colon + 1..end];
@@ -174,11 +188,16 @@ pub enum TokenSlot {
 /// The outcome of checking one request's signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    Valid { url: String, token: TokenSlot },
+    Valid {
+        url: String,
+        token: TokenSlot,
+    },
     /// No signature header, or an empty one.
     Missing,
     /// Nothing matched; `tried` lists every URL tried (never a token), for the log line.
-    Mismatch { tried: Vec<String> },
+    Mismatch {
+        tried: Vec<String>,
+    },
 }
 
 /// Checks signatures against the current auth token and, during rotation, the previous one.
@@ -223,7 +242,10 @@ impl Verifier {
                 mac.update(url.as_bytes());
                 mac.update(&params);
                 if mac.verify_slice(&expected).is_ok() {
-                    return Verdict::Valid { url: url.clone(), token: slot };
+                    return Verdict::Valid {
+                        url: url.clone(),
+                        token: slot,
+                    };
                 }
             }
         }
@@ -240,7 +262,11 @@ mod tests {
     const URL: &str = "https://mycompany.com/myapp.php?foo=1&bar=2";
 
     fn params(list: &[(&str, &str)]) -> FormParams {
-        FormParams::from_pairs(list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        FormParams::from_pairs(
+            list.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     /// The common parameter set of Twilio's library tests.
@@ -263,33 +289,48 @@ mod tests {
     }
 
     fn valid(url: &str) -> Verdict {
-        Verdict::Valid { url: url.into(), token: TokenSlot::Primary }
+        Verdict::Valid {
+            url: url.into(),
+            token: TokenSlot::Primary,
+        }
     }
 
     #[test]
     fn vector_1_plain() {
         assert_eq!(sign(TOKEN, URL, &p()), "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
-        assert_eq!(check(TOKEN, "RSOYDt4T1cUTdK1PDd93/VVr8B8=", URL, &p()), valid(URL));
+        assert_eq!(
+            check(TOKEN, "RSOYDt4T1cUTdK1PDd93/VVr8B8=", URL, &p()),
+            valid(URL)
+        );
     }
 
     #[test]
     fn vector_2_signed_with_443_request_without_port() {
         let with_port = "https://mycompany.com:443/myapp.php?foo=1&bar=2";
         assert_eq!(sign(TOKEN, with_port, &p()), "kvajT1Ptam85bY51eRf/AJRuM3w=");
-        assert_eq!(check(TOKEN, "kvajT1Ptam85bY51eRf/AJRuM3w=", URL, &p()), valid(with_port));
+        assert_eq!(
+            check(TOKEN, "kvajT1Ptam85bY51eRf/AJRuM3w=", URL, &p()),
+            valid(with_port)
+        );
     }
 
     #[test]
     fn vector_3_request_with_other_port_signed_without() {
         let request = "https://mycompany.com:1234/myapp.php?foo=1&bar=2";
-        assert_eq!(check(TOKEN, "RSOYDt4T1cUTdK1PDd93/VVr8B8=", request, &p()), valid(URL));
+        assert_eq!(
+            check(TOKEN, "RSOYDt4T1cUTdK1PDd93/VVr8B8=", request, &p()),
+            valid(URL)
+        );
     }
 
     #[test]
     fn vector_4_http_with_other_port_as_given() {
         let url = "http://mycompany.com:1234/myapp.php?foo=1&bar=2";
         assert_eq!(sign(TOKEN, url, &p()), "Zmvh+3yNM1Phv2jhDCwEM3q5ebU=");
-        assert_eq!(check(TOKEN, "Zmvh+3yNM1Phv2jhDCwEM3q5ebU=", url, &p()), valid(url));
+        assert_eq!(
+            check(TOKEN, "Zmvh+3yNM1Phv2jhDCwEM3q5ebU=", url, &p()),
+            valid(url)
+        );
     }
 
     #[test]
@@ -298,8 +339,14 @@ mod tests {
         let without = "http://mycompany.com/myapp.php?foo=1&bar=2";
         assert_eq!(sign(TOKEN, with_port, &p()), "0ZXoZLH/DfblKGATFgpif+LLRf4=");
         assert_eq!(sign(TOKEN, without, &p()), "OyGYPqTF6ztdbRNCvuQO/oPvqQ4=");
-        assert_eq!(check(TOKEN, "0ZXoZLH/DfblKGATFgpif+LLRf4=", without, &p()), valid(with_port));
-        assert_eq!(check(TOKEN, "OyGYPqTF6ztdbRNCvuQO/oPvqQ4=", with_port, &p()), valid(without));
+        assert_eq!(
+            check(TOKEN, "0ZXoZLH/DfblKGATFgpif+LLRf4=", without, &p()),
+            valid(with_port)
+        );
+        assert_eq!(
+            check(TOKEN, "OyGYPqTF6ztdbRNCvuQO/oPvqQ4=", with_port, &p()),
+            valid(without)
+        );
     }
 
     #[test]
@@ -309,10 +356,22 @@ mod tests {
         let user_pass_443 = "https://user:pass@mycompany.com:443/myapp.php?foo=1&bar=2";
         assert_eq!(sign(TOKEN, user_pass, &p()), "CukzLTc1tT5dXEDIHm/tKBanW10=");
         assert_eq!(sign(TOKEN, user, &p()), "2YRLlVAflCqxaNicjMpJcSTgzSs=");
-        assert_eq!(sign(TOKEN, user_pass_443, &p()), "ZQFR1PTIZXF2MXB8ZnKCvnnA+rI=");
-        assert_eq!(check(TOKEN, "CukzLTc1tT5dXEDIHm/tKBanW10=", user_pass, &p()), valid(user_pass));
-        assert_eq!(check(TOKEN, "2YRLlVAflCqxaNicjMpJcSTgzSs=", user, &p()), valid(user));
-        assert_eq!(check(TOKEN, "ZQFR1PTIZXF2MXB8ZnKCvnnA+rI=", user_pass, &p()), valid(user_pass_443));
+        assert_eq!(
+            sign(TOKEN, user_pass_443, &p()),
+            "ZQFR1PTIZXF2MXB8ZnKCvnnA+rI="
+        );
+        assert_eq!(
+            check(TOKEN, "CukzLTc1tT5dXEDIHm/tKBanW10=", user_pass, &p()),
+            valid(user_pass)
+        );
+        assert_eq!(
+            check(TOKEN, "2YRLlVAflCqxaNicjMpJcSTgzSs=", user, &p()),
+            valid(user)
+        );
+        assert_eq!(
+            check(TOKEN, "ZQFR1PTIZXF2MXB8ZnKCvnnA+rI=", user_pass, &p()),
+            valid(user_pass_443)
+        );
     }
 
     #[test]
@@ -321,7 +380,10 @@ mod tests {
         let escaped = "https://mycompany.com/myapp.php?foo=1&bar=2&Body=It%27s+amazing";
         assert_eq!(sign(TOKEN, raw, &p()), "dsq4Ehbj6cs+KdTkpF5sSSplOWw=");
         assert_eq!(sign(TOKEN, escaped, &p()), "TfZzewPq8wqrGlMfyAud8+/IvJ0=");
-        assert_eq!(check(TOKEN, "dsq4Ehbj6cs+KdTkpF5sSSplOWw=", raw, &p()), valid(raw));
+        assert_eq!(
+            check(TOKEN, "dsq4Ehbj6cs+KdTkpF5sSSplOWw=", raw, &p()),
+            valid(raw)
+        );
         assert!(matches!(
             check(TOKEN, "dsq4Ehbj6cs+KdTkpF5sSSplOWw=", escaped, &p()),
             Verdict::Mismatch { .. }
@@ -330,19 +392,39 @@ mod tests {
 
     #[test]
     fn vector_11_repeated_key_any_order() {
-        for order in [["+1325xxxxxxx", "+1415xxxxxxx"], ["+1415xxxxxxx", "+1325xxxxxxx"]] {
-            let ps = params(&[("MessagingBinding.Address", order[0]), ("MessagingBinding.Address", order[1])]);
+        for order in [
+            ["+1325xxxxxxx", "+1415xxxxxxx"],
+            ["+1415xxxxxxx", "+1325xxxxxxx"],
+        ] {
+            let ps = params(&[
+                ("MessagingBinding.Address", order[0]),
+                ("MessagingBinding.Address", order[1]),
+            ]);
             assert_eq!(sign(TOKEN, URL, &ps), "83O6e2vORAoJHUNzJjDWN1jz+BA=");
-            assert_eq!(check(TOKEN, "83O6e2vORAoJHUNzJjDWN1jz+BA=", URL, &ps), valid(URL));
+            assert_eq!(
+                check(TOKEN, "83O6e2vORAoJHUNzJjDWN1jz+BA=", URL, &ps),
+                valid(URL)
+            );
         }
     }
 
     #[test]
     fn vector_12_repeated_values_sorted() {
-        let ps = params(&[("Sid", "CA123"), ("SidAccount", "AC123"), ("Digits", "5678"), ("Digits", "1234")]);
-        assert_eq!(param_string(&ps), b"Digits1234Digits5678SidCA123SidAccountAC123");
+        let ps = params(&[
+            ("Sid", "CA123"),
+            ("SidAccount", "AC123"),
+            ("Digits", "5678"),
+            ("Digits", "1234"),
+        ]);
+        assert_eq!(
+            param_string(&ps),
+            b"Digits1234Digits5678SidCA123SidAccountAC123"
+        );
         assert_eq!(sign(TOKEN, URL, &ps), "IK+Dwps556ElfBT0I3Rgjkr1wJU=");
-        assert_eq!(check(TOKEN, "IK+Dwps556ElfBT0I3Rgjkr1wJU=", URL, &ps), valid(URL));
+        assert_eq!(
+            check(TOKEN, "IK+Dwps556ElfBT0I3Rgjkr1wJU=", URL, &ps),
+            valid(URL)
+        );
     }
 
     #[test]
@@ -355,9 +437,15 @@ mod tests {
             ("Digits", "1234"),
         ]);
         assert_eq!(sign(TOKEN, URL, &ps), "tM//N+MVWOh7+ol2z8YCNxSY0Eg=");
-        assert_eq!(check(TOKEN, "tM//N+MVWOh7+ol2z8YCNxSY0Eg=", URL, &ps), valid(URL));
+        assert_eq!(
+            check(TOKEN, "tM//N+MVWOh7+ol2z8YCNxSY0Eg=", URL, &ps),
+            valid(URL)
+        );
         // twilio-node's deduplicated form is not what Twilio's python library accepts either.
-        assert!(matches!(check(TOKEN, "IK+Dwps556ElfBT0I3Rgjkr1wJU=", URL, &ps), Verdict::Mismatch { .. }));
+        assert!(matches!(
+            check(TOKEN, "IK+Dwps556ElfBT0I3Rgjkr1wJU=", URL, &ps),
+            Verdict::Mismatch { .. }
+        ));
     }
 
     // Vectors 13-15 sign JSON bodies via `bodySHA256`; Conversations webhooks are form bodies.
@@ -379,19 +467,38 @@ mod tests {
     fn vector_17_sorted_by_name_not_by_concatenation() {
         let ps = params(&[("SidAccount", "AC123"), ("Sid", "CA123")]);
         assert_eq!(sign(TOKEN, URL, &ps), "KbzCusS/GpHkn5AoozYUlIMTvvw=");
-        assert!(matches!(check(TOKEN, "XCsNlJ3kmmT1stDFj3VzapP2c4Q=", URL, &ps), Verdict::Mismatch { .. }));
+        assert!(matches!(
+            check(TOKEN, "XCsNlJ3kmmT1stDFj3VzapP2c4Q=", URL, &ps),
+            Verdict::Mismatch { .. }
+        ));
     }
 
     #[test]
     fn negatives() {
-        for bad in ["WRONG_SIGNATURE", "NOTRSOYDt4T1cUTdK1PDd93/VVr8B8=", "RSOYDt4T1cUTdK1PDd93/VVr8B8", "KbzCusS/GpHkn5AoozYUlIMTvvw="] {
+        for bad in [
+            "WRONG_SIGNATURE",
+            "NOTRSOYDt4T1cUTdK1PDd93/VVr8B8=",
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8",
+            "KbzCusS/GpHkn5AoozYUlIMTvvw=",
+        ] {
             let verdict = check(TOKEN, bad, URL, &p());
-            let Verdict::Mismatch { tried } = verdict else { panic!("{bad}: {verdict:?}") };
-            assert_eq!(tried, [URL, "https://mycompany.com:443/myapp.php?foo=1&bar=2"]);
+            let Verdict::Mismatch { tried } = verdict else {
+                panic!("{bad}: {verdict:?}")
+            };
+            assert_eq!(
+                tried,
+                [URL, "https://mycompany.com:443/myapp.php?foo=1&bar=2"]
+            );
         }
-        assert_eq!(check("54321", "RSOYDt4T1cUTdK1PDd93/VVr8B8=", URL, &p()).clone(), Verdict::Mismatch {
-            tried: vec![URL.into(), "https://mycompany.com:443/myapp.php?foo=1&bar=2".into()]
-        });
+        assert_eq!(
+            check("54321", "RSOYDt4T1cUTdK1PDd93/VVr8B8=", URL, &p()).clone(),
+            Verdict::Mismatch {
+                tried: vec![
+                    URL.into(),
+                    "https://mycompany.com:443/myapp.php?foo=1&bar=2".into()
+                ]
+            }
+        );
         let v = verifier(TOKEN);
         assert_eq!(v.verify(None, &[URL.into()], &p()), Verdict::Missing);
         assert_eq!(v.verify(Some(""), &[URL.into()], &p()), Verdict::Missing);
@@ -403,12 +510,24 @@ mod tests {
         let empty = FormParams::default();
         let plain = "https://example.com/path?test=param";
         let port = "https://example.com:443/path?test=param";
-        assert_eq!(sign("s3cr3t", plain, &empty), "loLgTitFAoWx57yy5oEU4Hlddzw=");
+        assert_eq!(
+            sign("s3cr3t", plain, &empty),
+            "loLgTitFAoWx57yy5oEU4Hlddzw="
+        );
         assert_eq!(sign("s3cr3t", port, &empty), "IdwMFypqvNxti3YgvWWmfcNL26M=");
-        assert_eq!(check("s3cr3t", "loLgTitFAoWx57yy5oEU4Hlddzw=", port, &empty), valid(plain));
-        assert_eq!(check("s3cr3t", "IdwMFypqvNxti3YgvWWmfcNL26M=", plain, &empty), valid(port));
+        assert_eq!(
+            check("s3cr3t", "loLgTitFAoWx57yy5oEU4Hlddzw=", port, &empty),
+            valid(plain)
+        );
+        assert_eq!(
+            check("s3cr3t", "IdwMFypqvNxti3YgvWWmfcNL26M=", plain, &empty),
+            valid(port)
+        );
         let other = "https://example.com/path?test=param2";
-        assert!(matches!(check("s3cr3t", "loLgTitFAoWx57yy5oEU4Hlddzw=", other, &empty), Verdict::Mismatch { .. }));
+        assert!(matches!(
+            check("s3cr3t", "loLgTitFAoWx57yy5oEU4Hlddzw=", other, &empty),
+            Verdict::Mismatch { .. }
+        ));
     }
 
     #[test]
@@ -417,15 +536,24 @@ mod tests {
         let v = Verifier::new(Secret::new("new-token"), Some(Secret::new("old-token")));
         assert_eq!(
             v.verify(Some(&sig), &[URL.into()], &p()),
-            Verdict::Valid { url: URL.into(), token: TokenSlot::Previous }
+            Verdict::Valid {
+                url: URL.into(),
+                token: TokenSlot::Previous
+            }
         );
         let v = Verifier::new(Secret::new("new-token"), None);
-        assert!(matches!(v.verify(Some(&sig), &[URL.into()], &p()), Verdict::Mismatch { .. }));
+        assert!(matches!(
+            v.verify(Some(&sig), &[URL.into()], &p()),
+            Verdict::Mismatch { .. }
+        ));
     }
 
     #[test]
     fn mismatch_never_mentions_a_token() {
-        let v = Verifier::new(Secret::new("tok-primary-xyz"), Some(Secret::new("tok-previous-xyz")));
+        let v = Verifier::new(
+            Secret::new("tok-primary-xyz"),
+            Some(Secret::new("tok-previous-xyz")),
+        );
         let verdict = v.verify(Some("RSOYDt4T1cUTdK1PDd93/VVr8B8="), &[URL.into()], &p());
         let text = format!("{verdict:?} {v:?}");
         assert!(!text.contains("tok-"), "{text}");
@@ -433,21 +561,47 @@ mod tests {
 
     #[test]
     fn port_forms() {
-        assert_eq!(port_variants("https://h/p?q=1").1.as_deref(), Some("https://h:443/p?q=1"));
-        assert_eq!(port_variants("https://h:443/p").1.as_deref(), Some("https://h/p"));
-        assert_eq!(port_variants("http://h?x=1").1.as_deref(), Some("http://h:80?x=1"));
-        assert_eq!(port_variants("https://h").1.as_deref(), Some("https://h:443"));
-        assert_eq!(port_variants("https://u:p@h/x").1.as_deref(), Some("https://u:p@h:443/x"));
-        assert_eq!(port_variants("https://[::1]/x").1.as_deref(), Some("https://[::1]:443/x"));
-        assert_eq!(port_variants("https://[::1]:8443/x").1.as_deref(), Some("https://[::1]/x"));
-        assert_eq!(port_variants("https://h/p?u=a:b").1.as_deref(), Some("https://h:443/p?u=a:b"));
+        assert_eq!(
+            port_variants("https://h/p?q=1").1.as_deref(),
+            Some("https://h:443/p?q=1")
+        );
+        assert_eq!(
+            port_variants("https://h:443/p").1.as_deref(),
+            Some("https://h/p")
+        );
+        assert_eq!(
+            port_variants("http://h?x=1").1.as_deref(),
+            Some("http://h:80?x=1")
+        );
+        assert_eq!(
+            port_variants("https://h").1.as_deref(),
+            Some("https://h:443")
+        );
+        assert_eq!(
+            port_variants("https://u:p@h/x").1.as_deref(),
+            Some("https://u:p@h:443/x")
+        );
+        assert_eq!(
+            port_variants("https://[::1]/x").1.as_deref(),
+            Some("https://[::1]:443/x")
+        );
+        assert_eq!(
+            port_variants("https://[::1]:8443/x").1.as_deref(),
+            Some("https://[::1]/x")
+        );
+        assert_eq!(
+            port_variants("https://h/p?u=a:b").1.as_deref(),
+            Some("https://h:443/p?u=a:b")
+        );
         assert_eq!(port_variants("ftp://h/x").1, None);
         assert_eq!(port_variants("not a url").1, None);
         assert_eq!(port_variants("https://h:/x").1, None);
     }
 
     fn query(list: &[(&str, &str)]) -> BTreeMap<String, String> {
-        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     const DOMAIN: &str = "abc.execute-api.us-east-1.amazonaws.com";
@@ -462,44 +616,76 @@ mod tests {
 
     #[test]
     fn candidates_every_order_sorted_first() {
-        let q = query(&[("BotId", "ABCDEFGHIJ"), ("BotAliasId", "TSTALIASID"), ("LocaleId", "en_US")]);
+        let q = query(&[
+            ("BotId", "ABCDEFGHIJ"),
+            ("BotAliasId", "TSTALIASID"),
+            ("LocaleId", "en_US"),
+        ]);
         let urls = candidate_urls(None, DOMAIN, "/prod/webhook", &q);
         let base = "https://abc.execute-api.us-east-1.amazonaws.com/prod/webhook";
         assert_eq!(urls.len(), 6);
-        assert_eq!(urls[0], format!("{base}?BotAliasId=TSTALIASID&BotId=ABCDEFGHIJ&LocaleId=en_US"));
-        assert!(urls.contains(&format!("{base}?BotId=ABCDEFGHIJ&BotAliasId=TSTALIASID&LocaleId=en_US")));
-        assert_eq!(urls[5], format!("{base}?LocaleId=en_US&BotId=ABCDEFGHIJ&BotAliasId=TSTALIASID"));
+        assert_eq!(
+            urls[0],
+            format!("{base}?BotAliasId=TSTALIASID&BotId=ABCDEFGHIJ&LocaleId=en_US")
+        );
+        assert!(urls.contains(&format!(
+            "{base}?BotId=ABCDEFGHIJ&BotAliasId=TSTALIASID&LocaleId=en_US"
+        )));
+        assert_eq!(
+            urls[5],
+            format!("{base}?LocaleId=en_US&BotId=ABCDEFGHIJ&BotAliasId=TSTALIASID")
+        );
         assert_eq!(urls.iter().collect::<HashSet<_>>().len(), 6);
-        assert_eq!(urls, candidate_urls(None, DOMAIN, "/prod/webhook", &q), "deterministic");
+        assert_eq!(
+            urls,
+            candidate_urls(None, DOMAIN, "/prod/webhook", &q),
+            "deterministic"
+        );
     }
 
     #[test]
     fn candidates_cap_permutations() {
-        let five: BTreeMap<String, String> = (0..5).map(|i| (format!("k{i}"), "v".to_string())).collect();
+        let five: BTreeMap<String, String> =
+            (0..5).map(|i| (format!("k{i}"), "v".to_string())).collect();
         assert_eq!(candidate_urls(None, "h", "/p", &five).len(), 120);
-        let six: BTreeMap<String, String> = (0..6).map(|i| (format!("k{i}"), "v".to_string())).collect();
+        let six: BTreeMap<String, String> =
+            (0..6).map(|i| (format!("k{i}"), "v".to_string())).collect();
         assert_eq!(
             candidate_urls(None, "h", "/p", &six),
-            ["https://h/p?k0=v&k1=v&k2=v&k3=v&k4=v&k5=v", "https://h/p?k5=v&k4=v&k3=v&k2=v&k1=v&k0=v"]
+            [
+                "https://h/p?k0=v&k1=v&k2=v&k3=v&k4=v&k5=v",
+                "https://h/p?k5=v&k4=v&k3=v&k2=v&k1=v&k0=v"
+            ]
         );
     }
 
     #[test]
     fn candidates_encode_like_a_person_writes() {
         let q = query(&[("Note", "a b/c~é&=+")]);
-        assert_eq!(candidate_urls(None, "h", "/p", &q), ["https://h/p?Note=a%20b%2Fc~%C3%A9%26%3D%2B"]);
+        assert_eq!(
+            candidate_urls(None, "h", "/p", &q),
+            ["https://h/p?Note=a%20b%2Fc~%C3%A9%26%3D%2B"]
+        );
     }
 
     #[test]
     fn candidates_from_public_url() {
         let q = query(&[("BotId", "B"), ("BotAliasId", "A")]);
         assert_eq!(
-            candidate_urls(Some("https://bot.example.com/hook?BotId=B&BotAliasId=A#x"), DOMAIN, "/prod/w", &q),
+            candidate_urls(
+                Some("https://bot.example.com/hook?BotId=B&BotAliasId=A#x"),
+                DOMAIN,
+                "/prod/w",
+                &q
+            ),
             ["https://bot.example.com/hook?BotId=B&BotAliasId=A"]
         );
         assert_eq!(
             candidate_urls(Some("https://bot.example.com/hook"), DOMAIN, "/prod/w", &q),
-            ["https://bot.example.com/hook?BotAliasId=A&BotId=B", "https://bot.example.com/hook?BotId=B&BotAliasId=A"]
+            [
+                "https://bot.example.com/hook?BotAliasId=A&BotId=B",
+                "https://bot.example.com/hook?BotId=B&BotAliasId=A"
+            ]
         );
         assert_eq!(
             candidate_urls(Some(""), DOMAIN, "/prod/w", &BTreeMap::new()),
@@ -510,12 +696,21 @@ mod tests {
     #[test]
     fn user_ordered_url_with_port_validates_end_to_end() {
         let q = query(&[("BotId", "ABCDEFGHIJ"), ("BotAliasId", "TSTALIASID")]);
-        let signed = format!("https://{DOMAIN}:443/prod/webhook?BotId=ABCDEFGHIJ&BotAliasId=TSTALIASID");
-        let body = FormParams::parse(b"EventType=onMessageAdded&Body=Hello+there%21&Author=%2B15551234567").unwrap();
+        let signed =
+            format!("https://{DOMAIN}:443/prod/webhook?BotId=ABCDEFGHIJ&BotAliasId=TSTALIASID");
+        let body = FormParams::parse(
+            b"EventType=onMessageAdded&Body=Hello+there%21&Author=%2B15551234567",
+        )
+        .unwrap();
         let sig = sign("tok", &signed, &body);
         let urls = candidate_urls(None, DOMAIN, "/prod/webhook", &q);
-        assert_eq!(verifier("tok").verify(Some(&sig), &urls, &body), valid(&signed));
-        let Verdict::Mismatch { tried } = verifier("other").verify(Some(&sig), &urls, &body) else { panic!() };
+        assert_eq!(
+            verifier("tok").verify(Some(&sig), &urls, &body),
+            valid(&signed)
+        );
+        let Verdict::Mismatch { tried } = verifier("other").verify(Some(&sig), &urls, &body) else {
+            panic!()
+        };
         assert_eq!(tried.len(), 4);
         assert!(tried.contains(&signed));
     }
@@ -590,7 +785,10 @@ mod tests {
 
         fn verifier(&self) -> Verifier {
             if self.rotated {
-                Verifier::new(Secret::new(self.other_token.clone()), Some(Secret::new(self.token.clone())))
+                Verifier::new(
+                    Secret::new(self.other_token.clone()),
+                    Some(Secret::new(self.token.clone())),
+                )
             } else {
                 Verifier::new(Secret::new(self.token.clone()), None)
             }
@@ -598,7 +796,9 @@ mod tests {
 
         fn verify(&self, sig: &str, pairs: &[(String, String)]) -> Verdict {
             let urls = candidate_urls(None, &self.host, &self.path, &self.query());
-            let params = FormParams::parse(FormParams::from_pairs(pairs.to_vec()).encode().as_bytes()).unwrap();
+            let params =
+                FormParams::parse(FormParams::from_pairs(pairs.to_vec()).encode().as_bytes())
+                    .unwrap();
             self.verifier().verify(Some(sig), &urls, &params)
         }
     }
@@ -616,7 +816,11 @@ mod tests {
     }
 
     fn value() -> impl Strategy<Value = String> {
-        prop_oneof![Just(String::new()), "[a-z+%=& é😀.*~-]{0,10}", any::<String>()]
+        prop_oneof![
+            Just(String::new()),
+            "[a-z+%=& é😀.*~-]{0,10}",
+            any::<String>()
+        ]
     }
 
     fn case() -> impl Strategy<Value = Case> {
@@ -631,20 +835,38 @@ mod tests {
             any::<bool>(),
             any::<bool>(),
         )
-            .prop_flat_map(|(pairs, query, token, other_token, host, path, explicit_port, rotated)| {
-                let entries: Vec<(String, String)> = query.into_iter().collect();
-                (Just(entries).prop_shuffle(), Just((pairs, token, other_token, host, path, explicit_port, rotated)))
-            })
-            .prop_map(|(ordered_query, (pairs, token, other_token, host, path, explicit_port, rotated))| Case {
-                pairs,
-                ordered_query,
-                token,
-                other_token,
-                host,
-                path,
-                explicit_port,
-                rotated,
-            })
+            .prop_flat_map(
+                |(pairs, query, token, other_token, host, path, explicit_port, rotated)| {
+                    let entries: Vec<(String, String)> = query.into_iter().collect();
+                    (
+                        Just(entries).prop_shuffle(),
+                        Just((
+                            pairs,
+                            token,
+                            other_token,
+                            host,
+                            path,
+                            explicit_port,
+                            rotated,
+                        )),
+                    )
+                },
+            )
+            .prop_map(
+                |(
+                    ordered_query,
+                    (pairs, token, other_token, host, path, explicit_port, rotated),
+                )| Case {
+                    pairs,
+                    ordered_query,
+                    token,
+                    other_token,
+                    host,
+                    path,
+                    explicit_port,
+                    rotated,
+                },
+            )
     }
 
     fn mismatch(verdict: &Verdict) -> bool {
