@@ -285,7 +285,7 @@ mod tests {
         };
         let c = identify_customer(
             &event("visitor-42", Some(MB)),
-            &[web.clone()],
+            std::slice::from_ref(&web),
             &conversation,
         );
         assert_eq!(c.channel, ChannelType::Web);

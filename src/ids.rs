@@ -129,7 +129,7 @@ macro_rules! lex_id {
             pub fn parse(raw: &str) -> Result<Self, IdError> {
                 let kind = stringify!($name);
                 let n = raw.chars().count();
-                if n < $min || n > $max {
+                if !($min..=$max).contains(&n) {
                     return Err(IdError::new(kind, raw, concat!("must be ", $min, " to ", $max, " characters")));
                 }
                 let allowed: fn(char) -> bool = $allowed;

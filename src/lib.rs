@@ -14,6 +14,8 @@ pub mod form;
 pub mod handler;
 pub mod handoff;
 pub mod ids;
+pub mod inbound;
+pub mod lambda;
 pub mod lex;
 pub mod memory;
 pub mod outcome;
