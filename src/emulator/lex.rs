@@ -294,6 +294,14 @@ impl LexEmulator {
         }
     }
 
+    /// How many sessions have a turn running right now.
+    pub fn busy_sessions(&self) -> usize {
+        lock(&self.shared.sessions)
+            .values()
+            .filter(|s| matches!(s, SessionEntry::Busy))
+            .count()
+    }
+
     /// Every request so far, oldest first.
     pub fn calls(&self) -> Vec<LexCall> {
         lock(&self.shared.calls).clone()
