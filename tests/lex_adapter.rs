@@ -546,3 +546,60 @@ mod raw {
         );
     }
 }
+
+/// `LexBot::from_sdk_config` with `aws_config::load_defaults` honours
+/// `AWS_ENDPOINT_URL_LEX_RUNTIME_V2`. The environment is only set in a child process (this test
+/// binary, running the ignored test below), never mutated in this one.
+#[tokio::test]
+async fn endpoint_env_var_is_honoured_by_from_sdk_config() {
+    let emulator = LexEmulator::start().await.unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+    child
+        .args([
+            "--exact",
+            "env_child::calls_lex_from_the_environment",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env("AWS_ENDPOINT_URL_LEX_RUNTIME_V2", emulator.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "AKIDFLEXLEXTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "flexlex-test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent/flexlex/config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/flexlex/credentials",
+        )
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .stdout(std::process::Stdio::null());
+    let status = tokio::task::spawn_blocking(move || child.status())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+    let calls = emulator.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].session_id, "s-env");
+}
+
+mod env_child {
+    use super::*;
+
+    #[tokio::test]
+    #[ignore = "run in a child process by endpoint_env_var_is_honoured_by_from_sdk_config"]
+    async fn calls_lex_from_the_environment() {
+        // Never reach for real AWS when run by hand with `--ignored`.
+        let endpoint = std::env::var("AWS_ENDPOINT_URL_LEX_RUNTIME_V2").unwrap_or_default();
+        if !endpoint.starts_with("http://127.0.0.1:") {
+            return;
+        }
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let bot = LexBot::from_sdk_config(&config, &settings());
+        bot.recognize_text(&request("s-env", "help"), deadline())
+            .await
+            .unwrap();
+    }
+}
