@@ -298,7 +298,7 @@ pub fn turn_from_output(output: &RecognizeTextOutput) -> BotTurn {
     let state = output.session_state();
     let intent = state.and_then(types::SessionState::intent);
     let top = top_interpretation(output.interpretations(), intent.map(types::Intent::name));
-    let mut turn = BotTurn {
+    BotTurn {
         messages: output.messages().iter().filter_map(message_from).collect(),
         dialog_action: state
             .and_then(types::SessionState::dialog_action)
@@ -315,11 +315,8 @@ pub fn turn_from_output(output: &RecognizeTextOutput) -> BotTurn {
             .and_then(types::Interpretation::sentiment_response)
             .and_then(types::SentimentResponse::sentiment)
             .map(|s| s.as_str().to_owned()),
-    };
-    if let Some(current) = turn.intent.as_mut() {
-        carry_abandoned_slots(current, output.interpretations());
+        alternatives: alternatives(output.interpretations(), intent.map(types::Intent::name)),
     }
-    turn
 }
 
 /// The interpretation of the intent Lex went with, else the first (Lex lists best first).
@@ -331,27 +328,16 @@ fn top_interpretation<'a>(
     all.iter().find(same).or_else(|| all.first())
 }
 
-/// When Lex switches intent mid-dialog (say to `Agent` while ordering), the slots gathered for
-/// the abandoned intent survive only in its interpretation. They are added to the current
-/// intent's slots as `Intent.Slot` (slot names cannot contain `.`), so a handoff can report
-/// what the customer already said.
-fn carry_abandoned_slots(current: &mut Intent, interpretations: &[types::Interpretation]) {
-    for other in interpretations
+/// The other intents Lex considered. When Lex switches intent mid-dialog (say to `Agent` while
+/// ordering), the slots gathered for the abandoned intent survive only here, so a handoff can
+/// still report what the customer already said.
+fn alternatives(interpretations: &[types::Interpretation], current: Option<&str>) -> Vec<Intent> {
+    interpretations
         .iter()
         .filter_map(types::Interpretation::intent)
-    {
-        if other.name() == current.name {
-            continue;
-        }
-        for (slot, value) in other.slots().into_iter().flatten() {
-            if let Some(value) = slot_value(value) {
-                current
-                    .slots
-                    .entry(format!("{}.{slot}", other.name()))
-                    .or_insert(Some(value));
-            }
-        }
-    }
+        .filter(|i| Some(i.name()) != current)
+        .map(intent_from)
+        .collect()
 }
 
 /// One message; `None` for a message this adapter cannot render (an unknown content type or
@@ -623,8 +609,14 @@ mod tests {
         assert_eq!(intent.name, "Agent");
         assert_eq!(intent.state, IntentState::ReadyForFulfillment);
         assert_eq!(intent.confirmation.as_deref(), Some("None"));
+        assert!(
+            intent.slots.is_empty(),
+            "the current intent keeps only its own slots"
+        );
+        assert_eq!(turn.alternatives.len(), 1);
+        assert_eq!(turn.alternatives[0].name, "OrderFlowers");
         assert_eq!(
-            intent.slots.get("OrderFlowers.FlowerType"),
+            turn.alternatives[0].slots.get("FlowerType"),
             Some(&Some("roses".to_owned()))
         );
         assert_eq!(turn.confidence, Some(0.9));

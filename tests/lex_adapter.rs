@@ -154,8 +154,13 @@ async fn agent_mid_order_switches_intent_and_reports_gathered_slots() {
         (intent.name.as_str(), &intent.state),
         ("Agent", &IntentState::ReadyForFulfillment)
     );
+    let order = turn
+        .alternatives
+        .iter()
+        .find(|i| i.name == "OrderFlowers")
+        .expect("the abandoned order is still reported");
     assert_eq!(
-        intent.slots.get("OrderFlowers.FlowerType"),
+        order.slots.get("FlowerType"),
         Some(&Some("tulips".to_owned()))
     );
 }
