@@ -31,7 +31,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::oneshot;
 
 pub use faults::{Fault, FaultKind, FaultTimes};
-pub use model::{CustomerKind, RecordedInteraction, RecordedMessage, RecordedRequest, SeededConversation};
+pub use model::{
+    CustomerKind, RecordedInteraction, RecordedMessage, RecordedRequest, SeededConversation,
+};
 
 use crate::ids::{AccountSid, ApiKeySid, ConversationSid, ParticipantSid, WebhookSid};
 use crate::secret::Secret;
@@ -126,7 +128,10 @@ impl TwilioEmulator {
     pub fn add_api_key(&self) -> (ApiKeySid, Secret) {
         let sid: ApiKeySid = model::new_typed_sid("SK");
         let secret = Secret::new(format!("{:032x}", rand::random::<u128>()));
-        self.shared.lock().api_keys.push((sid.clone(), secret.clone()));
+        self.shared
+            .lock()
+            .api_keys
+            .push((sid.clone(), secret.clone()));
         (sid, secret)
     }
 
@@ -142,7 +147,11 @@ impl TwilioEmulator {
     }
 
     /// Adds a Conversations SDK participant; `None` when the conversation is unknown.
-    pub fn add_chat_participant(&self, conversation: &ConversationSid, identity: &str) -> Option<ParticipantSid> {
+    pub fn add_chat_participant(
+        &self,
+        conversation: &ConversationSid,
+        identity: &str,
+    ) -> Option<ParticipantSid> {
         let mut state = self.shared.lock();
         let record = state.conversations.get_mut(conversation)?;
         Some(record.add_participant(Some(identity.to_owned()), None).sid)
@@ -150,7 +159,12 @@ impl TwilioEmulator {
 
     /// Appends a message as the customer would send it (no HTTP involved); the demo uses the
     /// result to build the `onMessageAdded` webhook. `None` when the conversation is unknown.
-    pub fn add_customer_message(&self, conversation: &ConversationSid, author: &str, body: &str) -> Option<RecordedMessage> {
+    pub fn add_customer_message(
+        &self,
+        conversation: &ConversationSid,
+        author: &str,
+        body: &str,
+    ) -> Option<RecordedMessage> {
         let mut state = self.shared.lock();
         let record = state.conversations.get_mut(conversation)?;
         Some(record.append_message(author, body))

@@ -27,10 +27,10 @@ impl ErrorBody {
     /// Any body: JSON in Twilio's shape, or nothing useful (a proxy's HTML page, an empty body).
     pub fn parse(body: &[u8]) -> Self {
         let mut parsed: Self = serde_json::from_slice(body).unwrap_or_default();
-        if let Some(message) = &mut parsed.message {
-            if message.chars().count() > MESSAGE_LIMIT {
-                *message = message.chars().take(MESSAGE_LIMIT).collect::<String>() + "…";
-            }
+        if let Some(message) = &mut parsed.message
+            && message.chars().count() > MESSAGE_LIMIT
+        {
+            *message = message.chars().take(MESSAGE_LIMIT).collect::<String>() + "…";
         }
         parsed
     }
@@ -153,7 +153,13 @@ mod tests {
         assert_eq!(html, ErrorBody::default());
         assert!(html.message_or(502).contains("502"));
         let long = format!(r#"{{"message": "{}"}}"#, "x".repeat(1000));
-        assert!(ErrorBody::parse(long.as_bytes()).message_or(400).chars().count() <= MESSAGE_LIMIT + 1);
+        assert!(
+            ErrorBody::parse(long.as_bytes())
+                .message_or(400)
+                .chars()
+                .count()
+                <= MESSAGE_LIMIT + 1
+        );
     }
 
     #[test]
@@ -176,7 +182,10 @@ mod tests {
         }))
         .unwrap();
         let p: Participant = page.participants.into_iter().next().unwrap().into();
-        assert_eq!(p.sid.unwrap().as_str(), "MB0123456789abcdef0123456789abcdef");
+        assert_eq!(
+            p.sid.unwrap().as_str(),
+            "MB0123456789abcdef0123456789abcdef"
+        );
         assert_eq!(p.attributes, json!({"x": true}));
         let b = p.binding.unwrap();
         assert_eq!(b.kind.as_deref(), Some("sms"));

@@ -46,7 +46,9 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
     if !seconds.is_finite() || seconds < 0.0 {
         return None;
     }
-    Some(Duration::from_secs_f64(seconds.min(RETRY_AFTER_LIMIT.as_secs_f64())))
+    Some(Duration::from_secs_f64(
+        seconds.min(RETRY_AFTER_LIMIT.as_secs_f64()),
+    ))
 }
 
 #[cfg(test)]

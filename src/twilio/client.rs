@@ -28,7 +28,9 @@ use super::api::{ConversationResource, ErrorBody, InteractionResource, Participa
 use super::backoff::{Backoff, parse_retry_after};
 use super::hostname::regional_host;
 use super::split::{MAX_BODY_CHARS, split_body};
-use crate::conversations::{Conversations, ConversationInfo, InteractionRequest, Participant, TwilioError};
+use crate::conversations::{
+    ConversationInfo, Conversations, InteractionRequest, Participant, TwilioError,
+};
 use crate::deadline::Deadline;
 use crate::ids::{AccountSid, ApiKeySid, ConversationSid, InteractionSid, WebhookSid};
 use crate::secret::Secret;
@@ -58,7 +60,8 @@ impl TwilioAuth {
             Self::ApiKey { sid, secret } => (sid.as_str(), secret),
             Self::AuthToken { account, token } => (account.as_str(), token),
         };
-        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", password.expose()));
+        let encoded = base64::engine::general_purpose::STANDARD
+            .encode(format!("{user}:{}", password.expose()));
         let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
             .map_err(|_| TwilioConfigError::Credentials)?;
         value.set_sensitive(true);
@@ -180,7 +183,12 @@ impl TwilioClient {
     pub fn new(config: TwilioClientConfig) -> Result<Self, TwilioConfigError> {
         let region = config.region.as_deref();
         let edge = config.edge.as_deref();
-        let conversations_base = base_url("TWILIO_CONVERSATIONS_BASE_URL", &config.conversations_base, region, edge)?;
+        let conversations_base = base_url(
+            "TWILIO_CONVERSATIONS_BASE_URL",
+            &config.conversations_base,
+            region,
+            edge,
+        )?;
         let flex_base = base_url("TWILIO_FLEX_BASE_URL", &config.flex_base, region, edge)?;
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
@@ -224,12 +232,19 @@ impl TwilioClient {
             if remaining < MIN_ATTEMPT {
                 let last = last.unwrap_or_else(|| "no time left before the deadline".to_owned());
                 return Outcome {
-                    result: Err(unavailable(&call, attempts, format!("{last}; deadline reached"))),
+                    result: Err(unavailable(
+                        &call,
+                        attempts,
+                        format!("{last}; deadline reached"),
+                    )),
                     maybe_applied_before,
                 };
             }
             attempts += 1;
-            let transient = match self.attempt(&call, self.request_timeout.min(remaining)).await {
+            let transient = match self
+                .attempt(&call, self.request_timeout.min(remaining))
+                .await
+            {
                 Ok(reply) => {
                     return Outcome {
                         result: Ok(reply),
@@ -245,7 +260,10 @@ impl TwilioClient {
                 Err(AttemptError::Transient(t)) => t,
             };
             if transient.maybe_applied && call.replay == Replay::OnlyIfUnprocessed {
-                let what = format!("{}; not repeated because Twilio may have applied it", transient.what);
+                let what = format!(
+                    "{}; not repeated because Twilio may have applied it",
+                    transient.what
+                );
                 return Outcome {
                     result: Err(unavailable(&call, attempts, what)),
                     maybe_applied_before: true,
@@ -313,15 +331,24 @@ impl TwilioClient {
         }
         let error = ErrorBody::parse(&body);
         let describe = || {
-            let code = error.code.map(|c| format!(", code {c}")).unwrap_or_default();
-            format!("HTTP {}{code}: {}", status.as_u16(), error.message_or(status.as_u16()))
+            let code = error
+                .code
+                .map(|c| format!(", code {c}"))
+                .unwrap_or_default();
+            format!(
+                "HTTP {}{code}: {}",
+                status.as_u16(),
+                error.message_or(status.as_u16())
+            )
         };
         match status {
-            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => Err(AttemptError::Transient(Transient {
-                what: describe(),
-                retry_after,
-                maybe_applied: false,
-            })),
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                Err(AttemptError::Transient(Transient {
+                    what: describe(),
+                    retry_after,
+                    maybe_applied: false,
+                }))
+            }
             s if s.is_server_error() => Err(AttemptError::Transient(Transient {
                 what: describe(),
                 retry_after,
@@ -336,7 +363,13 @@ impl TwilioClient {
         }
     }
 
-    async fn post_one(&self, conversation: &ConversationSid, author: &str, body: String, deadline: Deadline) -> Result<(), TwilioError> {
+    async fn post_one(
+        &self,
+        conversation: &ConversationSid,
+        author: &str,
+        body: String,
+        deadline: Deadline,
+    ) -> Result<(), TwilioError> {
         let call = Call {
             operation: "post_message",
             method: Method::POST,
@@ -347,7 +380,12 @@ impl TwilioClient {
         self.execute(call, deadline).await.result.map(drop)
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, operation: &'static str, url: Url, deadline: Deadline) -> Result<T, TwilioError> {
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        url: Url,
+        deadline: Deadline,
+    ) -> Result<T, TwilioError> {
         let call = Call {
             operation,
             method: Method::GET,
@@ -398,7 +436,10 @@ fn unavailable(call: &Call, attempts: u32, last: String) -> TwilioError {
     }
 }
 
-fn decode<T: serde::de::DeserializeOwned>(operation: &'static str, body: &[u8]) -> Result<T, TwilioError> {
+fn decode<T: serde::de::DeserializeOwned>(
+    operation: &'static str,
+    body: &[u8],
+) -> Result<T, TwilioError> {
     serde_json::from_slice(body).map_err(|e| TwilioError::Malformed {
         operation,
         detail: e.to_string(),
@@ -418,7 +459,12 @@ fn join(base: &Url, path_and_query: &str) -> Url {
 }
 
 /// Validates a base URL and applies the region/edge rule to its host.
-fn base_url(name: &'static str, raw: &str, region: Option<&str>, edge: Option<&str>) -> Result<Url, TwilioConfigError> {
+fn base_url(
+    name: &'static str,
+    raw: &str,
+    region: Option<&str>,
+    edge: Option<&str>,
+) -> Result<Url, TwilioConfigError> {
     let refuse = |reason: &str| TwilioConfigError::BaseUrl {
         name,
         // Never echo credentials that may have been pasted into the URL.
@@ -430,7 +476,9 @@ fn base_url(name: &'static str, raw: &str, region: Option<&str>, edge: Option<&s
         return Err(refuse("the scheme must be http or https"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(refuse("credentials belong in the Twilio secret, not in the URL"));
+        return Err(refuse(
+            "credentials belong in the Twilio secret, not in the URL",
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(refuse("a base URL has no query or fragment"));
@@ -438,10 +486,14 @@ fn base_url(name: &'static str, raw: &str, region: Option<&str>, edge: Option<&s
     if !matches!(url.path(), "" | "/") {
         return Err(refuse("a base URL has no path"));
     }
-    let host = url.host_str().ok_or_else(|| refuse("there is no host"))?.to_owned();
+    let host = url
+        .host_str()
+        .ok_or_else(|| refuse("there is no host"))?
+        .to_owned();
     let rewritten = regional_host(&host, region, edge);
     if rewritten != host {
-        url.set_host(Some(&rewritten)).map_err(|e| refuse(&e.to_string()))?;
+        url.set_host(Some(&rewritten))
+            .map_err(|e| refuse(&e.to_string()))?;
     }
     Ok(url)
 }
@@ -450,7 +502,13 @@ fn base_url(name: &'static str, raw: &str, region: Option<&str>, edge: Option<&s
 impl Conversations for TwilioClient {
     /// Posts `body`, cut into several messages in order when it exceeds Twilio's limit. A body
     /// without visible text posts nothing, since Twilio refuses an empty message.
-    async fn post_message(&self, conversation: &ConversationSid, author: &str, body: &str, deadline: Deadline) -> Result<(), TwilioError> {
+    async fn post_message(
+        &self,
+        conversation: &ConversationSid,
+        author: &str,
+        body: &str,
+        deadline: Deadline,
+    ) -> Result<(), TwilioError> {
         for part in split_body(body, MAX_BODY_CHARS) {
             self.post_one(conversation, author, part, deadline).await?;
         }
@@ -459,7 +517,11 @@ impl Conversations for TwilioClient {
 
     /// An earlier attempt with an unknown outcome followed by "already closed" (50377) means
     /// that attempt closed it: success.
-    async fn close(&self, conversation: &ConversationSid, deadline: Deadline) -> Result<(), TwilioError> {
+    async fn close(
+        &self,
+        conversation: &ConversationSid,
+        deadline: Deadline,
+    ) -> Result<(), TwilioError> {
         let call = Call {
             operation: "close",
             method: Method::POST,
@@ -469,17 +531,26 @@ impl Conversations for TwilioClient {
         };
         let outcome = self.execute(call, deadline).await;
         match outcome.result {
-            Err(TwilioError::Rejected { code: Some(50377), .. }) if outcome.maybe_applied_before => Ok(()),
+            Err(TwilioError::Rejected {
+                code: Some(50377), ..
+            }) if outcome.maybe_applied_before => Ok(()),
             other => other.map(drop),
         }
     }
 
     /// A webhook that is already gone (404) is the outcome wanted.
-    async fn remove_webhook(&self, conversation: &ConversationSid, webhook: &WebhookSid, deadline: Deadline) -> Result<(), TwilioError> {
+    async fn remove_webhook(
+        &self,
+        conversation: &ConversationSid,
+        webhook: &WebhookSid,
+        deadline: Deadline,
+    ) -> Result<(), TwilioError> {
         let call = Call {
             operation: "remove_webhook",
             method: Method::DELETE,
-            url: self.conversations_url(&format!("v1/Conversations/{conversation}/Webhooks/{webhook}")),
+            url: self.conversations_url(&format!(
+                "v1/Conversations/{conversation}/Webhooks/{webhook}"
+            )),
             form: Vec::new(),
             replay: Replay::Idempotent,
         };
@@ -489,15 +560,24 @@ impl Conversations for TwilioClient {
         }
     }
 
-    async fn fetch_conversation(&self, conversation: &ConversationSid, deadline: Deadline) -> Result<ConversationInfo, TwilioError> {
+    async fn fetch_conversation(
+        &self,
+        conversation: &ConversationSid,
+        deadline: Deadline,
+    ) -> Result<ConversationInfo, TwilioError> {
         let url = self.conversations_url(&format!("v1/Conversations/{conversation}"));
-        let resource: ConversationResource = self.get_json("fetch_conversation", url, deadline).await?;
+        let resource: ConversationResource =
+            self.get_json("fetch_conversation", url, deadline).await?;
         Ok(resource.into())
     }
 
     /// Follows `meta.next_page_url` on the configured host only (its path and query are kept),
     /// so credentials never go to a host taken from a response.
-    async fn list_participants(&self, conversation: &ConversationSid, deadline: Deadline) -> Result<Vec<Participant>, TwilioError> {
+    async fn list_participants(
+        &self,
+        conversation: &ConversationSid,
+        deadline: Deadline,
+    ) -> Result<Vec<Participant>, TwilioError> {
         const OPERATION: &str = "list_participants";
         let mut url = self.conversations_url(&format!(
             "v1/Conversations/{conversation}/Participants?PageSize={PARTICIPANT_PAGE_SIZE}"
@@ -506,7 +586,11 @@ impl Conversations for TwilioClient {
         for _ in 0..MAX_PARTICIPANT_PAGES {
             let page: ParticipantPage = self.get_json(OPERATION, url.clone(), deadline).await?;
             participants.extend(page.participants.into_iter().map(Participant::from));
-            let Some(next) = page.meta.and_then(|m| m.next_page_url).filter(|n| !n.is_empty()) else {
+            let Some(next) = page
+                .meta
+                .and_then(|m| m.next_page_url)
+                .filter(|n| !n.is_empty())
+            else {
                 return Ok(participants);
             };
             let next = Url::parse(&next).map_err(|e| TwilioError::Malformed {
@@ -523,7 +607,11 @@ impl Conversations for TwilioClient {
         })
     }
 
-    async fn create_interaction(&self, request: &InteractionRequest, deadline: Deadline) -> Result<InteractionSid, TwilioError> {
+    async fn create_interaction(
+        &self,
+        request: &InteractionRequest,
+        deadline: Deadline,
+    ) -> Result<InteractionSid, TwilioError> {
         const OPERATION: &str = "create_interaction";
         let call = Call {
             operation: OPERATION,
@@ -539,6 +627,9 @@ impl Conversations for TwilioClient {
         let resource: InteractionResource = decode(OPERATION, &reply.body)?;
         resource
             .interaction_sid()
-            .map_err(|detail| TwilioError::Malformed { operation: OPERATION, detail })
+            .map_err(|detail| TwilioError::Malformed {
+                operation: OPERATION,
+                detail,
+            })
     }
 }

@@ -67,7 +67,10 @@ impl Fault {
         let exhausted = self.times == FaultTimes::Next(0);
         !exhausted
             && self.method.as_ref().is_none_or(|m| m == method)
-            && self.path_contains.as_deref().is_none_or(|p| path.contains(p))
+            && self
+                .path_contains
+                .as_deref()
+                .is_none_or(|p| path.contains(p))
     }
 }
 
@@ -95,10 +98,22 @@ mod tests {
             Fault::next(1, FaultKind::Unavailable).matching(Method::POST, "/Messages"),
             Fault::next(2, FaultKind::ServerError { applied: false }),
         ];
-        assert_eq!(take(&mut faults, &Method::GET, "/v1/Conversations/CH1"), Some(FaultKind::ServerError { applied: false }));
-        assert_eq!(take(&mut faults, &Method::POST, "/v1/Conversations/CH1/Messages"), Some(FaultKind::Unavailable));
-        assert_eq!(take(&mut faults, &Method::POST, "/v1/Conversations/CH1/Messages"), Some(FaultKind::ServerError { applied: false }));
-        assert_eq!(take(&mut faults, &Method::POST, "/v1/Conversations/CH1/Messages"), None);
+        assert_eq!(
+            take(&mut faults, &Method::GET, "/v1/Conversations/CH1"),
+            Some(FaultKind::ServerError { applied: false })
+        );
+        assert_eq!(
+            take(&mut faults, &Method::POST, "/v1/Conversations/CH1/Messages"),
+            Some(FaultKind::Unavailable)
+        );
+        assert_eq!(
+            take(&mut faults, &Method::POST, "/v1/Conversations/CH1/Messages"),
+            Some(FaultKind::ServerError { applied: false })
+        );
+        assert_eq!(
+            take(&mut faults, &Method::POST, "/v1/Conversations/CH1/Messages"),
+            None
+        );
         assert!(faults.is_empty());
     }
 
@@ -106,7 +121,10 @@ mod tests {
     fn always_faults_stay() {
         let mut faults = vec![Fault::always(FaultKind::Unavailable)];
         for _ in 0..3 {
-            assert_eq!(take(&mut faults, &Method::GET, "/x"), Some(FaultKind::Unavailable));
+            assert_eq!(
+                take(&mut faults, &Method::GET, "/x"),
+                Some(FaultKind::Unavailable)
+            );
         }
     }
 }

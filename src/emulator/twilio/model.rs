@@ -7,7 +7,9 @@ use std::time::SystemTime;
 use serde_json::{Value, json};
 
 use super::faults::Fault;
-use crate::ids::{ApiKeySid, ConversationSid, InteractionSid, MessageSid, ParticipantSid, WebhookSid};
+use crate::ids::{
+    ApiKeySid, ConversationSid, InteractionSid, MessageSid, ParticipantSid, WebhookSid,
+};
 use crate::secret::Secret;
 
 /// A fresh Twilio-shaped SID: the prefix and 32 random hex digits.
@@ -19,7 +21,10 @@ pub(crate) fn new_sid(prefix: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CustomerKind {
     /// Flex webchat: an SDK identity, with the pre-engagement name in the conversation attributes.
-    Web { identity: String, friendly_name: String },
+    Web {
+        identity: String,
+        friendly_name: String,
+    },
     /// An SMS binding; `address` is the customer's phone number.
     Sms { address: String },
     /// A WhatsApp binding; `whatsapp:` is prefixed to `address` when missing.
@@ -56,7 +61,10 @@ pub struct RecordedRequest {
 impl RecordedRequest {
     /// The first value of a form parameter.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.form
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -171,7 +179,11 @@ impl ConversationRecord {
         message
     }
 
-    pub fn add_participant(&mut self, identity: Option<String>, binding: Option<Value>) -> ParticipantRecord {
+    pub fn add_participant(
+        &mut self,
+        identity: Option<String>,
+        binding: Option<Value>,
+    ) -> ParticipantRecord {
         let participant = ParticipantRecord {
             sid: parse_sid(&new_sid("MB")),
             identity,
@@ -220,16 +232,25 @@ const PROXY_NUMBER: &str = "+15017122661";
 impl State {
     pub fn seed(&mut self, customer: CustomerKind) -> SeededConversation {
         let (attributes, identity, binding) = match customer {
-            CustomerKind::Web { identity, friendly_name } => {
-                let attributes = json!({ "pre_engagement_data": { "friendlyName": friendly_name } });
+            CustomerKind::Web {
+                identity,
+                friendly_name,
+            } => {
+                let attributes =
+                    json!({ "pre_engagement_data": { "friendlyName": friendly_name } });
                 (attributes.to_string(), Some(identity), None)
             }
             CustomerKind::Sms { address } => {
-                let binding = json!({ "type": "sms", "address": address, "proxy_address": PROXY_NUMBER });
+                let binding =
+                    json!({ "type": "sms", "address": address, "proxy_address": PROXY_NUMBER });
                 ("{}".to_owned(), None, Some(binding))
             }
             CustomerKind::Whatsapp { address } => {
-                let address = if address.starts_with("whatsapp:") { address } else { format!("whatsapp:{address}") };
+                let address = if address.starts_with("whatsapp:") {
+                    address
+                } else {
+                    format!("whatsapp:{address}")
+                };
                 let binding = json!({
                     "type": "whatsapp",
                     "address": address,
@@ -308,9 +329,14 @@ mod tests {
     #[test]
     fn seeded_customers_author_like_twilio() {
         let mut state = State::default();
-        let web = state.seed(CustomerKind::Web { identity: "guest-1".into(), friendly_name: "Ann".into() });
+        let web = state.seed(CustomerKind::Web {
+            identity: "guest-1".into(),
+            friendly_name: "Ann".into(),
+        });
         assert_eq!(web.customer_author, "guest-1");
-        let wa = state.seed(CustomerKind::Whatsapp { address: "+15550001111".into() });
+        let wa = state.seed(CustomerKind::Whatsapp {
+            address: "+15550001111".into(),
+        });
         assert_eq!(wa.customer_author, "whatsapp:+15550001111");
         let record = &state.conversations[&web.conversation];
         assert!(record.attributes.contains("\"friendlyName\":\"Ann\""));

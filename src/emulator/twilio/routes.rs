@@ -18,7 +18,9 @@ use serde_json::Value;
 
 use super::Shared;
 use super::faults::{self, FaultKind};
-use super::model::{ConversationState, RecordedInteraction, RecordedRequest, State as Model, new_sid};
+use super::model::{
+    ConversationState, RecordedInteraction, RecordedRequest, State as Model, new_sid,
+};
 use super::views::{self, Context};
 use crate::ids::{ConversationSid, InteractionSid, WebhookSid, WorkflowSid, WorkspaceSid};
 
@@ -61,7 +63,15 @@ const CONVERSATION_PARAMS: &[&str] = &[
     "Bindings.Email.Name",
 ];
 const INTERACTION_PARAMS: &[&str] = &["Channel", "Routing", "InteractionContextSid", "WebhookTtid"];
-const CHANNEL_TYPES: &[&str] = &["sms", "whatsapp", "web", "chat", "email", "messenger", "gbm"];
+const CHANNEL_TYPES: &[&str] = &[
+    "sms",
+    "whatsapp",
+    "web",
+    "chat",
+    "email",
+    "messenger",
+    "gbm",
+];
 const INITIATORS: &[&str] = &["customer", "agent", "api"];
 
 /// An answer: status, optional JSON body, extra headers.
@@ -81,7 +91,10 @@ impl Reply {
     }
 
     fn error(status: StatusCode, code: u32, message: impl AsRef<str>) -> Self {
-        Self::json(status, views::error(status.as_u16(), code, message.as_ref()))
+        Self::json(
+            status,
+            views::error(status.as_u16(), code, message.as_ref()),
+        )
     }
 
     fn invalid(message: impl AsRef<str>) -> Self {
@@ -139,9 +152,10 @@ impl Incoming {
     fn read(parts: axum::http::request::Parts, body: Bytes) -> Self {
         let content_type = header(&parts.headers, CONTENT_TYPE.as_str());
         let is_form = content_type.as_deref().is_some_and(|ct| {
-            ct.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+            ct.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
         });
         let form = is_form.then(|| form_urlencoded::parse(&body).into_owned().collect());
         Self {
@@ -171,7 +185,9 @@ impl Incoming {
                 return Err(Reply::invalid(format!("Unknown parameter: {name}")));
             }
             if pairs[..i].iter().any(|(earlier, _)| earlier == name) {
-                return Err(Reply::invalid(format!("Parameter {name} was given more than once")));
+                return Err(Reply::invalid(format!(
+                    "Parameter {name} was given more than once"
+                )));
             }
         }
         Ok(Params(pairs))
@@ -189,12 +205,18 @@ struct Params<'a>(&'a [(String, String)]);
 
 impl Params<'_> {
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
@@ -203,7 +225,9 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     let decoded = String::from_utf8(decoded).ok()?;
     let (user, password) = decoded.split_once(':')?;
     Some((user.to_owned(), password.to_owned()))
@@ -222,7 +246,11 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
     }
     let reply = match fault {
         Some(FaultKind::TooManyRequests { retry_after }) => {
-            let reply = Reply::error(StatusCode::TOO_MANY_REQUESTS, TOO_MANY_REQUESTS, "Too Many Requests");
+            let reply = Reply::error(
+                StatusCode::TOO_MANY_REQUESTS,
+                TOO_MANY_REQUESTS,
+                "Too Many Requests",
+            );
             match retry_after {
                 Some(seconds) => reply.with_header(RETRY_AFTER, &seconds.to_string()),
                 None => reply,
@@ -237,7 +265,11 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
             if applied {
                 drop(route(&shared, &incoming));
             }
-            Reply::error(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR, "Internal Server Error")
+            Reply::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                INTERNAL_ERROR,
+                "Internal Server Error",
+            )
         }
         Some(FaultKind::Latency(_)) | None => route(&shared, &incoming),
     };
@@ -282,7 +314,9 @@ fn route(shared: &Shared, incoming: &Incoming) -> Reply {
         ["v1", "Conversations", sid, "Webhooks", webhook] if method == Method::DELETE => {
             delete_webhook(&mut state, incoming, sid, webhook)
         }
-        ["v1", "Interactions"] if method == Method::POST => create_interaction(&ctx, &mut state, incoming),
+        ["v1", "Interactions"] if method == Method::POST => {
+            create_interaction(&ctx, &mut state, incoming)
+        }
         ["v1", "Conversations", _, "Messages" | "Participants"]
         | ["v1", "Conversations", _, "Webhooks", _]
         | ["v1", "Interactions"] => method_not_allowed(),
@@ -291,7 +325,11 @@ fn route(shared: &Shared, incoming: &Incoming) -> Reply {
 }
 
 fn method_not_allowed() -> Reply {
-    Reply::error(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED, "Method not allowed")
+    Reply::error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        METHOD_NOT_ALLOWED,
+        "Method not allowed",
+    )
 }
 
 /// The account SID with the auth token, or a registered API key with its secret.
@@ -335,15 +373,23 @@ fn check_json_attributes(value: Option<&str>) -> Result<(), Reply> {
     }
 }
 
-fn update_conversation(ctx: &Context<'_>, state: &mut Model, incoming: &Incoming, raw: &str) -> Reply {
+fn update_conversation(
+    ctx: &Context<'_>,
+    state: &mut Model,
+    incoming: &Incoming,
+    raw: &str,
+) -> Reply {
     let result = (|| {
         let sid = known_conversation(state, raw, &incoming.path)?;
         let params = incoming.params(CONVERSATION_PARAMS)?;
         let new_state = params
             .get("State")
             .map(|s| {
-                ConversationState::parse(s)
-                    .ok_or_else(|| Reply::invalid(format!("Invalid State `{s}`: must be active, inactive or closed")))
+                ConversationState::parse(s).ok_or_else(|| {
+                    Reply::invalid(format!(
+                        "Invalid State `{s}`: must be active, inactive or closed"
+                    ))
+                })
             })
             .transpose()?;
         check_json_attributes(params.get("Attributes"))?;
@@ -367,7 +413,10 @@ fn update_conversation(ctx: &Context<'_>, state: &mut Model, incoming: &Incoming
             record.attributes = attributes.to_owned();
         }
         record.date_updated = super::model::iso8601(std::time::SystemTime::now());
-        Ok(Reply::json(StatusCode::OK, views::conversation(ctx, &sid, record)))
+        Ok(Reply::json(
+            StatusCode::OK,
+            views::conversation(ctx, &sid, record),
+        ))
     })();
     result.unwrap_or_else(|reply| reply)
 }
@@ -377,8 +426,11 @@ fn create_message(ctx: &Context<'_>, state: &mut Model, incoming: &Incoming, raw
         let sid = known_conversation(state, raw, &incoming.path)?;
         let params = incoming.params(MESSAGE_PARAMS)?;
         let body = params.get("Body").unwrap_or_default();
-        if body.is_empty() && params.get("MediaSid").is_none() && params.get("ContentSid").is_none() {
-            return Err(Reply::invalid("Missing required parameter Body or MediaSid"));
+        if body.is_empty() && params.get("MediaSid").is_none() && params.get("ContentSid").is_none()
+        {
+            return Err(Reply::invalid(
+                "Missing required parameter Body or MediaSid",
+            ));
         }
         if body.encode_utf16().count() > MAX_BODY_UNITS {
             return Err(Reply::error(
@@ -467,7 +519,11 @@ fn create_interaction(ctx: &Context<'_>, state: &mut Model, incoming: &Incoming)
         let sid = new_sid("KD");
         let body = views::interaction(ctx, &sid, &channel, &routing);
         let sid = InteractionSid::parse(&sid).map_err(|e| Reply::invalid(e.to_string()))?;
-        state.interactions.push(RecordedInteraction { sid, channel, routing });
+        state.interactions.push(RecordedInteraction {
+            sid,
+            channel,
+            routing,
+        });
         Ok(Reply::json(StatusCode::CREATED, body))
     })();
     result.unwrap_or_else(|reply| reply)
@@ -475,13 +531,17 @@ fn create_interaction(ctx: &Context<'_>, state: &mut Model, incoming: &Incoming)
 
 /// A required parameter holding a JSON object.
 fn json_param(params: &Params<'_>, name: &str) -> Result<Value, Reply> {
-    let raw = params
-        .get(name)
-        .ok_or_else(|| Reply::invalid(format!("Missing required parameter {name} in the post body")))?;
-    let value: Value =
-        serde_json::from_str(raw).map_err(|_| Reply::invalid(format!("{name} must be a JSON object string")))?;
+    let raw = params.get(name).ok_or_else(|| {
+        Reply::invalid(format!(
+            "Missing required parameter {name} in the post body"
+        ))
+    })?;
+    let value: Value = serde_json::from_str(raw)
+        .map_err(|_| Reply::invalid(format!("{name} must be a JSON object string")))?;
     if !value.is_object() {
-        return Err(Reply::invalid(format!("{name} must be a JSON object string")));
+        return Err(Reply::invalid(format!(
+            "{name} must be a JSON object string"
+        )));
     }
     Ok(value)
 }
@@ -496,18 +556,28 @@ fn check_channel(state: &Model, channel: &Value) -> Result<(), Reply> {
     }
     let initiated_by = channel["initiated_by"].as_str().unwrap_or_default();
     if !INITIATORS.contains(&initiated_by) {
-        return Err(Reply::invalid("Channel.initiated_by must be customer, agent or api"));
+        return Err(Reply::invalid(
+            "Channel.initiated_by must be customer, agent or api",
+        ));
     }
     if initiated_by != "customer" {
         return Ok(());
     }
     let media = channel["properties"]["media_channel_sid"]
         .as_str()
-        .ok_or_else(|| Reply::invalid("Channel.properties.media_channel_sid is required when initiated_by is customer"))?;
+        .ok_or_else(|| {
+            Reply::invalid(
+                "Channel.properties.media_channel_sid is required when initiated_by is customer",
+            )
+        })?;
     let record = ConversationSid::parse(media)
         .ok()
         .and_then(|sid| state.conversations.get(&sid))
-        .ok_or_else(|| Reply::invalid(format!("Channel.properties.media_channel_sid {media} is not a conversation")))?;
+        .ok_or_else(|| {
+            Reply::invalid(format!(
+                "Channel.properties.media_channel_sid {media} is not a conversation"
+            ))
+        })?;
     if record.state == ConversationState::Closed {
         return Err(Reply::invalid(format!("Conversation {media} is closed")));
     }
@@ -527,21 +597,27 @@ fn check_routing(routing: &Value) -> Result<(), Reply> {
         .get("workspace_sid")
         .and_then(Value::as_str)
         .ok_or_else(|| Reply::invalid("Routing.properties.workspace_sid is required"))?;
-    WorkspaceSid::parse(workspace).map_err(|e| Reply::invalid(format!("Routing.properties.workspace_sid: {e}")))?;
+    WorkspaceSid::parse(workspace)
+        .map_err(|e| Reply::invalid(format!("Routing.properties.workspace_sid: {e}")))?;
     if let Some(workflow) = properties.get("workflow_sid") {
         let workflow = workflow
             .as_str()
             .ok_or_else(|| Reply::invalid("Routing.properties.workflow_sid must be a string"))?;
-        WorkflowSid::parse(workflow).map_err(|e| Reply::invalid(format!("Routing.properties.workflow_sid: {e}")))?;
+        WorkflowSid::parse(workflow)
+            .map_err(|e| Reply::invalid(format!("Routing.properties.workflow_sid: {e}")))?;
     }
     if properties
         .get("task_channel_unique_name")
         .is_some_and(|v| !v.is_string())
     {
-        return Err(Reply::invalid("Routing.properties.task_channel_unique_name must be a string"));
+        return Err(Reply::invalid(
+            "Routing.properties.task_channel_unique_name must be a string",
+        ));
     }
     if properties.get("attributes").is_some_and(|v| !v.is_object()) {
-        return Err(Reply::invalid("Routing.properties.attributes must be an object"));
+        return Err(Reply::invalid(
+            "Routing.properties.attributes must be an object",
+        ));
     }
     Ok(())
 }

@@ -21,7 +21,11 @@ pub(crate) struct Context<'a> {
     pub chat_service: &'a str,
 }
 
-pub(crate) fn conversation(ctx: &Context<'_>, sid: &ConversationSid, c: &ConversationRecord) -> Value {
+pub(crate) fn conversation(
+    ctx: &Context<'_>,
+    sid: &ConversationSid,
+    c: &ConversationRecord,
+) -> Value {
     let url = format!("{}/v1/Conversations/{sid}", ctx.base_url);
     json!({
         "account_sid": ctx.account.as_str(),
@@ -45,7 +49,11 @@ pub(crate) fn conversation(ctx: &Context<'_>, sid: &ConversationSid, c: &Convers
     })
 }
 
-pub(crate) fn participant(ctx: &Context<'_>, conversation: &ConversationSid, p: &ParticipantRecord) -> Value {
+pub(crate) fn participant(
+    ctx: &Context<'_>,
+    conversation: &ConversationSid,
+    p: &ParticipantRecord,
+) -> Value {
     json!({
         "account_sid": ctx.account.as_str(),
         "chat_service_sid": ctx.chat_service,
@@ -63,8 +71,16 @@ pub(crate) fn participant(ctx: &Context<'_>, conversation: &ConversationSid, p: 
     })
 }
 
-pub(crate) fn message(ctx: &Context<'_>, conversation: &ConversationSid, m: &RecordedMessage, attributes: &str) -> Value {
-    let url = format!("{}/v1/Conversations/{conversation}/Messages/{}", ctx.base_url, m.sid);
+pub(crate) fn message(
+    ctx: &Context<'_>,
+    conversation: &ConversationSid,
+    m: &RecordedMessage,
+    attributes: &str,
+) -> Value {
+    let url = format!(
+        "{}/v1/Conversations/{conversation}/Messages/{}",
+        ctx.base_url, m.sid
+    );
     json!({
         "account_sid": ctx.account.as_str(),
         "chat_service_sid": ctx.chat_service,
@@ -96,7 +112,10 @@ pub(crate) fn participant_page(
     page: usize,
     page_size: usize,
 ) -> Value {
-    let list_url = format!("{}/v1/Conversations/{conversation}/Participants", ctx.base_url);
+    let list_url = format!(
+        "{}/v1/Conversations/{conversation}/Participants",
+        ctx.base_url
+    );
     let page_url = |p: usize| format!("{list_url}?PageSize={page_size}&Page={p}");
     let start = page.saturating_mul(page_size).min(all.len());
     let end = start.saturating_add(page_size).min(all.len());
@@ -127,7 +146,10 @@ pub(crate) fn interaction(ctx: &Context<'_>, sid: &str, channel: &Value, routing
     let channel_sid = super::model::new_sid("UO");
     let properties = &routing["properties"];
     let conversation = channel["properties"]["media_channel_sid"].clone();
-    let mut task_attributes = properties["attributes"].as_object().cloned().unwrap_or_default();
+    let mut task_attributes = properties["attributes"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     task_attributes.insert("conversationSid".into(), conversation.clone());
     task_attributes.insert("channelType".into(), channel["type"].clone());
     task_attributes.insert("flexInteractionSid".into(), json!(sid));
