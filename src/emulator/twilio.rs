@@ -1,1 +1,226 @@
-//! STUB (to be replaced): Twilio Conversations + Flex emulator.
+//! Twilio Conversations and Flex Interactions on loopback, strict like Twilio, for tests and
+//! `flexlex demo`.
+//!
+//! One HTTP/1 server on `127.0.0.1` serves both hosts (point the client's Conversations and
+//! Flex base URLs at [`TwilioEmulator::base_url`]). It implements what the bridge calls:
+//!
+//! | request | answer |
+//! |---|---|
+//! | `GET /v1/Conversations/{CH}` | 200 conversation |
+//! | `POST /v1/Conversations/{CH}` (`State`, `Attributes`, ...) | 200; 400/50377 once closed |
+//! | `POST /v1/Conversations/{CH}/Messages` (`Author`, `Body`, ...) | 201; 400/50377 once closed; 400/21617 over 1,600 |
+//! | `GET /v1/Conversations/{CH}/Participants?PageSize&Page` | 200 page with `meta.next_page_url` |
+//! | `DELETE /v1/Conversations/{CH}/Webhooks/{WH}` | 204; 404 when unknown |
+//! | `POST /v1/Interactions` (`Channel`, `Routing` as JSON strings) | 201 Interaction |
+//!
+//! Every request needs HTTP Basic auth (the account SID with the auth token, or an API key
+//! from [`TwilioEmulator::add_api_key`]), else 401/20003. POST bodies must be form-encoded and
+//! carry only the endpoint's parameters. Unknown conversations and paths answer 404/20404.
+//! Conversations are created through [`TwilioEmulator::create_conversation`], not over HTTP.
+//! Every request is recorded with the status it got; [`Fault`]s make Twilio fail on demand.
+
+mod faults;
+mod model;
+mod routes;
+mod views;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::oneshot;
+
+pub use faults::{Fault, FaultKind, FaultTimes};
+pub use model::{
+    CustomerKind, RecordedInteraction, RecordedMessage, RecordedRequest, SeededConversation,
+};
+
+use crate::ids::{AccountSid, ApiKeySid, ConversationSid, ParticipantSid, WebhookSid};
+use crate::secret::Secret;
+
+/// State shared by the server task and every emulator handle.
+pub(crate) struct Shared {
+    base_url: String,
+    account: AccountSid,
+    auth_token: Secret,
+    chat_service: String,
+    state: Mutex<model::State>,
+}
+
+impl Shared {
+    /// A panic while holding the lock cannot leave the model half-written in a way that
+    /// matters to a test double, so a poisoned lock is used as is.
+    fn lock(&self) -> MutexGuard<'_, model::State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Stops the server when the last emulator handle is dropped.
+struct ServerGuard {
+    _stop: oneshot::Sender<()>,
+}
+
+/// A running emulator. Clones share the same server and state.
+#[derive(Clone)]
+pub struct TwilioEmulator {
+    shared: Arc<Shared>,
+    _server: Arc<ServerGuard>,
+}
+
+impl std::fmt::Debug for TwilioEmulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwilioEmulator")
+            .field("base_url", &self.shared.base_url)
+            .field("account", &self.shared.account)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TwilioEmulator {
+    /// Binds `127.0.0.1:0` and serves on the current Tokio runtime, with a fresh account SID
+    /// and auth token.
+    pub async fn start() -> io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let address = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            base_url: format!("http://{address}"),
+            account: model::new_typed_sid("AC"),
+            auth_token: Secret::new(format!("{:032x}", rand::random::<u128>())),
+            chat_service: model::new_sid("IS"),
+            state: Mutex::new(model::State::default()),
+        });
+        let router = axum::Router::new()
+            .fallback(routes::handle)
+            .with_state(Arc::clone(&shared));
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    // Either a stop signal or every handle gone: both mean shut down.
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(error) = served {
+                tracing::warn!(%error, "twilio emulator stopped");
+            }
+        });
+        Ok(Self {
+            shared,
+            _server: Arc::new(ServerGuard { _stop: stop }),
+        })
+    }
+
+    /// `http://127.0.0.1:{port}`, for both the Conversations and the Flex base URL.
+    pub fn base_url(&self) -> String {
+        self.shared.base_url.clone()
+    }
+
+    pub fn account_sid(&self) -> AccountSid {
+        self.shared.account.clone()
+    }
+
+    /// The primary auth token: REST auth with the account SID, and the webhook signing key.
+    pub fn auth_token(&self) -> Secret {
+        self.shared.auth_token.clone()
+    }
+
+    /// Registers a new API key and returns its SID and secret.
+    pub fn add_api_key(&self) -> (ApiKeySid, Secret) {
+        let sid: ApiKeySid = model::new_typed_sid("SK");
+        let secret = Secret::new(format!("{:032x}", rand::random::<u128>()));
+        self.shared
+            .lock()
+            .api_keys
+            .push((sid.clone(), secret.clone()));
+        (sid, secret)
+    }
+
+    /// A new active conversation with one customer and the bot's conversation-scoped webhook.
+    pub fn create_conversation(&self, customer: CustomerKind) -> SeededConversation {
+        self.shared.lock().seed(customer)
+    }
+
+    /// A new active conversation with the bot's webhook but no participant (Flex refuses to
+    /// create an Interaction for it).
+    pub fn create_conversation_without_customer(&self) -> (ConversationSid, WebhookSid) {
+        self.shared.lock().seed_empty("{}".to_owned())
+    }
+
+    /// Adds a Conversations SDK participant; `None` when the conversation is unknown.
+    pub fn add_chat_participant(
+        &self,
+        conversation: &ConversationSid,
+        identity: &str,
+    ) -> Option<ParticipantSid> {
+        let mut state = self.shared.lock();
+        let record = state.conversations.get_mut(conversation)?;
+        Some(record.add_participant(Some(identity.to_owned()), None).sid)
+    }
+
+    /// Appends a message as the customer would send it (no HTTP involved); the demo uses the
+    /// result to build the `onMessageAdded` webhook. `None` when the conversation is unknown.
+    pub fn add_customer_message(
+        &self,
+        conversation: &ConversationSid,
+        author: &str,
+        body: &str,
+    ) -> Option<RecordedMessage> {
+        let mut state = self.shared.lock();
+        let record = state.conversations.get_mut(conversation)?;
+        Some(record.append_message(author, body))
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// `(author, body)` of every message in the conversation, in order.
+    pub fn messages(&self, conversation: &ConversationSid) -> Vec<(String, String)> {
+        self.message_records(conversation)
+            .into_iter()
+            .map(|m| (m.author, m.body))
+            .collect()
+    }
+
+    pub fn message_records(&self, conversation: &ConversationSid) -> Vec<RecordedMessage> {
+        self.shared
+            .lock()
+            .conversations
+            .get(conversation)
+            .map(|c| c.messages.clone())
+            .unwrap_or_default()
+    }
+
+    /// `active`, `inactive` or `closed`; `None` when the conversation is unknown.
+    pub fn conversation_state(&self, conversation: &ConversationSid) -> Option<String> {
+        self.shared
+            .lock()
+            .conversations
+            .get(conversation)
+            .map(|c| c.state.as_str().to_owned())
+    }
+
+    /// The conversation-scoped webhooks still attached.
+    pub fn webhooks(&self, conversation: &ConversationSid) -> Vec<WebhookSid> {
+        self.shared
+            .lock()
+            .conversations
+            .get(conversation)
+            .map(|c| c.webhooks.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn interactions(&self) -> Vec<RecordedInteraction> {
+        self.shared.lock().interactions.clone()
+    }
+
+    /// Faults are checked in the order pushed; the first that matches a request applies.
+    pub fn push_fault(&self, fault: Fault) {
+        self.shared.lock().faults.push(fault);
+    }
+
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
+    }
+}

@@ -1,1 +1,18 @@
-//! STUB (to be replaced): the Twilio REST adapter of the conversations port.
+//! The Twilio REST adapter of the conversations port: HTTP, auth, retries and Twilio's error
+//! JSON live here and nowhere else.
+//!
+//! - [`client`]: the shared reqwest client and the [`crate::conversations::Conversations`] impl.
+//! - [`api`]: the JSON resources Twilio answers with, mapped to domain types.
+//! - [`backoff`]: full-jitter backoff and `Retry-After`.
+//! - [`hostname`]: the `TWILIO_REGION` / `TWILIO_EDGE` host rule.
+//! - [`split`]: cutting long replies to Twilio's 1,600-character message limit.
+
+pub mod api;
+pub mod backoff;
+pub mod client;
+pub mod hostname;
+pub mod split;
+
+pub use backoff::Backoff;
+pub use client::{TwilioAuth, TwilioClient, TwilioClientConfig, TwilioConfigError};
+pub use hostname::regional_host;

@@ -1,0 +1,345 @@
+//! What the emulator remembers: conversations, their participants, messages and webhooks,
+//! created Interactions and every request received.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use serde_json::{Value, json};
+
+use super::faults::Fault;
+use crate::ids::{
+    ApiKeySid, ConversationSid, InteractionSid, MessageSid, ParticipantSid, WebhookSid,
+};
+use crate::secret::Secret;
+
+/// A fresh Twilio-shaped SID: the prefix and 32 random hex digits.
+pub(crate) fn new_sid(prefix: &str) -> String {
+    format!("{prefix}{:032x}", rand::random::<u128>())
+}
+
+/// The customer a seeded conversation starts with, as each channel presents it to Twilio.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CustomerKind {
+    /// Flex webchat: an SDK identity, with the pre-engagement name in the conversation attributes.
+    Web {
+        identity: String,
+        friendly_name: String,
+    },
+    /// An SMS binding; `address` is the customer's phone number.
+    Sms { address: String },
+    /// A WhatsApp binding; `whatsapp:` is prefixed to `address` when missing.
+    Whatsapp { address: String },
+}
+
+/// The SIDs a test or the demo needs to drive a seeded conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeededConversation {
+    pub conversation: ConversationSid,
+    /// The bot's conversation-scoped webhook.
+    pub webhook: WebhookSid,
+    pub customer: ParticipantSid,
+    /// The `Author` Twilio gives the customer's messages (identity or address).
+    pub customer_author: String,
+}
+
+/// One HTTP request as received, and the status it got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    /// Decoded form parameters in the order sent (only for form-encoded bodies).
+    pub form: Vec<(String, String)>,
+    pub content_type: Option<String>,
+    /// The `X-Twilio-Webhook-Enabled` header, when sent.
+    pub webhook_enabled: Option<String>,
+    /// The Basic-auth user name (an `AC…` or `SK…`); the password is never recorded.
+    pub auth_user: Option<String>,
+    pub status: u16,
+}
+
+impl RecordedRequest {
+    /// The first value of a form parameter.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.form
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A message stored in a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedMessage {
+    pub sid: MessageSid,
+    pub index: u64,
+    pub author: String,
+    pub body: String,
+    pub participant: Option<ParticipantSid>,
+    pub date_created: String,
+}
+
+/// An Interaction as created, with `Channel` and `Routing` parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedInteraction {
+    pub sid: InteractionSid,
+    pub channel: Value,
+    pub routing: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConversationState {
+    Active,
+    Inactive,
+    Closed,
+}
+
+impl ConversationState {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Inactive => "inactive",
+            Self::Closed => "closed",
+        }
+    }
+
+    pub(crate) fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "active" => Some(Self::Active),
+            "inactive" => Some(Self::Inactive),
+            "closed" => Some(Self::Closed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ParticipantRecord {
+    pub sid: ParticipantSid,
+    pub identity: Option<String>,
+    pub binding: Option<Value>,
+    pub attributes: String,
+    pub date_created: String,
+}
+
+impl ParticipantRecord {
+    /// The `Author` Twilio puts on this participant's messages.
+    pub fn author(&self) -> Option<&str> {
+        self.identity
+            .as_deref()
+            .or_else(|| self.binding.as_ref().and_then(|b| b["address"].as_str()))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ConversationRecord {
+    pub friendly_name: Option<String>,
+    pub unique_name: Option<String>,
+    pub attributes: String,
+    pub state: ConversationState,
+    pub participants: Vec<ParticipantRecord>,
+    pub webhooks: Vec<WebhookSid>,
+    pub messages: Vec<RecordedMessage>,
+    pub date_created: String,
+    pub date_updated: String,
+}
+
+impl ConversationRecord {
+    fn new(attributes: String) -> Self {
+        let now = iso8601(SystemTime::now());
+        Self {
+            friendly_name: None,
+            unique_name: None,
+            attributes,
+            state: ConversationState::Active,
+            participants: Vec::new(),
+            webhooks: Vec::new(),
+            messages: Vec::new(),
+            date_created: now.clone(),
+            date_updated: now,
+        }
+    }
+
+    /// Appends a message; the author's participant is linked when it is one.
+    pub fn append_message(&mut self, author: &str, body: &str) -> RecordedMessage {
+        let participant = self
+            .participants
+            .iter()
+            .find(|p| p.author() == Some(author))
+            .map(|p| p.sid.clone());
+        let message = RecordedMessage {
+            sid: parse_sid(&new_sid("IM")),
+            index: self.messages.len() as u64,
+            author: author.to_owned(),
+            body: body.to_owned(),
+            participant,
+            date_created: iso8601(SystemTime::now()),
+        };
+        self.messages.push(message.clone());
+        message
+    }
+
+    pub fn add_participant(
+        &mut self,
+        identity: Option<String>,
+        binding: Option<Value>,
+    ) -> ParticipantRecord {
+        let participant = ParticipantRecord {
+            sid: parse_sid(&new_sid("MB")),
+            identity,
+            binding,
+            attributes: "{}".to_owned(),
+            date_created: iso8601(SystemTime::now()),
+        };
+        self.participants.push(participant.clone());
+        participant
+    }
+}
+
+/// A fresh SID of a typed kind whose prefix is `prefix`.
+pub(crate) fn new_typed_sid<T: std::str::FromStr>(prefix: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    parse_sid(&new_sid(prefix))
+}
+
+/// Parses a SID this module generated; the shape is right by construction.
+fn parse_sid<T: std::str::FromStr>(raw: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    match raw.parse() {
+        Ok(sid) => sid,
+        // new_sid always yields prefix + 32 hex digits.
+        Err(e) => unreachable!("a generated SID always parses, {raw} did not: {e:?}"),
+    }
+}
+
+/// Everything behind the emulator's lock.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub api_keys: Vec<(ApiKeySid, Secret)>,
+    pub conversations: BTreeMap<ConversationSid, ConversationRecord>,
+    pub requests: Vec<RecordedRequest>,
+    pub interactions: Vec<RecordedInteraction>,
+    pub faults: Vec<Fault>,
+}
+
+/// The proxy (Twilio) number seeded SMS and WhatsApp customers write to.
+const PROXY_NUMBER: &str = "+15017122661";
+
+impl State {
+    pub fn seed(&mut self, customer: CustomerKind) -> SeededConversation {
+        let (attributes, identity, binding) = match customer {
+            CustomerKind::Web {
+                identity,
+                friendly_name,
+            } => {
+                let attributes =
+                    json!({ "pre_engagement_data": { "friendlyName": friendly_name } });
+                (attributes.to_string(), Some(identity), None)
+            }
+            CustomerKind::Sms { address } => {
+                let binding =
+                    json!({ "type": "sms", "address": address, "proxy_address": PROXY_NUMBER });
+                ("{}".to_owned(), None, Some(binding))
+            }
+            CustomerKind::Whatsapp { address } => {
+                let address = if address.starts_with("whatsapp:") {
+                    address
+                } else {
+                    format!("whatsapp:{address}")
+                };
+                let binding = json!({
+                    "type": "whatsapp",
+                    "address": address,
+                    "proxy_address": format!("whatsapp:{PROXY_NUMBER}"),
+                });
+                ("{}".to_owned(), None, Some(binding))
+            }
+        };
+        let conversation: ConversationSid = parse_sid(&new_sid("CH"));
+        let webhook: WebhookSid = parse_sid(&new_sid("WH"));
+        let mut record = ConversationRecord::new(attributes);
+        record.webhooks.push(webhook.clone());
+        let participant = record.add_participant(identity, binding);
+        self.conversations.insert(conversation.clone(), record);
+        SeededConversation {
+            customer_author: participant.author().unwrap_or_default().to_owned(),
+            conversation,
+            webhook,
+            customer: participant.sid,
+        }
+    }
+
+    pub fn seed_empty(&mut self, attributes: String) -> (ConversationSid, WebhookSid) {
+        let conversation: ConversationSid = parse_sid(&new_sid("CH"));
+        let webhook: WebhookSid = parse_sid(&new_sid("WH"));
+        let mut record = ConversationRecord::new(attributes);
+        record.webhooks.push(webhook.clone());
+        self.conversations.insert(conversation.clone(), record);
+        (conversation, webhook)
+    }
+}
+
+/// RFC 3339 UTC with whole seconds, as Twilio formats `date_created`.
+pub(crate) fn iso8601(time: SystemTime) -> String {
+    let secs = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn dates_are_rfc3339() {
+        assert_eq!(iso8601(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_709_251_199);
+        assert_eq!(iso8601(t), "2024-02-29T23:59:59Z");
+    }
+
+    #[test]
+    fn seeded_customers_author_like_twilio() {
+        let mut state = State::default();
+        let web = state.seed(CustomerKind::Web {
+            identity: "guest-1".into(),
+            friendly_name: "Ann".into(),
+        });
+        assert_eq!(web.customer_author, "guest-1");
+        let wa = state.seed(CustomerKind::Whatsapp {
+            address: "+15550001111".into(),
+        });
+        assert_eq!(wa.customer_author, "whatsapp:+15550001111");
+        let record = &state.conversations[&web.conversation];
+        assert!(record.attributes.contains("\"friendlyName\":\"Ann\""));
+        assert_eq!(record.webhooks, vec![web.webhook]);
+    }
+}

@@ -1,0 +1,623 @@
+//! Request handling: auth, faults, routing, Twilio's validation, recording.
+//!
+//! Error codes follow Twilio where it documents them (20003 authenticate, 20404 not found,
+//! 20429 too many requests, 21617 body over 1,600 characters, 50377 closed conversation).
+//! Parameter errors (unknown, repeated, missing or malformed parameters, a wrong content type)
+//! all use 20001 with a message naming the parameter; Twilio's exact code per case is not
+//! documented for these endpoints.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde_json::Value;
+
+use super::Shared;
+use super::faults::{self, FaultKind};
+use super::model::{
+    ConversationState, RecordedInteraction, RecordedRequest, State as Model, new_sid,
+};
+use super::views::{self, Context};
+use crate::ids::{ConversationSid, InteractionSid, WebhookSid, WorkflowSid, WorkspaceSid};
+
+const INVALID_PARAMETER: u32 = 20001;
+const AUTHENTICATE: u32 = 20003;
+const METHOD_NOT_ALLOWED: u32 = 20004;
+const NOT_FOUND: u32 = 20404;
+const TOO_MANY_REQUESTS: u32 = 20429;
+const INTERNAL_ERROR: u32 = 20500;
+const SERVICE_UNAVAILABLE: u32 = 20503;
+const BODY_TOO_LONG: u32 = 21617;
+const CONVERSATION_CLOSED: u32 = 50377;
+
+/// Twilio's message body limit, counted in UTF-16 units (the stricter reading).
+const MAX_BODY_UNITS: usize = 1600;
+const MAX_REQUEST_BYTES: usize = 1 << 20;
+
+const MESSAGE_PARAMS: &[&str] = &[
+    "Author",
+    "Body",
+    "Attributes",
+    "MediaSid",
+    "ContentSid",
+    "ContentVariables",
+    "Subject",
+    "DateCreated",
+    "DateUpdated",
+];
+const CONVERSATION_PARAMS: &[&str] = &[
+    "FriendlyName",
+    "DateCreated",
+    "DateUpdated",
+    "Attributes",
+    "MessagingServiceSid",
+    "State",
+    "Timers.Inactive",
+    "Timers.Closed",
+    "UniqueName",
+    "Bindings.Email.Address",
+    "Bindings.Email.Name",
+];
+const INTERACTION_PARAMS: &[&str] = &["Channel", "Routing", "InteractionContextSid", "WebhookTtid"];
+const CHANNEL_TYPES: &[&str] = &[
+    "sms",
+    "whatsapp",
+    "web",
+    "chat",
+    "email",
+    "messenger",
+    "gbm",
+];
+const INITIATORS: &[&str] = &["customer", "agent", "api"];
+
+/// An answer: status, optional JSON body, extra headers.
+pub(crate) struct Reply {
+    status: StatusCode,
+    body: Option<Value>,
+    headers: Vec<(axum::http::HeaderName, HeaderValue)>,
+}
+
+impl Reply {
+    fn json(status: StatusCode, body: Value) -> Self {
+        Self {
+            status,
+            body: Some(body),
+            headers: Vec::new(),
+        }
+    }
+
+    fn error(status: StatusCode, code: u32, message: impl AsRef<str>) -> Self {
+        Self::json(
+            status,
+            views::error(status.as_u16(), code, message.as_ref()),
+        )
+    }
+
+    fn invalid(message: impl AsRef<str>) -> Self {
+        Self::error(StatusCode::BAD_REQUEST, INVALID_PARAMETER, message)
+    }
+
+    fn not_found(path: &str) -> Self {
+        let resource = path.strip_prefix("/v1").unwrap_or(path);
+        Self::error(
+            StatusCode::NOT_FOUND,
+            NOT_FOUND,
+            format!("The requested resource {resource} was not found"),
+        )
+    }
+
+    fn closed() -> Self {
+        Self::error(
+            StatusCode::BAD_REQUEST,
+            CONVERSATION_CLOSED,
+            "Can't update conversation as it's in final closed state",
+        )
+    }
+
+    fn with_header(mut self, name: axum::http::HeaderName, value: &str) -> Self {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            self.headers.push((name, value));
+        }
+        self
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let mut response = match self.body {
+            Some(body) => (self.status, axum::Json(body)).into_response(),
+            None => (self.status, Body::empty()).into_response(),
+        };
+        response.headers_mut().extend(self.headers);
+        response
+    }
+}
+
+/// A request as read off the wire.
+struct Incoming {
+    method: Method,
+    path: String,
+    query: Option<String>,
+    headers: HeaderMap,
+    content_type: Option<String>,
+    /// Decoded pairs, when the body is form-encoded.
+    form: Option<Vec<(String, String)>>,
+}
+
+impl Incoming {
+    fn read(parts: axum::http::request::Parts, body: Bytes) -> Self {
+        let content_type = header(&parts.headers, CONTENT_TYPE.as_str());
+        let is_form = content_type.as_deref().is_some_and(|ct| {
+            ct.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+        let form = is_form.then(|| form_urlencoded::parse(&body).into_owned().collect());
+        Self {
+            method: parts.method,
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().map(str::to_owned),
+            headers: parts.headers,
+            content_type,
+            form,
+        }
+    }
+
+    fn auth_user(&self) -> Option<String> {
+        basic_credentials(&self.headers).map(|(user, _)| user)
+    }
+
+    /// The form, checked against the parameters the endpoint knows; a repeated parameter is
+    /// refused since every parameter used here is single-valued.
+    fn params(&self, allowed: &[&str]) -> Result<Params<'_>, Reply> {
+        let Some(pairs) = &self.form else {
+            return Err(Reply::invalid(
+                "Content-Type must be application/x-www-form-urlencoded",
+            ));
+        };
+        for (i, (name, _)) in pairs.iter().enumerate() {
+            if !allowed.contains(&name.as_str()) {
+                return Err(Reply::invalid(format!("Unknown parameter: {name}")));
+            }
+            if pairs[..i].iter().any(|(earlier, _)| earlier == name) {
+                return Err(Reply::invalid(format!(
+                    "Parameter {name} was given more than once"
+                )));
+            }
+        }
+        Ok(Params(pairs))
+    }
+
+    fn query_param(&self, name: &str) -> Option<String> {
+        let query = self.query.as_deref()?;
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+}
+
+struct Params<'a>(&'a [(String, String)]);
+
+impl Params<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (user, password) = decoded.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+/// Entry point for every request.
+pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else {
+        return Reply::invalid("request body too large or unreadable").into_response();
+    };
+    let incoming = Incoming::read(parts, body);
+    let fault = faults::take(&mut shared.lock().faults, &incoming.method, &incoming.path);
+    if let Some(FaultKind::Latency(pause)) = &fault {
+        tokio::time::sleep(*pause).await;
+    }
+    let reply = match fault {
+        Some(FaultKind::TooManyRequests { retry_after }) => {
+            let reply = Reply::error(
+                StatusCode::TOO_MANY_REQUESTS,
+                TOO_MANY_REQUESTS,
+                "Too Many Requests",
+            );
+            match retry_after {
+                Some(seconds) => reply.with_header(RETRY_AFTER, &seconds.to_string()),
+                None => reply,
+            }
+        }
+        Some(FaultKind::Unavailable) => Reply::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            SERVICE_UNAVAILABLE,
+            "Service is temporarily unavailable. Try again later",
+        ),
+        Some(FaultKind::ServerError { applied }) => {
+            if applied {
+                drop(route(&shared, &incoming));
+            }
+            Reply::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                INTERNAL_ERROR,
+                "Internal Server Error",
+            )
+        }
+        Some(FaultKind::Latency(_)) | None => route(&shared, &incoming),
+    };
+    shared.lock().requests.push(RecordedRequest {
+        method: incoming.method.to_string(),
+        path: incoming.path.clone(),
+        query: incoming.query.clone(),
+        form: incoming.form.clone().unwrap_or_default(),
+        content_type: incoming.content_type.clone(),
+        webhook_enabled: header(&incoming.headers, "x-twilio-webhook-enabled"),
+        auth_user: incoming.auth_user(),
+        status: reply.status.as_u16(),
+    });
+    reply.into_response()
+}
+
+fn route(shared: &Shared, incoming: &Incoming) -> Reply {
+    let mut state = shared.lock();
+    if !authenticated(shared, &state, &incoming.headers) {
+        return Reply::error(StatusCode::UNAUTHORIZED, AUTHENTICATE, "Authenticate")
+            .with_header(WWW_AUTHENTICATE, "Basic realm=\"Twilio API\"");
+    }
+    let ctx = Context {
+        base_url: &shared.base_url,
+        account: &shared.account,
+        chat_service: &shared.chat_service,
+    };
+    let segments: Vec<&str> = incoming.path.trim_start_matches('/').split('/').collect();
+    let method = &incoming.method;
+    match segments.as_slice() {
+        ["v1", "Conversations", sid] => match *method {
+            Method::GET => fetch_conversation(&ctx, &state, incoming, sid),
+            Method::POST => update_conversation(&ctx, &mut state, incoming, sid),
+            _ => method_not_allowed(),
+        },
+        ["v1", "Conversations", sid, "Messages"] if method == Method::POST => {
+            create_message(&ctx, &mut state, incoming, sid)
+        }
+        ["v1", "Conversations", sid, "Participants"] if method == Method::GET => {
+            list_participants(&ctx, &state, incoming, sid)
+        }
+        ["v1", "Conversations", sid, "Webhooks", webhook] if method == Method::DELETE => {
+            delete_webhook(&mut state, incoming, sid, webhook)
+        }
+        ["v1", "Interactions"] if method == Method::POST => {
+            create_interaction(&ctx, &mut state, incoming)
+        }
+        ["v1", "Conversations", _, "Messages" | "Participants"]
+        | ["v1", "Conversations", _, "Webhooks", _]
+        | ["v1", "Interactions"] => method_not_allowed(),
+        _ => Reply::not_found(&incoming.path),
+    }
+}
+
+fn method_not_allowed() -> Reply {
+    Reply::error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        METHOD_NOT_ALLOWED,
+        "Method not allowed",
+    )
+}
+
+/// The account SID with the auth token, or a registered API key with its secret.
+fn authenticated(shared: &Shared, state: &Model, headers: &HeaderMap) -> bool {
+    let Some((user, password)) = basic_credentials(headers) else {
+        return false;
+    };
+    if user == shared.account.as_str() {
+        return password == shared.auth_token.expose();
+    }
+    state
+        .api_keys
+        .iter()
+        .any(|(sid, secret)| sid.as_str() == user && secret.expose() == password)
+}
+
+fn known_conversation(state: &Model, raw: &str, path: &str) -> Result<ConversationSid, Reply> {
+    ConversationSid::parse(raw)
+        .ok()
+        .filter(|sid| state.conversations.contains_key(sid))
+        .ok_or_else(|| Reply::not_found(path))
+}
+
+fn fetch_conversation(ctx: &Context<'_>, state: &Model, incoming: &Incoming, raw: &str) -> Reply {
+    let sid = match known_conversation(state, raw, &incoming.path) {
+        Ok(sid) => sid,
+        Err(reply) => return reply,
+    };
+    match state.conversations.get(&sid) {
+        Some(record) => Reply::json(StatusCode::OK, views::conversation(ctx, &sid, record)),
+        None => Reply::not_found(&incoming.path),
+    }
+}
+
+fn check_json_attributes(value: Option<&str>) -> Result<(), Reply> {
+    match value {
+        Some(raw) if serde_json::from_str::<Value>(raw).is_err() => {
+            Err(Reply::invalid("Attributes must be a valid JSON string"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn update_conversation(
+    ctx: &Context<'_>,
+    state: &mut Model,
+    incoming: &Incoming,
+    raw: &str,
+) -> Reply {
+    let result = (|| {
+        let sid = known_conversation(state, raw, &incoming.path)?;
+        let params = incoming.params(CONVERSATION_PARAMS)?;
+        let new_state = params
+            .get("State")
+            .map(|s| {
+                ConversationState::parse(s).ok_or_else(|| {
+                    Reply::invalid(format!(
+                        "Invalid State `{s}`: must be active, inactive or closed"
+                    ))
+                })
+            })
+            .transpose()?;
+        check_json_attributes(params.get("Attributes"))?;
+        let record = state
+            .conversations
+            .get_mut(&sid)
+            .ok_or_else(|| Reply::not_found(&incoming.path))?;
+        if record.state == ConversationState::Closed {
+            return Err(Reply::closed());
+        }
+        if let Some(new_state) = new_state {
+            record.state = new_state;
+        }
+        if let Some(name) = params.get("FriendlyName") {
+            record.friendly_name = Some(name.to_owned());
+        }
+        if let Some(name) = params.get("UniqueName") {
+            record.unique_name = Some(name.to_owned());
+        }
+        if let Some(attributes) = params.get("Attributes") {
+            record.attributes = attributes.to_owned();
+        }
+        record.date_updated = super::model::iso8601(std::time::SystemTime::now());
+        Ok(Reply::json(
+            StatusCode::OK,
+            views::conversation(ctx, &sid, record),
+        ))
+    })();
+    result.unwrap_or_else(|reply| reply)
+}
+
+fn create_message(ctx: &Context<'_>, state: &mut Model, incoming: &Incoming, raw: &str) -> Reply {
+    let result = (|| {
+        let sid = known_conversation(state, raw, &incoming.path)?;
+        let params = incoming.params(MESSAGE_PARAMS)?;
+        let body = params.get("Body").unwrap_or_default();
+        if body.is_empty() && params.get("MediaSid").is_none() && params.get("ContentSid").is_none()
+        {
+            return Err(Reply::invalid(
+                "Missing required parameter Body or MediaSid",
+            ));
+        }
+        if body.encode_utf16().count() > MAX_BODY_UNITS {
+            return Err(Reply::error(
+                StatusCode::BAD_REQUEST,
+                BODY_TOO_LONG,
+                "The concatenated message body exceeds the 1600 character limit",
+            ));
+        }
+        check_json_attributes(params.get("Attributes"))?;
+        let record = state
+            .conversations
+            .get_mut(&sid)
+            .ok_or_else(|| Reply::not_found(&incoming.path))?;
+        if record.state == ConversationState::Closed {
+            return Err(Reply::closed());
+        }
+        let author = params.get("Author").unwrap_or("system");
+        let message = record.append_message(author, body);
+        let attributes = params.get("Attributes").unwrap_or("{}");
+        Ok(Reply::json(
+            StatusCode::CREATED,
+            views::message(ctx, &sid, &message, attributes),
+        ))
+    })();
+    result.unwrap_or_else(|reply| reply)
+}
+
+fn list_participants(ctx: &Context<'_>, state: &Model, incoming: &Incoming, raw: &str) -> Reply {
+    let result = (|| {
+        let sid = known_conversation(state, raw, &incoming.path)?;
+        let page_size = match incoming.query_param("PageSize") {
+            None => 50,
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| Reply::invalid("PageSize must be between 1 and 1000"))?,
+        };
+        let page = match incoming.query_param("Page") {
+            None => 0,
+            Some(raw) => raw
+                .parse::<usize>()
+                .map_err(|_| Reply::invalid("Page must be a non-negative integer"))?,
+        };
+        let record = state
+            .conversations
+            .get(&sid)
+            .ok_or_else(|| Reply::not_found(&incoming.path))?;
+        Ok(Reply::json(
+            StatusCode::OK,
+            views::participant_page(ctx, &sid, &record.participants, page, page_size),
+        ))
+    })();
+    result.unwrap_or_else(|reply| reply)
+}
+
+fn delete_webhook(state: &mut Model, incoming: &Incoming, raw: &str, raw_webhook: &str) -> Reply {
+    let Ok(sid) = known_conversation(state, raw, &incoming.path) else {
+        return Reply::not_found(&incoming.path);
+    };
+    let Some(record) = state.conversations.get_mut(&sid) else {
+        return Reply::not_found(&incoming.path);
+    };
+    let Ok(webhook) = WebhookSid::parse(raw_webhook) else {
+        return Reply::not_found(&incoming.path);
+    };
+    let before = record.webhooks.len();
+    record.webhooks.retain(|w| w != &webhook);
+    if record.webhooks.len() == before {
+        return Reply::not_found(&incoming.path);
+    }
+    Reply {
+        status: StatusCode::NO_CONTENT,
+        body: None,
+        headers: Vec::new(),
+    }
+}
+
+fn create_interaction(ctx: &Context<'_>, state: &mut Model, incoming: &Incoming) -> Reply {
+    let result = (|| {
+        let params = incoming.params(INTERACTION_PARAMS)?;
+        let channel = json_param(&params, "Channel")?;
+        let routing = json_param(&params, "Routing")?;
+        check_channel(state, &channel)?;
+        check_routing(&routing)?;
+        let sid = new_sid("KD");
+        let body = views::interaction(ctx, &sid, &channel, &routing);
+        let sid = InteractionSid::parse(&sid).map_err(|e| Reply::invalid(e.to_string()))?;
+        state.interactions.push(RecordedInteraction {
+            sid,
+            channel,
+            routing,
+        });
+        Ok(Reply::json(StatusCode::CREATED, body))
+    })();
+    result.unwrap_or_else(|reply| reply)
+}
+
+/// A required parameter holding a JSON object.
+fn json_param(params: &Params<'_>, name: &str) -> Result<Value, Reply> {
+    let raw = params.get(name).ok_or_else(|| {
+        Reply::invalid(format!(
+            "Missing required parameter {name} in the post body"
+        ))
+    })?;
+    let value: Value = serde_json::from_str(raw)
+        .map_err(|_| Reply::invalid(format!("{name} must be a JSON object string")))?;
+    if !value.is_object() {
+        return Err(Reply::invalid(format!(
+            "{name} must be a JSON object string"
+        )));
+    }
+    Ok(value)
+}
+
+fn check_channel(state: &Model, channel: &Value) -> Result<(), Reply> {
+    let kind = channel["type"].as_str().unwrap_or_default();
+    if !CHANNEL_TYPES.contains(&kind) {
+        return Err(Reply::invalid(format!(
+            "Channel.type must be one of {}",
+            CHANNEL_TYPES.join(", ")
+        )));
+    }
+    let initiated_by = channel["initiated_by"].as_str().unwrap_or_default();
+    if !INITIATORS.contains(&initiated_by) {
+        return Err(Reply::invalid(
+            "Channel.initiated_by must be customer, agent or api",
+        ));
+    }
+    if initiated_by != "customer" {
+        return Ok(());
+    }
+    let media = channel["properties"]["media_channel_sid"]
+        .as_str()
+        .ok_or_else(|| {
+            Reply::invalid(
+                "Channel.properties.media_channel_sid is required when initiated_by is customer",
+            )
+        })?;
+    let record = ConversationSid::parse(media)
+        .ok()
+        .and_then(|sid| state.conversations.get(&sid))
+        .ok_or_else(|| {
+            Reply::invalid(format!(
+                "Channel.properties.media_channel_sid {media} is not a conversation"
+            ))
+        })?;
+    if record.state == ConversationState::Closed {
+        return Err(Reply::invalid(format!("Conversation {media} is closed")));
+    }
+    if record.participants.is_empty() {
+        return Err(Reply::invalid(format!(
+            "The customer participant must already be in conversation {media}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_routing(routing: &Value) -> Result<(), Reply> {
+    let properties = routing["properties"]
+        .as_object()
+        .ok_or_else(|| Reply::invalid("Routing.properties is required"))?;
+    let workspace = properties
+        .get("workspace_sid")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Reply::invalid("Routing.properties.workspace_sid is required"))?;
+    WorkspaceSid::parse(workspace)
+        .map_err(|e| Reply::invalid(format!("Routing.properties.workspace_sid: {e}")))?;
+    if let Some(workflow) = properties.get("workflow_sid") {
+        let workflow = workflow
+            .as_str()
+            .ok_or_else(|| Reply::invalid("Routing.properties.workflow_sid must be a string"))?;
+        WorkflowSid::parse(workflow)
+            .map_err(|e| Reply::invalid(format!("Routing.properties.workflow_sid: {e}")))?;
+    }
+    if properties
+        .get("task_channel_unique_name")
+        .is_some_and(|v| !v.is_string())
+    {
+        return Err(Reply::invalid(
+            "Routing.properties.task_channel_unique_name must be a string",
+        ));
+    }
+    if properties.get("attributes").is_some_and(|v| !v.is_object()) {
+        return Err(Reply::invalid(
+            "Routing.properties.attributes must be an object",
+        ));
+    }
+    Ok(())
+}

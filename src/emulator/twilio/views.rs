@@ -1,0 +1,182 @@
+//! The JSON bodies the emulator answers with, shaped like Twilio's resources.
+
+use serde_json::{Value, json};
+
+use super::model::{ConversationRecord, ParticipantRecord, RecordedMessage};
+use crate::ids::{AccountSid, ConversationSid};
+
+/// Twilio's exception body.
+pub(crate) fn error(status: u16, code: u32, message: &str) -> Value {
+    json!({
+        "code": code,
+        "message": message,
+        "more_info": format!("https://www.twilio.com/docs/errors/{code}"),
+        "status": status,
+    })
+}
+
+pub(crate) struct Context<'a> {
+    pub base_url: &'a str,
+    pub account: &'a AccountSid,
+    pub chat_service: &'a str,
+}
+
+pub(crate) fn conversation(
+    ctx: &Context<'_>,
+    sid: &ConversationSid,
+    c: &ConversationRecord,
+) -> Value {
+    let url = format!("{}/v1/Conversations/{sid}", ctx.base_url);
+    json!({
+        "account_sid": ctx.account.as_str(),
+        "chat_service_sid": ctx.chat_service,
+        "messaging_service_sid": null,
+        "sid": sid.as_str(),
+        "friendly_name": c.friendly_name,
+        "unique_name": c.unique_name,
+        "attributes": c.attributes,
+        "state": c.state.as_str(),
+        "date_created": c.date_created,
+        "date_updated": c.date_updated,
+        "timers": {},
+        "bindings": null,
+        "links": {
+            "participants": format!("{url}/Participants"),
+            "messages": format!("{url}/Messages"),
+            "webhooks": format!("{url}/Webhooks"),
+        },
+        "url": url,
+    })
+}
+
+pub(crate) fn participant(
+    ctx: &Context<'_>,
+    conversation: &ConversationSid,
+    p: &ParticipantRecord,
+) -> Value {
+    json!({
+        "account_sid": ctx.account.as_str(),
+        "chat_service_sid": ctx.chat_service,
+        "conversation_sid": conversation.as_str(),
+        "sid": p.sid.as_str(),
+        "identity": p.identity,
+        "attributes": p.attributes,
+        "messaging_binding": p.binding,
+        "role_sid": null,
+        "date_created": p.date_created,
+        "date_updated": p.date_created,
+        "last_read_message_index": null,
+        "last_read_timestamp": null,
+        "url": format!("{}/v1/Conversations/{conversation}/Participants/{}", ctx.base_url, p.sid),
+    })
+}
+
+pub(crate) fn message(
+    ctx: &Context<'_>,
+    conversation: &ConversationSid,
+    m: &RecordedMessage,
+    attributes: &str,
+) -> Value {
+    let url = format!(
+        "{}/v1/Conversations/{conversation}/Messages/{}",
+        ctx.base_url, m.sid
+    );
+    json!({
+        "account_sid": ctx.account.as_str(),
+        "chat_service_sid": ctx.chat_service,
+        "conversation_sid": conversation.as_str(),
+        "sid": m.sid.as_str(),
+        "index": m.index,
+        "author": m.author,
+        "body": m.body,
+        "media": null,
+        "attributes": attributes,
+        "participant_sid": m.participant.as_ref().map(|p| p.as_str()),
+        "date_created": m.date_created,
+        "date_updated": m.date_created,
+        "delivery": null,
+        "content_sid": null,
+        "links": {
+            "delivery_receipts": format!("{url}/Receipts"),
+            "channel_metadata": format!("{url}/ChannelMetadata"),
+        },
+        "url": url,
+    })
+}
+
+/// One page of participants, with Twilio's `meta` block.
+pub(crate) fn participant_page(
+    ctx: &Context<'_>,
+    conversation: &ConversationSid,
+    all: &[ParticipantRecord],
+    page: usize,
+    page_size: usize,
+) -> Value {
+    let list_url = format!(
+        "{}/v1/Conversations/{conversation}/Participants",
+        ctx.base_url
+    );
+    let page_url = |p: usize| format!("{list_url}?PageSize={page_size}&Page={p}");
+    let start = page.saturating_mul(page_size).min(all.len());
+    let end = start.saturating_add(page_size).min(all.len());
+    let items: Vec<Value> = all[start..end]
+        .iter()
+        .map(|p| participant(ctx, conversation, p))
+        .collect();
+    let next = (end < all.len()).then(|| format!("{}&PageToken=PT{}", page_url(page + 1), end));
+    let previous = (page > 0).then(|| page_url(page - 1));
+    json!({
+        "meta": {
+            "page": page,
+            "page_size": page_size,
+            "first_page_url": page_url(0),
+            "previous_page_url": previous,
+            "url": page_url(page),
+            "next_page_url": next,
+            "key": "participants",
+        },
+        "participants": items,
+    })
+}
+
+/// A created Interaction: the routing properties echo the TaskRouter task Flex created, whose
+/// `attributes` Twilio returns as a JSON string.
+pub(crate) fn interaction(ctx: &Context<'_>, sid: &str, channel: &Value, routing: &Value) -> Value {
+    let url = format!("{}/v1/Interactions/{sid}", ctx.base_url);
+    let channel_sid = super::model::new_sid("UO");
+    let properties = &routing["properties"];
+    let conversation = channel["properties"]["media_channel_sid"].clone();
+    let mut task_attributes = properties["attributes"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    task_attributes.insert("conversationSid".into(), conversation.clone());
+    task_attributes.insert("channelType".into(), channel["type"].clone());
+    task_attributes.insert("flexInteractionSid".into(), json!(sid));
+    task_attributes.insert("flexInteractionChannelSid".into(), json!(channel_sid));
+    task_attributes.insert("direction".into(), json!("inbound"));
+    task_attributes.insert("initiatedBy".into(), channel["initiated_by"].clone());
+    json!({
+        "sid": sid,
+        "channel": { "type": channel["type"], "sid": channel_sid },
+        "routing": {
+            "properties": {
+                "sid": super::model::new_sid("WT"),
+                "account_sid": ctx.account.as_str(),
+                "workspace_sid": properties["workspace_sid"],
+                "workflow_sid": properties["workflow_sid"],
+                "queue_sid": super::model::new_sid("WQ"),
+                "task_channel_unique_name": properties["task_channel_unique_name"],
+                "assignment_status": "pending",
+                "age": 0,
+                "priority": 0,
+                "timeout": 86400,
+                "attributes": Value::Object(task_attributes).to_string(),
+            }
+        },
+        "interaction_context_sid": null,
+        "webhook_ttid": null,
+        "url": url,
+        "links": { "channels": format!("{url}/Channels") },
+    })
+}
