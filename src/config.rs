@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::conversations::ChannelType;
 use crate::ids::{AccountSid, ApiKeySid, LocaleId, WorkflowSid, WorkspaceSid};
 use crate::secret::Secret;
+use crate::twilio::TwilioAuth;
 
 /// A setting that could not be used, named by its variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,16 +53,9 @@ pub enum MediaAction {
     Handoff,
 }
 
-/// How REST calls authenticate. API keys are preferred; the auth token is the fallback.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RestCredentials {
-    ApiKey { sid: ApiKeySid, secret: Secret },
-    AuthToken { account: AccountSid, token: Secret },
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TwilioSettings {
-    pub credentials: RestCredentials,
+    pub credentials: TwilioAuth,
     pub account: Option<AccountSid>,
     pub auth_token: Secret,
     pub previous_auth_token: Option<Secret>,
@@ -151,8 +145,8 @@ impl Config {
             (None, None) => None,
         };
         let credentials = match (api_key, &account) {
-            (Some((sid, secret)), _) => RestCredentials::ApiKey { sid, secret },
-            (None, Some(account)) => RestCredentials::AuthToken {
+            (Some((sid, secret)), _) => TwilioAuth::ApiKey { sid, secret },
+            (None, Some(account)) => TwilioAuth::AuthToken {
                 account: account.clone(),
                 token: auth_token.clone(),
             },
@@ -357,10 +351,7 @@ mod tests {
         assert_eq!(b.on_bot_error, BotErrorAction::Handoff);
         assert_eq!(b.task_channels[&ChannelType::Sms], "sms");
         assert_eq!(b.task_channels[&ChannelType::Web], "chat");
-        assert!(matches!(
-            c.twilio.credentials,
-            RestCredentials::AuthToken { .. }
-        ));
+        assert!(matches!(c.twilio.credentials, TwilioAuth::AuthToken { .. }));
     }
 
     #[test]
@@ -370,10 +361,7 @@ mod tests {
             ("TWILIO_API_KEY_SECRET", "key-secret"),
         ]))
         .unwrap();
-        assert!(matches!(
-            c.twilio.credentials,
-            RestCredentials::ApiKey { .. }
-        ));
+        assert!(matches!(c.twilio.credentials, TwilioAuth::ApiKey { .. }));
     }
 
     #[test]

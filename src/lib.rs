@@ -4,6 +4,7 @@
 //! modules read what API Gateway hands over; `policy` decides; `bot` and `conversations` are
 //! the ports, implemented by `lex` and `twilio`; `handler` glues one event end to end.
 
+pub mod app;
 pub mod bot;
 pub mod config;
 pub mod conversations;

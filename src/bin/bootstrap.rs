@@ -1,1 +1,16 @@
-fn main() {}
+//! The Lambda function: build everything once, then hand each event to the bridge.
+
+use flexlex::telemetry::LogFormat;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    // A bad setting fails init with the variable's name; Lambda reports it as an init error.
+    let bridge = flexlex::app::bridge_from_env().await?;
+    let format = LogFormat::from_env();
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        flexlex::lambda::invoke(&bridge, event, format)
+    }))
+    .await
+}
