@@ -108,7 +108,7 @@ impl Bridge {
         };
 
         let urls = signature::candidate_urls(
-            self.behaviour.webhook_public_url.as_deref(),
+            self.behaviour.webhook_public_url.as_deref().or(public_url),
             &envelope.domain_name,
             &envelope.path,
             &envelope.query,
