@@ -80,9 +80,21 @@ impl Bridge {
 
     /// Handles one API Gateway event. Never panics on input; every path ends in one outcome.
     pub async fn handle(&self, event: serde_json::Value, deadline: Deadline) -> Report {
+        self.handle_at(event, None, deadline).await
+    }
+
+    /// As [`Bridge::handle`], for a request that reached us at `public_url` (scheme, host and
+    /// path, without the query) rather than at the execute-api URL: the local server validates
+    /// signatures against the URL it is reached at. `WEBHOOK_PUBLIC_URL` still wins.
+    pub async fn handle_at(
+        &self,
+        event: serde_json::Value,
+        public_url: Option<&str>,
+        deadline: Deadline,
+    ) -> Report {
         let started = Instant::now();
         let mut trace = Trace::default();
-        let outcome = self.run(event, deadline, &mut trace).await;
+        let outcome = self.run(event, public_url, deadline, &mut trace).await;
         Report {
             outcome,
             trace,
@@ -93,6 +105,7 @@ impl Bridge {
     async fn run(
         &self,
         event: serde_json::Value,
+        public_url: Option<&str>,
         deadline: Deadline,
         trace: &mut Trace,
     ) -> Outcome {
