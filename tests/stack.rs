@@ -81,7 +81,8 @@ fn single<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
 }
 
 fn str_of(v: &Value) -> &str {
-    v.as_str().unwrap_or_else(|| panic!("expected a string, got {v:?}"))
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {v:?}"))
 }
 
 /// `Fn::Sub` text, or the plain string.
@@ -96,17 +97,29 @@ fn sub_text(v: &Value) -> &str {
 fn integration(t: &Value) -> &Value {
     at(
         resource(t, "WebhookApi"),
-        &["Properties", "DefinitionBody", "paths", "/webhook", "post", "x-amazon-apigateway-integration"],
+        &[
+            "Properties",
+            "DefinitionBody",
+            "paths",
+            "/webhook",
+            "post",
+            "x-amazon-apigateway-integration",
+        ],
     )
 }
 
 /// Every statement of the function's role, with `Fn::If [cond, stmt, AWS::NoValue]` unwrapped.
 fn function_statements(t: &Value) -> Vec<&Value> {
     let role = resource(t, "FunctionRole");
-    let policies = at(role, &["Properties", "Policies"]).as_sequence().expect("Policies list");
+    let policies = at(role, &["Properties", "Policies"])
+        .as_sequence()
+        .expect("Policies list");
     let mut out = Vec::new();
     for p in policies {
-        for s in at(p, &["PolicyDocument", "Statement"]).as_sequence().expect("Statement list") {
+        for s in at(p, &["PolicyDocument", "Statement"])
+            .as_sequence()
+            .expect("Statement list")
+        {
             match single(s, "Fn::If") {
                 Some(Value::Sequence(branches)) => {
                     assert_eq!(branches.len(), 3, "Fn::If has a condition and two branches");
@@ -135,10 +148,20 @@ fn as_list(v: &Value) -> Vec<&Value> {
 fn webhook_integration_is_async_non_proxy_lambda() {
     let t = template();
     let integ = integration(&t);
-    assert_eq!(str_of(at(integ, &["type"])), "aws", "non-proxy Lambda integration");
+    assert_eq!(
+        str_of(at(integ, &["type"])),
+        "aws",
+        "non-proxy Lambda integration"
+    );
     assert_eq!(str_of(at(integ, &["httpMethod"])), "POST");
     assert_eq!(
-        str_of(at(integ, &["requestParameters", "integration.request.header.X-Amz-Invocation-Type"])),
+        str_of(at(
+            integ,
+            &[
+                "requestParameters",
+                "integration.request.header.X-Amz-Invocation-Type"
+            ]
+        )),
         "'Event'",
         "API Gateway must invoke the function asynchronously"
     );
@@ -148,7 +171,10 @@ fn webhook_integration_is_async_non_proxy_lambda() {
         "unmapped content types must be refused, got {passthrough}"
     );
     let uri = sub_text(at(integ, &["uri"]));
-    assert!(uri.contains(":lambda:path/2015-03-31/functions/${Function.Arn}/invocations"), "{uri}");
+    assert!(
+        uri.contains(":lambda:path/2015-03-31/functions/${Function.Arn}/invocations"),
+        "{uri}"
+    );
     let status = at(integ, &["responses", "default", "statusCode"]);
     assert_eq!(str_of(status), "200", "Twilio gets a 200 at once");
 }
@@ -158,7 +184,9 @@ fn mapping_templates_equal_the_vtl_files() {
     let t = template();
     let integ = integration(&t);
     let request = std::fs::read_to_string(root().join("vtl/request.vtl")).expect("vtl/request.vtl");
-    let templates = at(integ, &["requestTemplates"]).as_mapping().expect("requestTemplates");
+    let templates = at(integ, &["requestTemplates"])
+        .as_mapping()
+        .expect("requestTemplates");
     let keys: Vec<&str> = templates.keys().map(str_of).collect();
     assert_eq!(
         keys,
@@ -175,8 +203,11 @@ fn mapping_templates_equal_the_vtl_files() {
             str_of(key)
         );
     }
-    let response = std::fs::read_to_string(root().join("vtl/response.vtl")).expect("vtl/response.vtl");
-    let responses = at(integ, &["responses", "default", "responseTemplates"]).as_mapping().expect("responseTemplates");
+    let response =
+        std::fs::read_to_string(root().join("vtl/response.vtl")).expect("vtl/response.vtl");
+    let responses = at(integ, &["responses", "default", "responseTemplates"])
+        .as_mapping()
+        .expect("responseTemplates");
     assert!(!responses.is_empty());
     for (key, text) in responses {
         assert!(
@@ -191,10 +222,22 @@ fn mapping_templates_equal_the_vtl_files() {
 fn api_stage_is_throttled_and_named_by_parameter() {
     let t = template();
     let api = at(resource(&t, "WebhookApi"), &["Properties"]);
-    assert_eq!(single(at(api, &["StageName"]), "Ref").and_then(Value::as_str), Some("StageName"));
-    assert_eq!(str_of(at(&t, &["Parameters", "StageName", "Default"])), "prod");
-    assert_eq!(str_of(at(api, &["OpenApiVersion"])), "3.0.1", "avoids SAM's extra 'Stage' stage");
-    let settings = at(api, &["MethodSettings"]).as_sequence().expect("MethodSettings");
+    assert_eq!(
+        single(at(api, &["StageName"]), "Ref").and_then(Value::as_str),
+        Some("StageName")
+    );
+    assert_eq!(
+        str_of(at(&t, &["Parameters", "StageName", "Default"])),
+        "prod"
+    );
+    assert_eq!(
+        str_of(at(api, &["OpenApiVersion"])),
+        "3.0.1",
+        "avoids SAM's extra 'Stage' stage"
+    );
+    let settings = at(api, &["MethodSettings"])
+        .as_sequence()
+        .expect("MethodSettings");
     assert!(settings.iter().any(|s| {
         single(at(s, &["ThrottlingBurstLimit"]), "Ref").is_some()
             && single(at(s, &["ThrottlingRateLimit"]), "Ref").is_some()
@@ -211,17 +254,32 @@ fn permission_is_scoped_to_this_api_post_webhook() {
     assert_eq!(str_of(at(p, &["Action"])), "lambda:InvokeFunction");
     let arn = sub_text(at(p, &["SourceArn"]));
     assert!(arn.contains(":execute-api:"), "{arn}");
-    assert!(arn.contains("${WebhookApi}/"), "SourceArn must name this API: {arn}");
-    assert!(arn.ends_with("/POST/webhook"), "SourceArn must name POST /webhook: {arn}");
+    assert!(
+        arn.contains("${WebhookApi}/"),
+        "SourceArn must name this API: {arn}"
+    );
+    assert!(
+        arn.ends_with("/POST/webhook"),
+        "SourceArn must name POST /webhook: {arn}"
+    );
     assert!(!arn.ends_with("/*/*"), "{arn}");
 }
 
 #[test]
 fn async_delivery_never_retries_and_keeps_failures() {
     let t = template();
-    let eic = at(resource(&t, "Function"), &["Properties", "EventInvokeConfig"]);
-    assert_eq!(at(eic, &["MaximumRetryAttempts"]).as_u64(), Some(0), "Lex must not be asked twice");
-    let age_param = single(at(eic, &["MaximumEventAgeInSeconds"]), "Ref").and_then(Value::as_str).expect("age is a parameter");
+    let eic = at(
+        resource(&t, "Function"),
+        &["Properties", "EventInvokeConfig"],
+    );
+    assert_eq!(
+        at(eic, &["MaximumRetryAttempts"]).as_u64(),
+        Some(0),
+        "Lex must not be asked twice"
+    );
+    let age_param = single(at(eic, &["MaximumEventAgeInSeconds"]), "Ref")
+        .and_then(Value::as_str)
+        .expect("age is a parameter");
     let age = at(&t, &["Parameters", age_param]);
     let max = at(age, &["MaxValue"]).as_u64().expect("MaxValue");
     assert!(max <= 21_600 && at(age, &["MinValue"]).as_u64() >= Some(60));
@@ -230,41 +288,78 @@ fn async_delivery_never_retries_and_keeps_failures() {
     let on_failure = at(eic, &["DestinationConfig", "OnFailure"]);
     assert_eq!(str_of(at(on_failure, &["Type"])), "SQS");
     let dest = single(at(on_failure, &["Destination"]), "Fn::GetAtt").expect("GetAtt queue");
-    assert_eq!(dest, &Value::Sequence(vec!["FailureQueue".into(), "Arn".into()]));
+    assert_eq!(
+        dest,
+        &Value::Sequence(vec!["FailureQueue".into(), "Arn".into()])
+    );
 
     let q = at(resource(&t, "FailureQueue"), &["Properties"]);
-    assert_eq!(str_of(at(resource(&t, "FailureQueue"), &["Type"])), "AWS::SQS::Queue");
-    let encrypted = q.get("SqsManagedSseEnabled").and_then(Value::as_bool) == Some(true) || q.get("KmsMasterKeyId").is_some();
-    assert!(encrypted, "the failure queue holds customer messages: encrypt it");
-    assert_eq!(at(q, &["MessageRetentionPeriod"]).as_u64(), Some(1_209_600), "14 days");
+    assert_eq!(
+        str_of(at(resource(&t, "FailureQueue"), &["Type"])),
+        "AWS::SQS::Queue"
+    );
+    let encrypted = q.get("SqsManagedSseEnabled").and_then(Value::as_bool) == Some(true)
+        || q.get("KmsMasterKeyId").is_some();
+    assert!(
+        encrypted,
+        "the failure queue holds customer messages: encrypt it"
+    );
+    assert_eq!(
+        at(q, &["MessageRetentionPeriod"]).as_u64(),
+        Some(1_209_600),
+        "14 days"
+    );
 }
 
 #[test]
 fn function_runtime_build_and_logging() {
     let t = template();
     let f = resource(&t, "Function");
-    assert_eq!(str_of(at(f, &["Metadata", "BuildMethod"])), "rust-cargolambda");
-    assert_eq!(str_of(at(f, &["Metadata", "BuildProperties", "Binary"])), "bootstrap");
+    assert_eq!(
+        str_of(at(f, &["Metadata", "BuildMethod"])),
+        "rust-cargolambda"
+    );
+    assert_eq!(
+        str_of(at(f, &["Metadata", "BuildProperties", "Binary"])),
+        "bootstrap"
+    );
     let p = at(f, &["Properties"]);
     assert_eq!(str_of(at(p, &["Runtime"])), "provided.al2023");
     assert_eq!(str_of(at(p, &["Handler"])), "bootstrap");
     assert_eq!(str_of(at(p, &["CodeUri"])), ".");
-    assert_eq!(at(p, &["Architectures"]), &Value::Sequence(vec!["arm64".into()]));
+    assert_eq!(
+        at(p, &["Architectures"]),
+        &Value::Sequence(vec!["arm64".into()])
+    );
     assert_eq!(at(p, &["MemorySize"]).as_u64(), Some(256));
     let timeout = at(p, &["Timeout"]).as_u64().expect("Timeout");
-    assert!((20..=60).contains(&timeout), "room for Lex and Twilio retries: {timeout}");
+    assert!(
+        (20..=60).contains(&timeout),
+        "room for Lex and Twilio retries: {timeout}"
+    );
 
     let logging = at(p, &["LoggingConfig"]);
     assert_eq!(str_of(at(logging, &["LogFormat"])), "JSON");
-    assert_eq!(single(at(logging, &["LogGroup"]), "Ref").and_then(Value::as_str), Some("LogGroup"));
+    assert_eq!(
+        single(at(logging, &["LogGroup"]), "Ref").and_then(Value::as_str),
+        Some("LogGroup")
+    );
     let lg = at(resource(&t, "LogGroup"), &["Properties", "RetentionInDays"]);
-    assert_eq!(single(lg, "Ref").and_then(Value::as_str), Some("LogRetentionDays"));
+    assert_eq!(
+        single(lg, "Ref").and_then(Value::as_str),
+        Some("LogRetentionDays")
+    );
 }
 
 #[test]
 fn environment_carries_config_but_no_secret_values() {
     let t = template();
-    let vars = at(resource(&t, "Function"), &["Properties", "Environment", "Variables"]).as_mapping().expect("Variables");
+    let vars = at(
+        resource(&t, "Function"),
+        &["Properties", "Environment", "Variables"],
+    )
+    .as_mapping()
+    .expect("Variables");
     let names: Vec<&str> = vars.keys().map(str_of).collect();
     for required in [
         "TWILIO_SECRET_ID",
@@ -280,14 +375,28 @@ fn environment_carries_config_but_no_secret_values() {
     ] {
         assert!(names.contains(&required), "missing env var {required}");
     }
-    for forbidden in ["TWILIO_AUTH_TOKEN", "TWILIO_PREVIOUS_AUTH_TOKEN", "TWILIO_API_KEY_SECRET", "AWS_LC_SYS_NO_JITTER_ENTROPY"] {
-        assert!(!names.contains(&forbidden), "{forbidden} must not be in the function's environment");
+    for forbidden in [
+        "TWILIO_AUTH_TOKEN",
+        "TWILIO_PREVIOUS_AUTH_TOKEN",
+        "TWILIO_API_KEY_SECRET",
+        "AWS_LC_SYS_NO_JITTER_ENTROPY",
+    ] {
+        assert!(
+            !names.contains(&forbidden),
+            "{forbidden} must not be in the function's environment"
+        );
     }
     let params = at(&t, &["Parameters"]).as_mapping().expect("Parameters");
     for (name, p) in params {
         let name = str_of(name);
-        assert!(p.get("NoEcho").is_none(), "no secret may be passed as a parameter ({name})");
-        assert!(!name.to_ascii_lowercase().contains("token"), "no secret may be passed as a parameter ({name})");
+        assert!(
+            p.get("NoEcho").is_none(),
+            "no secret may be passed as a parameter ({name})"
+        );
+        assert!(
+            !name.to_ascii_lowercase().contains("token"),
+            "no secret may be passed as a parameter ({name})"
+        );
     }
     let defaults = |p: &str| str_of(at(&t, &["Parameters", p, "Default"])).to_string();
     assert_eq!(defaults("HandoffIntents"), "Agent");
@@ -303,13 +412,29 @@ fn twilio_secret_is_created_only_when_none_is_given() {
     let secret = resource(&t, "TwilioSecret");
     assert_eq!(str_of(at(secret, &["Type"])), "AWS::SecretsManager::Secret");
     assert_eq!(str_of(at(secret, &["Condition"])), "CreateTwilioSecret");
-    let cond = single(at(&t, &["Conditions", "CreateTwilioSecret"]), "Fn::Equals").expect("Fn::Equals");
-    assert_eq!(single(&cond[0], "Ref").and_then(Value::as_str), Some("TwilioSecretArn"));
+    let cond =
+        single(at(&t, &["Conditions", "CreateTwilioSecret"]), "Fn::Equals").expect("Fn::Equals");
+    assert_eq!(
+        single(&cond[0], "Ref").and_then(Value::as_str),
+        Some("TwilioSecretArn")
+    );
     assert_eq!(str_of(&cond[1]), "");
-    let shape: serde_json::Value = serde_json::from_str(str_of(at(secret, &["Properties", "SecretString"]))).expect("JSON secret template");
+    let shape: serde_json::Value =
+        serde_json::from_str(str_of(at(secret, &["Properties", "SecretString"])))
+            .expect("JSON secret template");
     let obj = shape.as_object().expect("object");
-    for k in ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_PREVIOUS_AUTH_TOKEN", "TWILIO_API_KEY_SID", "TWILIO_API_KEY_SECRET"] {
-        assert_eq!(obj.get(k).and_then(|v| v.as_str()), Some(""), "{k} is an empty placeholder");
+    for k in [
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN",
+        "TWILIO_PREVIOUS_AUTH_TOKEN",
+        "TWILIO_API_KEY_SID",
+        "TWILIO_API_KEY_SECRET",
+    ] {
+        assert_eq!(
+            obj.get(k).and_then(|v| v.as_str()),
+            Some(""),
+            "{k} is an empty placeholder"
+        );
     }
 }
 
@@ -321,7 +446,10 @@ fn iam_is_least_privilege() {
     let mut lex_statements = 0;
     for s in &statements {
         assert_eq!(str_of(at(s, &["Effect"])), "Allow");
-        let actions: Vec<&str> = as_list(at(s, &["Action"])).into_iter().map(str_of).collect();
+        let actions: Vec<&str> = as_list(at(s, &["Action"]))
+            .into_iter()
+            .map(str_of)
+            .collect();
         let resources = as_list(at(s, &["Resource"]));
         for r in &resources {
             assert_ne!(r.as_str(), Some("*"), "no wildcard resource in {s:?}");
@@ -337,36 +465,63 @@ fn iam_is_least_privilege() {
                     // The user's list; `*` there is their explicit opt-in.
                     Some(param) => {
                         assert_eq!(param, "LexBotAliasArns");
-                        assert_eq!(str_of(at(&t, &["Parameters", param, "Type"])), "CommaDelimitedList");
+                        assert_eq!(
+                            str_of(at(&t, &["Parameters", param, "Type"])),
+                            "CommaDelimitedList"
+                        );
                     }
                     None => {
                         let arn = sub_text(r);
-                        assert!(arn.contains(":lex:${AWS::Region}:${AWS::AccountId}:bot-alias/"), "{arn}");
+                        assert!(
+                            arn.contains(":lex:${AWS::Region}:${AWS::AccountId}:bot-alias/"),
+                            "{arn}"
+                        );
                     }
                 }
             }
         }
         if actions.iter().any(|a| a.starts_with("secretsmanager:")) {
             assert_eq!(actions, ["secretsmanager:GetSecretValue"]);
-            let r = single(resources[0], "Fn::If").and_then(Value::as_sequence).expect("Fn::If secret");
+            let r = single(resources[0], "Fn::If")
+                .and_then(Value::as_sequence)
+                .expect("Fn::If secret");
             assert_eq!(str_of(&r[0]), "CreateTwilioSecret");
-            assert_eq!(single(&r[1], "Ref").and_then(Value::as_str), Some("TwilioSecret"));
-            assert_eq!(single(&r[2], "Ref").and_then(Value::as_str), Some("TwilioSecretArn"));
+            assert_eq!(
+                single(&r[1], "Ref").and_then(Value::as_str),
+                Some("TwilioSecret")
+            );
+            assert_eq!(
+                single(&r[2], "Ref").and_then(Value::as_str),
+                Some("TwilioSecretArn")
+            );
         }
         if actions.iter().any(|a| a.starts_with("sqs:")) {
             assert_eq!(actions, ["sqs:SendMessage"]);
             let dest = single(resources[0], "Fn::GetAtt").expect("GetAtt");
-            assert_eq!(dest, &Value::Sequence(vec!["FailureQueue".into(), "Arn".into()]));
+            assert_eq!(
+                dest,
+                &Value::Sequence(vec!["FailureQueue".into(), "Arn".into()])
+            );
         }
         if actions.iter().any(|a| a.starts_with("logs:")) {
-            assert!(single(resources[0], "Fn::GetAtt").is_some(), "logs only to the function's log group");
+            assert!(
+                single(resources[0], "Fn::GetAtt").is_some(),
+                "logs only to the function's log group"
+            );
         }
     }
-    assert_eq!(lex_statements, 2, "the user's aliases and the demo bot's alias");
+    assert_eq!(
+        lex_statements, 2,
+        "the user's aliases and the demo bot's alias"
+    );
     // The role is the function's whole authority: no managed policies slipped in.
     let role = at(resource(&t, "FunctionRole"), &["Properties"]);
     assert!(role.get("ManagedPolicyArns").is_none());
-    assert!(at(resource(&t, "Function"), &["Properties"]).get("Policies").is_none());
+    assert!(
+        at(resource(&t, "Function"), &["Properties"])
+            .get("Policies")
+            .is_none()
+    );
 }
 
 #[test]
@@ -376,14 +531,18 @@ fn alarms_watch_signatures_and_failures() {
     let metric = |ns: &str, name: &str| {
         alarms.iter().find(|(_, a)| {
             let p = at(a, &["Properties"]);
-            p.get("Namespace").and_then(Value::as_str) == Some(ns) && p.get("MetricName").and_then(Value::as_str) == Some(name)
+            p.get("Namespace").and_then(Value::as_str) == Some(ns)
+                && p.get("MetricName").and_then(Value::as_str) == Some(name)
         })
     };
     let (_, sig) = metric("flexlex", "SignatureRejected").expect("SignatureRejected alarm");
     let p = at(sig, &["Properties"]);
     assert_eq!(str_of(at(p, &["Statistic"])), "Sum");
     assert_eq!(at(p, &["Period"]).as_u64(), Some(300));
-    assert_eq!(str_of(at(p, &["ComparisonOperator"])), "GreaterThanOrEqualToThreshold");
+    assert_eq!(
+        str_of(at(p, &["ComparisonOperator"])),
+        "GreaterThanOrEqualToThreshold"
+    );
     let dims = at(p, &["Dimensions"]).as_sequence().expect("Dimensions");
     assert_eq!(str_of(at(&dims[0], &["Name"])), "Service");
     assert_eq!(str_of(at(&dims[0], &["Value"])), "flexlex");
@@ -395,55 +554,131 @@ fn alarms_watch_signatures_and_failures() {
 #[test]
 fn demo_bot_is_optional_and_complete() {
     let t = template();
-    assert_eq!(str_of(at(&t, &["Parameters", "DeployDemoBot", "Default"])), "false");
+    assert_eq!(
+        str_of(at(&t, &["Parameters", "DeployDemoBot", "Default"])),
+        "false"
+    );
     for name in ["DemoBot", "DemoBotVersion", "DemoBotAlias", "DemoBotRole"] {
-        assert_eq!(str_of(at(resource(&t, name), &["Condition"])), "WithDemoBot", "{name}");
+        assert_eq!(
+            str_of(at(resource(&t, name), &["Condition"])),
+            "WithDemoBot",
+            "{name}"
+        );
     }
     let bot = at(resource(&t, "DemoBot"), &["Properties"]);
     assert_eq!(at(bot, &["AutoBuildBotLocales"]).as_bool(), Some(true));
     let locale = &at(bot, &["BotLocales"]).as_sequence().expect("BotLocales")[0];
     let intents = at(locale, &["Intents"]).as_sequence().expect("Intents");
     let names: Vec<&str> = intents.iter().map(|i| str_of(at(i, &["Name"]))).collect();
-    assert_eq!(names, ["OrderFlowers", "Agent", "HelpIntent", "FallbackIntent"]);
+    assert_eq!(
+        names,
+        ["OrderFlowers", "Agent", "HelpIntent", "FallbackIntent"]
+    );
     let agent = &intents[1];
-    let utterances: Vec<&str> = at(agent, &["SampleUtterances"]).as_sequence().expect("utterances").iter().map(|u| str_of(at(u, &["Utterance"]))).collect();
-    assert_eq!(utterances, ["agent", "talk to a person", "human", "representative"]);
-    let closing = at(agent, &["IntentClosingSetting", "ClosingResponse", "MessageGroupsList"]);
-    assert_eq!(str_of(at(&closing[0], &["Message", "PlainTextMessage", "Value"])), "Okay - lets get you to an agent");
-    let slots: Vec<(&str, &str)> = at(&intents[0], &["Slots"]).as_sequence().expect("Slots").iter().map(|s| (str_of(at(s, &["Name"])), str_of(at(s, &["SlotTypeName"])))).collect();
-    assert_eq!(slots, [("FlowerType", "FlowerTypes"), ("PickupDate", "AMAZON.Date"), ("PickupTime", "AMAZON.Time")]);
+    let utterances: Vec<&str> = at(agent, &["SampleUtterances"])
+        .as_sequence()
+        .expect("utterances")
+        .iter()
+        .map(|u| str_of(at(u, &["Utterance"])))
+        .collect();
+    assert_eq!(
+        utterances,
+        ["agent", "talk to a person", "human", "representative"]
+    );
+    let closing = at(
+        agent,
+        &[
+            "IntentClosingSetting",
+            "ClosingResponse",
+            "MessageGroupsList",
+        ],
+    );
+    assert_eq!(
+        str_of(at(&closing[0], &["Message", "PlainTextMessage", "Value"])),
+        "Okay - lets get you to an agent"
+    );
+    let slots: Vec<(&str, &str)> = at(&intents[0], &["Slots"])
+        .as_sequence()
+        .expect("Slots")
+        .iter()
+        .map(|s| (str_of(at(s, &["Name"])), str_of(at(s, &["SlotTypeName"]))))
+        .collect();
+    assert_eq!(
+        slots,
+        [
+            ("FlowerType", "FlowerTypes"),
+            ("PickupDate", "AMAZON.Date"),
+            ("PickupTime", "AMAZON.Time")
+        ]
+    );
     assert!(intents[0].get("IntentConfirmationSetting").is_some());
-    assert_eq!(str_of(at(&intents[3], &["ParentIntentSignature"])), "AMAZON.FallbackIntent");
-    let trust = at(resource(&t, "DemoBotRole"), &["Properties", "AssumeRolePolicyDocument", "Statement"]);
-    assert_eq!(str_of(at(&trust[0], &["Principal", "Service"])), "lexv2.amazonaws.com");
+    assert_eq!(
+        str_of(at(&intents[3], &["ParentIntentSignature"])),
+        "AMAZON.FallbackIntent"
+    );
+    let trust = at(
+        resource(&t, "DemoBotRole"),
+        &["Properties", "AssumeRolePolicyDocument", "Statement"],
+    );
+    assert_eq!(
+        str_of(at(&trust[0], &["Principal", "Service"])),
+        "lexv2.amazonaws.com"
+    );
 }
 
 #[test]
 fn outputs_tell_the_user_what_to_paste() {
     let t = template();
     let outputs = at(&t, &["Outputs"]);
-    for name in ["WebhookUrl", "FailureQueueUrl", "FunctionName", "LogGroupName", "TwilioSecretArn"] {
+    for name in [
+        "WebhookUrl",
+        "FailureQueueUrl",
+        "FunctionName",
+        "LogGroupName",
+        "TwilioSecretArn",
+    ] {
         assert!(outputs.get(name).is_some(), "missing output {name}");
     }
-    let url = single(at(outputs, &["WebhookUrl", "Value"]), "Fn::If").and_then(Value::as_sequence).expect("Fn::If");
+    let url = single(at(outputs, &["WebhookUrl", "Value"]), "Fn::If")
+        .and_then(Value::as_sequence)
+        .expect("Fn::If");
     assert_eq!(str_of(&url[0]), "WithDemoBot");
     let demo = sub_text(&url[1]);
     let plain = sub_text(&url[2]);
     for u in [demo, plain] {
-        assert!(u.starts_with("https://${WebhookApi}.execute-api.${AWS::Region}."), "{u}");
+        assert!(
+            u.starts_with("https://${WebhookApi}.execute-api.${AWS::Region}."),
+            "{u}"
+        );
         assert!(u.contains("/${StageName}/webhook?BotId="), "{u}");
         assert!(u.contains("&BotAliasId="), "{u}");
     }
-    assert!(demo.contains("BotId=${DemoBot}&BotAliasId=${DemoBotAlias.BotAliasId}"), "{demo}");
-    assert!(plain.contains("BotId=<BotId>&BotAliasId=<BotAliasId>"), "{plain}");
+    assert!(
+        demo.contains("BotId=${DemoBot}&BotAliasId=${DemoBotAlias.BotAliasId}"),
+        "{demo}"
+    );
+    assert!(
+        plain.contains("BotId=<BotId>&BotAliasId=<BotAliasId>"),
+        "{plain}"
+    );
 }
 
 #[test]
 fn short_forms_are_rewritten() {
-    let v: Value = serde_yaml::from_str("a: !GetAtt Fn.Arn\nb: !Sub x\nc: !If [C, !Ref P, !Ref AWS::NoValue]").expect("yaml");
+    let v: Value =
+        serde_yaml::from_str("a: !GetAtt Fn.Arn\nb: !Sub x\nc: !If [C, !Ref P, !Ref AWS::NoValue]")
+            .expect("yaml");
     let v = long_form(v);
-    assert_eq!(single(at(&v, &["a"]), "Fn::GetAtt"), Some(&Value::Sequence(vec!["Fn".into(), "Arn".into()])));
-    assert_eq!(single(at(&v, &["b"]), "Fn::Sub").and_then(Value::as_str), Some("x"));
-    let c = single(at(&v, &["c"]), "Fn::If").and_then(Value::as_sequence).expect("Fn::If");
+    assert_eq!(
+        single(at(&v, &["a"]), "Fn::GetAtt"),
+        Some(&Value::Sequence(vec!["Fn".into(), "Arn".into()]))
+    );
+    assert_eq!(
+        single(at(&v, &["b"]), "Fn::Sub").and_then(Value::as_str),
+        Some("x")
+    );
+    let c = single(at(&v, &["c"]), "Fn::If")
+        .and_then(Value::as_sequence)
+        .expect("Fn::If");
     assert_eq!(single(&c[1], "Ref").and_then(Value::as_str), Some("P"));
 }
