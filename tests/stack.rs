@@ -682,3 +682,30 @@ fn short_forms_are_rewritten() {
         .expect("Fn::If");
     assert_eq!(single(&c[1], "Ref").and_then(Value::as_str), Some("P"));
 }
+
+#[test]
+fn deploy_refuses_a_stack_with_no_bot_to_call() {
+    let t = template();
+    let assertion = &at(&t, &["Rules", "SomeBotToCall", "Assertions"])[0];
+    let or = single(at(assertion, &["Assert"]), "Fn::Or")
+        .and_then(Value::as_sequence)
+        .expect("Fn::Or");
+    let demo = single(&or[0], "Fn::Equals")
+        .and_then(Value::as_sequence)
+        .expect("Fn::Equals");
+    assert_eq!(
+        single(&demo[0], "Ref").and_then(Value::as_str),
+        Some("DeployDemoBot")
+    );
+    let not = single(&or[1], "Fn::Not")
+        .and_then(Value::as_sequence)
+        .expect("Fn::Not");
+    let contains = single(&not[0], "Fn::Contains")
+        .and_then(Value::as_sequence)
+        .expect("Fn::Contains");
+    assert_eq!(
+        single(&contains[0], "Ref").and_then(Value::as_str),
+        Some("LexBotAliasArns")
+    );
+    assert_eq!(str_of(&contains[1]), "");
+}
