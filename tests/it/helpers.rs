@@ -1,0 +1,213 @@
+//! Shared test plumbing: the emulated stack (Lex + Twilio on loopback, the real SDK and Twilio
+//! clients, the real handler) and request builders that sign INDEPENDENTLY of the code under
+//! test: their own form encoding, their own HMAC-SHA1 string, their own envelope JSON.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha1::Sha1;
+
+use flexlex::app;
+use flexlex::config::Config;
+use flexlex::deadline::Deadline;
+use flexlex::emulator::lex::{DEMO_ALIAS_ID, DEMO_BOT_ID, LexEmulator};
+use flexlex::emulator::twilio::{CustomerKind, SeededConversation, TwilioEmulator};
+use flexlex::handler::Bridge;
+use flexlex::lex::{LexBot, LexSettings};
+use flexlex::outcome::Report;
+use flexlex::twilio::{Backoff, TwilioAuth, TwilioClient, TwilioClientConfig};
+
+pub const TOKEN: &str = "e2e-signing-token";
+pub const HOST: &str = "abc123xyz.execute-api.us-east-1.amazonaws.com";
+pub const PATH: &str = "/prod/webhook";
+pub const WORKSPACE: &str = "WS0123456789abcdef0123456789abcdef";
+pub const WORKFLOW: &str = "WW0123456789abcdef0123456789abcdef";
+
+/// The webhook URL a Flex address would carry for the demo bot.
+pub fn url() -> String {
+    format!("https://{HOST}{PATH}?BotId={DEMO_BOT_ID}&BotAliasId={DEMO_ALIAS_ID}")
+}
+
+/// HMAC-SHA1 over the URL and the params sorted by name (values sorted for repeated names),
+/// written from Twilio's documented algorithm, not from the crate's signature module.
+pub fn twilio_signature(token: &str, url: &str, params: &[(String, String)]) -> String {
+    let mut grouped: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (k, v) in params {
+        grouped.entry(k).or_default().push(v);
+    }
+    let mut data = url.to_owned();
+    for (k, mut values) in grouped {
+        values.sort_unstable();
+        for v in values {
+            data.push_str(k);
+            data.push_str(v);
+        }
+    }
+    let mut mac = Hmac::<Sha1>::new_from_slice(token.as_bytes()).expect("any key length");
+    mac.update(data.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// The envelope the VTL template produces, built by hand from the contract.
+pub fn envelope(url: &str, params: &[(String, String)], signature: Option<&str>) -> Value {
+    let (rest, query) = url.split_once('?').unwrap_or((url, ""));
+    let without_scheme = rest.trim_start_matches("https://").trim_start_matches("http://");
+    let (host, path) = without_scheme.split_at(without_scheme.find('/').unwrap_or(without_scheme.len()));
+    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+    let mut headers = json!({
+        "Content-Type": "application/x-www-form-urlencoded; charset=UTF-8",
+        "Host": host,
+        "User-Agent": "TwilioProxy/1.1",
+        "X-Home-Region": "us1",
+    });
+    if let Some(signature) = signature {
+        headers["X-Twilio-Signature"] = json!(signature);
+    }
+    let query: serde_json::Map<String, Value> =
+        form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), json!(v))).collect();
+    json!({
+        "v": "1",
+        "body": base64::engine::general_purpose::STANDARD.encode(body),
+        "headers": headers,
+        "query": query,
+        "domainName": host,
+        "path": path,
+        "requestId": "0d8c1a2e-e2e0-4000-8000-000000000001",
+        "stage": "prod",
+        "sourceIp": "54.172.60.1",
+        "requestTimeEpoch": "1764000000000",
+    })
+}
+
+pub fn signed(url: &str, params: &[(String, String)]) -> Value {
+    envelope(url, params, Some(&twilio_signature(TOKEN, url, params)))
+}
+
+/// `onMessageAdded` params as a Flex address webhook sends them.
+pub fn message_params(seed: &SeededConversation, account: &str, body: &str, index: u64) -> Vec<(String, String)> {
+    let message_sid = format!("IM{:032x}", rand::random::<u128>());
+    let source = if seed.customer_author.starts_with("whatsapp:") {
+        "WHATSAPP"
+    } else if seed.customer_author.starts_with('+') {
+        "SMS"
+    } else {
+        "SDK"
+    };
+    [
+        ("AccountSid", account.to_owned()),
+        ("Attributes", "{}".to_owned()),
+        ("Author", seed.customer_author.clone()),
+        ("Body", body.to_owned()),
+        ("ConversationSid", seed.conversation.to_string()),
+        ("DateCreated", "2026-11-24T10:00:00.000Z".to_owned()),
+        ("EventType", "onMessageAdded".to_owned()),
+        ("Index", index.to_string()),
+        ("MessageSid", message_sid),
+        ("MessagingServiceSid", "MG0123456789abcdef0123456789abcdef".to_owned()),
+        ("ParticipantSid", seed.customer.to_string()),
+        ("RetryCount", "0".to_owned()),
+        ("Source", source.to_owned()),
+        ("WebhookSid", seed.webhook.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+pub fn fast_lex_settings() -> LexSettings {
+    LexSettings {
+        initial_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(5),
+        conflict_backoff: Duration::from_millis(1),
+        ..LexSettings::default()
+    }
+}
+
+/// Both emulators, and the bridge over the real clients pointed at them.
+pub struct Stack {
+    pub lex: LexEmulator,
+    pub twilio: TwilioEmulator,
+    pub bridge: Bridge,
+    index: std::sync::atomic::AtomicU64,
+}
+
+impl Stack {
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    pub async fn start_with(extra: &[(&str, &str)]) -> Self {
+        let lex = LexEmulator::start().await.expect("lex emulator");
+        let twilio = TwilioEmulator::start().await.expect("twilio emulator");
+        let mut settings: HashMap<String, String> = [
+            ("TWILIO_ACCOUNT_SID", twilio.account_sid().to_string()),
+            ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
+            ("FLEX_WORKSPACE_SID", WORKSPACE.to_owned()),
+            ("FLEX_WORKFLOW_SID", WORKFLOW.to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        for (k, v) in extra {
+            settings.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let config = Config::from_settings(&settings).expect("config");
+        let (key, secret) = twilio.add_api_key();
+        let mut client = TwilioClientConfig::new(TwilioAuth::ApiKey { sid: key, secret });
+        client.conversations_base = twilio.base_url();
+        client.flex_base = twilio.base_url();
+        client.backoff = Backoff { base: Duration::from_millis(1), cap: Duration::from_millis(5), max_attempts: 5 };
+        let client = TwilioClient::new(client).expect("twilio client");
+        let bot = LexBot::for_endpoint(&lex.endpoint(), &fast_lex_settings());
+        let bridge = app::bridge(&config, Arc::new(bot), Arc::new(client));
+        Self { lex, twilio, bridge, index: 0.into() }
+    }
+
+    pub fn account(&self) -> String {
+        self.twilio.account_sid().to_string()
+    }
+
+    pub fn sms(&self) -> SeededConversation {
+        self.twilio.create_conversation(CustomerKind::Sms { address: "+15551234567".into() })
+    }
+
+    pub fn whatsapp(&self) -> SeededConversation {
+        self.twilio.create_conversation(CustomerKind::Whatsapp { address: "+447700900123".into() })
+    }
+
+    pub fn web(&self) -> SeededConversation {
+        self.twilio.create_conversation(CustomerKind::Web {
+            identity: "visitor-7f3a".into(),
+            friendly_name: "Ada Lovelace".into(),
+        })
+    }
+
+    pub fn params(&self, seed: &SeededConversation, body: &str) -> Vec<(String, String)> {
+        let index = self.index.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        message_params(seed, &self.account(), body, index)
+    }
+
+    pub async fn handle(&self, event: Value) -> Report {
+        self.bridge.handle(event, Deadline::after(Duration::from_secs(20))).await
+    }
+
+    /// The customer says `body` in `seed`'s conversation, through a signed envelope.
+    pub async fn say(&self, seed: &SeededConversation, body: &str) -> Report {
+        let params = self.params(seed, body);
+        self.handle(signed(&url(), &params)).await
+    }
+
+    /// The bot's messages in the conversation, in order.
+    pub fn bot_messages(&self, seed: &SeededConversation) -> Vec<String> {
+        self.twilio
+            .messages(&seed.conversation)
+            .into_iter()
+            .filter(|(author, _)| author == "Lex")
+            .map(|(_, body)| body)
+            .collect()
+    }
+}

@@ -1,0 +1,4 @@
+//! The integration suite: one binary, shared helpers.
+
+mod e2e;
+mod helpers;
