@@ -2,5 +2,6 @@
 //! `flexlex demo`. Strict: a request the real service would refuse is refused.
 
 pub mod lex;
+pub mod listener;
 pub mod runtime;
 pub mod twilio;

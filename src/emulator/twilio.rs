@@ -25,7 +25,6 @@ mod routes;
 mod views;
 
 use std::io;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::oneshot;
@@ -45,6 +44,7 @@ pub(crate) struct Shared {
     auth_token: Secret,
     chat_service: String,
     state: Mutex<model::State>,
+    connections: super::listener::ConnectionCount,
 }
 
 impl Shared {
@@ -80,14 +80,15 @@ impl TwilioEmulator {
     /// Binds `127.0.0.1:0` and serves on the current Tokio runtime, with a fresh account SID
     /// and auth token.
     pub async fn start() -> io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-        let address = listener.local_addr()?;
+        let (listener, connections) = super::listener::bind_loopback().await?;
+        let address = axum::serve::Listener::local_addr(&listener)?;
         let shared = Arc::new(Shared {
             base_url: format!("http://{address}"),
             account: model::new_typed_sid("AC"),
             auth_token: Secret::new(format!("{:032x}", rand::random::<u128>())),
             chat_service: model::new_sid("IS"),
             state: Mutex::new(model::State::default()),
+            connections,
         });
         let router = axum::Router::new()
             .fallback(routes::handle)
@@ -108,6 +109,11 @@ impl TwilioEmulator {
             shared,
             _server: Arc::new(ServerGuard { _stop: stop }),
         })
+    }
+
+    /// TCP connections accepted so far: a client that reuses its pool opens few.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.get()
     }
 
     /// `http://127.0.0.1:{port}`, for both the Conversations and the Flex base URL.

@@ -11,52 +11,106 @@ use flexlex::emulator::twilio::{Fault, FaultKind};
 use flexlex::outcome::{Ignored, Outcome, Rejected};
 use flexlex::policy::Reason;
 
-use crate::helpers::{HOST, PATH, Stack, TOKEN, WORKFLOW, WORKSPACE, envelope, signed, twilio_signature, url};
+use crate::helpers::{
+    HOST, PATH, Stack, TOKEN, WORKFLOW, WORKSPACE, envelope, signed, twilio_signature, url,
+};
 
 #[tokio::test]
 async fn ordering_flowers_ends_with_the_conversation_closed() {
     let stack = Stack::start().await;
     let web = stack.web();
 
-    let report = stack.say(&web, "Hi, I would like to order some flowers").await;
+    let report = stack
+        .say(&web, "Hi, I would like to order some flowers")
+        .await;
     assert_eq!(report.outcome, Outcome::Replied);
     let card = stack.bot_messages(&web).pop().unwrap();
-    assert!(card.contains("1. Roses") && card.contains("2. Lilies") && card.contains("3. Tulips"), "{card}");
+    assert!(
+        card.contains("1. Roses") && card.contains("2. Lilies") && card.contains("3. Tulips"),
+        "{card}"
+    );
 
     for text in ["roses", "tomorrow", "10am"] {
-        assert_eq!(stack.say(&web, text).await.outcome, Outcome::Replied, "after {text:?}");
+        assert_eq!(
+            stack.say(&web, text).await.outcome,
+            Outcome::Replied,
+            "after {text:?}"
+        );
     }
-    assert_eq!(stack.twilio.conversation_state(&web.conversation).as_deref(), Some("active"));
+    assert_eq!(
+        stack
+            .twilio
+            .conversation_state(&web.conversation)
+            .as_deref(),
+        Some("active")
+    );
     let confirm = stack.bot_messages(&web).pop().unwrap();
-    assert!(confirm.contains("roses") && confirm.contains("10:00"), "{confirm}");
+    assert!(
+        confirm.contains("roses") && confirm.contains("10:00"),
+        "{confirm}"
+    );
 
     let report = stack.say(&web, "yes").await;
-    assert_eq!(report.outcome, Outcome::Closed(Reason::Intent("OrderFlowers".into())));
-    assert_eq!(stack.twilio.conversation_state(&web.conversation).as_deref(), Some("closed"));
+    assert_eq!(
+        report.outcome,
+        Outcome::Closed(Reason::Intent("OrderFlowers".into()))
+    );
+    assert_eq!(
+        stack
+            .twilio
+            .conversation_state(&web.conversation)
+            .as_deref(),
+        Some("closed")
+    );
     assert_eq!(stack.bot_messages(&web).len(), 5, "one reply per turn");
     assert!(stack.twilio.interactions().is_empty());
 
     let lex_calls = stack.lex.calls();
     assert_eq!(lex_calls.len(), 5);
-    assert!(lex_calls.iter().all(|c| c.path.contains(&format!("/sessions/{}/text", web.conversation))));
+    assert!(lex_calls.iter().all(|c| {
+        c.path
+            .contains(&format!("/sessions/{}/text", web.conversation))
+    }));
     assert_eq!(lex_calls[0].request_attributes()["flexlex_channel"], "web");
     // Replies are posted as the bot, never with the webhook echo enabled.
-    let posts: Vec<_> = stack.twilio.requests().into_iter().filter(|r| r.path.ends_with("/Messages")).collect();
+    let posts: Vec<_> = stack
+        .twilio
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/Messages"))
+        .collect();
     assert_eq!(posts.len(), 5);
-    assert!(posts.iter().all(|r| r.param("Author") == Some("Lex") && r.webhook_enabled.is_none()));
+    assert!(
+        posts
+            .iter()
+            .all(|r| r.param("Author") == Some("Lex") && r.webhook_enabled.is_none())
+    );
 }
 
 #[tokio::test]
 async fn asking_for_an_agent_creates_the_interaction_then_removes_the_webhook() {
     let stack = Stack::start().await;
     let sms = stack.sms();
-    assert_eq!(stack.say(&sms, "I want to order lilies").await.outcome, Outcome::Replied);
+    assert_eq!(
+        stack.say(&sms, "I want to order lilies").await.outcome,
+        Outcome::Replied
+    );
 
     let report = stack.say(&sms, "can I talk to a person?").await;
-    assert_eq!(report.outcome, Outcome::HandedOff(Reason::Intent("Agent".into())));
-    assert_eq!(stack.bot_messages(&sms).last().map(String::as_str), Some("Okay - lets get you to an agent"));
+    assert_eq!(
+        report.outcome,
+        Outcome::HandedOff(Reason::Intent("Agent".into()))
+    );
+    assert_eq!(
+        stack.bot_messages(&sms).last().map(String::as_str),
+        Some("Okay - lets get you to an agent")
+    );
 
-    let [interaction] = stack.twilio.interactions().try_into().expect("exactly one interaction");
+    let [interaction] = stack
+        .twilio
+        .interactions()
+        .try_into()
+        .expect("exactly one interaction");
     assert_eq!(
         interaction.channel,
         json!({"type": "sms", "initiated_by": "customer", "properties": {"media_channel_sid": sms.conversation.as_str()}})
@@ -89,14 +143,25 @@ async fn asking_for_an_agent_creates_the_interaction_then_removes_the_webhook() 
 
     // Order of effects: the interaction is accepted before the bot's webhook goes.
     let requests = stack.twilio.requests();
-    let created = requests.iter().position(|r| r.path == "/v1/Interactions").unwrap();
+    let created = requests
+        .iter()
+        .position(|r| r.path == "/v1/Interactions")
+        .unwrap();
     let removed = requests
         .iter()
-        .position(|r| r.method == "DELETE" && r.path.ends_with(&format!("/Webhooks/{}", sms.webhook)))
+        .position(|r| {
+            r.method == "DELETE" && r.path.ends_with(&format!("/Webhooks/{}", sms.webhook))
+        })
         .unwrap();
     assert!(created < removed);
     assert!(stack.twilio.webhooks(&sms.conversation).is_empty());
-    assert_eq!(stack.twilio.conversation_state(&sms.conversation).as_deref(), Some("active"));
+    assert_eq!(
+        stack
+            .twilio
+            .conversation_state(&sms.conversation)
+            .as_deref(),
+        Some("active")
+    );
 }
 
 #[tokio::test]
@@ -105,21 +170,35 @@ async fn each_channel_hands_off_with_its_own_type_and_task_channel() {
     let cases = [
         (stack.web(), "web", "chat", "Ada Lovelace"),
         (stack.sms(), "sms", "sms", "+15551234567"),
-        (stack.whatsapp(), "whatsapp", "whatsapp", "whatsapp:+447700900123"),
+        (
+            stack.whatsapp(),
+            "whatsapp",
+            "whatsapp",
+            "whatsapp:+447700900123",
+        ),
     ];
     for (seed, _, _, _) in &cases {
-        assert!(matches!(stack.say(seed, "agent").await.outcome, Outcome::HandedOff(_)));
+        assert!(matches!(
+            stack.say(seed, "agent").await.outcome,
+            Outcome::HandedOff(_)
+        ));
     }
     let interactions = stack.twilio.interactions();
     assert_eq!(interactions.len(), 3);
     for ((seed, kind, task_channel, from), interaction) in cases.iter().zip(&interactions) {
         assert_eq!(interaction.channel["type"], *kind);
-        assert_eq!(interaction.channel["properties"]["media_channel_sid"], seed.conversation.as_str());
+        assert_eq!(
+            interaction.channel["properties"]["media_channel_sid"],
+            seed.conversation.as_str()
+        );
         let properties = &interaction.routing["properties"];
         assert_eq!(properties["task_channel_unique_name"], *task_channel);
         assert_eq!(properties["attributes"]["from"], *from);
     }
-    assert_eq!(interactions[0].routing["properties"]["attributes"]["customerAddress"], "visitor-7f3a");
+    assert_eq!(
+        interactions[0].routing["properties"]["attributes"]["customerAddress"],
+        "visitor-7f3a"
+    );
 }
 
 #[tokio::test]
@@ -143,7 +222,10 @@ async fn multi_message_and_card_turns_are_posted_in_order() {
             "interpretations": []
         }),
     );
-    assert_eq!(stack.say(&sms, "what do you have?").await.outcome, Outcome::Replied);
+    assert_eq!(
+        stack.say(&sms, "what do you have?").await.outcome,
+        Outcome::Replied
+    );
     assert_eq!(
         stack.bot_messages(&sms),
         [
@@ -172,12 +254,21 @@ async fn a_bot_can_request_the_handoff_through_a_session_attribute() {
         }),
     );
     let report = stack.say(&sms, "my flowers arrived wilted").await;
-    assert!(matches!(report.outcome, Outcome::HandedOff(Reason::BotRequested { .. })));
+    assert!(matches!(
+        report.outcome,
+        Outcome::HandedOff(Reason::BotRequested { .. })
+    ));
     let [interaction] = stack.twilio.interactions().try_into().unwrap();
     let attributes = &interaction.routing["properties"]["attributes"];
-    assert_eq!(attributes["handoffReason"], "bot_requested:session_attribute");
+    assert_eq!(
+        attributes["handoffReason"],
+        "bot_requested:session_attribute"
+    );
     assert_eq!(attributes["handoffDetail"], "complaint");
-    assert_eq!(attributes["lex"]["sessionAttributes"]["flexlex_action"], "handoff");
+    assert_eq!(
+        attributes["lex"]["sessionAttributes"]["flexlex_action"],
+        "handoff"
+    );
 }
 
 #[tokio::test]
@@ -187,21 +278,41 @@ async fn forged_missing_and_wrong_url_signatures_reach_neither_lex_nor_twilio() 
     let params = stack.params(&sms, "agent");
     let wrong_url = format!("https://{HOST}/prod/other?BotId={DEMO_BOT_ID}&BotAliasId=TSTALIASID");
     let cases = [
-        envelope(&url(), &params, Some(&twilio_signature("not-the-token", &url(), &params))),
+        envelope(
+            &url(),
+            &params,
+            Some(&twilio_signature("not-the-token", &url(), &params)),
+        ),
         envelope(&url(), &params, None),
-        envelope(&url(), &params, Some(&twilio_signature(TOKEN, &wrong_url, &params))),
+        envelope(
+            &url(),
+            &params,
+            Some(&twilio_signature(TOKEN, &wrong_url, &params)),
+        ),
         envelope(&url(), &params, Some("")),
     ];
     for event in cases {
         let report = stack.handle(event).await;
-        assert!(matches!(report.outcome, Outcome::Rejected(Rejected::Signature { .. })), "{:?}", report.outcome);
+        assert!(
+            matches!(
+                report.outcome,
+                Outcome::Rejected(Rejected::Signature { .. })
+            ),
+            "{:?}",
+            report.outcome
+        );
     }
     // A body altered after signing is a forgery too.
     let signature = twilio_signature(TOKEN, &url(), &params);
     let mut tampered = params.clone();
     tampered.iter_mut().find(|(k, _)| k == "Body").unwrap().1 = "close my account".into();
-    let report = stack.handle(envelope(&url(), &tampered, Some(&signature))).await;
-    assert!(matches!(report.outcome, Outcome::Rejected(Rejected::Signature { .. })));
+    let report = stack
+        .handle(envelope(&url(), &tampered, Some(&signature)))
+        .await;
+    assert!(matches!(
+        report.outcome,
+        Outcome::Rejected(Rejected::Signature { .. })
+    ));
 
     assert!(stack.lex.calls().is_empty());
     assert!(stack.twilio.requests().is_empty());
@@ -213,7 +324,11 @@ async fn query_order_and_default_port_do_not_matter_for_the_signature() {
     let sms = stack.sms();
     let params = stack.params(&sms, "help");
     let reordered = format!("https://{HOST}:443{PATH}?BotAliasId=TSTALIASID&BotId={DEMO_BOT_ID}");
-    let event = envelope(&url(), &params, Some(&twilio_signature(TOKEN, &reordered, &params)));
+    let event = envelope(
+        &url(),
+        &params,
+        Some(&twilio_signature(TOKEN, &reordered, &params)),
+    );
     assert_eq!(stack.handle(event).await.outcome, Outcome::Replied);
 }
 
@@ -223,7 +338,10 @@ async fn the_bots_own_messages_and_other_events_do_nothing() {
     let sms = stack.sms();
     let mut own = stack.params(&sms, "Okay - lets get you to an agent");
     own.iter_mut().find(|(k, _)| k == "Author").unwrap().1 = "Lex".into();
-    assert_eq!(stack.handle(signed(&url(), &own)).await.outcome, Outcome::Ignored(Ignored::OwnMessage));
+    assert_eq!(
+        stack.handle(signed(&url(), &own)).await.outcome,
+        Outcome::Ignored(Ignored::OwnMessage)
+    );
 
     let state_change: Vec<(String, String)> = [
         ("AccountSid", stack.account()),
@@ -258,24 +376,48 @@ async fn lex_throttled_once_is_retried_and_answered() {
 async fn lex_down_gets_the_customer_an_apology_and_an_agent() {
     let stack = Stack::start().await;
     let sms = stack.sms();
-    stack.lex.push_fault(LexFault::InternalServer, Times::Always);
+    stack
+        .lex
+        .push_fault(LexFault::InternalServer, Times::Always);
     let report = stack.say(&sms, "I want roses").await;
-    assert_eq!(report.outcome, Outcome::HandedOff(Reason::BotError("InternalServerException".into())));
-    assert_eq!(stack.bot_messages(&sms), [flexlex::config::DEFAULT_BOT_ERROR_MESSAGE]);
+    assert_eq!(
+        report.outcome,
+        Outcome::HandedOff(Reason::BotError("InternalServerException".into()))
+    );
+    assert_eq!(
+        stack.bot_messages(&sms),
+        [flexlex::config::DEFAULT_BOT_ERROR_MESSAGE]
+    );
     let [interaction] = stack.twilio.interactions().try_into().unwrap();
-    assert_eq!(interaction.routing["properties"]["attributes"]["handoffReason"], "bot_error:InternalServerException");
+    assert_eq!(
+        interaction.routing["properties"]["attributes"]["handoffReason"],
+        "bot_error:InternalServerException"
+    );
     assert!(stack.twilio.webhooks(&sms.conversation).is_empty());
 }
 
 #[tokio::test]
 async fn lex_down_with_on_bot_error_close_apologises_and_closes() {
-    let stack = Stack::start_with(&[("ON_BOT_ERROR", "close"), ("BOT_ERROR_MESSAGE", "We are closed today.")]).await;
+    let stack = Stack::start_with(&[
+        ("ON_BOT_ERROR", "close"),
+        ("BOT_ERROR_MESSAGE", "We are closed today."),
+    ])
+    .await;
     let sms = stack.sms();
     stack.lex.push_fault(LexFault::AccessDenied, Times::Always);
     let report = stack.say(&sms, "hi").await;
-    assert_eq!(report.outcome, Outcome::Closed(Reason::BotError("AccessDeniedException".into())));
+    assert_eq!(
+        report.outcome,
+        Outcome::Closed(Reason::BotError("AccessDeniedException".into()))
+    );
     assert_eq!(stack.bot_messages(&sms), ["We are closed today."]);
-    assert_eq!(stack.twilio.conversation_state(&sms.conversation).as_deref(), Some("closed"));
+    assert_eq!(
+        stack
+            .twilio
+            .conversation_state(&sms.conversation)
+            .as_deref(),
+        Some("closed")
+    );
 }
 
 #[tokio::test]
@@ -283,7 +425,13 @@ async fn twilio_429_with_retry_after_is_waited_out() {
     let stack = Stack::start().await;
     let sms = stack.sms();
     stack.twilio.push_fault(
-        Fault::next(1, FaultKind::TooManyRequests { retry_after: Some(0) }).matching(Method::POST, "/Messages"),
+        Fault::next(
+            1,
+            FaultKind::TooManyRequests {
+                retry_after: Some(0),
+            },
+        )
+        .matching(Method::POST, "/Messages"),
     );
     assert_eq!(stack.say(&sms, "help").await.outcome, Outcome::Replied);
     let posts: Vec<u16> = stack
@@ -301,7 +449,9 @@ async fn twilio_429_with_retry_after_is_waited_out() {
 async fn twilio_failing_for_good_is_an_invocation_error_without_duplicates() {
     let stack = Stack::start().await;
     let sms = stack.sms();
-    stack.twilio.push_fault(Fault::always(FaultKind::ServerError { applied: true }).matching(Method::POST, "/Messages"));
+    stack.twilio.push_fault(
+        Fault::always(FaultKind::ServerError { applied: true }).matching(Method::POST, "/Messages"),
+    );
     let event = signed(&url(), &stack.params(&sms, "help"));
     let mut context = lambda_runtime::Context::default();
     context.request_id = "req-1".into();
@@ -346,7 +496,10 @@ async fn malformed_envelopes_and_bodies_are_dropped_with_a_reason() {
     for (event, expected) in cases {
         let report = stack.handle(event).await;
         assert_eq!(report.outcome.to_string(), expected);
-        assert!(report.outcome.detail().is_some_and(|d| !d.is_empty()), "a reason is given");
+        assert!(
+            report.outcome.detail().is_some_and(|d| !d.is_empty()),
+            "a reason is given"
+        );
     }
     // Signed, but missing what an onMessageAdded must carry.
     let mut params = stack.params(&sms, "hi");
@@ -364,5 +517,9 @@ fn base64_of(bytes: &[u8]) -> String {
 }
 
 fn deadline_in(budget: Duration) -> u64 {
-    (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap() + budget).as_millis() as u64
+    (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        + budget)
+        .as_millis() as u64
 }

@@ -55,9 +55,14 @@ pub fn twilio_signature(token: &str, url: &str, params: &[(String, String)]) -> 
 /// The envelope the VTL template produces, built by hand from the contract.
 pub fn envelope(url: &str, params: &[(String, String)], signature: Option<&str>) -> Value {
     let (rest, query) = url.split_once('?').unwrap_or((url, ""));
-    let without_scheme = rest.trim_start_matches("https://").trim_start_matches("http://");
-    let (host, path) = without_scheme.split_at(without_scheme.find('/').unwrap_or(without_scheme.len()));
-    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+    let without_scheme = rest
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let (host, path) =
+        without_scheme.split_at(without_scheme.find('/').unwrap_or(without_scheme.len()));
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
     let mut headers = json!({
         "Content-Type": "application/x-www-form-urlencoded; charset=UTF-8",
         "Host": host,
@@ -67,8 +72,9 @@ pub fn envelope(url: &str, params: &[(String, String)], signature: Option<&str>)
     if let Some(signature) = signature {
         headers["X-Twilio-Signature"] = json!(signature);
     }
-    let query: serde_json::Map<String, Value> =
-        form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), json!(v))).collect();
+    let query: serde_json::Map<String, Value> = form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), json!(v)))
+        .collect();
     json!({
         "v": "1",
         "body": base64::engine::general_purpose::STANDARD.encode(body),
@@ -88,7 +94,12 @@ pub fn signed(url: &str, params: &[(String, String)]) -> Value {
 }
 
 /// `onMessageAdded` params as a Flex address webhook sends them.
-pub fn message_params(seed: &SeededConversation, account: &str, body: &str, index: u64) -> Vec<(String, String)> {
+pub fn message_params(
+    seed: &SeededConversation,
+    account: &str,
+    body: &str,
+    index: u64,
+) -> Vec<(String, String)> {
     let message_sid = format!("IM{:032x}", rand::random::<u128>());
     let source = if seed.customer_author.starts_with("whatsapp:") {
         "WHATSAPP"
@@ -107,7 +118,10 @@ pub fn message_params(seed: &SeededConversation, account: &str, body: &str, inde
         ("EventType", "onMessageAdded".to_owned()),
         ("Index", index.to_string()),
         ("MessageSid", message_sid),
-        ("MessagingServiceSid", "MG0123456789abcdef0123456789abcdef".to_owned()),
+        (
+            "MessagingServiceSid",
+            "MG0123456789abcdef0123456789abcdef".to_owned(),
+        ),
         ("ParticipantSid", seed.customer.to_string()),
         ("RetryCount", "0".to_owned()),
         ("Source", source.to_owned()),
@@ -160,11 +174,20 @@ impl Stack {
         let mut client = TwilioClientConfig::new(TwilioAuth::ApiKey { sid: key, secret });
         client.conversations_base = twilio.base_url();
         client.flex_base = twilio.base_url();
-        client.backoff = Backoff { base: Duration::from_millis(1), cap: Duration::from_millis(5), max_attempts: 5 };
+        client.backoff = Backoff {
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(5),
+            max_attempts: 5,
+        };
         let client = TwilioClient::new(client).expect("twilio client");
         let bot = LexBot::for_endpoint(&lex.endpoint(), &fast_lex_settings());
         let bridge = app::bridge(&config, Arc::new(bot), Arc::new(client));
-        Self { lex, twilio, bridge, index: 0.into() }
+        Self {
+            lex,
+            twilio,
+            bridge,
+            index: 0.into(),
+        }
     }
 
     pub fn account(&self) -> String {
@@ -172,11 +195,15 @@ impl Stack {
     }
 
     pub fn sms(&self) -> SeededConversation {
-        self.twilio.create_conversation(CustomerKind::Sms { address: "+15551234567".into() })
+        self.twilio.create_conversation(CustomerKind::Sms {
+            address: "+15551234567".into(),
+        })
     }
 
     pub fn whatsapp(&self) -> SeededConversation {
-        self.twilio.create_conversation(CustomerKind::Whatsapp { address: "+447700900123".into() })
+        self.twilio.create_conversation(CustomerKind::Whatsapp {
+            address: "+447700900123".into(),
+        })
     }
 
     pub fn web(&self) -> SeededConversation {
@@ -187,12 +214,16 @@ impl Stack {
     }
 
     pub fn params(&self, seed: &SeededConversation, body: &str) -> Vec<(String, String)> {
-        let index = self.index.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let index = self
+            .index
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         message_params(seed, &self.account(), body, index)
     }
 
     pub async fn handle(&self, event: Value) -> Report {
-        self.bridge.handle(event, Deadline::after(Duration::from_secs(20))).await
+        self.bridge
+            .handle(event, Deadline::after(Duration::from_secs(20)))
+            .await
     }
 
     /// The customer says `body` in `seed`'s conversation, through a signed envelope.

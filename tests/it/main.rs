@@ -2,3 +2,4 @@
 
 mod e2e;
 mod helpers;
+mod lambda_process;
