@@ -1,0 +1,247 @@
+//! Measures what the performance targets are about, on release builds, with many runs and
+//! medians (nothing here is a test assertion):
+//!
+//! - cold start: process start → first poll of the Runtime API, `bootstrap` vs the
+//!   `hello_lambda` example built with the same profile;
+//! - warm overhead: one event through the handler with in-memory ports (everything but the
+//!   network), and one full turn through the real clients against the loopback emulators;
+//! - peak RSS of `bootstrap` after many invocations;
+//! - connections opened to Lex and Twilio across warm invocations.
+//!
+//! Run with `scripts/bench.sh` (it builds the binaries first).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flexlex::bot::{BotMessage, BotTurn, Intent, IntentState};
+use flexlex::config::Config;
+use flexlex::deadline::Deadline;
+use flexlex::emulator::lex::LexEmulator;
+use flexlex::emulator::runtime::RuntimeEmulator;
+use flexlex::emulator::twilio::{CustomerKind, TwilioEmulator};
+use flexlex::ids::{AccountSid, ConversationSid, InteractionSid, ParticipantSid, WebhookSid};
+use flexlex::inbound::{CustomerMessage, signed_envelope};
+use flexlex::memory::{RecordingConversations, ScriptedBot};
+
+const TOKEN: &str = "bench-signing-token";
+const URL: &str = "https://bench.execute-api.us-east-1.amazonaws.com/prod/webhook?BotId=FLWRSDEMO1&BotAliasId=TSTALIASID";
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn summary(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    println!(
+        "{name:<44} n={:<6} p50={:>10.3?} p90={:>10.3?} p99={:>10.3?} max={:>10.3?}",
+        samples.len(),
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.9),
+        percentile(&samples, 0.99),
+        samples[samples.len() - 1]
+    );
+}
+
+fn release_binary(name: &str) -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("target"));
+    let direct = target.join("release").join(name);
+    if direct.exists() { direct } else { target.join("release").join("examples").join(name) }
+}
+
+fn settings(twilio: &TwilioEmulator) -> Vec<(&'static str, String)> {
+    let (key, secret) = twilio.add_api_key();
+    vec![
+        ("TWILIO_ACCOUNT_SID", twilio.account_sid().to_string()),
+        ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
+        ("TWILIO_API_KEY_SID", key.to_string()),
+        ("TWILIO_API_KEY_SECRET", secret.expose().to_owned()),
+        ("TWILIO_CONVERSATIONS_BASE_URL", twilio.base_url()),
+        ("TWILIO_FLEX_BASE_URL", twilio.base_url()),
+        ("FLEX_WORKSPACE_SID", "WS0123456789abcdef0123456789abcdef".to_owned()),
+    ]
+}
+
+fn spawn(binary: &Path, runtime: &RuntimeEmulator, extra: &[(&str, String)]) -> std::io::Result<tokio::process::Child> {
+    let mut command = tokio::process::Command::new(binary);
+    command
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", runtime.api_address())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "flexlex")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIDBENCH")
+        .env("AWS_SECRET_ACCESS_KEY", "bench-secret")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    for (k, v) in extra {
+        command.env(k, v);
+    }
+    command.spawn()
+}
+
+async fn cold_start(name: &str, binary: &Path, extra: &[(&str, String)], runs: usize) {
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let Ok(runtime) = RuntimeEmulator::start().await else { return };
+        let started = Instant::now();
+        let Ok(mut child) = spawn(binary, &runtime, extra) else {
+            println!("{name}: cannot start {}", binary.display());
+            return;
+        };
+        match runtime.wait_first_poll(Duration::from_secs(10)).await {
+            Some(at) => samples.push(at.duration_since(started)),
+            None => println!("{name}: no poll within 10 s"),
+        }
+        let _ = child.kill().await;
+    }
+    if !samples.is_empty() {
+        summary(&format!("cold start: {name}"), samples);
+    }
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+fn in_memory_bridge() -> (flexlex::handler::Bridge, RecordingConversations) {
+    let settings: std::collections::HashMap<String, String> = [
+        ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+        ("TWILIO_AUTH_TOKEN", TOKEN),
+        ("FLEX_WORKSPACE_SID", "WS0123456789abcdef0123456789abcdef"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let config = Config::from_settings(&settings).expect("bench settings are valid");
+    let turn = BotTurn {
+        messages: vec![BotMessage::PlainText("What type of flowers would you like to order?".into())],
+        intent: Some(Intent {
+            name: "OrderFlowers".into(),
+            state: IntentState::InProgress,
+            confirmation: None,
+            slots: Default::default(),
+        }),
+        ..BotTurn::default()
+    };
+    let twilio = RecordingConversations::new(
+        Vec::new(),
+        Default::default(),
+        InteractionSid::parse("KD0123456789abcdef0123456789abcdef").expect("valid"),
+    );
+    let bridge = flexlex::app::bridge(&config, Arc::new(ScriptedBot::answering(turn)), Arc::new(twilio.clone()));
+    (bridge, twilio)
+}
+
+async fn warm_in_memory(runs: usize) {
+    let (bridge, twilio) = in_memory_bridge();
+    let ids = (
+        AccountSid::parse("AC0123456789abcdef0123456789abcdef").expect("valid"),
+        ConversationSid::parse("CH0123456789abcdef0123456789abcdef").expect("valid"),
+        WebhookSid::parse("WH0123456789abcdef0123456789abcdef").expect("valid"),
+        ParticipantSid::parse("MB0123456789abcdef0123456789abcdef").expect("valid"),
+    );
+    let events: Vec<serde_json::Value> = (0..runs)
+        .map(|i| {
+            let message = CustomerMessage {
+                account: &ids.0,
+                conversation: &ids.1,
+                webhook: &ids.2,
+                participant: &ids.3,
+                author: "+15551234567",
+                body: "I would like to order some flowers for my mother, please",
+                index: i as u64,
+                source: "SMS",
+            };
+            signed_envelope(URL, &message.params(), TOKEN).expect("valid URL").to_value()
+        })
+        .collect();
+    let mut samples = Vec::with_capacity(runs);
+    for event in events {
+        let started = Instant::now();
+        let report = bridge.handle(event, Deadline::after(Duration::from_secs(10))).await;
+        // The log line is part of the per-event work.
+        let line = flexlex::telemetry::event_line(&report, 0);
+        std::hint::black_box(line);
+        samples.push(started.elapsed());
+        twilio.clear();
+    }
+    summary("warm, in-memory ports (handler overhead)", samples);
+}
+
+async fn warm_emulated(runs: usize) -> Option<()> {
+    let lex = LexEmulator::start().await.ok()?;
+    let twilio = TwilioEmulator::start().await.ok()?;
+    let runtime = RuntimeEmulator::start().await.ok()?;
+    let mut vars = settings(&twilio);
+    vars.push(("AWS_ENDPOINT_URL_LEX_RUNTIME_V2", lex.endpoint()));
+    let child = spawn(&release_binary("bootstrap"), &runtime, &vars).ok()?;
+    let pid = child.id()?;
+    runtime.wait_first_poll(Duration::from_secs(10)).await?;
+    let account = twilio.account_sid();
+    let mut samples = Vec::with_capacity(runs);
+    let mut seed = twilio.create_conversation(CustomerKind::Sms { address: "+15551234567".into() });
+    for i in 0..runs {
+        if i % 50 == 0 {
+            seed = twilio.create_conversation(CustomerKind::Sms { address: "+15551234567".into() });
+        }
+        let message = CustomerMessage {
+            account: &account,
+            conversation: &seed.conversation,
+            webhook: &seed.webhook,
+            participant: &seed.customer,
+            author: &seed.customer_author,
+            body: "help",
+            index: i as u64,
+            source: "SMS",
+        };
+        let event = signed_envelope(URL, &message.params(), TOKEN).ok()?.to_value();
+        let started = Instant::now();
+        runtime.invoke(event, Duration::from_secs(20), Duration::from_secs(20)).await?;
+        samples.push(started.elapsed());
+    }
+    summary("warm, bootstrap + loopback emulators (full)", samples);
+    println!(
+        "peak RSS of bootstrap after {runs} invocations: {} KiB",
+        peak_rss_kib(pid).map(|k| k.to_string()).unwrap_or_else(|| "unknown".into())
+    );
+    println!("TCP connections opened to Twilio over {runs} invocations: {}", twilio.connections());
+    drop(child);
+    Some(())
+}
+
+#[tokio::main]
+async fn main() {
+    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(40);
+    let bootstrap = release_binary("bootstrap");
+    let hello = release_binary("hello_lambda");
+    for (name, path) in [("bootstrap", &bootstrap), ("hello_lambda", &hello)] {
+        match std::fs::metadata(path) {
+            Ok(m) => println!("{name}: {} ({} KiB)", path.display(), m.len() / 1024),
+            Err(_) => {
+                println!("{name} not built at {}; run scripts/bench.sh", path.display());
+                return;
+            }
+        }
+    }
+    let twilio = match TwilioEmulator::start().await {
+        Ok(t) => t,
+        Err(e) => return println!("cannot start the Twilio emulator: {e}"),
+    };
+    let vars = settings(&twilio);
+    cold_start("hello_lambda", &hello, &[], runs).await;
+    cold_start("bootstrap", &bootstrap, &vars, runs).await;
+    warm_in_memory(runs * 250).await;
+    if warm_emulated(runs * 10).await.is_none() {
+        println!("the emulated warm run could not complete");
+    }
+}

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Builds the release binaries the benchmark compares, then runs it. BENCH_RUNS scales the runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --bin bootstrap --example hello_lambda
+cargo bench --bench lambda
