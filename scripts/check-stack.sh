@@ -54,7 +54,7 @@ say "sam validate --lint (offline)"
 SAM_CLI_TELEMETRY=0 sam validate --lint --region us-east-1 --template-file template.yaml
 
 say "template and VTL tests"
-cargo test --test stack --test vtl
+cargo test --test it -- stack:: vtl::
 
 if $build; then
   say "cargo lambda build --release --arm64 --bin bootstrap"

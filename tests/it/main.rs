@@ -3,3 +3,6 @@
 mod e2e;
 mod helpers;
 mod lambda_process;
+mod stack;
+mod vtl;
+mod twilio_adapter;
