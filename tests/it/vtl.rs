@@ -581,7 +581,7 @@ fn response_template_renders_nothing() {
 
 /// `events/` holds renderings a developer can feed to `cargo lambda invoke --data-file`; they are
 /// produced by the same template, so they cannot drift from what API Gateway sends.
-/// `FLEXLEX_BLESS=1 cargo test --test vtl` rewrites them.
+/// `FLEXLEX_BLESS=1 cargo test --test it vtl::` rewrites them.
 #[test]
 fn sample_events_are_current_renderings() {
     let Some(tools) = tools_or_skip() else { return };
@@ -597,7 +597,7 @@ fn sample_events_are_current_renderings() {
         let current = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             current == text,
-            "{} is stale; run FLEXLEX_BLESS=1 cargo test --test vtl",
+            "{} is stale; run FLEXLEX_BLESS=1 cargo test --test it vtl::",
             path.display()
         );
     }
