@@ -46,9 +46,15 @@ fn summary(name: &str, mut samples: Vec<Duration>) {
 }
 
 fn release_binary(name: &str) -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("target"));
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from("target"));
     let direct = target.join("release").join(name);
-    if direct.exists() { direct } else { target.join("release").join("examples").join(name) }
+    if direct.exists() {
+        direct
+    } else {
+        target.join("release").join("examples").join(name)
+    }
 }
 
 fn settings(twilio: &TwilioEmulator) -> Vec<(&'static str, String)> {
@@ -60,11 +66,18 @@ fn settings(twilio: &TwilioEmulator) -> Vec<(&'static str, String)> {
         ("TWILIO_API_KEY_SECRET", secret.expose().to_owned()),
         ("TWILIO_CONVERSATIONS_BASE_URL", twilio.base_url()),
         ("TWILIO_FLEX_BASE_URL", twilio.base_url()),
-        ("FLEX_WORKSPACE_SID", "WS0123456789abcdef0123456789abcdef".to_owned()),
+        (
+            "FLEX_WORKSPACE_SID",
+            "WS0123456789abcdef0123456789abcdef".to_owned(),
+        ),
     ]
 }
 
-fn spawn(binary: &Path, runtime: &RuntimeEmulator, extra: &[(&str, String)]) -> std::io::Result<tokio::process::Child> {
+fn spawn(
+    binary: &Path,
+    runtime: &RuntimeEmulator,
+    extra: &[(&str, String)],
+) -> std::io::Result<tokio::process::Child> {
     let mut command = tokio::process::Command::new(binary);
     command
         .env_clear()
@@ -91,7 +104,9 @@ fn spawn(binary: &Path, runtime: &RuntimeEmulator, extra: &[(&str, String)]) -> 
 async fn cold_start(name: &str, binary: &Path, extra: &[(&str, String)], runs: usize) {
     let mut samples = Vec::with_capacity(runs);
     for _ in 0..runs {
-        let Ok(runtime) = RuntimeEmulator::start().await else { return };
+        let Ok(runtime) = RuntimeEmulator::start().await else {
+            return;
+        };
         let started = Instant::now();
         let Ok(mut child) = spawn(binary, &runtime, extra) else {
             println!("{name}: cannot start {}", binary.display());
@@ -110,7 +125,10 @@ async fn cold_start(name: &str, binary: &Path, extra: &[(&str, String)], runs: u
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 fn in_memory_bridge() -> (flexlex::handler::Bridge, RecordingConversations) {
@@ -124,7 +142,9 @@ fn in_memory_bridge() -> (flexlex::handler::Bridge, RecordingConversations) {
     .collect();
     let config = Config::from_settings(&settings).expect("bench settings are valid");
     let turn = BotTurn {
-        messages: vec![BotMessage::PlainText("What type of flowers would you like to order?".into())],
+        messages: vec![BotMessage::PlainText(
+            "What type of flowers would you like to order?".into(),
+        )],
         intent: Some(Intent {
             name: "OrderFlowers".into(),
             state: IntentState::InProgress,
@@ -138,7 +158,11 @@ fn in_memory_bridge() -> (flexlex::handler::Bridge, RecordingConversations) {
         Default::default(),
         InteractionSid::parse("KD0123456789abcdef0123456789abcdef").expect("valid"),
     );
-    let bridge = flexlex::app::bridge(&config, Arc::new(ScriptedBot::answering(turn)), Arc::new(twilio.clone()));
+    let bridge = flexlex::app::bridge(
+        &config,
+        Arc::new(ScriptedBot::answering(turn)),
+        Arc::new(twilio.clone()),
+    );
     (bridge, twilio)
 }
 
@@ -162,13 +186,17 @@ async fn warm_in_memory(runs: usize) {
                 index: i as u64,
                 source: "SMS",
             };
-            signed_envelope(URL, &message.params(), TOKEN).expect("valid URL").to_value()
+            signed_envelope(URL, &message.params(), TOKEN)
+                .expect("valid URL")
+                .to_value()
         })
         .collect();
     let mut samples = Vec::with_capacity(runs);
     for event in events {
         let started = Instant::now();
-        let report = bridge.handle(event, Deadline::after(Duration::from_secs(10))).await;
+        let report = bridge
+            .handle(event, Deadline::after(Duration::from_secs(10)))
+            .await;
         // The log line is part of the per-event work.
         let line = flexlex::telemetry::event_line(&report, 0);
         std::hint::black_box(line);
@@ -189,10 +217,14 @@ async fn warm_emulated(runs: usize) -> Option<()> {
     runtime.wait_first_poll(Duration::from_secs(10)).await?;
     let account = twilio.account_sid();
     let mut samples = Vec::with_capacity(runs);
-    let mut seed = twilio.create_conversation(CustomerKind::Sms { address: "+15551234567".into() });
+    let mut seed = twilio.create_conversation(CustomerKind::Sms {
+        address: "+15551234567".into(),
+    });
     for i in 0..runs {
         if i % 50 == 0 {
-            seed = twilio.create_conversation(CustomerKind::Sms { address: "+15551234567".into() });
+            seed = twilio.create_conversation(CustomerKind::Sms {
+                address: "+15551234567".into(),
+            });
         }
         let message = CustomerMessage {
             account: &account,
@@ -204,31 +236,46 @@ async fn warm_emulated(runs: usize) -> Option<()> {
             index: i as u64,
             source: "SMS",
         };
-        let event = signed_envelope(URL, &message.params(), TOKEN).ok()?.to_value();
+        let event = signed_envelope(URL, &message.params(), TOKEN)
+            .ok()?
+            .to_value();
         let started = Instant::now();
-        runtime.invoke(event, Duration::from_secs(20), Duration::from_secs(20)).await?;
+        runtime
+            .invoke(event, Duration::from_secs(20), Duration::from_secs(20))
+            .await?;
         samples.push(started.elapsed());
     }
     summary("warm, bootstrap + loopback emulators (full)", samples);
     println!(
         "peak RSS of bootstrap after {runs} invocations: {} KiB",
-        peak_rss_kib(pid).map(|k| k.to_string()).unwrap_or_else(|| "unknown".into())
+        peak_rss_kib(pid)
+            .map(|k| k.to_string())
+            .unwrap_or_else(|| "unknown".into())
     );
-    println!("TCP connections opened to Twilio over {runs} invocations: {}", twilio.connections());
+    println!(
+        "TCP connections opened to Twilio over {runs} invocations: {}",
+        twilio.connections()
+    );
     drop(child);
     Some(())
 }
 
 #[tokio::main]
 async fn main() {
-    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(40);
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
     let bootstrap = release_binary("bootstrap");
     let hello = release_binary("hello_lambda");
     for (name, path) in [("bootstrap", &bootstrap), ("hello_lambda", &hello)] {
         match std::fs::metadata(path) {
             Ok(m) => println!("{name}: {} ({} KiB)", path.display(), m.len() / 1024),
             Err(_) => {
-                println!("{name} not built at {}; run scripts/bench.sh", path.display());
+                println!(
+                    "{name} not built at {}; run scripts/bench.sh",
+                    path.display()
+                );
                 return;
             }
         }

@@ -28,31 +28,10 @@ impl IdError {
     }
 }
 
-/// Twilio SIDs: a two-letter prefix and 32 hex digits.
-macro_rules! twilio_sid {
-    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
-
+/// The accessors and conversions every identifier shares; `parse` is what differs.
+macro_rules! id_common {
+    ($name:ident) => {
         impl $name {
-            pub const PREFIX: &'static str = $prefix;
-
-            pub fn parse(raw: &str) -> Result<Self, IdError> {
-                let kind = stringify!($name);
-                if raw.len() != 34 {
-                    return Err(IdError::new(kind, raw, "must be 34 characters"));
-                }
-                if !raw.starts_with($prefix) {
-                    return Err(IdError::new(kind, raw, concat!("must start with ", $prefix)));
-                }
-                if !raw.as_bytes()[2..].iter().all(u8::is_ascii_hexdigit) {
-                    return Err(IdError::new(kind, raw, "must end in 32 hex digits"));
-                }
-                Ok(Self(raw.to_owned()))
-            }
-
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -77,6 +56,36 @@ macro_rules! twilio_sid {
                 Self::parse(&raw).map_err(serde::de::Error::custom)
             }
         }
+    };
+}
+
+/// Twilio SIDs: a two-letter prefix and 32 hex digits.
+macro_rules! twilio_sid {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            pub fn parse(raw: &str) -> Result<Self, IdError> {
+                let kind = stringify!($name);
+                if raw.len() != 34 {
+                    return Err(IdError::new(kind, raw, "must be 34 characters"));
+                }
+                if !raw.starts_with($prefix) {
+                    return Err(IdError::new(kind, raw, concat!("must start with ", $prefix)));
+                }
+                if !raw.as_bytes()[2..].iter().all(u8::is_ascii_hexdigit) {
+                    return Err(IdError::new(kind, raw, "must end in 32 hex digits"));
+                }
+                Ok(Self(raw.to_owned()))
+            }
+        }
+
+        id_common!($name);
     };
 }
 
@@ -138,31 +147,9 @@ macro_rules! lex_id {
                 }
                 Ok(Self(raw.to_owned()))
             }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = IdError;
-            fn from_str(s: &str) -> Result<Self, IdError> {
-                Self::parse(s)
-            }
-        }
-
-        impl<'de> serde::Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let raw = String::deserialize(d)?;
-                Self::parse(&raw).map_err(serde::de::Error::custom)
-            }
-        }
+        id_common!($name);
     };
 }
 

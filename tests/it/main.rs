@@ -4,5 +4,5 @@ mod e2e;
 mod helpers;
 mod lambda_process;
 mod stack;
-mod vtl;
 mod twilio_adapter;
+mod vtl;
