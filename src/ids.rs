@@ -126,6 +126,11 @@ twilio_sid!(
     ApiKeySid, "SK"
 );
 
+/// A new random SID-shaped string: `prefix` and 32 hex digits (emulators, simulated requests).
+pub fn random_sid(prefix: &str) -> String {
+    format!("{prefix}{:032x}", rand::random::<u128>())
+}
+
 /// Lex-side identifiers: alphanumeric strings with a length window.
 macro_rules! lex_id {
     ($(#[$doc:meta])* $name:ident, $min:literal, $max:literal, $allowed:expr, $what:literal) => {

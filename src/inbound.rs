@@ -4,21 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use rand::Rng;
-
 use crate::envelope::{Envelope, Headers};
 use crate::form::FormParams;
 use crate::ids::{AccountSid, ConversationSid, MessageSid, ParticipantSid, WebhookSid};
 use crate::signature;
 
-/// A new random SID with the given two-letter prefix (`IM`, `CH`, ...).
-pub fn random_sid(prefix: &str) -> String {
-    let mut rng = rand::rng();
-    let hex: String = (0..32)
-        .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0'))
-        .collect();
-    format!("{prefix}{hex}")
-}
+pub use crate::ids::random_sid;
 
 /// A customer's message as the Flex Conversations address webhook describes it.
 #[derive(Debug, Clone)]

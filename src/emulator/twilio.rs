@@ -85,7 +85,7 @@ impl TwilioEmulator {
         let shared = Arc::new(Shared {
             base_url: format!("http://{address}"),
             account: model::new_typed_sid("AC"),
-            auth_token: Secret::new(format!("{:032x}", rand::random::<u128>())),
+            auth_token: Secret::new(crate::ids::random_sid("")),
             chat_service: model::new_sid("IS"),
             state: Mutex::new(model::State::default()),
             connections,
@@ -133,7 +133,7 @@ impl TwilioEmulator {
     /// Registers a new API key and returns its SID and secret.
     pub fn add_api_key(&self) -> (ApiKeySid, Secret) {
         let sid: ApiKeySid = model::new_typed_sid("SK");
-        let secret = Secret::new(format!("{:032x}", rand::random::<u128>()));
+        let secret = Secret::new(crate::ids::random_sid(""));
         self.shared
             .lock()
             .api_keys

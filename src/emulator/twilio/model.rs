@@ -14,7 +14,7 @@ use crate::secret::Secret;
 
 /// A fresh Twilio-shaped SID: the prefix and 32 random hex digits.
 pub(crate) fn new_sid(prefix: &str) -> String {
-    format!("{prefix}{:032x}", rand::random::<u128>())
+    crate::ids::random_sid(prefix)
 }
 
 /// The customer a seeded conversation starts with, as each channel presents it to Twilio.
