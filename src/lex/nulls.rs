@@ -15,13 +15,11 @@ use std::task::{Context, Poll, ready};
 
 use aws_sdk_lexruntimev2::config::interceptors::BeforeDeserializationInterceptorContextMut;
 use aws_sdk_lexruntimev2::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_lexruntimev2::error::BoxError;
 use aws_smithy_types::body::SdkBody;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use serde_json::Value;
-
-/// The boxed error SDK bodies and interceptors use.
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The key whose object holds the slots, at any depth (the intent's and each interpretation's).
 const SLOTS_KEY: &str = "slots";
@@ -139,7 +137,9 @@ fn rewrites(status: u16, content_type: Option<&str>) -> bool {
         let media = ct.split(';').next().unwrap_or_default().trim();
         media.eq_ignore_ascii_case("application/json")
             || media.to_ascii_lowercase().ends_with("+json")
-            || media.to_ascii_lowercase().starts_with("application/x-amz-json")
+            || media
+                .to_ascii_lowercase()
+                .starts_with("application/x-amz-json")
     });
     (200..300).contains(&status) && json
 }
@@ -327,10 +327,7 @@ mod tests {
 
     #[test]
     fn invalid_and_empty_bodies_pass_through() {
-        assert_eq!(
-            strip_null_slots(br#"{"slots":{"A":null"#),
-            Rewrite::NotJson
-        );
+        assert_eq!(strip_null_slots(br#"{"slots":{"A":null"#), Rewrite::NotJson);
         assert_eq!(strip_null_slots(b"<html>null</html>"), Rewrite::NotJson);
         assert_eq!(strip_null_slots(b""), Rewrite::Unchanged);
         let original = Bytes::from_static(b"{\"slots\":{\"A\":null");
