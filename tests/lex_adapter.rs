@@ -9,7 +9,7 @@ use flexlex::emulator::lex::{
     DEMO_ALIAS_ID, DEMO_BOT_ID, DEMO_LOCALE_ID, Fault, LexEmulator, Times,
 };
 use flexlex::ids::{BotAliasId, BotId, BotRef, LocaleId};
-use flexlex::lex::{LexBot, LexSettings};
+use flexlex::lex::{LexBot, LexSettings, StripNullSlots};
 use serde_json::json;
 
 const MAX_ATTEMPTS: u32 = 3;
@@ -322,6 +322,57 @@ async fn queued_turns_carry_ssml_payloads_and_session_attributes() {
     assert_eq!(next.session_attributes["flexlex_action"], "handoff");
 }
 
+/// Lex lists unfilled slots as `null`, which the SDK on its own refuses ("dense map cannot
+/// contain null values"): this is why every client the adapter builds carries `StripNullSlots`.
+#[tokio::test]
+async fn without_the_interceptor_the_sdk_cannot_read_null_slots() {
+    use aws_sdk_lexruntimev2::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_lexruntimev2::error::{DisplayErrorContext, SdkError};
+
+    let emulator = LexEmulator::start().await.unwrap();
+    let conf = aws_sdk_lexruntimev2::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("AKIDTEST", "test", None, None, "test"))
+        .endpoint_url(emulator.endpoint())
+        .build();
+    let order_roses = |client: aws_sdk_lexruntimev2::Client, session: &'static str| async move {
+        client
+            .recognize_text()
+            .bot_id(DEMO_BOT_ID)
+            .bot_alias_id(DEMO_ALIAS_ID)
+            .locale_id(DEMO_LOCALE_ID)
+            .session_id(session)
+            .text("I want to order roses")
+            .send()
+            .await
+    };
+
+    let raw = aws_sdk_lexruntimev2::Client::from_conf(conf.clone());
+    let err = order_roses(raw, "s-raw").await.unwrap_err();
+    // The SDK files an unreadable 200 as an unmodelled service error.
+    assert!(
+        matches!(&err, SdkError::ServiceError(e) if e.raw().status().as_u16() == 200),
+        "{err:?}"
+    );
+    let detail = DisplayErrorContext(&err).to_string();
+    assert!(
+        detail.contains("dense map cannot contain null values"),
+        "{detail}"
+    );
+    let calls = emulator.calls();
+    assert!(!calls.is_empty() && calls.iter().all(|c| c.status == 200));
+
+    let fixed = aws_sdk_lexruntimev2::Client::from_conf(
+        conf.to_builder().interceptor(StripNullSlots).build(),
+    );
+    let output = order_roses(fixed, "s-fixed").await.unwrap();
+    let intent = output.session_state().and_then(|s| s.intent()).unwrap();
+    let mut names: Vec<&str> = intent.slots().unwrap().keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["FlowerType"], "unfilled slots read as absent");
+}
+
 #[tokio::test]
 async fn concurrent_requests_on_one_session_conflict() {
     let emulator = LexEmulator::start().await.unwrap();
@@ -603,8 +654,14 @@ mod env_child {
         }
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let bot = LexBot::from_sdk_config(&config, &settings());
-        bot.recognize_text(&request("s-env", "help"), deadline())
+        // A slot-filling turn: Lex's `null` slots need the interceptor this client must carry.
+        let turn = bot
+            .recognize_text(&request("s-env", "I want to order roses"), deadline())
             .await
             .unwrap();
+        assert_eq!(
+            turn.dialog_action,
+            Some(DialogAction::ElicitSlot(Some("PickupDate".into())))
+        );
     }
 }

@@ -8,6 +8,8 @@
 //!   └──────────────────────────┴──────────────── "agent" / "help" ◄──────────────┘ no  → Failed, Close
 //! ```
 //!
+//! As in Lex, the OrderFlowers intent always lists its three slots, `null` until filled.
+//!
 //! An agent request switches to the `Agent` intent at any point (ReadyForFulfillment, Close).
 //! Lex returns only the current intent in `sessionState`; the abandoned OrderFlowers intent,
 //! with the slots gathered so far, is listed among the `interpretations`, as Lex lists the other
@@ -691,6 +693,23 @@ mod tests {
         let flower = order.intent.slots["FlowerType"].as_ref().unwrap();
         assert_eq!(flower.value.interpreted_value, "roses");
         assert_eq!(order.intent.slots["PickupDate"], None);
+    }
+
+    #[test]
+    fn unfilled_slots_are_serialised_as_null_like_lex_does() {
+        let (bot, mut s) = (bot(), Session::default());
+        let r = serde_json::to_value(say(&bot, &mut s, "order roses")).unwrap();
+        let expected = serde_json::json!({
+            "FlowerType": {"value": {"originalValue": "roses", "interpretedValue": "roses", "resolvedValues": ["roses"]}},
+            "PickupDate": null,
+            "PickupTime": null
+        });
+        assert_eq!(r["sessionState"]["intent"]["slots"], expected);
+        assert_eq!(r["interpretations"][0]["intent"]["slots"], expected);
+        let r = serde_json::to_value(say(&bot, &mut s, "agent")).unwrap();
+        assert_eq!(r["sessionState"]["intent"]["slots"], serde_json::json!({}));
+        assert_eq!(r["interpretations"][1]["intent"]["name"], ORDER_FLOWERS);
+        assert_eq!(r["interpretations"][1]["intent"]["slots"], expected);
     }
 
     #[test]

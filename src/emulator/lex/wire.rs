@@ -2,11 +2,9 @@
 //!
 //! Scripted bots build these; the emulator serialises them.
 //!
-//! Empty slots are left out of `slots`. Lex V2 writes them as `null` in its code-hook events and
-//! may do so here too, but
-//! `aws-sdk-lexruntimev2` (since smithy-rs #4543) refuses `null` in a dense map, so a faithful
-//! `null` would make every slot-filling turn a deserialisation error in the client. A test that
-//! needs the `null` form can queue it verbatim with `LexEmulator::push_turn`.
+//! Like Lex, an intent lists every slot it declares, `null` for those not filled yet, in
+//! `sessionState.intent.slots` and in each interpretation. The SDK cannot read those `null`s on
+//! its own; the adapter's `StripNullSlots` interceptor is what makes them readable.
 
 use std::collections::BTreeMap;
 
@@ -144,8 +142,7 @@ pub enum ConfirmationState {
 #[serde(rename_all = "camelCase")]
 pub struct Intent {
     pub name: String,
-    /// Every slot the intent defines; `None` while it is still empty (not serialised).
-    #[serde(serialize_with = "filled_slots")]
+    /// Every slot the intent declares; `None` (serialised as `null`) while it is still empty.
     pub slots: BTreeMap<String, Option<Slot>>,
     pub state: IntentState,
     pub confirmation_state: ConfirmationState,
@@ -160,17 +157,6 @@ impl Intent {
             confirmation_state: ConfirmationState::None,
         }
     }
-}
-
-fn filled_slots<S: serde::Serializer>(
-    slots: &BTreeMap<String, Option<Slot>>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    s.collect_map(
-        slots
-            .iter()
-            .filter_map(|(name, slot)| Some((name, slot.as_ref()?))),
-    )
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -5,6 +5,13 @@
 //! faults (standard mode, few attempts, short backoff); this adapter retries
 //! `ConflictException` (another request still running on the session), which the SDK does not.
 //! Everything runs inside the invocation's [`Deadline`].
+//!
+//! Every client this module builds carries the [`StripNullSlots`] interceptor, without which
+//! the SDK cannot read Lex's `null` slots (see [`nulls`]).
+
+pub mod nulls;
+
+pub use nulls::StripNullSlots;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -88,7 +95,8 @@ pub struct LexBot {
 }
 
 impl LexBot {
-    /// Wraps a client configured elsewhere; conflict retries use the default settings.
+    /// Wraps a client configured elsewhere; conflict retries use the default settings. The
+    /// client's config must carry [`StripNullSlots`], or slot-filling turns fail to deserialise.
     pub fn new(client: Client) -> Self {
         let defaults = LexSettings::default();
         Self {
@@ -106,6 +114,7 @@ impl LexBot {
         let conf = aws_sdk_lexruntimev2::config::Builder::from(config)
             .retry_config(settings.retry_config())
             .timeout_config(settings.timeout_config())
+            .interceptor(StripNullSlots)
             .build();
         Self::with_settings(Client::from_conf(conf), settings)
     }
@@ -127,6 +136,7 @@ impl LexBot {
             .endpoint_url(endpoint)
             .retry_config(settings.retry_config())
             .timeout_config(settings.timeout_config())
+            .interceptor(StripNullSlots)
             .build();
         Self::with_settings(Client::from_conf(conf), settings)
     }
