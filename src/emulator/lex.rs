@@ -195,6 +195,7 @@ impl std::fmt::Debug for LexEmulator {
 
 struct ServerHandle {
     endpoint: String,
+    connections: super::listener::ConnectionCount,
     stop: Mutex<Option<oneshot::Sender<()>>>,
 }
 
@@ -203,8 +204,8 @@ impl LexEmulator {
     /// OrderFlowers demo bot registered.
     pub async fn start() -> std::io::Result<Self> {
         let shared = Arc::new(Shared::default());
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let endpoint = format!("http://{}", listener.local_addr()?);
+        let (listener, connections) = super::listener::bind_loopback().await?;
+        let endpoint = format!("http://{}", axum::serve::Listener::local_addr(&listener)?);
         let (stop, stopped) = oneshot::channel::<()>();
         let app = Router::new()
             .route(ROUTE, post(recognize_text))
@@ -222,6 +223,7 @@ impl LexEmulator {
             shared,
             handle: Arc::new(ServerHandle {
                 endpoint,
+                connections,
                 stop: Mutex::new(Some(stop)),
             }),
         };
@@ -237,6 +239,11 @@ impl LexEmulator {
     /// `http://127.0.0.1:PORT`: what `AWS_ENDPOINT_URL_LEX_RUNTIME_V2` should say.
     pub fn endpoint(&self) -> String {
         self.handle.endpoint.clone()
+    }
+
+    /// TCP connections accepted so far: a client that reuses its pool opens few.
+    pub fn connections(&self) -> usize {
+        self.handle.connections.get()
     }
 
     /// Registers (or replaces) the script answering for one bot, alias and locale.

@@ -613,7 +613,7 @@ async fn endpoint_env_var_is_honoured_by_from_sdk_config() {
     child
         .args([
             "--exact",
-            "env_child::calls_lex_from_the_environment",
+            "lex_adapter::env_child::calls_lex_from_the_environment",
             "--ignored",
             "--test-threads=1",
         ])
