@@ -28,16 +28,19 @@ pub async fn run(args: ChatArgs, style: Style) -> Result<(), CliError> {
     let bot_author = stack.bridge.behaviour().bot_author.clone();
     let interactive = std::io::stdin().is_terminal();
     if interactive {
-        println!(
+        outln!(
             "{}",
             style.dim("Type as the customer. /quit or Ctrl-D ends; each line is one message.")
         );
     }
-    let mut seeded = start_conversation(&stack, &args, style);
+    // Started when a line needs it, so an ended conversation is not followed by an empty one.
+    // At a terminal it starts at once, to show whom you are writing as.
+    let mut current: Option<SeededConversation> =
+        interactive.then(|| start_conversation(&stack, &args, style));
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     loop {
         if interactive {
-            print!("{}", style.dim("you › "));
+            out!("{}", style.dim("you › "));
             let _ = std::io::stdout().flush();
         }
         let line = match lines.next_line().await {
@@ -53,11 +56,15 @@ pub async fn run(args: ChatArgs, style: Style) -> Result<(), CliError> {
             break;
         }
         if !interactive {
-            print!("{}", style.customer(text));
+            out!("{}", style.customer(text));
         }
+        let seeded = match current.take() {
+            Some(seeded) => seeded,
+            None => start_conversation(&stack, &args, style),
+        };
         let exchange = stack.say(&seeded, text, &url, None).await?;
-        print!("{}", style.actions(&exchange.actions, &bot_author));
-        print!("{}", style.outcome(&exchange.report));
+        out!("{}", style.actions(&exchange.actions, &bot_author));
+        out!("{}", style.outcome(&exchange.report));
         let ended = match exchange.report.outcome {
             Outcome::Closed(_) => Some("the conversation was closed"),
             Outcome::HandedOff(_) => Some("the conversation is with a Flex agent now"),
@@ -65,11 +72,17 @@ pub async fn run(args: ChatArgs, style: Style) -> Result<(), CliError> {
             _ => None,
         };
         if let Some(why) = ended {
-            println!(
+            outln!(
                 "{}",
-                style.dim(&format!("  ({why}; your next line starts a new conversation)"))
+                style.dim(&format!(
+                    "  ({why}; your next line starts a new conversation)"
+                ))
             );
-            seeded = start_conversation(&stack, &args, style);
+            if interactive {
+                current = Some(start_conversation(&stack, &args, style));
+            }
+        } else {
+            current = Some(seeded);
         }
     }
     Ok(())
@@ -77,7 +90,7 @@ pub async fn run(args: ChatArgs, style: Style) -> Result<(), CliError> {
 
 fn start_conversation(stack: &LocalStack, args: &ChatArgs, style: Style) -> SeededConversation {
     let seeded = stack.seed(local::customer(args.channel, "Ada"));
-    println!(
+    outln!(
         "{}",
         style.header(&format!(
             "{} conversation {} · customer {}",
@@ -116,7 +129,7 @@ async fn bot_choice(args: &ChatArgs) -> Result<BotChoice, CliError> {
         ));
     }
     Ok(BotChoice::Real {
-        sdk,
+        sdk: Box::new(sdk),
         bot_id,
         alias_id,
         locale: args.locale.clone(),

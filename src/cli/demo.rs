@@ -162,8 +162,8 @@ pub async fn run(style: Style) -> Result<(), CliError> {
     })
     .await?;
     let url = stack.webhook_url(WEBHOOK_BASE);
-    println!("{}", style.dim(&format!("webhook URL: {url}")));
-    println!(
+    outln!("{}", style.dim(&format!("webhook URL: {url}")));
+    outln!(
         "{}",
         style.dim(&format!(
             "Lex: the OrderFlowers bot behind the AWS SDK client · Twilio: account {} behind the REST client",
@@ -174,20 +174,20 @@ pub async fn run(style: Style) -> Result<(), CliError> {
     let scenes = scenes();
     let mut deviations = 0;
     for (i, scene) in scenes.iter().enumerate() {
-        println!();
-        println!("{}", style.header(&format!("{}. {}", i + 1, scene.title)));
+        outln!();
+        outln!("{}", style.header(&format!("{}. {}", i + 1, scene.title)));
         let found = play(&mut stack, scene, &url, style).await?;
         if found.is_empty() {
-            println!("  {}", style.good("✓ as expected"));
+            outln!("  {}", style.good("✓ as expected"));
         } else {
             deviations += 1;
             for problem in &found {
-                println!("  {}", style.bad(&format!("✗ {problem}")));
+                outln!("  {}", style.bad(&format!("✗ {problem}")));
             }
         }
     }
 
-    println!();
+    outln!();
     let summary = format!(
         "demo: {} conversations, {} as expected, {deviations} deviated ({:.1} s)",
         scenes.len(),
@@ -195,10 +195,10 @@ pub async fn run(style: Style) -> Result<(), CliError> {
         started.elapsed().as_secs_f64()
     );
     if deviations == 0 {
-        println!("{}", style.good(&summary));
+        outln!("{}", style.good(&summary));
         Ok(())
     } else {
-        println!("{}", style.bad(&summary));
+        outln!("{}", style.bad(&summary));
         Err(CliError::Expectations(deviations))
     }
 }
@@ -211,25 +211,31 @@ async fn play(
     style: Style,
 ) -> Result<Vec<String>, CliError> {
     let seeded = stack.seed(local::customer(scene.channel, scene.name));
-    describe(stack, scene, &seeded, style);
+    describe(scene, &seeded, style);
     if scene.lex_down
         && let Some(lex) = &stack.lex
     {
         lex.push_fault(Fault::InternalServer, Times::Always);
-        println!("{}", style.dim("  (the Lex emulator now answers every request with HTTP 500)"));
+        outln!(
+            "{}",
+            style.dim("  (the Lex emulator now answers every request with HTTP 500)")
+        );
     }
     let before = stack.service_calls();
     let bot_author = stack.bridge.behaviour().bot_author.clone();
     let mut problems = Vec::new();
     for turn in &scene.turns {
         let token = scene.forged.then_some(FORGED_TOKEN);
-        print!("{}", style.customer(turn.say));
+        out!("{}", style.customer(turn.say));
         let exchange = stack.say(&seeded, turn.say, url, token).await?;
-        print!("{}", style.actions(&exchange.actions, &bot_author));
-        print!("{}", style.outcome(&exchange.report));
+        out!("{}", style.actions(&exchange.actions, &bot_author));
+        out!("{}", style.outcome(&exchange.report));
         let got = exchange.report.outcome.to_string();
         if got != turn.expect {
-            problems.push(format!("after {:?}: expected {}, got {got}", turn.say, turn.expect));
+            problems.push(format!(
+                "after {:?}: expected {}, got {got}",
+                turn.say, turn.expect
+            ));
         }
     }
     if let Some(lex) = &stack.lex {
@@ -237,7 +243,7 @@ async fn play(
     }
     let after = stack.service_calls();
     if scene.forged {
-        println!(
+        outln!(
             "{}",
             style.dim(&format!(
                 "  Lex requests during this conversation: {}, Twilio requests: {}",
@@ -254,7 +260,7 @@ async fn play(
     Ok(problems)
 }
 
-fn describe(stack: &LocalStack, scene: &Scene, seeded: &SeededConversation, style: Style) {
+fn describe(scene: &Scene, seeded: &SeededConversation, style: Style) {
     let who = match scene.channel {
         Channel::Web => format!(
             "webchat identity {} (pre-engagement name {:?})",
@@ -263,8 +269,7 @@ fn describe(stack: &LocalStack, scene: &Scene, seeded: &SeededConversation, styl
         Channel::Sms => format!("SMS from {}", seeded.customer_author),
         Channel::Whatsapp => format!("WhatsApp from {}", seeded.customer_author),
     };
-    let _ = stack;
-    println!(
+    outln!(
         "{}",
         style.dim(&format!("  conversation {} · {who}", seeded.conversation))
     );
@@ -281,7 +286,9 @@ fn check(
     let bot_author = stack.bridge.behaviour().bot_author.as_str();
     let interaction = || {
         twilio.interactions().into_iter().find(|i| {
-            i.channel.pointer("/properties/media_channel_sid").and_then(Value::as_str)
+            i.channel
+                .pointer("/properties/media_channel_sid")
+                .and_then(Value::as_str)
                 == Some(conversation.as_str())
         })
     };
@@ -333,7 +340,9 @@ fn check(
             if got.as_deref() == Some(*value) {
                 Ok(())
             } else {
-                Err(format!("task attribute {pointer}: expected {value:?}, got {got:?}"))
+                Err(format!(
+                    "task attribute {pointer}: expected {value:?}, got {got:?}"
+                ))
             }
         }
         Expect::WebhookRemoved => {

@@ -58,7 +58,7 @@ pub enum BotChoice {
     Emulated,
     /// A real Lex V2 bot.
     Real {
-        sdk: aws_config::SdkConfig,
+        sdk: Box<aws_config::SdkConfig>,
         bot_id: String,
         alias_id: String,
         locale: String,

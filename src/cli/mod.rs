@@ -2,6 +2,23 @@
 //! clients against the emulators, `chat` lets a person be the customer, `serve` stands in for
 //! API Gateway on a local port. The binary only parses arguments and calls [`run`].
 
+/// `print!`/`println!` that shrug off a closed stdout (`flexlex demo | head`) instead of
+/// panicking; what was not shown cannot be helped.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        let _ = write!(stdout, $($arg)*);
+        let _ = stdout.flush();
+    }};
+}
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod chat;
 mod demo;
 mod local;
@@ -15,11 +32,16 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub use local::{Action, LocalStack, SIMULATE_SIGNING_TOKEN};
 pub use transcript::Style;
 
-const EXIT_CODES: &str = "\
-Exit codes:
+/// The exit codes, shown after every command's help.
+macro_rules! exit_codes {
+    () => {
+        "Exit codes:
   0  success (for `demo`: every conversation ended as expected)
   1  a demo conversation deviated from what was expected, or a runtime failure
-  2  usage or configuration error (the message names the setting to fix)";
+  2  usage or configuration error (the message names the setting to fix)"
+    };
+}
+const EXIT_CODES: &str = exit_codes!();
 
 /// An Amazon Lex V2 bot in front of Twilio Flex Conversations, on your machine.
 #[derive(Debug, Parser)]
@@ -78,10 +100,12 @@ impl Channel {
 }
 
 #[derive(Debug, Clone, Args)]
-#[command(after_long_help = "\
-Behaviour settings (HANDOFF_INTENTS, CLOSE_INTENTS, BOT_AUTHOR, ON_BOT_ERROR, BOT_ERROR_MESSAGE, \
+#[command(after_long_help = concat!(
+    "Behaviour settings (HANDOFF_INTENTS, CLOSE_INTENTS, BOT_AUTHOR, ON_BOT_ERROR, BOT_ERROR_MESSAGE, \
 ON_MEDIA, MEDIA_REPLY_MESSAGE, TASK_CHANNELS, DEFAULT_LOCALE, IGNORE_AUTHORS) are read from the \
-environment when set. Twilio is always emulated. Type /quit or end input (Ctrl-D) to stop.")]
+environment when set. Twilio is always emulated. Type /quit or end input (Ctrl-D) to stop.\n\n",
+    exit_codes!()
+))]
 pub struct ChatArgs {
     /// The customer's channel.
     #[arg(long, value_enum, default_value_t = Channel::Web)]
@@ -110,14 +134,16 @@ pub struct ChatArgs {
 }
 
 #[derive(Debug, Clone, Args)]
-#[command(after_long_help = "\
-Without --simulate the bridge is configured from the environment exactly like the Lambda \
+#[command(after_long_help = concat!(
+    "Without --simulate the bridge is configured from the environment exactly like the Lambda \
 (TWILIO_AUTH_TOKEN, TWILIO_ACCOUNT_SID or TWILIO_API_KEY_SID/TWILIO_API_KEY_SECRET, \
 FLEX_WORKSPACE_SID, AWS credentials, ...). WEBHOOK_PUBLIC_URL (e.g. a tunnel's https URL) is the \
 URL signatures are checked against when set; otherwise http://{Host}{path}.\n\n\
 With --simulate, Lex and Twilio are emulated; one conversation per channel is seeded and printed \
 on startup, with the signing token: TWILIO_AUTH_TOKEN if set, else the development token \
-`flexlex-simulate-signing-token` (not a credential of anything real).")]
+`flexlex-simulate-signing-token` (not a credential of anything real).\n\n",
+    exit_codes!()
+))]
 pub struct ServeArgs {
     /// Port to listen on; 0 picks a free one (the real port is printed).
     #[arg(long, default_value_t = 8080)]

@@ -87,7 +87,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         }
     }
     startup.push_str("ready");
-    println!("{startup}");
+    outln!("{startup}");
 
     let app = Arc::new(App {
         backend,
@@ -101,12 +101,13 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         .await
         .map_err(|e| CliError::Runtime(format!("the server failed: {e}")))?;
 
-    let mut in_flight = std::mem::take(&mut *app.tasks.lock().unwrap_or_else(PoisonError::into_inner));
+    let mut in_flight =
+        std::mem::take(&mut *app.tasks.lock().unwrap_or_else(PoisonError::into_inner));
     if !in_flight.is_empty() {
         eprintln!("flexlex: finishing {} event(s) in flight", in_flight.len());
     }
     while in_flight.join_next().await.is_some() {}
-    println!("stopped");
+    outln!("stopped");
     Ok(())
 }
 
@@ -168,7 +169,10 @@ fn is_form(headers: &HeaderMap) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 /// Every path: Flex address URLs may use any.
@@ -203,12 +207,15 @@ async fn webhook(
         return (StatusCode::BAD_REQUEST, "a Host header is required\n").into_response();
     };
     let path = uri.path().to_owned();
-    let query: BTreeMap<String, String> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-        .into_owned()
-        .collect();
+    let query: BTreeMap<String, String> =
+        form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
     let header_pairs = headers
         .iter()
-        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
         .collect();
     let envelope = Envelope {
         body: body.to_vec(),
@@ -241,14 +248,14 @@ async fn process(app: &App, envelope: Envelope, public_url: &str) {
                 out.push('\n');
                 out.push_str(&line);
             }
-            println!("{out}");
+            outln!("{out}");
         }
         Backend::Real(bridge) => {
             let report = bridge
                 .handle_at(event, Some(public_url), local::event_deadline())
                 .await;
             crate::telemetry::emit(&report, crate::telemetry::LogFormat::Text);
-            println!("{}", event_line(&report));
+            outln!("{}", event_line(&report));
         }
     }
 }

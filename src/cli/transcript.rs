@@ -81,7 +81,10 @@ impl Style {
             ));
         }
         if out.is_empty() {
-            out.push_str(&format!("  {} │\n", self.paint(colour, &format!("{label:<LABEL_WIDTH$}"))));
+            out.push_str(&format!(
+                "  {} │\n",
+                self.paint(colour, &format!("{label:<LABEL_WIDTH$}"))
+            ));
         }
         out
     }
@@ -123,9 +126,9 @@ impl Style {
                     path,
                     status,
                 } => {
-                    out.push_str(&self.twilio(&self.bad(&format!(
-                        "refused {method} {path}: HTTP {status}"
-                    ))));
+                    out.push_str(
+                        &self.twilio(&self.bad(&format!("refused {method} {path}: HTTP {status}"))),
+                    );
                 }
             }
         }
@@ -167,7 +170,11 @@ impl Style {
             Outcome::Closed(_) | Outcome::HandedOff(_) => YELLOW,
             Outcome::Rejected(_) | Outcome::Failed(_) => RED,
         };
-        format!("  {} {}\n", self.paint(colour, "⇒"), self.paint(colour, &text))
+        format!(
+            "  {} {}\n",
+            self.paint(colour, "⇒"),
+            self.paint(colour, &text)
+        )
     }
 }
 
@@ -270,7 +277,8 @@ mod tests {
             lines,
             vec![
                 "  message CH1 Lex: a / b".to_owned(),
-                r#"  interaction CH1 type=sms task_channel=sms attributes={"from":"+1"}"#.to_owned(),
+                r#"  interaction CH1 type=sms task_channel=sms attributes={"from":"+1"}"#
+                    .to_owned(),
                 "  webhook-removed CH1 WH1".to_owned(),
             ]
         );
