@@ -29,7 +29,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-pub use local::{Action, LocalStack, SIMULATE_SIGNING_TOKEN};
+pub use local::{Action, BotChoice, Exchange, LocalStack, SIMULATE_SIGNING_TOKEN, StackOptions};
 pub use transcript::Style;
 
 /// The exit codes, shown after every command's help.
