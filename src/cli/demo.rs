@@ -1,0 +1,368 @@
+//! `flexlex demo`: scripted conversations through the real handler and clients against the
+//! emulators, each checked against what should have happened.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::local::{self, BotChoice, LocalStack, StackOptions};
+use super::transcript::Style;
+use super::{Channel, CliError};
+use crate::config::DEFAULT_BOT_ERROR_MESSAGE;
+use crate::emulator::lex::{Fault, Times};
+use crate::emulator::twilio::SeededConversation;
+use crate::ids::ConversationSid;
+use crate::secret::Secret;
+
+/// The execute-api URL Twilio would call in production (without the bot query).
+const WEBHOOK_BASE: &str = "https://demo.execute-api.us-east-1.amazonaws.com/prod/webhook";
+/// A token that is not the account's: what a forger would have to guess.
+const FORGED_TOKEN: &str = "a-guessed-token-that-is-not-the-auth-token";
+
+/// One customer message and the outcome it must have (as `Outcome` displays it).
+struct Turn {
+    say: &'static str,
+    expect: &'static str,
+}
+
+/// What must hold once a conversation has been played.
+enum Expect {
+    /// The conversation's state (`active`, `closed`).
+    State(&'static str),
+    /// Some bot message contains this text.
+    BotSaid(&'static str),
+    /// An Interaction was created for the conversation with this channel type and task channel.
+    Interaction {
+        channel_type: &'static str,
+        task_channel: &'static str,
+    },
+    /// The Interaction's task attribute at this JSON pointer has this value.
+    TaskAttribute {
+        pointer: &'static str,
+        value: &'static str,
+    },
+    /// The bot's conversation-scoped webhook is gone.
+    WebhookRemoved,
+    /// Neither Lex nor Twilio received any request during the conversation.
+    NoServiceCalls,
+}
+
+struct Scene {
+    title: &'static str,
+    channel: Channel,
+    name: &'static str,
+    /// Signed with a wrong token instead of the account's.
+    forged: bool,
+    /// Lex answers every request with a 500.
+    lex_down: bool,
+    turns: Vec<Turn>,
+    expect: Vec<Expect>,
+}
+
+fn scenes() -> Vec<Scene> {
+    let turn = |say, expect| Turn { say, expect };
+    vec![
+        Scene {
+            title: "Webchat: Ada orders roses",
+            channel: Channel::Web,
+            name: "Ada",
+            forged: false,
+            lex_down: false,
+            turns: vec![
+                turn("Hi, I would like to order some flowers", "replied"),
+                turn("roses", "replied"),
+                turn("tomorrow", "replied"),
+                turn("10am", "replied"),
+                turn("yes", "closed"),
+            ],
+            expect: vec![Expect::BotSaid("1. Roses"), Expect::State("closed")],
+        },
+        Scene {
+            title: "SMS: a customer asks for a person mid-order",
+            channel: Channel::Sms,
+            name: "",
+            forged: false,
+            lex_down: false,
+            turns: vec![
+                turn("I want to order lilies", "replied"),
+                turn("can I talk to a person?", "handed_off"),
+            ],
+            expect: vec![
+                Expect::Interaction {
+                    channel_type: "sms",
+                    task_channel: "sms",
+                },
+                Expect::TaskAttribute {
+                    pointer: "/lex/intent",
+                    value: "Agent",
+                },
+                Expect::TaskAttribute {
+                    pointer: "/lex/otherIntentSlots/OrderFlowers/FlowerType",
+                    value: "lilies",
+                },
+                Expect::WebhookRemoved,
+                Expect::State("active"),
+            ],
+        },
+        Scene {
+            title: "WhatsApp: help, then an agent",
+            channel: Channel::Whatsapp,
+            name: "",
+            forged: false,
+            lex_down: false,
+            turns: vec![turn("help", "replied"), turn("agent", "handed_off")],
+            expect: vec![
+                Expect::BotSaid("I can help you order flowers"),
+                Expect::Interaction {
+                    channel_type: "whatsapp",
+                    task_channel: "chat",
+                },
+                Expect::WebhookRemoved,
+            ],
+        },
+        Scene {
+            title: "A forged request (signed with the wrong token)",
+            channel: Channel::Sms,
+            name: "",
+            forged: true,
+            lex_down: false,
+            turns: vec![turn("I want to order roses", "rejected:signature")],
+            expect: vec![Expect::NoServiceCalls, Expect::State("active")],
+        },
+        Scene {
+            title: "Webchat while Lex is down: an apology, then an agent",
+            channel: Channel::Web,
+            name: "Grace",
+            forged: false,
+            lex_down: true,
+            turns: vec![turn("I want to order tulips", "handed_off")],
+            expect: vec![
+                Expect::BotSaid(DEFAULT_BOT_ERROR_MESSAGE),
+                Expect::Interaction {
+                    channel_type: "web",
+                    task_channel: "chat",
+                },
+                Expect::TaskAttribute {
+                    pointer: "/customerName",
+                    value: "Grace",
+                },
+                Expect::WebhookRemoved,
+            ],
+        },
+    ]
+}
+
+pub async fn run(style: Style) -> Result<(), CliError> {
+    let started = Instant::now();
+    let mut stack = LocalStack::start(StackOptions {
+        bot: BotChoice::Emulated,
+        signing_token: Secret::new(format!("{:032x}", rand::random::<u128>())),
+        settings: HashMap::new(),
+    })
+    .await?;
+    let url = stack.webhook_url(WEBHOOK_BASE);
+    outln!("{}", style.dim(&format!("webhook URL: {url}")));
+    outln!(
+        "{}",
+        style.dim(&format!(
+            "Lex: the OrderFlowers bot behind the AWS SDK client · Twilio: account {} behind the REST client",
+            stack.twilio.account_sid()
+        ))
+    );
+
+    let scenes = scenes();
+    let mut deviations = 0;
+    for (i, scene) in scenes.iter().enumerate() {
+        outln!();
+        outln!("{}", style.header(&format!("{}. {}", i + 1, scene.title)));
+        let found = play(&mut stack, scene, &url, style).await?;
+        if found.is_empty() {
+            outln!("  {}", style.good("✓ as expected"));
+        } else {
+            deviations += 1;
+            for problem in &found {
+                outln!("  {}", style.bad(&format!("✗ {problem}")));
+            }
+        }
+    }
+
+    outln!();
+    let summary = format!(
+        "demo: {} conversations, {} as expected, {deviations} deviated ({:.1} s)",
+        scenes.len(),
+        scenes.len() - deviations,
+        started.elapsed().as_secs_f64()
+    );
+    if deviations == 0 {
+        outln!("{}", style.good(&summary));
+        Ok(())
+    } else {
+        outln!("{}", style.bad(&summary));
+        Err(CliError::Expectations(deviations))
+    }
+}
+
+/// Plays one scene and returns what deviated from its expectations.
+async fn play(
+    stack: &mut LocalStack,
+    scene: &Scene,
+    url: &str,
+    style: Style,
+) -> Result<Vec<String>, CliError> {
+    let seeded = stack.seed(local::customer(scene.channel, scene.name));
+    describe(scene, &seeded, style);
+    if scene.lex_down
+        && let Some(lex) = &stack.lex
+    {
+        lex.push_fault(Fault::InternalServer, Times::Always);
+        outln!(
+            "{}",
+            style.dim("  (the Lex emulator now answers every request with HTTP 500)")
+        );
+    }
+    let before = stack.service_calls();
+    let bot_author = stack.bridge.behaviour().bot_author.clone();
+    let mut problems = Vec::new();
+    for turn in &scene.turns {
+        let token = scene.forged.then_some(FORGED_TOKEN);
+        out!("{}", style.customer(turn.say));
+        let exchange = stack.say(&seeded, turn.say, url, token).await?;
+        out!("{}", style.actions(&exchange.actions, &bot_author));
+        out!("{}", style.outcome(&exchange.report));
+        let got = exchange.report.outcome.to_string();
+        if got != turn.expect {
+            problems.push(format!(
+                "after {:?}: expected {}, got {got}",
+                turn.say, turn.expect
+            ));
+        }
+    }
+    if let Some(lex) = &stack.lex {
+        lex.clear_faults();
+    }
+    let after = stack.service_calls();
+    if scene.forged {
+        outln!(
+            "{}",
+            style.dim(&format!(
+                "  Lex requests during this conversation: {}, Twilio requests: {}",
+                after.0 - before.0,
+                after.1 - before.1
+            ))
+        );
+    }
+    for expect in &scene.expect {
+        if let Err(problem) = check(stack, &seeded.conversation, expect, before, after) {
+            problems.push(problem);
+        }
+    }
+    Ok(problems)
+}
+
+fn describe(scene: &Scene, seeded: &SeededConversation, style: Style) {
+    let who = match scene.channel {
+        Channel::Web => format!(
+            "webchat identity {} (pre-engagement name {:?})",
+            seeded.customer_author, scene.name
+        ),
+        Channel::Sms => format!("SMS from {}", seeded.customer_author),
+        Channel::Whatsapp => format!("WhatsApp from {}", seeded.customer_author),
+    };
+    outln!(
+        "{}",
+        style.dim(&format!("  conversation {} · {who}", seeded.conversation))
+    );
+}
+
+fn check(
+    stack: &LocalStack,
+    conversation: &ConversationSid,
+    expect: &Expect,
+    before: (usize, usize),
+    after: (usize, usize),
+) -> Result<(), String> {
+    let twilio = &stack.twilio;
+    let bot_author = stack.bridge.behaviour().bot_author.as_str();
+    let interaction = || {
+        twilio.interactions().into_iter().find(|i| {
+            i.channel
+                .pointer("/properties/media_channel_sid")
+                .and_then(Value::as_str)
+                == Some(conversation.as_str())
+        })
+    };
+    match expect {
+        Expect::State(want) => {
+            let got = twilio.conversation_state(conversation);
+            if got.as_deref() == Some(*want) {
+                Ok(())
+            } else {
+                Err(format!("conversation state: expected {want}, got {got:?}"))
+            }
+        }
+        Expect::BotSaid(text) => {
+            if twilio
+                .messages(conversation)
+                .iter()
+                .any(|(author, body)| author == bot_author && body.contains(text))
+            {
+                Ok(())
+            } else {
+                Err(format!("the bot never said {text:?}"))
+            }
+        }
+        Expect::Interaction {
+            channel_type,
+            task_channel,
+        } => {
+            let found = interaction().ok_or("no Interaction was created")?;
+            let kind = found.channel.get("type").and_then(Value::as_str);
+            let task = found
+                .routing
+                .pointer("/properties/task_channel_unique_name")
+                .and_then(Value::as_str);
+            if kind == Some(*channel_type) && task == Some(*task_channel) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "Interaction: expected type {channel_type} / task channel {task_channel}, got {kind:?} / {task:?}"
+                ))
+            }
+        }
+        Expect::TaskAttribute { pointer, value } => {
+            let found = interaction().ok_or("no Interaction was created")?;
+            let got = found
+                .routing
+                .pointer(&format!("/properties/attributes{pointer}"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            if got.as_deref() == Some(*value) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "task attribute {pointer}: expected {value:?}, got {got:?}"
+                ))
+            }
+        }
+        Expect::WebhookRemoved => {
+            let left = twilio.webhooks(conversation);
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("the bot's webhook is still attached: {left:?}"))
+            }
+        }
+        Expect::NoServiceCalls => {
+            if before == after {
+                Ok(())
+            } else {
+                Err(format!(
+                    "a rejected request reached the services: {} Lex and {} Twilio request(s)",
+                    after.0 - before.0,
+                    after.1 - before.1
+                ))
+            }
+        }
+    }
+}

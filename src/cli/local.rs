@@ -1,0 +1,347 @@
+//! The on-machine stack: the Lex and Twilio emulators (or a real Lex bot), the real Lex SDK
+//! client and Twilio REST client pointed at them, and the bridge built by `app::bridge`, as the
+//! Lambda would build it. Also turns what the Twilio emulator recorded into [`Action`]s.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{Channel, CliError};
+use crate::app;
+use crate::bot::Bot;
+use crate::config::Config;
+use crate::deadline::Deadline;
+use crate::emulator::lex::{DEMO_ALIAS_ID, DEMO_BOT_ID, LexEmulator};
+use crate::emulator::twilio::{CustomerKind, SeededConversation, TwilioEmulator};
+use crate::handler::Bridge;
+use crate::inbound::{self, CustomerMessage};
+use crate::lex::{LexBot, LexSettings};
+use crate::outcome::Report;
+use crate::secret::Secret;
+
+/// The signing token `serve --simulate` uses when `TWILIO_AUTH_TOKEN` is not set. It signs
+/// webhooks for the emulated account only and is not a credential of anything real.
+pub const SIMULATE_SIGNING_TOKEN: &str = "flexlex-simulate-signing-token";
+
+/// TaskRouter SIDs for emulated handoffs (the emulator accepts any well-formed SID).
+const LOCAL_WORKSPACE: &str = "WS00000000000000000000000000f1e71e";
+const LOCAL_WORKFLOW: &str = "WW00000000000000000000000000f1e71e";
+
+/// The settings a bot designer may try locally; everything about Twilio stays emulated.
+pub const BEHAVIOUR_SETTINGS: [&str; 11] = [
+    "HANDOFF_INTENTS",
+    "CLOSE_INTENTS",
+    "BOT_AUTHOR",
+    "IGNORE_AUTHORS",
+    "DEFAULT_LOCALE",
+    "ON_BOT_ERROR",
+    "BOT_ERROR_MESSAGE",
+    "ON_MEDIA",
+    "MEDIA_REPLY_MESSAGE",
+    "TASK_CHANNELS",
+    "WEBHOOK_PUBLIC_URL",
+];
+
+/// The [`BEHAVIOUR_SETTINGS`] that are set in the process environment.
+pub fn behaviour_from_env() -> HashMap<String, String> {
+    BEHAVIOUR_SETTINGS
+        .iter()
+        .filter_map(|name| std::env::var(name).ok().map(|v| ((*name).to_owned(), v)))
+        .collect()
+}
+
+/// Which Lex answers.
+pub enum BotChoice {
+    /// The Lex emulator's OrderFlowers bot, through the real SDK client.
+    Emulated,
+    /// A real Lex V2 bot.
+    Real {
+        sdk: Box<aws_config::SdkConfig>,
+        bot_id: String,
+        alias_id: String,
+        locale: String,
+    },
+}
+
+/// Everything [`LocalStack::start`] needs.
+pub struct StackOptions {
+    pub bot: BotChoice,
+    /// The auth token the webhooks are signed with (and the bridge validates against).
+    pub signing_token: Secret,
+    /// Behaviour settings laid over the local defaults.
+    pub settings: HashMap<String, String>,
+}
+
+/// One change the bridge made in Twilio, as the emulator recorded it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Message {
+        conversation: String,
+        author: String,
+        body: String,
+    },
+    Closed {
+        conversation: String,
+    },
+    Interaction {
+        conversation: String,
+        channel: Value,
+        routing: Value,
+    },
+    WebhookRemoved {
+        conversation: String,
+        webhook: String,
+    },
+    /// A request the emulator refused (e.g. an injected 429 before a retry succeeded).
+    Refused {
+        method: String,
+        path: String,
+        status: u16,
+    },
+}
+
+/// A customer's message handled end to end: what the bridge reported and what it did.
+pub struct Exchange {
+    pub report: Report,
+    pub actions: Vec<Action>,
+}
+
+/// Emulators, clients and the bridge, running on the current Tokio runtime.
+pub struct LocalStack {
+    pub lex: Option<LexEmulator>,
+    pub twilio: TwilioEmulator,
+    pub bridge: Bridge,
+    /// `BotId=..&BotAliasId=..` (and `LocaleId` for a real bot): the webhook URL's query.
+    pub bot_query: String,
+    signing_token: Secret,
+    cursor: usize,
+}
+
+/// Generous for a loopback call, short enough that a stuck call does not hang the CLI.
+const EVENT_BUDGET: Duration = Duration::from_secs(25);
+
+pub fn event_deadline() -> Deadline {
+    Deadline::after(EVENT_BUDGET)
+}
+
+impl LocalStack {
+    pub async fn start(options: StackOptions) -> Result<Self, CliError> {
+        let twilio = TwilioEmulator::start()
+            .await
+            .map_err(|e| CliError::Runtime(format!("cannot start the Twilio emulator: {e}")))?;
+        let (lex, bot, bot_query): (_, Arc<dyn Bot>, _) = match options.bot {
+            BotChoice::Emulated => {
+                let lex = LexEmulator::start().await.map_err(|e| {
+                    CliError::Runtime(format!("cannot start the Lex emulator: {e}"))
+                })?;
+                let bot = LexBot::for_endpoint(&lex.endpoint(), &LexSettings::default());
+                let query = format!("BotId={DEMO_BOT_ID}&BotAliasId={DEMO_ALIAS_ID}");
+                (Some(lex), Arc::new(bot), query)
+            }
+            BotChoice::Real {
+                sdk,
+                bot_id,
+                alias_id,
+                locale,
+            } => {
+                let bot = LexBot::from_sdk_config(&sdk, &LexSettings::default());
+                let query = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("BotId", &bot_id)
+                    .append_pair("BotAliasId", &alias_id)
+                    .append_pair("LocaleId", &locale)
+                    .finish();
+                (None, Arc::new(bot), query)
+            }
+        };
+
+        let (key_sid, key_secret) = twilio.add_api_key();
+        let mut settings: HashMap<String, String> = [
+            ("TWILIO_ACCOUNT_SID", twilio.account_sid().to_string()),
+            (
+                "TWILIO_AUTH_TOKEN",
+                options.signing_token.expose().to_owned(),
+            ),
+            ("TWILIO_API_KEY_SID", key_sid.to_string()),
+            ("TWILIO_API_KEY_SECRET", key_secret.expose().to_owned()),
+            ("TWILIO_CONVERSATIONS_BASE_URL", twilio.base_url()),
+            ("TWILIO_FLEX_BASE_URL", twilio.base_url()),
+            ("FLEX_WORKSPACE_SID", LOCAL_WORKSPACE.to_owned()),
+            ("FLEX_WORKFLOW_SID", LOCAL_WORKFLOW.to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        for (name, value) in options.settings {
+            if BEHAVIOUR_SETTINGS.contains(&name.as_str()) {
+                settings.insert(name, value);
+            }
+        }
+        let config = Config::from_settings(&settings)
+            .map_err(|e| CliError::Config(format!("{e} (check the variable's value)")))?;
+        let client = app::twilio_client(&config.twilio)
+            .map_err(|e| CliError::Runtime(format!("cannot build the Twilio client: {e}")))?;
+        let bridge = app::bridge(&config, bot, Arc::new(client));
+        Ok(Self {
+            lex,
+            twilio,
+            bridge,
+            bot_query,
+            signing_token: options.signing_token,
+            cursor: 0,
+        })
+    }
+
+    /// A new conversation with a customer on `channel`, named as the demo and `serve` show it.
+    pub fn seed(&self, customer: CustomerKind) -> SeededConversation {
+        self.twilio.create_conversation(customer)
+    }
+
+    /// The webhook URL on `base` (`https://host/path`) with the bot's query.
+    pub fn webhook_url(&self, base: &str) -> String {
+        format!("{base}?{}", self.bot_query)
+    }
+
+    /// The customer writes `text`: the message is added to the conversation, Twilio's webhook
+    /// for it is built and signed with `token` (the stack's own when `None`) over `url`, and
+    /// the bridge handles it.
+    pub async fn say(
+        &mut self,
+        seeded: &SeededConversation,
+        text: &str,
+        url: &str,
+        token: Option<&str>,
+    ) -> Result<Exchange, CliError> {
+        let recorded = self
+            .twilio
+            .add_customer_message(&seeded.conversation, &seeded.customer_author, text)
+            .ok_or_else(|| {
+                CliError::Runtime(format!("conversation {} is gone", seeded.conversation))
+            })?;
+        let account = self.twilio.account_sid();
+        let source = match crate::handoff::channel_hint(&seeded.customer_author) {
+            crate::conversations::ChannelType::Web => "SDK",
+            crate::conversations::ChannelType::Sms => "SMS",
+            crate::conversations::ChannelType::Whatsapp => "WHATSAPP",
+        };
+        let params = CustomerMessage {
+            account: &account,
+            conversation: &seeded.conversation,
+            webhook: &seeded.webhook,
+            participant: &seeded.customer,
+            author: &seeded.customer_author,
+            body: text,
+            index: recorded.index,
+            source,
+        }
+        .params();
+        let token = token.unwrap_or(self.signing_token.expose());
+        let envelope = inbound::signed_envelope(url, &params, token)
+            .map_err(|e| CliError::Runtime(e.to_string()))?;
+        let report = self
+            .bridge
+            .handle(envelope.to_value(), event_deadline())
+            .await;
+        crate::telemetry::emit(&report, crate::telemetry::LogFormat::Text);
+        Ok(Exchange {
+            report,
+            actions: self.actions_since_last(),
+        })
+    }
+
+    /// Hands an envelope (from `serve`) to the bridge and collects what it did in Twilio.
+    /// Callers serialise events so that the actions recorded belong to this one.
+    pub async fn deliver(&mut self, event: Value, public_url: Option<&str>) -> Exchange {
+        let report = self
+            .bridge
+            .handle_at(event, public_url, event_deadline())
+            .await;
+        crate::telemetry::emit(&report, crate::telemetry::LogFormat::Text);
+        Exchange {
+            report,
+            actions: self.actions_since_last(),
+        }
+    }
+
+    /// What the bridge did in Twilio since the last call.
+    pub fn actions_since_last(&mut self) -> Vec<Action> {
+        let requests = self.twilio.requests();
+        let new = requests.get(self.cursor..).unwrap_or_default();
+        self.cursor = requests.len();
+        new.iter().filter_map(action_from).collect()
+    }
+
+    /// How many requests Lex and Twilio have received so far: a rejected event adds none.
+    pub fn service_calls(&self) -> (usize, usize) {
+        let lex = self.lex.as_ref().map_or(0, |l| l.calls().len());
+        (lex, self.twilio.requests().len())
+    }
+}
+
+/// The customer each channel's seeded conversation starts with.
+pub fn customer(channel: Channel, name: &str) -> CustomerKind {
+    match channel {
+        Channel::Web => CustomerKind::Web {
+            identity: name.to_ascii_lowercase(),
+            friendly_name: name.to_owned(),
+        },
+        Channel::Sms => CustomerKind::Sms {
+            address: "+15558675310".to_owned(),
+        },
+        Channel::Whatsapp => CustomerKind::Whatsapp {
+            address: "+447700900123".to_owned(),
+        },
+    }
+}
+
+fn action_from(request: &crate::emulator::twilio::RecordedRequest) -> Option<Action> {
+    let segments: Vec<&str> = request.path.trim_matches('/').split('/').collect();
+    if request.status >= 400 {
+        return Some(Action::Refused {
+            method: request.method.clone(),
+            path: request.path.clone(),
+            status: request.status,
+        });
+    }
+    match (request.method.as_str(), segments.as_slice()) {
+        ("POST", ["v1", "Conversations", conversation, "Messages"]) => Some(Action::Message {
+            conversation: (*conversation).to_owned(),
+            author: request.param("Author").unwrap_or_default().to_owned(),
+            body: request.param("Body").unwrap_or_default().to_owned(),
+        }),
+        ("POST", ["v1", "Conversations", conversation])
+            if request.param("State") == Some("closed") =>
+        {
+            Some(Action::Closed {
+                conversation: (*conversation).to_owned(),
+            })
+        }
+        ("POST", ["v1", "Interactions"]) => {
+            let json = |name: &str| {
+                request
+                    .param(name)
+                    .and_then(|raw| serde_json::from_str::<Value>(raw).ok())
+                    .unwrap_or(Value::Null)
+            };
+            let channel = json("Channel");
+            let conversation = channel
+                .pointer("/properties/media_channel_sid")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            Some(Action::Interaction {
+                conversation,
+                channel,
+                routing: json("Routing"),
+            })
+        }
+        ("DELETE", ["v1", "Conversations", conversation, "Webhooks", webhook]) => {
+            Some(Action::WebhookRemoved {
+                conversation: (*conversation).to_owned(),
+                webhook: (*webhook).to_owned(),
+            })
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,423 @@
+//! The `flexlex` binary as a process: demo, chat through stdin, serve over real HTTP, and the
+//! command line's exit codes.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::Duration;
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+
+/// Settings from the developer's environment that would change what the binary does.
+const ENV_TO_CLEAR: &[&str] = &[
+    "TWILIO_AUTH_TOKEN",
+    "TWILIO_PREVIOUS_AUTH_TOKEN",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_API_KEY_SID",
+    "TWILIO_API_KEY_SECRET",
+    "TWILIO_SECRET_ID",
+    "FLEX_WORKSPACE_SID",
+    "FLEX_WORKFLOW_SID",
+    "HANDOFF_INTENTS",
+    "CLOSE_INTENTS",
+    "BOT_AUTHOR",
+    "IGNORE_AUTHORS",
+    "DEFAULT_LOCALE",
+    "ON_BOT_ERROR",
+    "BOT_ERROR_MESSAGE",
+    "ON_MEDIA",
+    "MEDIA_REPLY_MESSAGE",
+    "TASK_CHANNELS",
+    "WEBHOOK_PUBLIC_URL",
+    "RUST_LOG",
+];
+
+/// Generous: only a hung process gets near it.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn flexlex(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_flexlex"));
+    command.args(args).env("NO_COLOR", "1");
+    for name in ENV_TO_CLEAR {
+        command.env_remove(name);
+    }
+    command
+}
+
+fn run(args: &[&str]) -> (Output, String, String) {
+    let output = flexlex(args).output().unwrap();
+    let stdout = String::from_utf8(output.stdout.clone()).unwrap();
+    let stderr = String::from_utf8(output.stderr.clone()).unwrap();
+    (output, stdout, stderr)
+}
+
+#[test]
+fn demo_plays_every_conversation_as_expected_without_colour_when_piped() {
+    let (output, stdout, stderr) = run(&["demo"]);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    for expected in [
+        "  customer │ Hi, I would like to order some flowers",
+        "           │ 1. Roses",
+        "           │ 2. Lilies",
+        "⇒ closed (intent:OrderFlowers)",
+        "⇒ handed_off (intent:Agent)",
+        r#""type":"sms""#,
+        r#""type":"whatsapp""#,
+        "otherIntentSlots",
+        r#""FlowerType": "lilies""#,
+        "\"task_channel_unique_name\": \"sms\"",
+        "removed",
+        "⇒ rejected:signature",
+        "Lex requests during this conversation: 0, Twilio requests: 0",
+        "bot_error:InternalServerException",
+        "demo: 5 conversations, 5 as expected, 0 deviated",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+    assert!(!stdout.contains("✗"), "{stdout}");
+    assert!(!stdout.contains('\x1b'), "colour codes in piped output");
+    assert!(!stdout.contains("\"level\""), "log lines leaked to stdout");
+}
+
+#[test]
+fn demo_colours_when_forced() {
+    let (output, stdout, _) = run(&["demo", "--color", "always"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stdout.contains("\x1b[1m"), "{stdout}");
+}
+
+#[test]
+fn chat_reads_the_customer_from_stdin_until_eof() {
+    let mut child = flexlex(&["chat", "--channel", "sms"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"I want to order roses\ntomorrow\n10am\nyes\nagent\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    for expected in [
+        "What day do you want the roses to be picked up?",
+        "At what time do you want the roses to be picked up?",
+        "Does this sound okay?",
+        "⇒ closed (intent:OrderFlowers)",
+        "your next line starts a new conversation",
+        "⇒ handed_off (intent:Agent)",
+        r#""type":"sms""#,
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+    // The order closed one conversation; "agent" was handed off in a second one.
+    assert_eq!(
+        stdout.matches("── sms conversation CH").count(),
+        2,
+        "{stdout}"
+    );
+}
+
+#[test]
+fn chat_quits_on_the_command() {
+    let mut child = flexlex(&["chat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"help\n/quit\nagent\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stdout.contains("I can help you order flowers"), "{stdout}");
+    assert!(!stdout.contains("handed_off"), "{stdout}");
+}
+
+#[test]
+fn help_documents_commands_and_exit_codes() {
+    let (output, stdout, _) = run(&["--help"]);
+    assert_eq!(output.status.code(), Some(0));
+    for word in ["demo", "chat", "serve", "Exit codes", "--color"] {
+        assert!(stdout.contains(word), "missing {word:?} in:\n{stdout}");
+    }
+    for command in ["demo", "chat", "serve"] {
+        let (output, stdout, _) = run(&[command, "--help"]);
+        assert_eq!(output.status.code(), Some(0), "{command} --help");
+        assert!(stdout.contains("Exit codes"), "{command} --help:\n{stdout}");
+    }
+    let (_, stdout, _) = run(&["serve", "--help"]);
+    assert!(stdout.contains("--simulate") && stdout.contains("--port"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let (output, _, stderr) = run(&["bogus"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr.contains("bogus"), "{stderr}");
+    let (output, _, _) = run(&["serve", "--port", "not-a-port"]);
+    assert_eq!(output.status.code(), Some(2));
+    let (output, _, stderr) = run(&["chat", "--lex"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr.contains("--bot-id"), "{stderr}");
+}
+
+#[test]
+fn serve_without_credentials_names_the_missing_variable() {
+    let (output, stdout, stderr) = run(&["serve", "--port", "0"]);
+    assert_eq!(output.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stderr.contains("TWILIO_AUTH_TOKEN"), "{stderr}");
+    assert!(stderr.contains("--simulate"), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+}
+
+/// Twilio's webhook signature, written here from the published algorithm rather than taken
+/// from the crate: base64(HMAC-SHA1(token, url + each param name and value, sorted by name)).
+fn twilio_signature(token: &str, url: &str, params: &[(String, String)]) -> String {
+    let mut sorted = params.to_vec();
+    sorted.sort();
+    let mut data = url.to_owned();
+    for (name, value) in &sorted {
+        data.push_str(name);
+        data.push_str(value);
+    }
+    let mut mac = Hmac::<Sha1>::new_from_slice(token.as_bytes()).unwrap();
+    mac.update(data.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// A seeded conversation as `serve --simulate` announces it.
+struct Seeded {
+    conversation: String,
+    author: String,
+    participant: String,
+    webhook: String,
+}
+
+struct Server {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Server {
+    fn start() -> Self {
+        let mut child = flexlex(&["serve", "--simulate", "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (send, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads lines until one satisfies `done`, and returns it.
+    fn until(&mut self, done: impl Fn(&str) -> bool) -> String {
+        loop {
+            match self.lines.recv_timeout(PATIENCE) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if done(&line) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => panic!("no such line; got {:#?}", self.seen),
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("stdout closed; got {:#?}", self.seen)
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn field<'a>(line: &'a str, name: &str) -> &'a str {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == name).unwrap();
+    words[at + 1]
+}
+
+fn message_params(account: &str, seeded: &Seeded, index: u32, body: &str) -> Vec<(String, String)> {
+    [
+        ("AccountSid", account.to_owned()),
+        ("EventType", "onMessageAdded".to_owned()),
+        ("Source", "SMS".to_owned()),
+        ("ConversationSid", seeded.conversation.clone()),
+        ("MessageSid", format!("IM{index:032x}")),
+        ("Index", index.to_string()),
+        ("DateCreated", "2026-11-24T10:00:00.000Z".to_owned()),
+        ("Body", body.to_owned()),
+        ("Author", seeded.author.clone()),
+        ("ParticipantSid", seeded.participant.clone()),
+        ("Attributes", "{}".to_owned()),
+        ("WebhookSid", seeded.webhook.clone()),
+        ("RetryCount", "0".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+async fn post(url: &str, params: &[(String, String)], signature: &str) -> reqwest::Response {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    reqwest::Client::new()
+        .post(url)
+        .header(
+            "Content-Type",
+            "application/x-www-form-urlencoded; charset=UTF-8",
+        )
+        .header("X-Twilio-Signature", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn serve_answers_at_once_and_handles_signed_webhooks_in_the_background() {
+    let mut server = Server::start();
+    let listening = server.until(|l| l.starts_with("listening "));
+    let url = listening.trim_start_matches("listening ").to_owned();
+    assert!(
+        url.starts_with("http://127.0.0.1:")
+            && url.ends_with("/webhook?BotId=FLWRSDEMO1&BotAliasId=TSTALIASID"),
+        "{url}"
+    );
+    let account = server.until(|l| l.starts_with("account AC"))[8..].to_owned();
+    let token = server.until(|l| l.starts_with("signing-token "))[14..].to_owned();
+    let sms = server.until(|l| l.starts_with("conversation sms "));
+    let seeded = Seeded {
+        conversation: field(&sms, "sms").to_owned(),
+        author: field(&sms, "author").to_owned(),
+        participant: field(&sms, "participant").to_owned(),
+        webhook: field(&sms, "webhook").to_owned(),
+    };
+    assert!(seeded.conversation.starts_with("CH") && seeded.webhook.starts_with("WH"));
+    server.until(|l| l == "ready");
+
+    // A correctly signed message: 200 with an empty body, then the bot's reply.
+    let params = message_params(&account, &seeded, 1, "I want to order lilies");
+    let response = post(&url, &params, &twilio_signature(&token, &url, &params)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "");
+    let event = server.until(|l| l.starts_with("event "));
+    assert_eq!(
+        event,
+        format!("event replied conversation {}", seeded.conversation)
+    );
+    let message = server.until(|l| l.starts_with("  message "));
+    assert_eq!(
+        message,
+        format!(
+            "  message {} Lex: What day do you want the lilies to be picked up?",
+            seeded.conversation
+        )
+    );
+
+    // "agent": handed off, with the Interaction and the webhook's removal.
+    let params = message_params(&account, &seeded, 2, "agent");
+    let response = post(&url, &params, &twilio_signature(&token, &url, &params)).await;
+    assert_eq!(response.status(), 200);
+    let event = server.until(|l| l.starts_with("event "));
+    assert!(
+        event.starts_with(&format!(
+            "event handed_off conversation {}",
+            seeded.conversation
+        )),
+        "{event}"
+    );
+    let interaction = server.until(|l| l.starts_with("  interaction "));
+    assert!(
+        interaction.starts_with(&format!(
+            "  interaction {} type=sms task_channel=sms ",
+            seeded.conversation
+        )),
+        "{interaction}"
+    );
+    assert!(
+        interaction.contains(r#""FlowerType":"lilies""#),
+        "{interaction}"
+    );
+    let removed = server.until(|l| l.starts_with("  webhook-removed "));
+    assert_eq!(
+        removed,
+        format!(
+            "  webhook-removed {} {}",
+            seeded.conversation, seeded.webhook
+        )
+    );
+
+    // Forged: API Gateway answers 200 before validation; nothing else happens.
+    let params = message_params(&account, &seeded, 3, "I want to order roses");
+    let forged = twilio_signature("not-the-token", &url, &params);
+    let response = post(&url, &params, &forged).await;
+    assert_eq!(response.status(), 200);
+    let event = server.until(|l| l.starts_with("event "));
+    assert!(event.starts_with("event rejected:signature "), "{event}");
+
+    // Only form POSTs are webhooks.
+    let client = reqwest::Client::new();
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 405);
+    let json = client
+        .post(&url)
+        .header("Content-Type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.status(), 415);
+
+    // Ctrl-C: stops, finishes what is in flight, exits 0.
+    let pid = server.child.id().to_string();
+    let killed = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(killed.success());
+    server.until(|l| l == "stopped");
+    let status = server.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+
+    // Nothing was recorded after the forged request's event line.
+    let after_forged: Vec<&String> = server
+        .seen
+        .iter()
+        .skip_while(|l| !l.starts_with("event rejected:signature"))
+        .skip(1)
+        .collect();
+    assert_eq!(after_forged, vec!["stopped"], "{:#?}", server.seen);
+}
