@@ -1,5 +1,6 @@
 //! The integration suite: one binary, shared helpers.
 
+mod cli;
 mod e2e;
 mod helpers;
 mod lambda_process;
