@@ -8,6 +8,7 @@ use crate::bot::Bot;
 use crate::config::{Config, ConfigError, TwilioSettings};
 use crate::conversations::Conversations;
 use crate::handler::Bridge;
+use crate::http::{HttpBuildError, HttpSettings, SmithyHttpClient};
 use crate::lex::{LexBot, LexSettings};
 use crate::secrets;
 use crate::signature::Verifier;
@@ -48,10 +49,31 @@ pub fn twilio_client(settings: &TwilioSettings) -> Result<TwilioClient, ConfigEr
     })
 }
 
+/// Why the bridge could not be built at cold start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Http(#[from] HttpBuildError),
+}
+
+/// AWS configuration from the environment (region, credentials, endpoint overrides), with the
+/// crate's shared HTTP stack for every AWS call.
+pub async fn sdk_config(region: Option<String>) -> Result<aws_config::SdkConfig, HttpBuildError> {
+    let http = crate::http::client(HttpSettings::default())?;
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(SmithyHttpClient::shared(http));
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region));
+    }
+    Ok(loader.load().await)
+}
+
 /// Everything from the process environment (and the Twilio secret, when `TWILIO_SECRET_ID` is
 /// set): AWS config, settings, Lex and Twilio clients. Errors name the variable at fault.
-pub async fn bridge_from_env() -> Result<Bridge, ConfigError> {
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+pub async fn bridge_from_env() -> Result<Bridge, InitError> {
+    let sdk = sdk_config(None).await?;
     let env: HashMap<String, String> = std::env::vars().collect();
     let settings = secrets::settings_with_secret(env, &sdk).await?;
     let config = Config::from_settings(&settings)?;

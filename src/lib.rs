@@ -15,6 +15,7 @@ pub mod envelope;
 pub mod form;
 pub mod handler;
 pub mod handoff;
+pub mod http;
 pub mod ids;
 pub mod inbound;
 pub mod lambda;

@@ -118,11 +118,9 @@ async fn bot_choice(args: &ChatArgs) -> Result<BotChoice, CliError> {
     BotId::parse(&bot_id).map_err(|e| CliError::Config(format!("--bot-id: {e}")))?;
     BotAliasId::parse(&alias_id).map_err(|e| CliError::Config(format!("--bot-alias-id: {e}")))?;
     LocaleId::parse(&args.locale).map_err(|e| CliError::Config(format!("--locale: {e}")))?;
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(region) = &args.region {
-        loader = loader.region(aws_config::Region::new(region.clone()));
-    }
-    let sdk = loader.load().await;
+    let sdk = crate::app::sdk_config(args.region.clone())
+        .await
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
     if sdk.region().is_none() {
         return Err(CliError::Config(
             "no AWS region: pass --region or set AWS_REGION".into(),

@@ -136,7 +136,8 @@ impl LocalStack {
                 let lex = LexEmulator::start().await.map_err(|e| {
                     CliError::Runtime(format!("cannot start the Lex emulator: {e}"))
                 })?;
-                let bot = LexBot::for_endpoint(&lex.endpoint(), &LexSettings::default());
+                let bot = LexBot::for_endpoint(&lex.endpoint(), &LexSettings::default())
+                    .map_err(|e| CliError::Runtime(e.to_string()))?;
                 let query = format!("BotId={DEMO_BOT_ID}&BotAliasId={DEMO_ALIAS_ID}");
                 (Some(lex), Arc::new(bot), query)
             }

@@ -138,7 +138,10 @@ async fn real_bridge() -> Result<Bridge, CliError> {
     if std::env::var_os("TWILIO_SECRET_ID").is_none() {
         Config::from_env().map_err(advice)?;
     }
-    crate::app::bridge_from_env().await.map_err(advice)
+    crate::app::bridge_from_env().await.map_err(|e| match e {
+        crate::app::InitError::Config(e) => advice(e),
+        crate::app::InitError::Http(e) => CliError::Runtime(e.to_string()),
+    })
 }
 
 async fn shutdown_signal() {

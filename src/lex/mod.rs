@@ -30,6 +30,7 @@ use crate::bot::{
     Bot, BotError, BotMessage, BotRequest, BotTurn, Button, Card, DialogAction, Intent, IntentState,
 };
 use crate::deadline::Deadline;
+use crate::http::{HttpBuildError, HttpSettings, SmithyHttpClient};
 
 /// Timeouts and retries for the Lex client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +108,7 @@ impl LexBot {
     }
 
     /// The production client: region, credentials and endpoint from `config` (which
-    /// `aws_config::load_defaults` fills from the environment, including
+    /// `app::sdk_config` fills from the environment, including
     /// `AWS_ENDPOINT_URL_LEX_RUNTIME_V2`), with `settings`' timeouts and retries replacing
     /// whatever the environment said.
     pub fn from_sdk_config(config: &aws_config::SdkConfig, settings: &LexSettings) -> Self {
@@ -121,7 +122,11 @@ impl LexBot {
 
     /// A client for a Lex emulator at `endpoint` (`http://127.0.0.1:PORT`): fixed region and
     /// static credentials, so nothing is looked up in the environment or on the network.
-    pub fn for_endpoint(endpoint: &str, settings: &LexSettings) -> Self {
+    pub fn for_endpoint(endpoint: &str, settings: &LexSettings) -> Result<Self, HttpBuildError> {
+        let http = crate::http::client(HttpSettings {
+            connect_timeout: settings.connect_timeout,
+            ..HttpSettings::default()
+        })?;
         let credentials = Credentials::new(
             "AKIDFLEXLEXEMULATOR",
             "flexlex-emulator",
@@ -134,11 +139,12 @@ impl LexBot {
             .region(Region::new(EMULATOR_REGION))
             .credentials_provider(credentials)
             .endpoint_url(endpoint)
+            .http_client(SmithyHttpClient::shared(http))
             .retry_config(settings.retry_config())
             .timeout_config(settings.timeout_config())
             .interceptor(StripNullSlots)
             .build();
-        Self::with_settings(Client::from_conf(conf), settings)
+        Ok(Self::with_settings(Client::from_conf(conf), settings))
     }
 
     fn with_settings(client: Client, settings: &LexSettings) -> Self {

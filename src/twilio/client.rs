@@ -190,14 +190,11 @@ impl TwilioClient {
             edge,
         )?;
         let flex_base = base_url("TWILIO_FLEX_BASE_URL", &config.flex_base, region, edge)?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .pool_idle_timeout(config.pool_idle_timeout)
-            .tcp_keepalive(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("flexlex/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| TwilioConfigError::Http(e.without_url().to_string()))?;
+        let http = crate::http::client(crate::http::HttpSettings {
+            connect_timeout: config.connect_timeout,
+            pool_idle_timeout: config.pool_idle_timeout,
+        })
+        .map_err(|e| TwilioConfigError::Http(e.to_string()))?;
         Ok(Self {
             http,
             authorization: config.auth.header()?,

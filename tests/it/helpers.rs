@@ -180,7 +180,7 @@ impl Stack {
             max_attempts: 5,
         };
         let client = TwilioClient::new(client).expect("twilio client");
-        let bot = LexBot::for_endpoint(&lex.endpoint(), &fast_lex_settings());
+        let bot = LexBot::for_endpoint(&lex.endpoint(), &fast_lex_settings()).expect("http client");
         let bridge = app::bridge(&config, Arc::new(bot), Arc::new(client));
         Self {
             lex,

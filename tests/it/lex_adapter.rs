@@ -26,7 +26,7 @@ fn settings() -> LexSettings {
 
 async fn setup() -> (LexEmulator, LexBot) {
     let emulator = LexEmulator::start().await.unwrap();
-    let bot = LexBot::for_endpoint(&emulator.endpoint(), &settings());
+    let bot = LexBot::for_endpoint(&emulator.endpoint(), &settings()).expect("http client");
     (emulator, bot)
 }
 
@@ -335,6 +335,9 @@ async fn without_the_interceptor_the_sdk_cannot_read_null_slots() {
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("AKIDTEST", "test", None, None, "test"))
         .endpoint_url(emulator.endpoint())
+        .http_client(flexlex::http::SmithyHttpClient::shared(
+            flexlex::http::client(Default::default()).expect("http client"),
+        ))
         .build();
     let order_roses = |client: aws_sdk_lexruntimev2::Client, session: &'static str| async move {
         client
@@ -381,7 +384,7 @@ async fn concurrent_requests_on_one_session_conflict() {
         conflict_retries: 0,
         ..settings()
     };
-    let bot = LexBot::for_endpoint(&emulator.endpoint(), &no_retry);
+    let bot = LexBot::for_endpoint(&emulator.endpoint(), &no_retry).expect("http client");
     let busy = request("s-busy", "help");
     let first = bot.recognize_text(&busy, deadline());
     let second = async {
@@ -411,7 +414,8 @@ mod raw {
         content_type: &str,
         body: String,
     ) -> reqwest::Response {
-        let mut req = reqwest::Client::new()
+        let mut req = flexlex::http::client(Default::default())
+            .expect("http client")
             .post(format!("{}{path}", emulator.endpoint()))
             .header("content-type", content_type)
             .body(body);
@@ -603,7 +607,7 @@ mod raw {
     }
 }
 
-/// `LexBot::from_sdk_config` with `aws_config::load_defaults` honours
+/// `LexBot::from_sdk_config` with `app::sdk_config` (`aws_config` defaults) honours
 /// `AWS_ENDPOINT_URL_LEX_RUNTIME_V2`. The environment is only set in a child process (this test
 /// binary, running the ignored test below), never mutated in this one.
 #[tokio::test]
@@ -652,7 +656,7 @@ mod env_child {
         if !endpoint.starts_with("http://127.0.0.1:") {
             return;
         }
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = flexlex::app::sdk_config(None).await.expect("http client");
         let bot = LexBot::from_sdk_config(&config, &settings());
         // A slot-filling turn: Lex's `null` slots need the interceptor this client must carry.
         let turn = bot

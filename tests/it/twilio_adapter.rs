@@ -529,7 +529,7 @@ async fn raw_post(
     form: &[(&str, &str)],
     auth: bool,
 ) -> (u16, Value) {
-    let http = reqwest::Client::new();
+    let http = flexlex::http::client(Default::default()).expect("http client");
     let mut request = http
         .post(format!("{}{path}", emulator.base_url()))
         .form(form);
