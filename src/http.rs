@@ -63,6 +63,13 @@ pub fn client(settings: HttpSettings) -> Result<reqwest::Client, HttpBuildError>
         .map_err(|e| HttpBuildError(e.without_url().to_string()))
 }
 
+/// The SDK's standard retry mode, minus connection poisoning: reqwest already drops broken
+/// connections, and a throttled or 5xx answer says nothing bad about the connection it came on.
+pub fn sdk_retry_config() -> aws_smithy_types::retry::RetryConfig {
+    aws_smithy_types::retry::RetryConfig::standard()
+        .with_reconnect_mode(aws_smithy_types::retry::ReconnectMode::ReuseAllConnections)
+}
+
 /// The AWS SDK's HTTP client, on top of a reqwest client. The SDK's own timeouts and retries
 /// still apply around each call.
 #[derive(Debug, Clone)]

@@ -69,7 +69,7 @@ impl Default for LexSettings {
 
 impl LexSettings {
     fn retry_config(&self) -> RetryConfig {
-        RetryConfig::standard()
+        crate::http::sdk_retry_config()
             .with_max_attempts(self.max_attempts.max(1))
             .with_initial_backoff(self.initial_backoff)
             .with_max_backoff(self.max_backoff)

@@ -82,6 +82,7 @@ fn demo_plays_every_conversation_as_expected_without_colour_when_piped() {
     assert!(!stdout.contains("✗"), "{stdout}");
     assert!(!stdout.contains('\x1b'), "colour codes in piped output");
     assert!(!stdout.contains("\"level\""), "log lines leaked to stdout");
+    assert!(stderr.trim().is_empty(), "nothing at ERROR: {stderr}");
 }
 
 #[test]
