@@ -134,14 +134,13 @@ impl Bridge {
             Verdict::Missing => {
                 return Outcome::Rejected(Rejected::Signature {
                     missing: true,
-                    urls_tried: 0,
+                    tried: Vec::new(),
                 });
             }
             Verdict::Mismatch { tried } => {
-                tracing::warn!(request_id = %envelope.request_id, urls_tried = ?tried, "signature mismatch");
                 return Outcome::Rejected(Rejected::Signature {
                     missing: false,
-                    urls_tried: tried.len(),
+                    tried,
                 });
             }
         }

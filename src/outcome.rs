@@ -39,10 +39,8 @@ pub enum Rejected {
     Envelope(String),
     /// The body is not a form.
     Form(String),
-    Signature {
-        missing: bool,
-        urls_tried: usize,
-    },
+    /// `tried`: every URL variant the signature was checked against (never a token).
+    Signature { missing: bool, tried: Vec<String> },
     /// Signed, but not a Conversations webhook we can read.
     Webhook(String),
     /// Signed for a different account than the configured one.
@@ -122,9 +120,10 @@ impl Outcome {
             }
             Self::Rejected(Rejected::Signature {
                 missing: false,
-                urls_tried,
+                tried,
             }) => Some(format!(
-                "signature matches none of {urls_tried} URL variant(s)"
+                "signature matches none of {} URL variant(s)",
+                tried.len()
             )),
             Self::Rejected(Rejected::Account) => {
                 Some("AccountSid differs from TWILIO_ACCOUNT_SID".into())

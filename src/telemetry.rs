@@ -93,6 +93,11 @@ pub fn event_line(report: &Report, timestamp_ms: u64) -> Value {
             line.insert(key.into(), json!(value));
         }
     }
+    if let Outcome::Rejected(Rejected::Signature { tried, .. }) = &report.outcome
+        && !tried.is_empty()
+    {
+        line.insert("urlsTried".into(), json!(tried));
+    }
     line.insert("messagesPosted".into(), json!(t.messages_posted));
     if t.text_truncated {
         line.insert("textTruncated".into(), json!(true));
@@ -212,7 +217,7 @@ mod tests {
         let line = event_line(
             &report(Outcome::Rejected(Rejected::Signature {
                 missing: false,
-                urls_tried: 4,
+                tried: vec!["https://a.example/prod/webhook?BotId=X".into()],
             })),
             0,
         );
@@ -231,5 +236,6 @@ mod tests {
             (Some("ERROR"), Some(1.0))
         );
         assert_eq!(line["outcome"], "failed:reply");
+        assert!(line.get("urlsTried").is_none());
     }
 }

@@ -185,6 +185,14 @@ async fn the_lambda_binary_runs_a_conversation_and_reuses_its_connections() {
         (Some("rejected:signature"), Some(1.0))
     );
     assert_eq!(line["level"], "WARN");
+    let tried = line["urlsTried"]
+        .as_array()
+        .expect("the URLs tried are logged");
+    assert!(
+        tried.iter().any(|u| u.as_str() == Some(url().as_str())),
+        "{line}"
+    );
+    assert!(!line.to_string().contains(TOKEN), "never the token");
 
     // Twilio down for good: the invocation fails, so the on-failure destination keeps it.
     let other = twilio.create_conversation(CustomerKind::Sms {
