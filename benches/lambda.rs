@@ -253,8 +253,11 @@ async fn warm_emulated(runs: usize) -> Option<()> {
             .unwrap_or_else(|| "unknown".into())
     );
     println!(
-        "TCP connections opened to Twilio over {runs} invocations: {}",
-        twilio.connections()
+        "TCP connections opened over {runs} invocations: Lex {} ({} calls), Twilio {} ({} requests)",
+        lex.connections(),
+        lex.calls().len(),
+        twilio.connections(),
+        twilio.requests().len()
     );
     drop(child);
     Some(())
