@@ -39,6 +39,14 @@ pub struct ConversationInfo {
     pub attributes: Value,
 }
 
+/// A message already in the conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostedMessage {
+    pub index: u64,
+    pub author: String,
+    pub body: String,
+}
+
 /// The media type of the customer's channel, as the Interactions API names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -176,4 +184,12 @@ pub trait Conversations: Send + Sync {
         request: &InteractionRequest,
         deadline: Deadline,
     ) -> Result<InteractionSid, TwilioError>;
+
+    /// The conversation's latest messages, newest first (at most `limit`).
+    async fn recent_messages(
+        &self,
+        conversation: &ConversationSid,
+        limit: u32,
+        deadline: Deadline,
+    ) -> Result<Vec<PostedMessage>, TwilioError>;
 }

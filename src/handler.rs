@@ -16,8 +16,12 @@ use crate::handoff::{channel_hint, identify_customer, interaction_request, task_
 use crate::ids::{AccountSid, BotAliasId, BotId, BotRef, LocaleId, MessageSid};
 use crate::outcome::{Failure, Ignored, Outcome, Rejected, Report, Stage, Trace};
 use crate::policy::{Action, Plan, Reason, plan_bot_error, plan_media_only, plan_turn};
+use crate::render::{choice_in, choice_number};
 use crate::signature::{self, Verdict, Verifier};
 use crate::webhook::{MessageAdded, WebhookEvent};
+
+/// How many of the latest messages are searched for the card a numbered reply answers.
+const CHOICE_LOOKBACK: u32 = 10;
 
 /// How many recent message SIDs an instance remembers to drop duplicate deliveries.
 const RECENT_MESSAGES: usize = 1024;
@@ -216,6 +220,12 @@ impl Bridge {
         deadline: Deadline,
         trace: &mut Trace,
     ) -> (Plan, Option<BotTurn>) {
+        let chosen = match choice_number(text) {
+            Some(n) => self.choice_text(message, n, deadline, trace).await,
+            None => None,
+        };
+        trace.choice_mapped = chosen.is_some();
+        let text = chosen.as_deref().unwrap_or(text);
         let capped = cap_text(text);
         trace.text_truncated = capped.len() < text.len();
         let mut request_attributes = BTreeMap::new();
@@ -246,6 +256,41 @@ impl Bridge {
                 (plan_bot_error(&e, &self.behaviour), None)
             }
         }
+    }
+
+    /// A bare number answering a card the bot just posted stands for that choice's text: what
+    /// the customer would have typed, and what the bot's slot values recognise. Looked up in
+    /// the conversation (one read, only for bare numbers), so any instance can resolve it.
+    async fn choice_text(
+        &self,
+        message: &MessageAdded,
+        n: usize,
+        deadline: Deadline,
+        trace: &mut Trace,
+    ) -> Option<String> {
+        let recent = timed(
+            &mut trace.twilio,
+            self.conversations
+                .recent_messages(&message.conversation, CHOICE_LOOKBACK, deadline),
+        )
+        .await;
+        let recent = match recent {
+            Ok(recent) => recent,
+            Err(e) => {
+                tracing::warn!(error = %e, "recent messages unavailable; the number goes to the bot as typed");
+                return None;
+            }
+        };
+        let bot = self.behaviour.bot_author.as_str();
+        recent
+            .iter()
+            // This message itself, when Twilio already lists it.
+            .filter(|m| message.index.is_none_or(|index| m.index < index))
+            .skip_while(|m| message.index.is_none() && m.author == message.author)
+            // Only the bot's messages since the customer last wrote.
+            .take_while(|m| m.author == bot)
+            .find_map(|m| choice_in(&m.body, n))
+            .map(str::to_owned)
     }
 
     async fn execute(
@@ -826,6 +871,14 @@ mod tests {
             ) -> Result<Vec<Participant>, TwilioError> {
                 unreachable!()
             }
+            async fn recent_messages(
+                &self,
+                _: &ConversationSid,
+                _: u32,
+                _: Deadline,
+            ) -> Result<Vec<crate::conversations::PostedMessage>, TwilioError> {
+                unreachable!()
+            }
             async fn create_interaction(
                 &self,
                 _: &crate::conversations::InteractionRequest,
@@ -870,5 +923,35 @@ mod tests {
         assert!(
             matches!(&f.twilio.calls()[0], Call::Post { body, .. } if body == crate::config::DEFAULT_MEDIA_REPLY)
         );
+    }
+
+    #[tokio::test]
+    async fn a_bare_number_answers_the_card_the_bot_just_posted() {
+        let f = fixture(&[]);
+        f.bot.push(Ok(BotTurn {
+            messages: vec![BotMessage::Card(crate::bot::Card {
+                title: "Which flowers?".into(),
+                buttons: ["Roses", "Lilies"]
+                    .iter()
+                    .map(|t| crate::bot::Button {
+                        text: (*t).into(),
+                        value: t.to_lowercase(),
+                    })
+                    .collect(),
+                ..crate::bot::Card::default()
+            })],
+            ..BotTurn::default()
+        }));
+        assert_eq!(
+            handle(&f, event("+15551234567", "flowers")).await.outcome,
+            Outcome::Replied
+        );
+        let report = handle(&f, event("+15551234567", "2")).await;
+        assert!(report.trace.choice_mapped);
+        assert_eq!(f.bot.requests()[1].text, "Lilies");
+        // A number no card offers goes to the bot as typed.
+        let report = handle(&f, event("+15551234567", "7")).await;
+        assert!(!report.trace.choice_mapped);
+        assert_eq!(f.bot.requests()[2].text, "7");
     }
 }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use crate::bot::{Bot, BotError, BotRequest, BotTurn};
 use crate::conversations::{
-    ConversationInfo, Conversations, InteractionRequest, Participant, TwilioError,
+    ConversationInfo, Conversations, InteractionRequest, Participant, PostedMessage, TwilioError,
 };
 use crate::deadline::Deadline;
 use crate::ids::{ConversationSid, InteractionSid, WebhookSid};
@@ -70,6 +70,7 @@ pub enum Call {
     FetchConversation(ConversationSid),
     ListParticipants(ConversationSid),
     CreateInteraction(Box<InteractionRequest>),
+    RecentMessages(ConversationSid),
 }
 
 /// Accepts every call and records it; participants and conversation info are preset.
@@ -168,5 +169,34 @@ impl Conversations for RecordingConversations {
             operation: "create_interaction",
             detail: "no interaction sid configured".into(),
         })
+    }
+
+    /// The messages posted through this adapter, newest first.
+    async fn recent_messages(
+        &self,
+        conversation: &ConversationSid,
+        limit: u32,
+        _: Deadline,
+    ) -> Result<Vec<PostedMessage>, TwilioError> {
+        self.record(Call::RecentMessages(conversation.clone()));
+        let posted: Vec<PostedMessage> = self
+            .calls()
+            .into_iter()
+            .filter_map(|call| match call {
+                Call::Post {
+                    conversation: c,
+                    author,
+                    body,
+                } if &c == conversation => Some((author, body)),
+                _ => None,
+            })
+            .enumerate()
+            .map(|(index, (author, body))| PostedMessage {
+                index: index as u64,
+                author,
+                body,
+            })
+            .collect();
+        Ok(posted.into_iter().rev().take(limit as usize).collect())
     }
 }

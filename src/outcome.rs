@@ -144,6 +144,8 @@ pub struct Trace {
     pub lex_error: Option<String>,
     pub messages_posted: u32,
     pub text_truncated: bool,
+    /// A bare number was sent to the bot as the card choice it picks.
+    pub choice_mapped: bool,
     pub lex: Duration,
     pub twilio: Duration,
 }

@@ -57,6 +57,25 @@ fn ssml_to_text(ssml: &str) -> String {
     decoded.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The choice a bare number picks (`2`, `2.`, `2)`), 1-based; `None` for any other text.
+pub fn choice_number(text: &str) -> Option<usize> {
+    let digits = text.trim().trim_end_matches(['.', ')']).trim();
+    if digits.is_empty() || digits.len() > 2 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().filter(|n| *n >= 1)
+}
+
+/// The text of choice `n` in a card as [`render`] wrote it (a line `n. text`), if there is one.
+pub fn choice_in(rendered: &str, n: usize) -> Option<&str> {
+    let prefix = format!("{n}. ");
+    rendered
+        .lines()
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
+        .map(str::trim)
+        .filter(|text| !text.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +133,23 @@ mod tests {
             render(&BotMessage::CustomPayload("{\"flexlex\":{}}".into())),
             None
         );
+    }
+
+    #[test]
+    fn bare_numbers_pick_choices_from_the_rendered_card() {
+        let rendered = card_to_text(&card());
+        for (reply, expected) in [
+            ("1", Some("Roses")),
+            (" 2. ", Some("Lilies")),
+            ("3)", Some("Tulips")),
+        ] {
+            let n = choice_number(reply).unwrap();
+            assert_eq!(choice_in(&rendered, n), expected, "{reply:?}");
+        }
+        assert_eq!(choice_in(&rendered, 4), None);
+        for not_a_choice in ["0", "", "two", "1 please", "123", "-1", "1.5"] {
+            assert_eq!(choice_number(not_a_choice), None, "{not_a_choice:?}");
+        }
+        assert_eq!(choice_in("no choices here", 1), None);
     }
 }

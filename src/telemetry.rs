@@ -102,6 +102,9 @@ pub fn event_line(report: &Report, timestamp_ms: u64) -> Value {
     if t.text_truncated {
         line.insert("textTruncated".into(), json!(true));
     }
+    if t.choice_mapped {
+        line.insert("choiceMapped".into(), json!(true));
+    }
     line.insert("totalMs".into(), json!(millis(report.total)));
 
     let metrics = metrics(report);

@@ -71,7 +71,7 @@ fn scenes() -> Vec<Scene> {
             lex_down: false,
             turns: vec![
                 turn("Hi, I would like to order some flowers", "replied"),
-                turn("roses", "replied"),
+                turn("1", "replied"),
                 turn("tomorrow", "replied"),
                 turn("10am", "replied"),
                 turn("yes", "closed"),

@@ -158,13 +158,16 @@ impl Style {
 
     /// `  ⇒ closed (intent:OrderFlowers)`.
     pub fn outcome(&self, report: &Report) -> String {
-        let text = match report.outcome.detail() {
+        let mut text = match report.outcome.detail() {
             Some(detail) => format!("{} ({detail})", report.outcome),
             None => match report.outcome {
                 Outcome::Replied => "replied, waiting for the customer".to_owned(),
                 _ => report.outcome.to_string(),
             },
         };
+        if report.trace.choice_mapped {
+            text.push_str("; the number was sent to the bot as the card choice it picks");
+        }
         let colour = match report.outcome {
             Outcome::Replied | Outcome::Ignored(_) => DIM,
             Outcome::Closed(_) | Outcome::HandedOff(_) => YELLOW,

@@ -74,6 +74,32 @@ pub struct ParticipantPage {
     pub meta: Option<PageMeta>,
 }
 
+/// One page of `GET /v1/Conversations/{Sid}/Messages`.
+#[derive(Debug, Deserialize)]
+pub struct MessagePage {
+    #[serde(default)]
+    pub messages: Vec<MessageResource>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MessageResource {
+    pub index: u64,
+    #[serde(default)]
+    pub author: Option<String>,
+    #[serde(default)]
+    pub body: Option<String>,
+}
+
+impl From<MessageResource> for crate::conversations::PostedMessage {
+    fn from(m: MessageResource) -> Self {
+        Self {
+            index: m.index,
+            author: m.author.unwrap_or_default(),
+            body: m.body.unwrap_or_default(),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub struct PageMeta {
     #[serde(default)]

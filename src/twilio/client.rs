@@ -24,12 +24,14 @@ use base64::Engine as _;
 use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 
-use super::api::{ConversationResource, ErrorBody, InteractionResource, ParticipantPage};
+use super::api::{
+    ConversationResource, ErrorBody, InteractionResource, MessagePage, ParticipantPage,
+};
 use super::backoff::{Backoff, parse_retry_after};
 use super::hostname::regional_host;
 use super::split::{MAX_BODY_CHARS, split_body};
 use crate::conversations::{
-    ConversationInfo, Conversations, InteractionRequest, Participant, TwilioError,
+    ConversationInfo, Conversations, InteractionRequest, Participant, PostedMessage, TwilioError,
 };
 use crate::deadline::Deadline;
 use crate::ids::{AccountSid, ApiKeySid, ConversationSid, InteractionSid, WebhookSid};
@@ -602,6 +604,20 @@ impl Conversations for TwilioClient {
             operation: OPERATION,
             detail: format!("more than {MAX_PARTICIPANT_PAGES} pages of participants"),
         })
+    }
+
+    async fn recent_messages(
+        &self,
+        conversation: &ConversationSid,
+        limit: u32,
+        deadline: Deadline,
+    ) -> Result<Vec<PostedMessage>, TwilioError> {
+        let url = self.conversations_url(&format!(
+            "v1/Conversations/{conversation}/Messages?Order=desc&PageSize={}",
+            limit.clamp(1, 100)
+        ));
+        let page: MessagePage = self.get_json("recent_messages", url, deadline).await?;
+        Ok(page.messages.into_iter().map(PostedMessage::from).collect())
     }
 
     async fn create_interaction(

@@ -61,6 +61,8 @@ fn demo_plays_every_conversation_as_expected_without_colour_when_piped() {
         "  customer │ Hi, I would like to order some flowers",
         "           │ 1. Roses",
         "           │ 2. Lilies",
+        "  customer │ 1\n",
+        "the number was sent to the bot as the card choice it picks",
         "⇒ closed (intent:OrderFlowers)",
         "⇒ handed_off (intent:Agent)",
         r#""type":"sms""#,

@@ -523,3 +523,57 @@ fn deadline_in(budget: Duration) -> u64 {
         + budget)
         .as_millis() as u64
 }
+
+#[tokio::test]
+async fn a_numbered_reply_picks_the_card_choice() {
+    let stack = Stack::start().await;
+    let sms = stack.sms();
+    assert_eq!(
+        stack
+            .say_stored(&sms, "I would like to order flowers")
+            .await
+            .outcome,
+        Outcome::Replied
+    );
+    assert!(stack.bot_messages(&sms)[0].contains("2. Lilies"));
+
+    let report = stack.say_stored(&sms, "2").await;
+    assert_eq!(report.outcome, Outcome::Replied);
+    assert!(report.trace.choice_mapped);
+    assert_eq!(
+        stack
+            .lex
+            .calls()
+            .last()
+            .and_then(|c| c.text().map(str::to_owned))
+            .as_deref(),
+        Some("Lilies")
+    );
+    assert!(
+        stack.bot_messages(&sms).last().unwrap().contains("lilies"),
+        "the order moves on to the date"
+    );
+
+    // Once the customer has written again, the old card no longer answers for numbers.
+    let report = stack.say_stored(&sms, "3").await;
+    assert!(!report.trace.choice_mapped);
+    assert_eq!(
+        stack
+            .lex
+            .calls()
+            .last()
+            .and_then(|c| c.text().map(str::to_owned))
+            .as_deref(),
+        Some("3")
+    );
+    let listings = stack
+        .twilio
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/Messages"))
+        .count();
+    assert_eq!(
+        listings, 2,
+        "the conversation is read only for bare numbers"
+    );
+}

@@ -232,6 +232,20 @@ impl Stack {
         self.handle(signed(&url(), &params)).await
     }
 
+    /// As Twilio does it: the message is stored in the conversation first, then the webhook
+    /// carries its index.
+    pub async fn say_stored(&self, seed: &SeededConversation, body: &str) -> Report {
+        let stored = self
+            .twilio
+            .add_customer_message(&seed.conversation, &seed.customer_author, body)
+            .expect("a seeded conversation");
+        let mut params = self.params(seed, body);
+        if let Some(index) = params.iter_mut().find(|(k, _)| k == "Index") {
+            index.1 = stored.index.to_string();
+        }
+        self.handle(signed(&url(), &params)).await
+    }
+
     /// The bot's messages in the conversation, in order.
     pub fn bot_messages(&self, seed: &SeededConversation) -> Vec<String> {
         self.twilio

@@ -725,3 +725,50 @@ async fn a_refused_connection_is_repeated_then_unavailable() {
     );
     assert!(error.to_string().contains("could not connect"), "{error}");
 }
+
+#[tokio::test]
+async fn recent_messages_come_newest_first_and_the_listing_is_strict() {
+    let emulator = TwilioEmulator::start().await.unwrap();
+    let (sid, secret) = emulator.add_api_key();
+    let client = TwilioClient::new(config(&emulator, TwilioAuth::ApiKey { sid, secret })).unwrap();
+    let seed = emulator.create_conversation(CustomerKind::Sms {
+        address: "+15551234567".into(),
+    });
+    for body in ["one", "two", "three"] {
+        emulator
+            .add_customer_message(&seed.conversation, &seed.customer_author, body)
+            .unwrap();
+    }
+    let recent = client
+        .recent_messages(&seed.conversation, 2, deadline())
+        .await
+        .unwrap();
+    let bodies: Vec<(u64, &str)> = recent.iter().map(|m| (m.index, m.body.as_str())).collect();
+    assert_eq!(bodies, [(2, "three"), (1, "two")]);
+    assert_eq!(recent[0].author, "+15551234567");
+    let request = emulator.requests().pop().unwrap();
+    assert_eq!((request.method.as_str(), request.status), ("GET", 200));
+    assert_eq!(request.query.as_deref(), Some("Order=desc&PageSize=2"));
+
+    let http = flexlex::http::client(Default::default()).expect("http client");
+    let (key, secret) = emulator.add_api_key();
+    let list = format!(
+        "{}/v1/Conversations/{}/Messages",
+        emulator.base_url(),
+        seed.conversation
+    );
+    for query in [
+        "Order=sideways",
+        "PageSize=0",
+        "PageSize=101",
+        "Colour=blue",
+    ] {
+        let response = http
+            .get(format!("{list}?{query}"))
+            .basic_auth(key.as_str(), Some(secret.expose()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{query}");
+    }
+}

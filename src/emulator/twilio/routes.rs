@@ -308,6 +308,9 @@ fn route(shared: &Shared, incoming: &Incoming) -> Reply {
         ["v1", "Conversations", sid, "Messages"] if method == Method::POST => {
             create_message(&ctx, &mut state, incoming, sid)
         }
+        ["v1", "Conversations", sid, "Messages"] if method == Method::GET => {
+            list_messages(&ctx, &state, incoming, sid)
+        }
         ["v1", "Conversations", sid, "Participants"] if method == Method::GET => {
             list_participants(&ctx, &state, incoming, sid)
         }
@@ -482,6 +485,52 @@ fn list_participants(ctx: &Context<'_>, state: &Model, incoming: &Incoming, raw:
         Ok(Reply::json(
             StatusCode::OK,
             views::participant_page(ctx, &sid, &record.participants, page, page_size),
+        ))
+    })();
+    result.unwrap_or_else(|reply| reply)
+}
+
+/// `GET …/Messages`: `Order` (`asc`, the default, or `desc`), `PageSize` (1–100) and `Page`.
+fn list_messages(ctx: &Context<'_>, state: &Model, incoming: &Incoming, raw: &str) -> Reply {
+    let result = (|| {
+        let sid = known_conversation(state, raw, &incoming.path)?;
+        if let Some(query) = incoming.query.as_deref() {
+            for (name, _) in form_urlencoded::parse(query.as_bytes()) {
+                if !matches!(name.as_ref(), "Order" | "PageSize" | "Page" | "PageToken") {
+                    return Err(Reply::invalid(format!("Unknown query parameter {name}")));
+                }
+            }
+        }
+        let descending = match incoming.query_param("Order").as_deref() {
+            None | Some("asc") => false,
+            Some("desc") => true,
+            Some(_) => return Err(Reply::invalid("Order must be asc or desc")),
+        };
+        let page_size = match incoming.query_param("PageSize") {
+            None => 50,
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=100).contains(n))
+                .ok_or_else(|| Reply::invalid("PageSize must be between 1 and 100"))?,
+        };
+        let page = match incoming.query_param("Page") {
+            None => 0,
+            Some(raw) => raw
+                .parse::<usize>()
+                .map_err(|_| Reply::invalid("Page must be a non-negative integer"))?,
+        };
+        let record = state
+            .conversations
+            .get(&sid)
+            .ok_or_else(|| Reply::not_found(&incoming.path))?;
+        let mut ordered = record.messages.clone();
+        if descending {
+            ordered.reverse();
+        }
+        Ok(Reply::json(
+            StatusCode::OK,
+            views::message_page(ctx, &sid, &ordered, descending, page, page_size),
         ))
     })();
     result.unwrap_or_else(|reply| reply)

@@ -139,6 +139,38 @@ pub(crate) fn participant_page(
     })
 }
 
+/// One page of a conversation's messages, already in the requested order.
+pub(crate) fn message_page(
+    ctx: &Context<'_>,
+    conversation: &ConversationSid,
+    ordered: &[RecordedMessage],
+    descending: bool,
+    page: usize,
+    page_size: usize,
+) -> Value {
+    let order = if descending { "desc" } else { "asc" };
+    let list_url = format!("{}/v1/Conversations/{conversation}/Messages", ctx.base_url);
+    let page_url = |p: usize| format!("{list_url}?Order={order}&PageSize={page_size}&Page={p}");
+    let start = page.saturating_mul(page_size).min(ordered.len());
+    let end = start.saturating_add(page_size).min(ordered.len());
+    let items: Vec<Value> = ordered[start..end]
+        .iter()
+        .map(|m| message(ctx, conversation, m, "{}"))
+        .collect();
+    json!({
+        "meta": {
+            "page": page,
+            "page_size": page_size,
+            "first_page_url": page_url(0),
+            "previous_page_url": (page > 0).then(|| page_url(page - 1)),
+            "url": page_url(page),
+            "next_page_url": (end < ordered.len()).then(|| page_url(page + 1)),
+            "key": "messages",
+        },
+        "messages": items,
+    })
+}
+
 /// A created Interaction: the routing properties echo the TaskRouter task Flex created, whose
 /// `attributes` Twilio returns as a JSON string.
 pub(crate) fn interaction(ctx: &Context<'_>, sid: &str, channel: &Value, routing: &Value) -> Value {
