@@ -464,20 +464,7 @@ fn create_message(ctx: &Context<'_>, state: &mut Model, incoming: &Incoming, raw
 fn list_participants(ctx: &Context<'_>, state: &Model, incoming: &Incoming, raw: &str) -> Reply {
     let result = (|| {
         let sid = known_conversation(state, raw, &incoming.path)?;
-        let page_size = match incoming.query_param("PageSize") {
-            None => 50,
-            Some(raw) => raw
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=1000).contains(n))
-                .ok_or_else(|| Reply::invalid("PageSize must be between 1 and 1000"))?,
-        };
-        let page = match incoming.query_param("Page") {
-            None => 0,
-            Some(raw) => raw
-                .parse::<usize>()
-                .map_err(|_| Reply::invalid("Page must be a non-negative integer"))?,
-        };
+        let (page, page_size) = paging(incoming, 1000)?;
         let record = state
             .conversations
             .get(&sid)
@@ -506,20 +493,7 @@ fn list_messages(ctx: &Context<'_>, state: &Model, incoming: &Incoming, raw: &st
             Some("desc") => true,
             Some(_) => return Err(Reply::invalid("Order must be asc or desc")),
         };
-        let page_size = match incoming.query_param("PageSize") {
-            None => 50,
-            Some(raw) => raw
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=100).contains(n))
-                .ok_or_else(|| Reply::invalid("PageSize must be between 1 and 100"))?,
-        };
-        let page = match incoming.query_param("Page") {
-            None => 0,
-            Some(raw) => raw
-                .parse::<usize>()
-                .map_err(|_| Reply::invalid("Page must be a non-negative integer"))?,
-        };
+        let (page, page_size) = paging(incoming, 100)?;
         let record = state
             .conversations
             .get(&sid)
@@ -534,6 +508,25 @@ fn list_messages(ctx: &Context<'_>, state: &Model, incoming: &Incoming, raw: &st
         ))
     })();
     result.unwrap_or_else(|reply| reply)
+}
+
+/// `Page` (from 0) and `PageSize` (1 to `max`, default 50) of a list request.
+fn paging(incoming: &Incoming, max: usize) -> Result<(usize, usize), Reply> {
+    let page_size = match incoming.query_param("PageSize") {
+        None => 50,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| Reply::invalid(format!("PageSize must be between 1 and {max}")))?,
+    };
+    let page = match incoming.query_param("Page") {
+        None => 0,
+        Some(raw) => raw
+            .parse::<usize>()
+            .map_err(|_| Reply::invalid("Page must be a non-negative integer"))?,
+    };
+    Ok((page, page_size))
 }
 
 fn delete_webhook(state: &mut Model, incoming: &Incoming, raw: &str, raw_webhook: &str) -> Reply {
