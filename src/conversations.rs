@@ -131,14 +131,6 @@ impl TwilioError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Unavailable { .. })
     }
-
-    pub fn operation(&self) -> &'static str {
-        match self {
-            Self::Rejected { operation, .. }
-            | Self::Unavailable { operation, .. }
-            | Self::Malformed { operation, .. } => operation,
-        }
-    }
 }
 
 /// The REST calls the bridge makes. Replies are posted without `X-Twilio-Webhook-Enabled`,

@@ -10,10 +10,6 @@ impl Deadline {
     /// Time kept back from the runtime's deadline to log the outcome and report an error.
     pub const SAFETY_MARGIN: Duration = Duration::from_millis(500);
 
-    pub fn at(instant: Instant) -> Self {
-        Self(instant)
-    }
-
     pub fn after(budget: Duration) -> Self {
         Self(Instant::now() + budget)
     }
@@ -35,9 +31,5 @@ impl Deadline {
     /// Whether waiting `pause` and then doing at least `then` more still fits.
     pub fn allows(&self, pause: Duration, then: Duration) -> bool {
         self.remaining() > pause + then
-    }
-
-    pub fn instant(&self) -> Instant {
-        self.0
     }
 }

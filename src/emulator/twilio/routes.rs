@@ -367,6 +367,22 @@ fn fetch_conversation(ctx: &Context<'_>, state: &Model, incoming: &Incoming, raw
     }
 }
 
+/// The conversation a write goes to; a closed one refuses writes, as Twilio's does.
+fn writable_conversation<'a>(
+    state: &'a mut Model,
+    sid: &ConversationSid,
+    path: &str,
+) -> Result<&'a mut super::model::ConversationRecord, Reply> {
+    let record = state
+        .conversations
+        .get_mut(sid)
+        .ok_or_else(|| Reply::not_found(path))?;
+    if record.state == ConversationState::Closed {
+        return Err(Reply::closed());
+    }
+    Ok(record)
+}
+
 fn check_json_attributes(value: Option<&str>) -> Result<(), Reply> {
     match value {
         Some(raw) if serde_json::from_str::<Value>(raw).is_err() => {
@@ -396,13 +412,7 @@ fn update_conversation(
             })
             .transpose()?;
         check_json_attributes(params.get("Attributes"))?;
-        let record = state
-            .conversations
-            .get_mut(&sid)
-            .ok_or_else(|| Reply::not_found(&incoming.path))?;
-        if record.state == ConversationState::Closed {
-            return Err(Reply::closed());
-        }
+        let record = writable_conversation(state, &sid, &incoming.path)?;
         if let Some(new_state) = new_state {
             record.state = new_state;
         }
@@ -443,13 +453,7 @@ fn create_message(ctx: &Context<'_>, state: &mut Model, incoming: &Incoming, raw
             ));
         }
         check_json_attributes(params.get("Attributes"))?;
-        let record = state
-            .conversations
-            .get_mut(&sid)
-            .ok_or_else(|| Reply::not_found(&incoming.path))?;
-        if record.state == ConversationState::Closed {
-            return Err(Reply::closed());
-        }
+        let record = writable_conversation(state, &sid, &incoming.path)?;
         let author = params.get("Author").unwrap_or("system");
         let message = record.append_message(author, body);
         let attributes = params.get("Attributes").unwrap_or("{}");
