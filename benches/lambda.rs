@@ -18,12 +18,12 @@ use std::time::{Duration, Instant};
 use flexlex::bot::{BotMessage, BotTurn, Intent, IntentState};
 use flexlex::config::Config;
 use flexlex::deadline::Deadline;
-use flexlex::emulator::lex::LexEmulator;
-use flexlex::emulator::runtime::RuntimeEmulator;
-use flexlex::emulator::twilio::{CustomerKind, TwilioEmulator};
 use flexlex::ids::{AccountSid, ConversationSid, InteractionSid, ParticipantSid, WebhookSid};
-use flexlex::inbound::{CustomerMessage, signed_envelope};
 use flexlex::memory::{RecordingConversations, ScriptedBot};
+use flexlex_emulators::lex::LexEmulator;
+use flexlex_emulators::runtime::RuntimeEmulator;
+use flexlex_emulators::twilio::{CustomerKind, TwilioEmulator};
+use flexlex_emulators::webhook::{CustomerMessage, signed_envelope};
 
 const TOKEN: &str = "bench-signing-token";
 const URL: &str = "https://bench.execute-api.us-east-1.amazonaws.com/prod/webhook?BotId=FLWRSDEMO1&BotAliasId=TSTALIASID";
@@ -63,7 +63,7 @@ fn settings(twilio: &TwilioEmulator) -> Vec<(&'static str, String)> {
         ("TWILIO_ACCOUNT_SID", twilio.account_sid().to_string()),
         ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
         ("TWILIO_API_KEY_SID", key.to_string()),
-        ("TWILIO_API_KEY_SECRET", secret.expose().to_owned()),
+        ("TWILIO_API_KEY_SECRET", secret),
         ("TWILIO_CONVERSATIONS_BASE_URL", twilio.base_url()),
         ("TWILIO_FLEX_BASE_URL", twilio.base_url()),
         (
@@ -177,18 +177,16 @@ async fn warm_in_memory(runs: usize) {
     let events: Vec<serde_json::Value> = (0..runs)
         .map(|i| {
             let message = CustomerMessage {
-                account: &ids.0,
-                conversation: &ids.1,
-                webhook: &ids.2,
-                participant: &ids.3,
+                account: ids.0.as_str(),
+                conversation: ids.1.as_str(),
+                webhook: ids.2.as_str(),
+                participant: ids.3.as_str(),
                 author: "+15551234567",
                 body: "I would like to order some flowers for my mother, please",
                 index: i as u64,
                 source: "SMS",
             };
-            signed_envelope(URL, &message.params(), TOKEN)
-                .expect("valid URL")
-                .to_value()
+            signed_envelope(URL, &message.params(), TOKEN).expect("valid URL")
         })
         .collect();
     let mut samples = Vec::with_capacity(runs);
@@ -227,18 +225,16 @@ async fn warm_emulated(runs: usize) -> Option<()> {
             });
         }
         let message = CustomerMessage {
-            account: &account,
-            conversation: &seed.conversation,
-            webhook: &seed.webhook,
-            participant: &seed.customer,
+            account: account.as_str(),
+            conversation: seed.conversation.as_str(),
+            webhook: seed.webhook.as_str(),
+            participant: seed.customer.as_str(),
             author: &seed.customer_author,
             body: "help",
             index: i as u64,
             source: "SMS",
         };
-        let event = signed_envelope(URL, &message.params(), TOKEN)
-            .ok()?
-            .to_value();
+        let event = signed_envelope(URL, &message.params(), TOKEN).ok()?;
         let started = Instant::now();
         runtime
             .invoke(event, Duration::from_secs(20), Duration::from_secs(20))

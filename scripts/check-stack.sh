@@ -54,13 +54,13 @@ say "sam validate --lint (offline)"
 SAM_CLI_TELEMETRY=0 sam validate --lint --region us-east-1 --template-file template.yaml
 
 say "template and VTL tests"
-cargo test --test it -- stack:: vtl::
+cargo test --package flexlex --test it -- stack:: vtl::
 
 if $build; then
-  say "cargo lambda build --release --arm64 --bin bootstrap"
+  say "cargo lambda build --release --arm64 --package flexlex --bin bootstrap"
   export CARGO_TARGET_DIR="${LAMBDA_TARGET_DIR:-${CARGO_TARGET_DIR:-target}}"
   start=$(date +%s)
-  cargo lambda build --release --arm64 --bin bootstrap
+  cargo lambda build --release --arm64 --package flexlex --bin bootstrap
   artifact="$CARGO_TARGET_DIR/lambda/bootstrap/bootstrap"
   echo "built $artifact: $(stat -c %s "$artifact") bytes in $(( $(date +%s) - start )) s"
 fi

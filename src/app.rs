@@ -10,7 +10,7 @@ use crate::conversations::Conversations;
 use crate::handler::Bridge;
 use crate::http::{HttpBuildError, HttpSettings, SmithyHttpClient};
 use crate::lex::{LexBot, LexSettings};
-use crate::secrets;
+use crate::secrets_manager;
 use crate::signature::Verifier;
 use crate::twilio::{TwilioClient, TwilioClientConfig};
 
@@ -75,7 +75,7 @@ pub async fn sdk_config(region: Option<String>) -> Result<aws_config::SdkConfig,
 pub async fn bridge_from_env() -> Result<Bridge, InitError> {
     let sdk = sdk_config(None).await?;
     let env: HashMap<String, String> = std::env::vars().collect();
-    let settings = secrets::settings_with_secret(env, &sdk).await?;
+    let settings = secrets_manager::settings_with_secret(env, &sdk).await?;
     let config = Config::from_settings(&settings)?;
     let bot = LexBot::from_sdk_config(&sdk, &LexSettings::default());
     let twilio = twilio_client(&config.twilio)?;

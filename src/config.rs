@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, HashMap};
 use crate::conversations::ChannelType;
 use crate::ids::{AccountSid, ApiKeySid, LocaleId, WorkflowSid, WorkspaceSid};
 use crate::secret::Secret;
-use crate::twilio::TwilioAuth;
 
 /// A setting that could not be used, named by its variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,9 +52,16 @@ pub enum MediaAction {
     Handoff,
 }
 
+/// Twilio REST credentials. An API key is what Twilio recommends for servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TwilioCredentials {
+    ApiKey { sid: ApiKeySid, secret: Secret },
+    AuthToken { account: AccountSid, token: Secret },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TwilioSettings {
-    pub credentials: TwilioAuth,
+    pub credentials: TwilioCredentials,
     pub account: Option<AccountSid>,
     pub auth_token: Secret,
     pub previous_auth_token: Option<Secret>,
@@ -145,8 +151,8 @@ impl Config {
             (None, None) => None,
         };
         let credentials = match (api_key, &account) {
-            (Some((sid, secret)), _) => TwilioAuth::ApiKey { sid, secret },
-            (None, Some(account)) => TwilioAuth::AuthToken {
+            (Some((sid, secret)), _) => TwilioCredentials::ApiKey { sid, secret },
+            (None, Some(account)) => TwilioCredentials::AuthToken {
                 account: account.clone(),
                 token: auth_token.clone(),
             },
@@ -351,7 +357,10 @@ mod tests {
         assert_eq!(b.on_bot_error, BotErrorAction::Handoff);
         assert_eq!(b.task_channels[&ChannelType::Sms], "sms");
         assert_eq!(b.task_channels[&ChannelType::Web], "chat");
-        assert!(matches!(c.twilio.credentials, TwilioAuth::AuthToken { .. }));
+        assert!(matches!(
+            c.twilio.credentials,
+            TwilioCredentials::AuthToken { .. }
+        ));
     }
 
     #[test]
@@ -361,7 +370,10 @@ mod tests {
             ("TWILIO_API_KEY_SECRET", "key-secret"),
         ]))
         .unwrap();
-        assert!(matches!(c.twilio.credentials, TwilioAuth::ApiKey { .. }));
+        assert!(matches!(
+            c.twilio.credentials,
+            TwilioCredentials::ApiKey { .. }
+        ));
     }
 
     #[test]

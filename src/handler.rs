@@ -205,11 +205,7 @@ impl Bridge {
     }
 
     fn remember(&self, sid: &MessageSid) -> bool {
-        match self.recent.lock() {
-            Ok(mut recent) => recent.insert(sid),
-            // A poisoned lock only loses duplicate detection; the event is still handled.
-            Err(poisoned) => poisoned.into_inner().insert(sid),
-        }
+        crate::lock(&self.recent).insert(sid)
     }
 
     async fn ask_bot(
@@ -445,12 +441,13 @@ mod tests {
     use crate::bot::{BotMessage, Intent, IntentState};
     use crate::config::Config;
     use crate::conversations::{ChannelType, MessagingBinding, Participant};
-    use crate::form::FormParams;
     use crate::ids::{ConversationSid, InteractionSid, ParticipantSid, WebhookSid};
-    use crate::inbound::{CustomerMessage, envelope_with_signature, signed_envelope};
     use crate::memory::{Call, RecordingConversations, ScriptedBot};
     use crate::outcome::Stage;
     use crate::secret::Secret;
+    use flexlex_emulators::webhook::{
+        CustomerMessage, Params, envelope, signature, signed_envelope,
+    };
 
     const TOKEN: &str = "test-auth-token";
     const URL: &str = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/webhook?BotId=FLWRSDEMO1&BotAliasId=TSTALIASID";
@@ -523,20 +520,12 @@ mod tests {
         }
     }
 
-    fn params(author: &str, body: &str) -> FormParams {
-        let (account, conversation) = (
-            AccountSid::parse(AC).unwrap(),
-            ConversationSid::parse(CH).unwrap(),
-        );
-        let (webhook, participant) = (
-            WebhookSid::parse(WH).unwrap(),
-            ParticipantSid::parse(MB).unwrap(),
-        );
+    fn params(author: &str, body: &str) -> Params {
         CustomerMessage {
-            account: &account,
-            conversation: &conversation,
-            webhook: &webhook,
-            participant: &participant,
+            account: AC,
+            conversation: CH,
+            webhook: WH,
+            participant: MB,
             author,
             body,
             index: 3,
@@ -546,9 +535,7 @@ mod tests {
     }
 
     fn event(author: &str, body: &str) -> serde_json::Value {
-        signed_envelope(URL, &params(author, body), TOKEN)
-            .unwrap()
-            .to_value()
+        signed_envelope(URL, &params(author, body), TOKEN).unwrap()
     }
 
     async fn handle(f: &Fixture, event: serde_json::Value) -> Report {
@@ -645,21 +632,20 @@ mod tests {
     #[tokio::test]
     async fn forged_missing_and_wrong_url_signatures_touch_nothing() {
         let f = fixture(&[]);
-        let forged = envelope_with_signature(
+        let forged = envelope(
             URL,
             &params("+15551234567", "hi"),
             Some("AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
         )
         .unwrap();
-        let missing = envelope_with_signature(URL, &params("+15551234567", "hi"), None).unwrap();
-        let signed_elsewhere = crate::signature::sign(
+        let missing = envelope(URL, &params("+15551234567", "hi"), None).unwrap();
+        let signed_elsewhere = signature(
             TOKEN,
             "https://evil.example.com/prod/webhook?BotId=FLWRSDEMO1&BotAliasId=TSTALIASID",
             &params("+15551234567", "hi"),
         );
         let other_url =
-            envelope_with_signature(URL, &params("+15551234567", "hi"), Some(&signed_elsewhere))
-                .unwrap();
+            envelope(URL, &params("+15551234567", "hi"), Some(&signed_elsewhere)).unwrap();
         let wrong_token =
             signed_envelope(URL, &params("+15551234567", "hi"), "another-token").unwrap();
         for (envelope, missing_header) in [
@@ -668,7 +654,7 @@ mod tests {
             (other_url, false),
             (wrong_token, false),
         ] {
-            let report = handle(&f, envelope.to_value()).await;
+            let report = handle(&f, envelope).await;
             assert!(
                 matches!(report.outcome, Outcome::Rejected(Rejected::Signature { missing, .. }) if missing == missing_header),
                 "{:?}",
@@ -761,7 +747,7 @@ mod tests {
             TOKEN,
         )
         .unwrap();
-        let report = handle(&f, envelope.to_value()).await;
+        let report = handle(&f, envelope).await;
         assert_eq!(report.outcome, Outcome::Replied);
         assert!(
             report
@@ -780,7 +766,7 @@ mod tests {
         let long = "é".repeat(1500);
         let url = format!("{URL}&LocaleId=fr_CA");
         let envelope = signed_envelope(&url, &params("+15551234567", &long), TOKEN).unwrap();
-        let report = handle(&f, envelope.to_value()).await;
+        let report = handle(&f, envelope).await;
         assert_eq!(report.outcome, Outcome::Replied);
         assert!(report.trace.text_truncated);
         let request = &f.bot.requests()[0];
@@ -802,11 +788,11 @@ mod tests {
                 Outcome::Rejected(Rejected::Envelope(_))
             ));
         }
-        let mut other = params("+15551234567", "hi").pairs().to_vec();
+        let mut other = params("+15551234567", "hi");
         other[0].1 = "AC99999999999999999999999999999999".into();
-        let envelope = signed_envelope(URL, &FormParams::from_pairs(other), TOKEN).unwrap();
+        let envelope = signed_envelope(URL, &other, TOKEN).unwrap();
         assert_eq!(
-            handle(&f, envelope.to_value()).await.outcome,
+            handle(&f, envelope).await.outcome,
             Outcome::Rejected(Rejected::Account)
         );
         assert!(f.twilio.calls().is_empty());
@@ -815,12 +801,12 @@ mod tests {
     #[tokio::test]
     async fn other_event_types_are_ignored() {
         let f = fixture(&[]);
-        let p = FormParams::from_pairs(vec![
+        let p: Params = vec![
             ("AccountSid".into(), AC.into()),
             ("EventType".into(), "onConversationStateUpdated".into()),
             ("ConversationSid".into(), CH.into()),
-        ]);
-        let report = handle(&f, signed_envelope(URL, &p, TOKEN).unwrap().to_value()).await;
+        ];
+        let report = handle(&f, signed_envelope(URL, &p, TOKEN).unwrap()).await;
         assert_eq!(
             report.outcome,
             Outcome::Ignored(Ignored::EventType("onConversationStateUpdated".into()))
@@ -911,13 +897,13 @@ mod tests {
     #[tokio::test]
     async fn media_only_messages_get_the_media_reply() {
         let f = fixture(&[]);
-        let mut pairs = params("+15551234567", "").pairs().to_vec();
+        let mut pairs = params("+15551234567", "");
         pairs.push((
             "Media".into(),
             r#"[{"Sid":"ME0123","ContentType":"image/jpeg","Filename":"a.jpg","Size":1}]"#.into(),
         ));
-        let envelope = signed_envelope(URL, &FormParams::from_pairs(pairs), TOKEN).unwrap();
-        let report = handle(&f, envelope.to_value()).await;
+        let envelope = signed_envelope(URL, &pairs, TOKEN).unwrap();
+        let report = handle(&f, envelope).await;
         assert_eq!(report.outcome, Outcome::Replied);
         assert!(f.bot.requests().is_empty());
         assert!(

@@ -6,18 +6,15 @@
 
 pub mod app;
 pub mod bot;
-pub mod cli;
 pub mod config;
 pub mod conversations;
 pub mod deadline;
-pub mod emulator;
 pub mod envelope;
 pub mod form;
 pub mod handler;
 pub mod handoff;
 pub mod http;
 pub mod ids;
-pub mod inbound;
 pub mod lambda;
 pub mod lex;
 pub mod memory;
@@ -25,8 +22,17 @@ pub mod outcome;
 pub mod policy;
 pub mod render;
 pub mod secret;
-pub mod secrets;
+pub mod secrets_manager;
 pub mod signature;
 pub mod telemetry;
 pub mod twilio;
 pub mod webhook;
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// Locks `mutex`, using the data as is when a panicking holder poisoned it. Every mutex in the
+/// crate guards data that stays consistent between statements, and with `panic = "abort"` in
+/// the Lambda a poisoned lock only happens in tests.
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -3,7 +3,7 @@
 //! for measuring the handler's own overhead.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
@@ -13,10 +13,7 @@ use crate::conversations::{
 };
 use crate::deadline::Deadline;
 use crate::ids::{ConversationSid, InteractionSid, WebhookSid};
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
+use crate::lock;
 
 /// Answers each request with the next scripted result, or `fallback` when the script is empty.
 #[derive(Clone, Default)]

@@ -21,7 +21,6 @@ use aws_sdk_lexruntimev2::Client;
 use aws_sdk_lexruntimev2::config::http::HttpResponse;
 use aws_sdk_lexruntimev2::config::retry::RetryConfig;
 use aws_sdk_lexruntimev2::config::timeout::TimeoutConfig;
-use aws_sdk_lexruntimev2::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_lexruntimev2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_lexruntimev2::operation::recognize_text::{RecognizeTextError, RecognizeTextOutput};
 use aws_sdk_lexruntimev2::types;
@@ -30,7 +29,6 @@ use crate::bot::{
     Bot, BotError, BotMessage, BotRequest, BotTurn, Button, Card, DialogAction, Intent, IntentState,
 };
 use crate::deadline::Deadline;
-use crate::http::{HttpBuildError, HttpSettings, SmithyHttpClient};
 
 /// Timeouts and retries for the Lex client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,10 +82,6 @@ impl LexSettings {
     }
 }
 
-/// Region and static credentials for an emulator: they only need to be present (the emulator
-/// checks that requests are signed, not with what).
-const EMULATOR_REGION: &str = "us-east-1";
-
 #[derive(Debug, Clone)]
 pub struct LexBot {
     client: Client,
@@ -118,33 +112,6 @@ impl LexBot {
             .interceptor(StripNullSlots)
             .build();
         Self::with_settings(Client::from_conf(conf), settings)
-    }
-
-    /// A client for a Lex emulator at `endpoint` (`http://127.0.0.1:PORT`): fixed region and
-    /// static credentials, so nothing is looked up in the environment or on the network.
-    pub fn for_endpoint(endpoint: &str, settings: &LexSettings) -> Result<Self, HttpBuildError> {
-        let http = crate::http::client(HttpSettings {
-            connect_timeout: settings.connect_timeout,
-            ..HttpSettings::default()
-        })?;
-        let credentials = Credentials::new(
-            "AKIDFLEXLEXEMULATOR",
-            "flexlex-emulator",
-            None,
-            None,
-            "flexlex-emulator",
-        );
-        let conf = aws_sdk_lexruntimev2::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(EMULATOR_REGION))
-            .credentials_provider(credentials)
-            .endpoint_url(endpoint)
-            .http_client(SmithyHttpClient::shared(http))
-            .retry_config(settings.retry_config())
-            .timeout_config(settings.timeout_config())
-            .interceptor(StripNullSlots)
-            .build();
-        Ok(Self::with_settings(Client::from_conf(conf), settings))
     }
 
     fn with_settings(client: Client, settings: &LexSettings) -> Self {

@@ -30,12 +30,12 @@ use super::api::{
 use super::backoff::{Backoff, parse_retry_after};
 use super::hostname::regional_host;
 use super::split::{MAX_BODY_CHARS, split_body};
+use crate::config::TwilioCredentials;
 use crate::conversations::{
     ConversationInfo, Conversations, InteractionRequest, Participant, PostedMessage, TwilioError,
 };
 use crate::deadline::Deadline;
-use crate::ids::{AccountSid, ApiKeySid, ConversationSid, InteractionSid, WebhookSid};
-use crate::secret::Secret;
+use crate::ids::{ConversationSid, InteractionSid, WebhookSid};
 
 /// Twilio's production hosts.
 pub const DEFAULT_CONVERSATIONS_BASE: &str = "https://conversations.twilio.com";
@@ -48,33 +48,25 @@ const PARTICIPANT_PAGE_SIZE: &str = "50";
 /// Time an attempt needs at the very least; less than this left and the call gives up.
 const MIN_ATTEMPT: Duration = Duration::from_millis(20);
 
-/// REST credentials. An API key is what Twilio recommends for servers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TwilioAuth {
-    ApiKey { sid: ApiKeySid, secret: Secret },
-    AuthToken { account: AccountSid, token: Secret },
-}
-
-impl TwilioAuth {
-    /// The HTTP Basic header, marked sensitive so HTTP-level logging never prints it.
-    fn header(&self) -> Result<HeaderValue, TwilioConfigError> {
-        let (user, password) = match self {
-            Self::ApiKey { sid, secret } => (sid.as_str(), secret),
-            Self::AuthToken { account, token } => (account.as_str(), token),
-        };
-        let encoded = base64::engine::general_purpose::STANDARD
-            .encode(format!("{user}:{}", password.expose()));
-        let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
-            .map_err(|_| TwilioConfigError::Credentials)?;
-        value.set_sensitive(true);
-        Ok(value)
-    }
+/// The HTTP Basic header for `credentials`, marked sensitive so HTTP-level logging never
+/// prints it.
+fn basic_auth(credentials: &TwilioCredentials) -> Result<HeaderValue, TwilioConfigError> {
+    let (user, password) = match credentials {
+        TwilioCredentials::ApiKey { sid, secret } => (sid.as_str(), secret),
+        TwilioCredentials::AuthToken { account, token } => (account.as_str(), token),
+    };
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", password.expose()));
+    let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
+        .map_err(|_| TwilioConfigError::Credentials)?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 /// Everything the client needs, read from configuration elsewhere.
 #[derive(Debug, Clone)]
 pub struct TwilioClientConfig {
-    pub auth: TwilioAuth,
+    pub auth: TwilioCredentials,
     /// `TWILIO_CONVERSATIONS_BASE_URL`.
     pub conversations_base: String,
     /// `TWILIO_FLEX_BASE_URL`.
@@ -93,7 +85,7 @@ pub struct TwilioClientConfig {
 
 impl TwilioClientConfig {
     /// Twilio's production hosts and default timings.
-    pub fn new(auth: TwilioAuth) -> Self {
+    pub fn new(auth: TwilioCredentials) -> Self {
         Self {
             auth,
             conversations_base: DEFAULT_CONVERSATIONS_BASE.to_owned(),
@@ -199,7 +191,7 @@ impl TwilioClient {
         .map_err(|e| TwilioConfigError::Http(e.to_string()))?;
         Ok(Self {
             http,
-            authorization: config.auth.header()?,
+            authorization: basic_auth(&config.auth)?,
             conversations_base,
             flex_base,
             backoff: config.backoff,

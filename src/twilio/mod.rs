@@ -14,5 +14,5 @@ pub mod hostname;
 pub mod split;
 
 pub use backoff::Backoff;
-pub use client::{TwilioAuth, TwilioClient, TwilioClientConfig, TwilioConfigError};
+pub use client::{TwilioClient, TwilioClientConfig, TwilioConfigError};
 pub use hostname::regional_host;

@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use axum::http::Method;
+use http::Method;
 use serde_json::json;
 
-use flexlex::emulator::lex::{DEMO_BOT_ID, Fault as LexFault, Times};
-use flexlex::emulator::twilio::{Fault, FaultKind};
 use flexlex::outcome::{Ignored, Outcome, Rejected};
 use flexlex::policy::Reason;
+use flexlex_emulators::lex::{DEMO_BOT_ID, Fault as LexFault, Times};
+use flexlex_emulators::twilio::{Fault, FaultKind};
 
 use crate::helpers::{
     HOST, PATH, Stack, TOKEN, WORKFLOW, WORKSPACE, envelope, signed, twilio_signature, url,

@@ -13,13 +13,17 @@ use sha1::Sha1;
 
 use flexlex::app;
 use flexlex::config::Config;
+use flexlex::config::TwilioCredentials;
 use flexlex::deadline::Deadline;
-use flexlex::emulator::lex::{DEMO_ALIAS_ID, DEMO_BOT_ID, LexEmulator};
-use flexlex::emulator::twilio::{CustomerKind, SeededConversation, TwilioEmulator};
 use flexlex::handler::Bridge;
+use flexlex::ids::{ApiKeySid, ConversationSid, ParticipantSid, WebhookSid};
 use flexlex::lex::{LexBot, LexSettings};
 use flexlex::outcome::Report;
-use flexlex::twilio::{Backoff, TwilioAuth, TwilioClient, TwilioClientConfig};
+use flexlex::secret::Secret;
+use flexlex::twilio::{Backoff, TwilioClient, TwilioClientConfig};
+use flexlex_emulators::lex::{DEMO_ALIAS_ID, DEMO_BOT_ID, LexEmulator};
+use flexlex_emulators::sid::Sid;
+use flexlex_emulators::twilio::{CustomerKind, SeededConversation, TwilioEmulator};
 
 pub const TOKEN: &str = "e2e-signing-token";
 pub const HOST: &str = "abc123xyz.execute-api.us-east-1.amazonaws.com";
@@ -170,8 +174,7 @@ impl Stack {
             settings.insert((*k).to_owned(), (*v).to_owned());
         }
         let config = Config::from_settings(&settings).expect("config");
-        let (key, secret) = twilio.add_api_key();
-        let mut client = TwilioClientConfig::new(TwilioAuth::ApiKey { sid: key, secret });
+        let mut client = TwilioClientConfig::new(api_key(&twilio));
         client.conversations_base = twilio.base_url();
         client.flex_base = twilio.base_url();
         client.backoff = Backoff {
@@ -180,7 +183,8 @@ impl Stack {
             max_attempts: 5,
         };
         let client = TwilioClient::new(client).expect("twilio client");
-        let bot = LexBot::for_endpoint(&lex.endpoint(), &fast_lex_settings()).expect("http client");
+        let bot =
+            LexBot::from_sdk_config(&loopback_sdk_config(&lex.endpoint()), &fast_lex_settings());
         let bridge = app::bridge(&config, Arc::new(bot), Arc::new(client));
         Self {
             lex,
@@ -254,5 +258,51 @@ impl Stack {
             .filter(|(author, _)| author == "Lex")
             .map(|(_, body)| body)
             .collect()
+    }
+}
+
+/// The product's typed SIDs for what an emulator handed out (the emulators share no types
+/// with the product).
+pub fn ch(sid: &Sid) -> ConversationSid {
+    ConversationSid::parse(sid.as_str()).expect("an emulator conversation SID")
+}
+
+pub fn wh(sid: &Sid) -> WebhookSid {
+    WebhookSid::parse(sid.as_str()).expect("an emulator webhook SID")
+}
+
+pub fn mb(sid: &Sid) -> ParticipantSid {
+    ParticipantSid::parse(sid.as_str()).expect("an emulator participant SID")
+}
+
+/// AWS configuration for a loopback endpoint (an emulator, moto): fixed region, static
+/// credentials, the product's HTTP stack; nothing read from the environment.
+pub fn loopback_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    let credentials = aws_credential_types::Credentials::new(
+        "AKIDFLEXLEXTEST",
+        "flexlex-test",
+        None,
+        None,
+        "test",
+    );
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+        )
+        .endpoint_url(endpoint)
+        .http_client(flexlex::http::SmithyHttpClient::shared(
+            flexlex::http::client(Default::default()).expect("http client"),
+        ))
+        .build()
+}
+
+/// A fresh API key of the emulator, as the product's credentials.
+pub fn api_key(emulator: &TwilioEmulator) -> TwilioCredentials {
+    let (sid, secret) = emulator.add_api_key();
+    TwilioCredentials::ApiKey {
+        sid: ApiKeySid::parse(sid.as_str()).expect("an emulator API key SID"),
+        secret: Secret::new(secret),
     }
 }

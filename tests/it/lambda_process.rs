@@ -9,9 +9,9 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use flexlex::emulator::lex::LexEmulator;
-use flexlex::emulator::runtime::{InvocationResult, RuntimeEmulator};
-use flexlex::emulator::twilio::{CustomerKind, TwilioEmulator};
+use flexlex_emulators::lex::LexEmulator;
+use flexlex_emulators::runtime::{InvocationResult, RuntimeEmulator};
+use flexlex_emulators::twilio::{CustomerKind, TwilioEmulator};
 
 use crate::helpers::{TOKEN, WORKSPACE, message_params, signed, url};
 
@@ -100,7 +100,7 @@ fn env_for(lex: &LexEmulator, twilio: &TwilioEmulator) -> Vec<(&'static str, Str
         ("TWILIO_ACCOUNT_SID", twilio.account_sid().to_string()),
         ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
         ("TWILIO_API_KEY_SID", key.to_string()),
-        ("TWILIO_API_KEY_SECRET", secret.expose().to_owned()),
+        ("TWILIO_API_KEY_SECRET", secret),
         ("TWILIO_CONVERSATIONS_BASE_URL", twilio.base_url()),
         ("TWILIO_FLEX_BASE_URL", twilio.base_url()),
         ("FLEX_WORKSPACE_SID", WORKSPACE.to_owned()),
@@ -198,8 +198,8 @@ async fn the_lambda_binary_runs_a_conversation_and_reuses_its_connections() {
     let other = twilio.create_conversation(CustomerKind::Sms {
         address: "+15557654321".into(),
     });
-    twilio.push_fault(flexlex::emulator::twilio::Fault::always(
-        flexlex::emulator::twilio::FaultKind::Unavailable,
+    twilio.push_fault(flexlex_emulators::twilio::Fault::always(
+        flexlex_emulators::twilio::FaultKind::Unavailable,
     ));
     let event = signed(&url(), &message_params(&other, &account, "help", 0));
     let result = runtime.invoke(event, Duration::from_secs(20), WAIT).await;

@@ -3,13 +3,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::helpers::loopback_sdk_config;
 use flexlex::bot::{Bot, BotError, BotMessage, BotRequest, DialogAction, IntentState};
 use flexlex::deadline::Deadline;
-use flexlex::emulator::lex::{
-    DEMO_ALIAS_ID, DEMO_BOT_ID, DEMO_LOCALE_ID, Fault, LexEmulator, Times,
-};
 use flexlex::ids::{BotAliasId, BotId, BotRef, LocaleId};
 use flexlex::lex::{LexBot, LexSettings, StripNullSlots};
+use flexlex_emulators::lex::{
+    DEMO_ALIAS_ID, DEMO_BOT_ID, DEMO_LOCALE_ID, Fault, LexEmulator, Times,
+};
 use serde_json::json;
 
 const MAX_ATTEMPTS: u32 = 3;
@@ -26,7 +27,7 @@ fn settings() -> LexSettings {
 
 async fn setup() -> (LexEmulator, LexBot) {
     let emulator = LexEmulator::start().await.unwrap();
-    let bot = LexBot::for_endpoint(&emulator.endpoint(), &settings()).expect("http client");
+    let bot = LexBot::from_sdk_config(&loopback_sdk_config(&emulator.endpoint()), &settings());
     (emulator, bot)
 }
 
@@ -384,7 +385,7 @@ async fn concurrent_requests_on_one_session_conflict() {
         conflict_retries: 0,
         ..settings()
     };
-    let bot = LexBot::for_endpoint(&emulator.endpoint(), &no_retry).expect("http client");
+    let bot = LexBot::from_sdk_config(&loopback_sdk_config(&emulator.endpoint()), &no_retry);
     let busy = request("s-busy", "help");
     let first = bot.recognize_text(&busy, deadline());
     let second = async {

@@ -2,14 +2,16 @@
 
 use std::time::Duration;
 
+use crate::helpers::{api_key, ch, mb, wh};
+use flexlex::config::TwilioCredentials;
 use flexlex::conversations::{ChannelType, Conversations, InteractionRequest, TwilioError};
 use flexlex::deadline::Deadline;
-use flexlex::emulator::twilio::{
+use flexlex::ids::{AccountSid, ApiKeySid, ConversationSid, WebhookSid, WorkflowSid, WorkspaceSid};
+use flexlex::secret::Secret;
+use flexlex::twilio::{Backoff, TwilioClient, TwilioClientConfig, regional_host};
+use flexlex_emulators::twilio::{
     CustomerKind, Fault, FaultKind, SeededConversation, TwilioEmulator,
 };
-use flexlex::ids::{ConversationSid, WebhookSid, WorkflowSid, WorkspaceSid};
-use flexlex::secret::Secret;
-use flexlex::twilio::{Backoff, TwilioAuth, TwilioClient, TwilioClientConfig, regional_host};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -21,7 +23,7 @@ fn tiny_backoff() -> Backoff {
     }
 }
 
-fn config(emulator: &TwilioEmulator, auth: TwilioAuth) -> TwilioClientConfig {
+fn config(emulator: &TwilioEmulator, auth: TwilioCredentials) -> TwilioClientConfig {
     TwilioClientConfig {
         conversations_base: emulator.base_url(),
         flex_base: emulator.base_url(),
@@ -30,17 +32,16 @@ fn config(emulator: &TwilioEmulator, auth: TwilioAuth) -> TwilioClientConfig {
     }
 }
 
-fn token_auth(emulator: &TwilioEmulator) -> TwilioAuth {
-    TwilioAuth::AuthToken {
-        account: emulator.account_sid(),
-        token: emulator.auth_token(),
+fn token_auth(emulator: &TwilioEmulator) -> TwilioCredentials {
+    TwilioCredentials::AuthToken {
+        account: AccountSid::parse(emulator.account_sid().as_str()).unwrap(),
+        token: Secret::new(emulator.auth_token()),
     }
 }
 
 async fn setup() -> (TwilioEmulator, TwilioClient) {
     let emulator = TwilioEmulator::start().await.unwrap();
-    let (sid, secret) = emulator.add_api_key();
-    let client = TwilioClient::new(config(&emulator, TwilioAuth::ApiKey { sid, secret })).unwrap();
+    let client = TwilioClient::new(config(&emulator, api_key(&emulator))).unwrap();
     (emulator, client)
 }
 
@@ -73,7 +74,7 @@ async fn post_message_sends_author_and_body_without_the_webhook_header() {
     let (emulator, client) = setup().await;
     let seeded = sms(&emulator);
     client
-        .post_message(&seeded.conversation, "Lex", "Hello there", deadline())
+        .post_message(&ch(&seeded.conversation), "Lex", "Hello there", deadline())
         .await
         .unwrap();
     assert_eq!(
@@ -108,7 +109,7 @@ async fn close_sets_the_state_to_closed() {
     let (emulator, client) = setup().await;
     let seeded = sms(&emulator);
     client
-        .close(&seeded.conversation, deadline())
+        .close(&ch(&seeded.conversation), deadline())
         .await
         .unwrap();
     assert_eq!(
@@ -131,12 +132,12 @@ async fn remove_webhook_deletes_it_and_a_second_removal_is_fine() {
     let (emulator, client) = setup().await;
     let seeded = sms(&emulator);
     client
-        .remove_webhook(&seeded.conversation, &seeded.webhook, deadline())
+        .remove_webhook(&ch(&seeded.conversation), &wh(&seeded.webhook), deadline())
         .await
         .unwrap();
     assert!(emulator.webhooks(&seeded.conversation).is_empty());
     client
-        .remove_webhook(&seeded.conversation, &seeded.webhook, deadline())
+        .remove_webhook(&ch(&seeded.conversation), &wh(&seeded.webhook), deadline())
         .await
         .unwrap();
     let statuses: Vec<(String, u16)> = emulator
@@ -158,7 +159,7 @@ async fn fetch_conversation_parses_the_attributes_string() {
         friendly_name: "Ann Lee".into(),
     });
     let info = client
-        .fetch_conversation(&seeded.conversation, deadline())
+        .fetch_conversation(&ch(&seeded.conversation), deadline())
         .await
         .unwrap();
     assert_eq!(info.state.as_deref(), Some("active"));
@@ -181,12 +182,12 @@ async fn list_participants_maps_bindings_and_follows_pages() {
             .unwrap();
     }
     let participants = client
-        .list_participants(&seeded.conversation, deadline())
+        .list_participants(&ch(&seeded.conversation), deadline())
         .await
         .unwrap();
     assert_eq!(participants.len(), 61);
     let customer = &participants[0];
-    assert_eq!(customer.sid.as_ref(), Some(&seeded.customer));
+    assert_eq!(customer.sid.as_ref(), Some(&mb(&seeded.customer)));
     assert_eq!(customer.identity, None);
     let binding = customer.binding.as_ref().unwrap();
     assert_eq!(binding.kind.as_deref(), Some("whatsapp"));
@@ -202,7 +203,7 @@ async fn list_participants_maps_bindings_and_follows_pages() {
 async fn create_interaction_sends_channel_and_routing_as_json_strings() {
     let (emulator, client) = setup().await;
     let seeded = sms(&emulator);
-    let request = interaction_request(&seeded.conversation);
+    let request = interaction_request(&ch(&seeded.conversation));
     let sid = client
         .create_interaction(&request, deadline())
         .await
@@ -218,7 +219,7 @@ async fn create_interaction_sends_channel_and_routing_as_json_strings() {
     assert_eq!(routing, request.routing_json());
     let interactions = emulator.interactions();
     assert_eq!(interactions.len(), 1);
-    assert_eq!(interactions[0].sid, sid);
+    assert_eq!(interactions[0].sid.as_str(), sid.as_str());
     assert_eq!(
         interactions[0].channel["properties"]["media_channel_sid"],
         json!(seeded.conversation.as_str())
@@ -230,7 +231,7 @@ async fn interaction_without_a_customer_participant_is_rejected() {
     let (emulator, client) = setup().await;
     let (conversation, _) = emulator.create_conversation_without_customer();
     let error = client
-        .create_interaction(&interaction_request(&conversation), deadline())
+        .create_interaction(&interaction_request(&ch(&conversation)), deadline())
         .await
         .unwrap_err();
     assert!(
@@ -247,19 +248,19 @@ async fn api_key_and_auth_token_both_authenticate() {
     let (key, secret) = emulator.add_api_key();
     let with_key = TwilioClient::new(config(
         &emulator,
-        TwilioAuth::ApiKey {
-            sid: key.clone(),
-            secret,
+        TwilioCredentials::ApiKey {
+            sid: ApiKeySid::parse(key.as_str()).unwrap(),
+            secret: Secret::new(secret),
         },
     ))
     .unwrap();
     let with_token = TwilioClient::new(config(&emulator, token_auth(&emulator))).unwrap();
     with_key
-        .fetch_conversation(&seeded.conversation, deadline())
+        .fetch_conversation(&ch(&seeded.conversation), deadline())
         .await
         .unwrap();
     with_token
-        .fetch_conversation(&seeded.conversation, deadline())
+        .fetch_conversation(&ch(&seeded.conversation), deadline())
         .await
         .unwrap();
     let users: Vec<Option<String>> = emulator
@@ -284,14 +285,14 @@ async fn wrong_credentials_are_rejected_once_and_never_shown() {
     let wrong = "wrong-secret-value-0123456789";
     let client = TwilioClient::new(config(
         &emulator,
-        TwilioAuth::ApiKey {
-            sid: key,
+        TwilioCredentials::ApiKey {
+            sid: ApiKeySid::parse(key.as_str()).unwrap(),
             secret: Secret::new(wrong),
         },
     ))
     .unwrap();
     let error = client
-        .post_message(&seeded.conversation, "Lex", "hi", deadline())
+        .post_message(&ch(&seeded.conversation), "Lex", "hi", deadline())
         .await
         .unwrap_err();
     assert!(
@@ -322,7 +323,7 @@ async fn too_many_requests_waits_and_succeeds() {
         },
     ));
     client
-        .post_message(&seeded.conversation, "Lex", "after a 429", deadline())
+        .post_message(&ch(&seeded.conversation), "Lex", "after a 429", deadline())
         .await
         .unwrap();
     let statuses: Vec<u16> = emulator.requests().iter().map(|r| r.status).collect();
@@ -336,7 +337,12 @@ async fn a_503_on_a_message_post_is_repeated() {
     let seeded = sms(&emulator);
     emulator.push_fault(Fault::next(2, FaultKind::Unavailable).matching(Method::POST, "/Messages"));
     client
-        .post_message(&seeded.conversation, "Lex", "after two 503s", deadline())
+        .post_message(
+            &ch(&seeded.conversation),
+            "Lex",
+            "after two 503s",
+            deadline(),
+        )
         .await
         .unwrap();
     let statuses: Vec<u16> = emulator.requests().iter().map(|r| r.status).collect();
@@ -350,7 +356,7 @@ async fn persistent_server_errors_end_unavailable_after_the_attempt_limit() {
     let seeded = sms(&emulator);
     emulator.push_fault(Fault::always(FaultKind::ServerError { applied: false }));
     let error = client
-        .fetch_conversation(&seeded.conversation, deadline())
+        .fetch_conversation(&ch(&seeded.conversation), deadline())
         .await
         .unwrap_err();
     assert!(
@@ -370,7 +376,7 @@ async fn a_wait_that_would_pass_the_deadline_is_not_taken() {
     }));
     let error = client
         .post_message(
-            &seeded.conversation,
+            &ch(&seeded.conversation),
             "Lex",
             "hi",
             Deadline::after(Duration::from_millis(500)),
@@ -389,7 +395,7 @@ async fn a_passed_deadline_sends_nothing() {
     let (emulator, client) = setup().await;
     let seeded = sms(&emulator);
     let error = client
-        .close(&seeded.conversation, Deadline::after(Duration::ZERO))
+        .close(&ch(&seeded.conversation), Deadline::after(Duration::ZERO))
         .await
         .unwrap_err();
     assert!(
@@ -405,7 +411,7 @@ async fn a_message_post_that_may_have_been_applied_is_not_repeated() {
     let seeded = sms(&emulator);
     emulator.push_fault(Fault::next(1, FaultKind::ServerError { applied: true }));
     let error = client
-        .post_message(&seeded.conversation, "Lex", "once only", deadline())
+        .post_message(&ch(&seeded.conversation), "Lex", "once only", deadline())
         .await
         .unwrap_err();
     assert!(
@@ -422,7 +428,7 @@ async fn a_close_that_was_applied_before_a_500_succeeds_on_repeat() {
     let seeded = sms(&emulator);
     emulator.push_fault(Fault::next(1, FaultKind::ServerError { applied: true }));
     client
-        .close(&seeded.conversation, deadline())
+        .close(&ch(&seeded.conversation), deadline())
         .await
         .unwrap();
     let statuses: Vec<u16> = emulator.requests().iter().map(|r| r.status).collect();
@@ -438,11 +444,11 @@ async fn a_closed_conversation_refuses_posts_without_repeats() {
     let (emulator, client) = setup().await;
     let seeded = sms(&emulator);
     client
-        .close(&seeded.conversation, deadline())
+        .close(&ch(&seeded.conversation), deadline())
         .await
         .unwrap();
     let error = client
-        .post_message(&seeded.conversation, "Lex", "too late", deadline())
+        .post_message(&ch(&seeded.conversation), "Lex", "too late", deadline())
         .await
         .unwrap_err();
     assert!(
@@ -459,7 +465,7 @@ async fn a_closed_conversation_refuses_posts_without_repeats() {
     assert!(!error.is_retryable());
     assert_eq!(emulator.requests().len(), 2);
     let error = client
-        .close(&seeded.conversation, deadline())
+        .close(&ch(&seeded.conversation), deadline())
         .await
         .unwrap_err();
     assert!(
@@ -481,7 +487,7 @@ async fn long_replies_are_split_into_ordered_messages() {
     let words: Vec<String> = (0..1000).map(|i| format!("word{i}")).collect();
     let text = words.join(" ");
     client
-        .post_message(&seeded.conversation, "Lex", &text, deadline())
+        .post_message(&ch(&seeded.conversation), "Lex", &text, deadline())
         .await
         .unwrap();
     let messages = emulator.messages(&seeded.conversation);
@@ -536,7 +542,7 @@ async fn raw_post(
     if auth {
         request = request.basic_auth(
             emulator.account_sid().as_str(),
-            Some(emulator.auth_token().expose()),
+            Some(emulator.auth_token().as_str()),
         );
     }
     let response = request.send().await.unwrap();
@@ -699,7 +705,7 @@ async fn credentials_in_a_base_url_are_refused_without_being_shown() {
     assert!(shown.contains("TWILIO_CONVERSATIONS_BASE_URL"));
     assert!(!shown.contains("topsecret"));
     let config = config(&emulator, token_auth(&emulator));
-    assert!(!format!("{config:?}").contains(emulator.auth_token().expose()));
+    assert!(!format!("{config:?}").contains(emulator.auth_token().as_str()));
 }
 
 #[tokio::test]
@@ -716,7 +722,7 @@ async fn a_refused_connection_is_repeated_then_unavailable() {
     .unwrap();
     // Nothing was sent, so even a message post may be repeated.
     let error = client
-        .post_message(&seeded.conversation, "Lex", "hi", deadline())
+        .post_message(&ch(&seeded.conversation), "Lex", "hi", deadline())
         .await
         .unwrap_err();
     assert!(
@@ -729,8 +735,7 @@ async fn a_refused_connection_is_repeated_then_unavailable() {
 #[tokio::test]
 async fn recent_messages_come_newest_first_and_the_listing_is_strict() {
     let emulator = TwilioEmulator::start().await.unwrap();
-    let (sid, secret) = emulator.add_api_key();
-    let client = TwilioClient::new(config(&emulator, TwilioAuth::ApiKey { sid, secret })).unwrap();
+    let client = TwilioClient::new(config(&emulator, api_key(&emulator))).unwrap();
     let seed = emulator.create_conversation(CustomerKind::Sms {
         address: "+15551234567".into(),
     });
@@ -740,7 +745,7 @@ async fn recent_messages_come_newest_first_and_the_listing_is_strict() {
             .unwrap();
     }
     let recent = client
-        .recent_messages(&seed.conversation, 2, deadline())
+        .recent_messages(&ch(&seed.conversation), 2, deadline())
         .await
         .unwrap();
     let bodies: Vec<(u64, &str)> = recent.iter().map(|m| (m.index, m.body.as_str())).collect();
@@ -765,7 +770,7 @@ async fn recent_messages_come_newest_first_and_the_listing_is_strict() {
     ] {
         let response = http
             .get(format!("{list}?{query}"))
-            .basic_auth(key.as_str(), Some(secret.expose()))
+            .basic_auth(key.as_str(), Some(&secret))
             .send()
             .await
             .unwrap();

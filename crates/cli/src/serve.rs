@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -13,15 +13,15 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use tokio::task::JoinSet;
 
-use super::local::{self, BotChoice, LocalStack, SIMULATE_SIGNING_TOKEN, StackOptions};
-use super::transcript::record_lines;
-use super::{Channel, CliError, ServeArgs};
-use crate::config::Config;
-use crate::envelope::{Envelope, Headers};
-use crate::handler::Bridge;
-use crate::inbound::random_sid;
-use crate::outcome::Report;
-use crate::secret::Secret;
+use crate::local::{self, BotChoice, LocalStack, SIMULATE_SIGNING_TOKEN, StackOptions};
+use crate::transcript::record_lines;
+use crate::{Channel, CliError, ServeArgs};
+use flexlex::config::Config;
+use flexlex::envelope::{Envelope, Headers};
+use flexlex::handler::Bridge;
+use flexlex::outcome::Report;
+use flexlex::secret::Secret;
+use flexlex_emulators::sid::random_hex;
 
 /// Where events go: the emulated stack (one event at a time, so each event's recorded actions
 /// are its own) or the real services.
@@ -101,8 +101,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         .await
         .map_err(|e| CliError::Runtime(format!("the server failed: {e}")))?;
 
-    let mut in_flight =
-        std::mem::take(&mut *app.tasks.lock().unwrap_or_else(PoisonError::into_inner));
+    let mut in_flight = std::mem::take(&mut *flexlex::lock(&app.tasks));
     if !in_flight.is_empty() {
         eprintln!("flexlex: finishing {} event(s) in flight", in_flight.len());
     }
@@ -129,7 +128,7 @@ async fn simulated_stack() -> Result<LocalStack, CliError> {
 /// The bridge as the Lambda builds it. The Twilio settings are checked first so a missing
 /// variable is reported without waiting on AWS configuration.
 async fn real_bridge() -> Result<Bridge, CliError> {
-    let advice = |e: crate::config::ConfigError| {
+    let advice = |e: flexlex::config::ConfigError| {
         CliError::Config(format!(
             "{e}\n  set {} (see `flexlex serve --help`), or use --simulate to try it with emulated Lex and Twilio",
             e.variable
@@ -138,9 +137,9 @@ async fn real_bridge() -> Result<Bridge, CliError> {
     if std::env::var_os("TWILIO_SECRET_ID").is_none() {
         Config::from_env().map_err(advice)?;
     }
-    crate::app::bridge_from_env().await.map_err(|e| match e {
-        crate::app::InitError::Config(e) => advice(e),
-        crate::app::InitError::Http(e) => CliError::Runtime(e.to_string()),
+    flexlex::app::bridge_from_env().await.map_err(|e| match e {
+        flexlex::app::InitError::Config(e) => advice(e),
+        flexlex::app::InitError::Http(e) => CliError::Runtime(e.to_string()),
     })
 }
 
@@ -226,13 +225,13 @@ async fn webhook(
         query,
         domain_name: host.clone(),
         path: path.clone(),
-        request_id: random_sid(""),
+        request_id: random_hex(),
         stage: None,
         source_ip: None,
     };
     let public_url = format!("http://{host}{path}");
     let worker = Arc::clone(&app);
-    let mut tasks = app.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut tasks = flexlex::lock(&app.tasks);
     while tasks.try_join_next().is_some() {}
     tasks.spawn(async move {
         process(&worker, envelope, &public_url).await;
@@ -257,7 +256,7 @@ async fn process(app: &App, envelope: Envelope, public_url: &str) {
             let report = bridge
                 .handle_at(event, Some(public_url), local::event_deadline())
                 .await;
-            crate::telemetry::emit(&report, crate::telemetry::LogFormat::Text);
+            flexlex::telemetry::emit(&report, flexlex::telemetry::LogFormat::Text);
             outln!("{}", event_line(&report));
         }
     }

@@ -25,7 +25,7 @@ mod routes;
 mod views;
 
 use std::io;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::oneshot;
 
@@ -34,14 +34,13 @@ pub use model::{
     CustomerKind, RecordedInteraction, RecordedMessage, RecordedRequest, SeededConversation,
 };
 
-use crate::ids::{AccountSid, ApiKeySid, ConversationSid, ParticipantSid, WebhookSid};
-use crate::secret::Secret;
+use crate::sid::Sid;
 
 /// State shared by the server task and every emulator handle.
 pub(crate) struct Shared {
     base_url: String,
-    account: AccountSid,
-    auth_token: Secret,
+    account: Sid,
+    auth_token: String,
     chat_service: String,
     state: Mutex<model::State>,
     connections: super::listener::ConnectionCount,
@@ -51,7 +50,7 @@ impl Shared {
     /// A panic while holding the lock cannot leave the model half-written in a way that
     /// matters to a test double, so a poisoned lock is used as is.
     fn lock(&self) -> MutexGuard<'_, model::State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::lock(&self.state)
     }
 }
 
@@ -84,8 +83,8 @@ impl TwilioEmulator {
         let address = axum::serve::Listener::local_addr(&listener)?;
         let shared = Arc::new(Shared {
             base_url: format!("http://{address}"),
-            account: model::new_typed_sid("AC"),
-            auth_token: Secret::new(crate::ids::random_sid("")),
+            account: Sid::random("AC"),
+            auth_token: crate::sid::random_hex(),
             chat_service: model::new_sid("IS"),
             state: Mutex::new(model::State::default()),
             connections,
@@ -121,19 +120,19 @@ impl TwilioEmulator {
         self.shared.base_url.clone()
     }
 
-    pub fn account_sid(&self) -> AccountSid {
+    pub fn account_sid(&self) -> Sid {
         self.shared.account.clone()
     }
 
     /// The primary auth token: REST auth with the account SID, and the webhook signing key.
-    pub fn auth_token(&self) -> Secret {
+    pub fn auth_token(&self) -> String {
         self.shared.auth_token.clone()
     }
 
     /// Registers a new API key and returns its SID and secret.
-    pub fn add_api_key(&self) -> (ApiKeySid, Secret) {
-        let sid: ApiKeySid = model::new_typed_sid("SK");
-        let secret = Secret::new(crate::ids::random_sid(""));
+    pub fn add_api_key(&self) -> (Sid, String) {
+        let sid: Sid = Sid::random("SK");
+        let secret = crate::sid::random_hex();
         self.shared
             .lock()
             .api_keys
@@ -148,16 +147,12 @@ impl TwilioEmulator {
 
     /// A new active conversation with the bot's webhook but no participant (Flex refuses to
     /// create an Interaction for it).
-    pub fn create_conversation_without_customer(&self) -> (ConversationSid, WebhookSid) {
+    pub fn create_conversation_without_customer(&self) -> (Sid, Sid) {
         self.shared.lock().seed_empty("{}".to_owned())
     }
 
     /// Adds a Conversations SDK participant; `None` when the conversation is unknown.
-    pub fn add_chat_participant(
-        &self,
-        conversation: &ConversationSid,
-        identity: &str,
-    ) -> Option<ParticipantSid> {
+    pub fn add_chat_participant(&self, conversation: &Sid, identity: &str) -> Option<Sid> {
         let mut state = self.shared.lock();
         let record = state.conversations.get_mut(conversation)?;
         Some(record.add_participant(Some(identity.to_owned()), None).sid)
@@ -167,7 +162,7 @@ impl TwilioEmulator {
     /// result to build the `onMessageAdded` webhook. `None` when the conversation is unknown.
     pub fn add_customer_message(
         &self,
-        conversation: &ConversationSid,
+        conversation: &Sid,
         author: &str,
         body: &str,
     ) -> Option<RecordedMessage> {
@@ -182,14 +177,14 @@ impl TwilioEmulator {
     }
 
     /// `(author, body)` of every message in the conversation, in order.
-    pub fn messages(&self, conversation: &ConversationSid) -> Vec<(String, String)> {
+    pub fn messages(&self, conversation: &Sid) -> Vec<(String, String)> {
         self.message_records(conversation)
             .into_iter()
             .map(|m| (m.author, m.body))
             .collect()
     }
 
-    pub fn message_records(&self, conversation: &ConversationSid) -> Vec<RecordedMessage> {
+    pub fn message_records(&self, conversation: &Sid) -> Vec<RecordedMessage> {
         self.shared
             .lock()
             .conversations
@@ -199,7 +194,7 @@ impl TwilioEmulator {
     }
 
     /// `active`, `inactive` or `closed`; `None` when the conversation is unknown.
-    pub fn conversation_state(&self, conversation: &ConversationSid) -> Option<String> {
+    pub fn conversation_state(&self, conversation: &Sid) -> Option<String> {
         self.shared
             .lock()
             .conversations
@@ -208,7 +203,7 @@ impl TwilioEmulator {
     }
 
     /// The conversation-scoped webhooks still attached.
-    pub fn webhooks(&self, conversation: &ConversationSid) -> Vec<WebhookSid> {
+    pub fn webhooks(&self, conversation: &Sid) -> Vec<Sid> {
         self.shared
             .lock()
             .conversations

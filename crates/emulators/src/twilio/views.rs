@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::model::{ConversationRecord, ParticipantRecord, RecordedMessage};
-use crate::ids::{AccountSid, ConversationSid};
+use crate::sid::Sid;
 
 /// Twilio's exception body.
 pub(crate) fn error(status: u16, code: u32, message: &str) -> Value {
@@ -17,15 +17,11 @@ pub(crate) fn error(status: u16, code: u32, message: &str) -> Value {
 
 pub(crate) struct Context<'a> {
     pub base_url: &'a str,
-    pub account: &'a AccountSid,
+    pub account: &'a Sid,
     pub chat_service: &'a str,
 }
 
-pub(crate) fn conversation(
-    ctx: &Context<'_>,
-    sid: &ConversationSid,
-    c: &ConversationRecord,
-) -> Value {
+pub(crate) fn conversation(ctx: &Context<'_>, sid: &Sid, c: &ConversationRecord) -> Value {
     let url = format!("{}/v1/Conversations/{sid}", ctx.base_url);
     json!({
         "account_sid": ctx.account.as_str(),
@@ -49,11 +45,7 @@ pub(crate) fn conversation(
     })
 }
 
-pub(crate) fn participant(
-    ctx: &Context<'_>,
-    conversation: &ConversationSid,
-    p: &ParticipantRecord,
-) -> Value {
+pub(crate) fn participant(ctx: &Context<'_>, conversation: &Sid, p: &ParticipantRecord) -> Value {
     json!({
         "account_sid": ctx.account.as_str(),
         "chat_service_sid": ctx.chat_service,
@@ -73,7 +65,7 @@ pub(crate) fn participant(
 
 pub(crate) fn message(
     ctx: &Context<'_>,
-    conversation: &ConversationSid,
+    conversation: &Sid,
     m: &RecordedMessage,
     attributes: &str,
 ) -> Value {
@@ -107,7 +99,7 @@ pub(crate) fn message(
 /// One page of participants, with Twilio's `meta` block.
 pub(crate) fn participant_page(
     ctx: &Context<'_>,
-    conversation: &ConversationSid,
+    conversation: &Sid,
     all: &[ParticipantRecord],
     page: usize,
     page_size: usize,
@@ -142,7 +134,7 @@ pub(crate) fn participant_page(
 /// One page of a conversation's messages, already in the requested order.
 pub(crate) fn message_page(
     ctx: &Context<'_>,
-    conversation: &ConversationSid,
+    conversation: &Sid,
     ordered: &[RecordedMessage],
     descending: bool,
     page: usize,

@@ -22,7 +22,7 @@ use super::model::{
     ConversationState, RecordedInteraction, RecordedRequest, State as Model, new_sid,
 };
 use super::views::{self, Context};
-use crate::ids::{ConversationSid, InteractionSid, WebhookSid, WorkflowSid, WorkspaceSid};
+use crate::sid::Sid;
 
 const INVALID_PARAMETER: u32 = 20001;
 const AUTHENTICATE: u32 = 20003;
@@ -341,16 +341,16 @@ fn authenticated(shared: &Shared, state: &Model, headers: &HeaderMap) -> bool {
         return false;
     };
     if user == shared.account.as_str() {
-        return password == shared.auth_token.expose();
+        return password == shared.auth_token;
     }
     state
         .api_keys
         .iter()
-        .any(|(sid, secret)| sid.as_str() == user && secret.expose() == password)
+        .any(|(sid, secret)| sid.as_str() == user && *secret == password)
 }
 
-fn known_conversation(state: &Model, raw: &str, path: &str) -> Result<ConversationSid, Reply> {
-    ConversationSid::parse(raw)
+fn known_conversation(state: &Model, raw: &str, path: &str) -> Result<Sid, Reply> {
+    Sid::parse("CH", raw)
         .ok()
         .filter(|sid| state.conversations.contains_key(sid))
         .ok_or_else(|| Reply::not_found(path))
@@ -370,7 +370,7 @@ fn fetch_conversation(ctx: &Context<'_>, state: &Model, incoming: &Incoming, raw
 /// The conversation a write goes to; a closed one refuses writes, as Twilio's does.
 fn writable_conversation<'a>(
     state: &'a mut Model,
-    sid: &ConversationSid,
+    sid: &Sid,
     path: &str,
 ) -> Result<&'a mut super::model::ConversationRecord, Reply> {
     let record = state
@@ -540,7 +540,7 @@ fn delete_webhook(state: &mut Model, incoming: &Incoming, raw: &str, raw_webhook
     let Some(record) = state.conversations.get_mut(&sid) else {
         return Reply::not_found(&incoming.path);
     };
-    let Ok(webhook) = WebhookSid::parse(raw_webhook) else {
+    let Ok(webhook) = Sid::parse("WH", raw_webhook) else {
         return Reply::not_found(&incoming.path);
     };
     let before = record.webhooks.len();
@@ -564,7 +564,7 @@ fn create_interaction(ctx: &Context<'_>, state: &mut Model, incoming: &Incoming)
         check_routing(&routing)?;
         let sid = new_sid("KD");
         let body = views::interaction(ctx, &sid, &channel, &routing);
-        let sid = InteractionSid::parse(&sid).map_err(|e| Reply::invalid(e.to_string()))?;
+        let sid = Sid::parse("KD", &sid).map_err(Reply::invalid)?;
         state.interactions.push(RecordedInteraction {
             sid,
             channel,
@@ -616,7 +616,7 @@ fn check_channel(state: &Model, channel: &Value) -> Result<(), Reply> {
                 "Channel.properties.media_channel_sid is required when initiated_by is customer",
             )
         })?;
-    let record = ConversationSid::parse(media)
+    let record = Sid::parse("CH", media)
         .ok()
         .and_then(|sid| state.conversations.get(&sid))
         .ok_or_else(|| {
@@ -643,13 +643,13 @@ fn check_routing(routing: &Value) -> Result<(), Reply> {
         .get("workspace_sid")
         .and_then(Value::as_str)
         .ok_or_else(|| Reply::invalid("Routing.properties.workspace_sid is required"))?;
-    WorkspaceSid::parse(workspace)
+    Sid::parse("WS", workspace)
         .map_err(|e| Reply::invalid(format!("Routing.properties.workspace_sid: {e}")))?;
     if let Some(workflow) = properties.get("workflow_sid") {
         let workflow = workflow
             .as_str()
             .ok_or_else(|| Reply::invalid("Routing.properties.workflow_sid must be a string"))?;
-        WorkflowSid::parse(workflow)
+        Sid::parse("WW", workflow)
             .map_err(|e| Reply::invalid(format!("Routing.properties.workflow_sid: {e}")))?;
     }
     if properties

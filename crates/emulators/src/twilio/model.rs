@@ -7,14 +7,11 @@ use std::time::SystemTime;
 use serde_json::{Value, json};
 
 use super::faults::Fault;
-use crate::ids::{
-    ApiKeySid, ConversationSid, InteractionSid, MessageSid, ParticipantSid, WebhookSid,
-};
-use crate::secret::Secret;
+use crate::sid::Sid;
 
-/// A fresh Twilio-shaped SID: the prefix and 32 random hex digits.
+/// A fresh Twilio-shaped SID as text.
 pub(crate) fn new_sid(prefix: &str) -> String {
-    crate::ids::random_sid(prefix)
+    Sid::random(prefix).to_string()
 }
 
 /// The customer a seeded conversation starts with, as each channel presents it to Twilio.
@@ -34,10 +31,10 @@ pub enum CustomerKind {
 /// The SIDs a test or the demo needs to drive a seeded conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeededConversation {
-    pub conversation: ConversationSid,
+    pub conversation: Sid,
     /// The bot's conversation-scoped webhook.
-    pub webhook: WebhookSid,
-    pub customer: ParticipantSid,
+    pub webhook: Sid,
+    pub customer: Sid,
     /// The `Author` Twilio gives the customer's messages (identity or address).
     pub customer_author: String,
 }
@@ -71,18 +68,18 @@ impl RecordedRequest {
 /// A message stored in a conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedMessage {
-    pub sid: MessageSid,
+    pub sid: Sid,
     pub index: u64,
     pub author: String,
     pub body: String,
-    pub participant: Option<ParticipantSid>,
+    pub participant: Option<Sid>,
     pub date_created: String,
 }
 
 /// An Interaction as created, with `Channel` and `Routing` parsed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedInteraction {
-    pub sid: InteractionSid,
+    pub sid: Sid,
     pub channel: Value,
     pub routing: Value,
 }
@@ -115,7 +112,7 @@ impl ConversationState {
 
 #[derive(Debug, Clone)]
 pub(crate) struct ParticipantRecord {
-    pub sid: ParticipantSid,
+    pub sid: Sid,
     pub identity: Option<String>,
     pub binding: Option<Value>,
     pub attributes: String,
@@ -138,7 +135,7 @@ pub(crate) struct ConversationRecord {
     pub attributes: String,
     pub state: ConversationState,
     pub participants: Vec<ParticipantRecord>,
-    pub webhooks: Vec<WebhookSid>,
+    pub webhooks: Vec<Sid>,
     pub messages: Vec<RecordedMessage>,
     pub date_created: String,
     pub date_updated: String,
@@ -168,7 +165,7 @@ impl ConversationRecord {
             .find(|p| p.author() == Some(author))
             .map(|p| p.sid.clone());
         let message = RecordedMessage {
-            sid: parse_sid(&new_sid("IM")),
+            sid: Sid::random("IM"),
             index: self.messages.len() as u64,
             author: author.to_owned(),
             body: body.to_owned(),
@@ -185,7 +182,7 @@ impl ConversationRecord {
         binding: Option<Value>,
     ) -> ParticipantRecord {
         let participant = ParticipantRecord {
-            sid: parse_sid(&new_sid("MB")),
+            sid: Sid::random("MB"),
             identity,
             binding,
             attributes: "{}".to_owned(),
@@ -196,31 +193,11 @@ impl ConversationRecord {
     }
 }
 
-/// A fresh SID of a typed kind whose prefix is `prefix`.
-pub(crate) fn new_typed_sid<T: std::str::FromStr>(prefix: &str) -> T
-where
-    T::Err: std::fmt::Debug,
-{
-    parse_sid(&new_sid(prefix))
-}
-
-/// Parses a SID this module generated; the shape is right by construction.
-fn parse_sid<T: std::str::FromStr>(raw: &str) -> T
-where
-    T::Err: std::fmt::Debug,
-{
-    match raw.parse() {
-        Ok(sid) => sid,
-        // new_sid always yields prefix + 32 hex digits.
-        Err(e) => unreachable!("a generated SID always parses, {raw} did not: {e:?}"),
-    }
-}
-
 /// Everything behind the emulator's lock.
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    pub api_keys: Vec<(ApiKeySid, Secret)>,
-    pub conversations: BTreeMap<ConversationSid, ConversationRecord>,
+    pub api_keys: Vec<(Sid, String)>,
+    pub conversations: BTreeMap<Sid, ConversationRecord>,
     pub requests: Vec<RecordedRequest>,
     pub interactions: Vec<RecordedInteraction>,
     pub faults: Vec<Fault>,
@@ -259,8 +236,8 @@ impl State {
                 ("{}".to_owned(), None, Some(binding))
             }
         };
-        let conversation: ConversationSid = parse_sid(&new_sid("CH"));
-        let webhook: WebhookSid = parse_sid(&new_sid("WH"));
+        let conversation: Sid = Sid::random("CH");
+        let webhook: Sid = Sid::random("WH");
         let mut record = ConversationRecord::new(attributes);
         record.webhooks.push(webhook.clone());
         let participant = record.add_participant(identity, binding);
@@ -273,9 +250,9 @@ impl State {
         }
     }
 
-    pub fn seed_empty(&mut self, attributes: String) -> (ConversationSid, WebhookSid) {
-        let conversation: ConversationSid = parse_sid(&new_sid("CH"));
-        let webhook: WebhookSid = parse_sid(&new_sid("WH"));
+    pub fn seed_empty(&mut self, attributes: String) -> (Sid, Sid) {
+        let conversation: Sid = Sid::random("CH");
+        let webhook: Sid = Sid::random("WH");
         let mut record = ConversationRecord::new(attributes);
         record.webhooks.push(webhook.clone());
         self.conversations.insert(conversation.clone(), record);
@@ -291,8 +268,8 @@ pub(crate) fn iso8601(time: SystemTime) -> String {
         .unwrap_or(0);
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
-    let crate::emulator::lex::orderflowers::CivilDate { year, month, day } =
-        crate::emulator::lex::orderflowers::CivilDate::from_days(days);
+    let crate::lex::orderflowers::CivilDate { year, month, day } =
+        crate::lex::orderflowers::CivilDate::from_days(days);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
         rem / 3600,

@@ -14,10 +14,11 @@
 pub mod orderflowers;
 pub mod wire;
 
+use crate::lock;
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -351,11 +352,6 @@ struct Shared {
     latency: Mutex<Duration>,
     calls: Mutex<Vec<LexCall>>,
     requests: AtomicU64,
-}
-
-/// A poisoned lock only means a test panicked while holding it; the data is still usable.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A refusal, answered as Lex answers it.

@@ -5,9 +5,9 @@ use std::io::IsTerminal;
 
 use serde_json::Value;
 
-use super::ColorChoice;
-use super::local::Action;
-use crate::outcome::{Outcome, Report};
+use crate::ColorChoice;
+use crate::local::Action;
+use flexlex::outcome::{Outcome, Report};
 
 /// Whether to colour: only for a terminal, never when `NO_COLOR` is set, unless forced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,18 +8,20 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Channel, CliError};
-use crate::app;
-use crate::bot::Bot;
-use crate::config::Config;
-use crate::deadline::Deadline;
-use crate::emulator::lex::{DEMO_ALIAS_ID, DEMO_BOT_ID, LexEmulator};
-use crate::emulator::twilio::{CustomerKind, SeededConversation, TwilioEmulator};
-use crate::handler::Bridge;
-use crate::inbound::{self, CustomerMessage};
-use crate::lex::{LexBot, LexSettings};
-use crate::outcome::Report;
-use crate::secret::Secret;
+use crate::{Channel, CliError};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use flexlex::app;
+use flexlex::bot::Bot;
+use flexlex::config::Config;
+use flexlex::deadline::Deadline;
+use flexlex::handler::Bridge;
+use flexlex::http::{HttpBuildError, HttpSettings, SmithyHttpClient};
+use flexlex::lex::{LexBot, LexSettings};
+use flexlex::outcome::Report;
+use flexlex::secret::Secret;
+use flexlex_emulators::lex::{DEMO_ALIAS_ID, DEMO_BOT_ID, LexEmulator};
+use flexlex_emulators::twilio::{CustomerKind, SeededConversation, TwilioEmulator};
+use flexlex_emulators::webhook::{self, CustomerMessage};
 
 /// The signing token `serve --simulate` uses when `TWILIO_AUTH_TOKEN` is not set. It signs
 /// webhooks for the emulated account only and is not a credential of anything real.
@@ -136,8 +138,9 @@ impl LocalStack {
                 let lex = LexEmulator::start().await.map_err(|e| {
                     CliError::Runtime(format!("cannot start the Lex emulator: {e}"))
                 })?;
-                let bot = LexBot::for_endpoint(&lex.endpoint(), &LexSettings::default())
+                let sdk = emulator_sdk_config(&lex.endpoint())
                     .map_err(|e| CliError::Runtime(e.to_string()))?;
+                let bot = LexBot::from_sdk_config(&sdk, &LexSettings::default());
                 let query = format!("BotId={DEMO_BOT_ID}&BotAliasId={DEMO_ALIAS_ID}");
                 (Some(lex), Arc::new(bot), query)
             }
@@ -165,7 +168,7 @@ impl LocalStack {
                 options.signing_token.expose().to_owned(),
             ),
             ("TWILIO_API_KEY_SID", key_sid.to_string()),
-            ("TWILIO_API_KEY_SECRET", key_secret.expose().to_owned()),
+            ("TWILIO_API_KEY_SECRET", key_secret),
             ("TWILIO_CONVERSATIONS_BASE_URL", twilio.base_url()),
             ("TWILIO_FLEX_BASE_URL", twilio.base_url()),
             ("FLEX_WORKSPACE_SID", LOCAL_WORKSPACE.to_owned()),
@@ -220,31 +223,23 @@ impl LocalStack {
             .ok_or_else(|| {
                 CliError::Runtime(format!("conversation {} is gone", seeded.conversation))
             })?;
-        let account = self.twilio.account_sid();
-        let source = match crate::handoff::channel_hint(&seeded.customer_author) {
-            crate::conversations::ChannelType::Web => "SDK",
-            crate::conversations::ChannelType::Sms => "SMS",
-            crate::conversations::ChannelType::Whatsapp => "WHATSAPP",
-        };
+        let account = self.twilio.account_sid().to_string();
         let params = CustomerMessage {
             account: &account,
-            conversation: &seeded.conversation,
-            webhook: &seeded.webhook,
-            participant: &seeded.customer,
+            conversation: seeded.conversation.as_str(),
+            webhook: seeded.webhook.as_str(),
+            participant: seeded.customer.as_str(),
             author: &seeded.customer_author,
             body: text,
             index: recorded.index,
-            source,
+            source: webhook::source_for(&seeded.customer_author),
         }
         .params();
         let token = token.unwrap_or(self.signing_token.expose());
-        let envelope = inbound::signed_envelope(url, &params, token)
+        let envelope = webhook::signed_envelope(url, &params, token)
             .map_err(|e| CliError::Runtime(e.to_string()))?;
-        let report = self
-            .bridge
-            .handle(envelope.to_value(), event_deadline())
-            .await;
-        crate::telemetry::emit(&report, crate::telemetry::LogFormat::Text);
+        let report = self.bridge.handle(envelope, event_deadline()).await;
+        flexlex::telemetry::emit(&report, flexlex::telemetry::LogFormat::Text);
         Ok(Exchange {
             report,
             actions: self.actions_since_last(),
@@ -258,7 +253,7 @@ impl LocalStack {
             .bridge
             .handle_at(event, public_url, event_deadline())
             .await;
-        crate::telemetry::emit(&report, crate::telemetry::LogFormat::Text);
+        flexlex::telemetry::emit(&report, flexlex::telemetry::LogFormat::Text);
         Exchange {
             report,
             actions: self.actions_since_last(),
@@ -280,6 +275,28 @@ impl LocalStack {
     }
 }
 
+/// AWS configuration for a loopback emulator at `endpoint`: a fixed region and static
+/// credentials (an emulator checks that requests are signed, not by whom), on the product's
+/// shared HTTP stack, so nothing is looked up in the environment or on the network.
+pub fn emulator_sdk_config(endpoint: &str) -> Result<aws_config::SdkConfig, HttpBuildError> {
+    let credentials = aws_credential_types::Credentials::new(
+        "AKIDFLEXLEXLOCAL",
+        "flexlex-local",
+        None,
+        None,
+        "flexlex-local",
+    );
+    Ok(aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .endpoint_url(endpoint)
+        .http_client(SmithyHttpClient::shared(flexlex::http::client(
+            HttpSettings::default(),
+        )?))
+        .build())
+}
+
 /// The customer each channel's seeded conversation starts with.
 pub fn customer(channel: Channel, name: &str) -> CustomerKind {
     match channel {
@@ -296,7 +313,7 @@ pub fn customer(channel: Channel, name: &str) -> CustomerKind {
     }
 }
 
-fn action_from(request: &crate::emulator::twilio::RecordedRequest) -> Option<Action> {
+fn action_from(request: &flexlex_emulators::twilio::RecordedRequest) -> Option<Action> {
     let segments: Vec<&str> = request.path.trim_matches('/').split('/').collect();
     if request.status >= 400 {
         return Some(Action::Refused {

@@ -6,9 +6,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::Duration;
 
-use base64::Engine;
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
+use flexlex_emulators::webhook::signature as twilio_signature;
 
 /// Settings from the developer's environment that would change what the binary does.
 const ENV_TO_CLEAR: &[&str] = &[
@@ -188,21 +186,6 @@ fn serve_without_credentials_names_the_missing_variable() {
     assert!(stderr.contains("TWILIO_AUTH_TOKEN"), "{stderr}");
     assert!(stderr.contains("--simulate"), "{stderr}");
     assert!(stdout.is_empty(), "{stdout}");
-}
-
-/// Twilio's webhook signature, written here from the published algorithm rather than taken
-/// from the crate: base64(HMAC-SHA1(token, url + each param name and value, sorted by name)).
-fn twilio_signature(token: &str, url: &str, params: &[(String, String)]) -> String {
-    let mut sorted = params.to_vec();
-    sorted.sort();
-    let mut data = url.to_owned();
-    for (name, value) in &sorted {
-        data.push_str(name);
-        data.push_str(value);
-    }
-    let mut mac = Hmac::<Sha1>::new_from_slice(token.as_bytes()).unwrap();
-    mac.update(data.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
 /// A seeded conversation as `serve --simulate` announces it.

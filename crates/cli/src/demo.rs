@@ -6,14 +6,14 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use super::local::{self, BotChoice, LocalStack, StackOptions};
-use super::transcript::Style;
-use super::{Channel, CliError};
-use crate::config::DEFAULT_BOT_ERROR_MESSAGE;
-use crate::emulator::lex::{Fault, Times};
-use crate::emulator::twilio::SeededConversation;
-use crate::ids::ConversationSid;
-use crate::secret::Secret;
+use crate::local::{self, BotChoice, LocalStack, StackOptions};
+use crate::transcript::Style;
+use crate::{Channel, CliError};
+use flexlex::config::DEFAULT_BOT_ERROR_MESSAGE;
+use flexlex::secret::Secret;
+use flexlex_emulators::lex::{Fault, Times};
+use flexlex_emulators::sid::Sid;
+use flexlex_emulators::twilio::SeededConversation;
 
 /// The execute-api URL Twilio would call in production (without the bot query).
 const WEBHOOK_BASE: &str = "https://demo.execute-api.us-east-1.amazonaws.com/prod/webhook";
@@ -277,7 +277,7 @@ fn describe(scene: &Scene, seeded: &SeededConversation, style: Style) {
 
 fn check(
     stack: &LocalStack,
-    conversation: &ConversationSid,
+    conversation: &Sid,
     expect: &Expect,
     before: (usize, usize),
     after: (usize, usize),

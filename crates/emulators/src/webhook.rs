@@ -1,0 +1,219 @@
+//! What Twilio and API Gateway deliver for a customer's message: the `onMessageAdded` form
+//! parameters, the `X-Twilio-Signature` over them, and the JSON envelope the stack's request
+//! template produces. Written from Twilio's documented algorithm and the VTL contract, not from
+//! the product's code, so a request built here tests the product rather than agreeing with it.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha1::Sha1;
+
+use crate::sid::{Sid, random_hex};
+
+/// Form parameters in the order they are sent.
+pub type Params = Vec<(String, String)>;
+
+/// A customer's message as the Flex Conversations address webhook describes it.
+#[derive(Debug, Clone)]
+pub struct CustomerMessage<'a> {
+    pub account: &'a str,
+    pub conversation: &'a str,
+    pub webhook: &'a str,
+    pub participant: &'a str,
+    pub author: &'a str,
+    pub body: &'a str,
+    pub index: u64,
+    /// `SDK` for webchat, `SMS`/`WHATSAPP` for carrier messages.
+    pub source: &'a str,
+}
+
+impl CustomerMessage<'_> {
+    /// The `onMessageAdded` parameters, in the order Twilio lists them, with a fresh MessageSid.
+    pub fn params(&self) -> Params {
+        self.params_for(&Sid::random("IM"))
+    }
+
+    /// As [`CustomerMessage::params`], for a given MessageSid (a redelivery of one message).
+    pub fn params_for(&self, message: &Sid) -> Params {
+        [
+            ("AccountSid", self.account.to_owned()),
+            ("EventType", "onMessageAdded".to_owned()),
+            ("Source", self.source.to_owned()),
+            ("ConversationSid", self.conversation.to_owned()),
+            ("MessageSid", message.to_string()),
+            ("Index", self.index.to_string()),
+            ("DateCreated", "2026-11-24T10:00:00.000Z".to_owned()),
+            ("Body", self.body.to_owned()),
+            ("Author", self.author.to_owned()),
+            ("ParticipantSid", self.participant.to_owned()),
+            ("Attributes", "{}".to_owned()),
+            ("WebhookSid", self.webhook.to_owned()),
+            ("RetryCount", "0".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+}
+
+/// The `Source` Twilio reports for a customer author: `whatsapp:` and phone numbers are carrier
+/// messages, anything else a webchat identity.
+pub fn source_for(author: &str) -> &'static str {
+    if author.starts_with("whatsapp:") {
+        "WHATSAPP"
+    } else if author.starts_with('+') {
+        "SMS"
+    } else {
+        "SDK"
+    }
+}
+
+/// `X-Twilio-Signature` as Twilio computes it: HMAC-SHA1 keyed with the auth token over the full
+/// URL followed by every parameter name and value, sorted by name (values sorted within a
+/// repeated name), base64-encoded.
+pub fn signature(token: &str, url: &str, params: &[(String, String)]) -> String {
+    let mut grouped: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (k, v) in params {
+        grouped.entry(k).or_default().push(v);
+    }
+    let mut data = url.to_owned();
+    for (k, mut values) in grouped {
+        values.sort_unstable();
+        for v in values {
+            data.push_str(k);
+            data.push_str(v);
+        }
+    }
+    // HMAC accepts keys of any length; the error arm cannot happen.
+    let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(token.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(data.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// Why a webhook URL could not be turned into an envelope.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("webhook URL `{url}` is not usable: {reason}")]
+pub struct UrlError {
+    pub url: String,
+    pub reason: &'static str,
+}
+
+/// Splits `https://host/path?query` the way API Gateway reports it: host, path, query map.
+pub fn split_url(url: &str) -> Result<(String, String, BTreeMap<String, String>), UrlError> {
+    let err = |reason| UrlError {
+        url: url.to_owned(),
+        reason,
+    };
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| err("must start with https:// or http://"))?;
+    let (host_path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (host, path) = match host_path.find('/') {
+        Some(i) => (&host_path[..i], &host_path[i..]),
+        None => (host_path, "/"),
+    };
+    if host.is_empty() {
+        return Err(err("has no host"));
+    }
+    let query = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    Ok((host.to_owned(), path.to_owned(), query))
+}
+
+/// The envelope API Gateway hands the Lambda for `params` POSTed to `url`, signed with `token`
+/// over exactly that URL.
+pub fn signed_envelope(
+    url: &str,
+    params: &[(String, String)],
+    token: &str,
+) -> Result<Value, UrlError> {
+    envelope(url, params, Some(&signature(token, url, params)))
+}
+
+/// The request template's JSON (version 1) for `params` POSTed to `url`, with any signature
+/// header or none, e.g. to show a forged request.
+pub fn envelope(
+    url: &str,
+    params: &[(String, String)],
+    signature: Option<&str>,
+) -> Result<Value, UrlError> {
+    let (host, path, query) = split_url(url)?;
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    let mut headers = json!({
+        "Content-Type": "application/x-www-form-urlencoded; charset=UTF-8",
+        "Host": host,
+        "I-Twilio-Idempotency-Token": random_hex(),
+        "User-Agent": "TwilioProxy/1.1",
+        "X-Home-Region": "us1",
+    });
+    if let Some(signature) = signature {
+        headers["X-Twilio-Signature"] = json!(signature);
+    }
+    let stage = path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    Ok(json!({
+        "v": "1",
+        "body": base64::engine::general_purpose::STANDARD.encode(body),
+        "headers": headers,
+        "query": query,
+        "domainName": host,
+        "path": path,
+        "requestId": random_hex(),
+        "stage": stage,
+        "sourceIp": "127.0.0.1",
+        "requestTimeEpoch": "1764000000000",
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_like_api_gateway_reports_them() {
+        let (host, path, query) =
+            split_url("https://abc.execute-api.us-east-1.amazonaws.com/prod/webhook?BotId=ABCDEFGHIJ&BotAliasId=TSTALIASID").unwrap();
+        assert_eq!(host, "abc.execute-api.us-east-1.amazonaws.com");
+        assert_eq!(path, "/prod/webhook");
+        assert_eq!(query["BotId"], "ABCDEFGHIJ");
+        assert_eq!(query["BotAliasId"], "TSTALIASID");
+        assert!(split_url("ftp://x").is_err());
+        assert!(split_url("https:///path").is_err());
+    }
+
+    /// Twilio's published example: the auth token `12345`, the URL
+    /// `https://mycompany.com/myapp.php?foo=1&bar=2` and five parameters.
+    #[test]
+    fn twilios_published_vector_is_reproduced() {
+        let params: Params = [
+            ("CallSid", "CA1234567890ABCDE"),
+            ("Caller", "+14158675309"),
+            ("Digits", "1234"),
+            ("From", "+14158675309"),
+            ("To", "+18005551212"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        assert_eq!(
+            signature(
+                "12345",
+                "https://mycompany.com/myapp.php?foo=1&bar=2",
+                &params
+            ),
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        );
+    }
+}
