@@ -10,22 +10,59 @@ use crate::conversations::Conversations;
 use crate::handler::Bridge;
 use crate::http::{HttpBuildError, HttpSettings, SmithyHttpClient};
 use crate::lex::{LexBot, LexSettings};
+use crate::queue::TurnQueue;
+use crate::queue::in_process::InProcessQueue;
+use crate::queue::sqs::SqsTurnQueue;
 use crate::secrets_manager;
+use crate::state::ConversationStore;
+use crate::state::dynamodb::DynamoStore;
+use crate::state::in_memory::InMemoryStore;
+use crate::turn::TurnEngine;
 use crate::signature::Verifier;
 use crate::twilio::{TwilioClient, TwilioClientConfig};
 
+/// The ports a bridge runs on.
+pub struct Ports {
+    pub bot: Arc<dyn Bot>,
+    pub conversations: Arc<dyn Conversations>,
+    pub store: Arc<dyn ConversationStore>,
+    /// `None`: turns run in this process, one conversation lane at a time.
+    pub queue: Option<Arc<dyn TurnQueue>>,
+}
+
+impl Ports {
+    /// Local ports: in-memory state and the in-process queue.
+    pub fn local(bot: Arc<dyn Bot>, conversations: Arc<dyn Conversations>) -> Self {
+        Self {
+            bot,
+            conversations,
+            store: Arc::new(InMemoryStore::new()),
+            queue: None,
+        }
+    }
+}
+
 /// The bridge over the given ports, with the configured behaviour and signature tokens.
-pub fn bridge(config: &Config, bot: Arc<dyn Bot>, conversations: Arc<dyn Conversations>) -> Bridge {
+pub fn bridge(config: &Config, ports: Ports) -> Bridge {
     let verifier = Verifier::new(
         config.twilio.auth_token.clone(),
         config.twilio.previous_auth_token.clone(),
     );
+    let engine = Arc::new(TurnEngine::new(
+        config.behaviour.clone(),
+        ports.bot,
+        ports.conversations,
+        ports.store,
+    ));
+    let queue = ports
+        .queue
+        .unwrap_or_else(|| Arc::new(InProcessQueue::new(Arc::clone(&engine))));
     Bridge::new(
         config.behaviour.clone(),
         config.twilio.account.clone(),
         verifier,
-        bot,
-        conversations,
+        engine,
+        queue,
     )
 }
 
@@ -79,5 +116,46 @@ pub async fn bridge_from_env() -> Result<Bridge, InitError> {
     let config = Config::from_settings(&settings)?;
     let bot = LexBot::from_sdk_config(&sdk, &LexSettings::default());
     let twilio = twilio_client(&config.twilio)?;
-    Ok(bridge(&config, Arc::new(bot), Arc::new(twilio)))
+    let store: Arc<dyn ConversationStore> = match &config.engines.state_table {
+        Some(table) => {
+            let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .timeout_config(state_timeouts())
+                .build();
+            Arc::new(DynamoStore::new(
+                aws_sdk_dynamodb::Client::from_conf(conf),
+                table.clone(),
+            ))
+        }
+        None => Arc::new(InMemoryStore::new()),
+    };
+    let queue = config
+        .engines
+        .turn_queue_url
+        .as_ref()
+        .map(|url| -> Arc<dyn TurnQueue> {
+            let conf = aws_sdk_sqs::config::Builder::from(&sdk)
+                .timeout_config(state_timeouts())
+                .build();
+            Arc::new(SqsTurnQueue::new(
+                aws_sdk_sqs::Client::from_conf(conf),
+                url.clone(),
+            ))
+        });
+    let ports = Ports {
+        bot: Arc::new(bot),
+        conversations: Arc::new(twilio),
+        store,
+        queue,
+    };
+    Ok(bridge(&config, ports))
+}
+
+/// Bounds for a state or queue call: both are single-digit milliseconds in-region, so a call
+/// that takes seconds is stuck and its retry (the SDK's standard mode) should start.
+fn state_timeouts() -> aws_smithy_types::timeout::TimeoutConfig {
+    aws_smithy_types::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .operation_attempt_timeout(std::time::Duration::from_secs(2))
+        .operation_timeout(std::time::Duration::from_secs(6))
+        .build()
 }

@@ -36,7 +36,7 @@ pub fn cap_text(text: &str) -> &str {
 }
 
 /// What the bot said and where its dialog stands after one turn.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct BotTurn {
     pub messages: Vec<BotMessage>,
     pub dialog_action: Option<DialogAction>,
@@ -51,7 +51,7 @@ pub struct BotTurn {
     pub alternatives: Vec<Intent>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum BotMessage {
     PlainText(String),
     Ssml(String),
@@ -59,7 +59,7 @@ pub enum BotMessage {
     CustomPayload(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Card {
     pub title: String,
     pub subtitle: Option<String>,
@@ -67,13 +67,13 @@ pub struct Card {
     pub buttons: Vec<Button>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Button {
     pub text: String,
     pub value: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum DialogAction {
     Close,
     ConfirmIntent,
@@ -84,7 +84,7 @@ pub enum DialogAction {
     Other(String),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Intent {
     pub name: String,
     pub state: IntentState,
@@ -93,7 +93,7 @@ pub struct Intent {
     pub slots: BTreeMap<String, Option<String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum IntentState {
     Failed,
     Fulfilled,

@@ -95,6 +95,17 @@ pub struct Behaviour {
 pub struct Config {
     pub twilio: TwilioSettings,
     pub behaviour: Behaviour,
+    pub engines: Engines,
+}
+
+/// Where turns queue and conversation state lives. Unset: turns run in this process behind a
+/// per-conversation lane, with state in memory (local runs and tests).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Engines {
+    /// `TURN_QUEUE_URL`: the SQS FIFO queue of admitted turns.
+    pub turn_queue_url: Option<String>,
+    /// `STATE_TABLE`: the DynamoDB table of conversation state.
+    pub state_table: Option<String>,
 }
 
 pub const DEFAULT_BOT_ERROR_MESSAGE: &str =
@@ -283,7 +294,35 @@ impl Config {
             webhook_public_url: url("WEBHOOK_PUBLIC_URL")?,
         };
 
-        Ok(Self { twilio, behaviour })
+        let engines = Engines {
+            turn_queue_url: get("TURN_QUEUE_URL")
+                .map(|raw| {
+                    if !raw.starts_with("https://") && !raw.starts_with("http://") {
+                        return Err(ConfigError::new("TURN_QUEUE_URL", "must be the queue's URL"));
+                    }
+                    if !raw.ends_with(".fifo") {
+                        return Err(ConfigError::new(
+                            "TURN_QUEUE_URL",
+                            "must be a FIFO queue (its name ends in .fifo): turns of one conversation must stay in order",
+                        ));
+                    }
+                    Ok(raw.to_owned())
+                })
+                .transpose()?,
+            state_table: get("STATE_TABLE").map(str::to_owned),
+        };
+        if engines.turn_queue_url.is_some() && engines.state_table.is_none() {
+            return Err(ConfigError::new(
+                "STATE_TABLE",
+                "missing while TURN_QUEUE_URL is set: turns delivered by the queue need the shared conversation state to be handled once",
+            ));
+        }
+
+        Ok(Self {
+            twilio,
+            behaviour,
+            engines,
+        })
     }
 }
 

@@ -6,7 +6,8 @@ use serde_json::{Map, Value, json};
 
 use crate::deadline::Deadline;
 use crate::ids::{
-    ConversationSid, InteractionSid, ParticipantSid, WebhookSid, WorkflowSid, WorkspaceSid,
+    ConversationSid, InteractionSid, MessageSid, ParticipantSid, WebhookSid, WorkflowSid,
+    WorkspaceSid,
 };
 
 /// A conversation participant as Twilio lists it.
@@ -45,6 +46,33 @@ pub struct PostedMessage {
     pub index: u64,
     pub author: String,
     pub body: String,
+    /// The customer message this reply answers and its part number, from the reply's
+    /// attributes: how a resumed turn knows which replies Twilio already has.
+    pub reply_to: Option<ReplyTag>,
+}
+
+/// Tags a bot reply with the message it answers, in the reply's `Attributes`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ReplyTag {
+    pub message: MessageSid,
+    /// The reply's position among the turn's replies.
+    pub part: u32,
+}
+
+impl ReplyTag {
+    /// The `Attributes` JSON a tagged reply carries.
+    pub fn attributes(&self) -> Value {
+        serde_json::json!({ "flexlex": { "replyTo": self.message.as_str(), "part": self.part } })
+    }
+
+    /// The tag in a message's `Attributes`, if it has one.
+    pub fn from_attributes(attributes: &Value) -> Option<Self> {
+        let tag = attributes.get("flexlex")?;
+        Some(Self {
+            message: MessageSid::parse(tag.get("replyTo")?.as_str()?).ok()?,
+            part: u32::try_from(tag.get("part")?.as_u64()?).ok()?,
+        })
+    }
 }
 
 /// The media type of the customer's channel, as the Interactions API names it.
@@ -111,9 +139,18 @@ pub enum TwilioError {
         code: Option<u32>,
         message: String,
     },
-    /// 429/5xx or network faults that outlasted the retries or the deadline.
+    /// 429/5xx or network faults that outlasted the retries or the deadline, where Twilio
+    /// cannot have applied the request.
     #[error("twilio unavailable for {operation} after {attempts} attempt(s): {last}")]
     Unavailable {
+        operation: &'static str,
+        attempts: u32,
+        last: String,
+    },
+    /// A request that changes something failed after it was sent (5xx, a timeout, a dropped
+    /// connection): Twilio may have applied it, so it is not repeated blindly.
+    #[error("twilio left {operation} ambiguous after {attempts} attempt(s): {last}")]
+    Ambiguous {
         operation: &'static str,
         attempts: u32,
         last: String,
@@ -127,9 +164,9 @@ pub enum TwilioError {
 }
 
 impl TwilioError {
-    /// Whether re-running the whole event later (the on-failure queue) could succeed.
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Unavailable { .. })
+    /// Whether waiting can help: Twilio was unavailable, or its answer was lost.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable { .. } | Self::Ambiguous { .. })
     }
 }
 
@@ -137,11 +174,13 @@ impl TwilioError {
 /// so they never trigger the bot's webhook again.
 #[async_trait]
 pub trait Conversations: Send + Sync {
+    /// Posts `body` as `author`, tagged with the message it answers (`tag`).
     async fn post_message(
         &self,
         conversation: &ConversationSid,
         author: &str,
         body: &str,
+        tag: &ReplyTag,
         deadline: Deadline,
     ) -> Result<(), TwilioError>;
 

@@ -1,6 +1,7 @@
 //! Who the customer is and what the agent should see: builds the Flex Interaction for a handoff
 //! from the webhook, the conversation's participants and attributes, and the bot's last turn.
 
+use crate::state::Memory;
 use serde_json::{Map, Value, json};
 
 use crate::bot::{BotTurn, Intent};
@@ -173,6 +174,15 @@ pub fn task_attributes(
     }
     attributes.insert("lex".into(), Value::Object(lex));
     attributes
+}
+
+/// What the conversation's memory adds for the agent: the slots gathered across every intent
+/// the bot filled (an order's slots survive a switch to `Agent`) and how many turns the bot had.
+pub fn add_memory(attributes: &mut Map<String, Value>, memory: &Memory) {
+    attributes.insert("botTurns".into(), json!(memory.turns));
+    if let Some(Value::Object(lex)) = attributes.get_mut("lex") {
+        lex.insert("gatheredSlots".into(), json!(memory.slots));
+    }
 }
 
 /// The customer-initiated Interaction on this conversation.

@@ -172,7 +172,7 @@ lex_id!(
 );
 
 /// Which bot to ask: the ids Twilio's webhook URL carries.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BotRef {
     pub bot_id: BotId,
     pub alias_id: BotAliasId,

@@ -1,57 +1,120 @@
-//! The Lambda entry point: turns a runtime event into one `Bridge::handle` call and the outcome
-//! into the runtime's answer. A failed side effect becomes the invocation's error, so the
-//! stack's on-failure destination keeps the event.
+//! The Lambda entry point. One function, two event shapes: an API Gateway event (the request
+//! template's envelope) is intake; an SQS batch from the turn queue is turns. Anything else is
+//! logged with why and dropped. Only failures are errors: rejected and ignored events are
+//! logged and dropped, since replaying them cannot change their fate.
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde_json::Value;
 
 use crate::deadline::Deadline;
 use crate::handler::Bridge;
 use crate::outcome::Outcome;
+use crate::sqs_batch::SqsEvent;
 use crate::telemetry::{self, LogFormat};
 
-/// The event could not be completed; carried to the on-failure destination.
+/// An intake event could not be completed; carried to the on-failure destination. The error
+/// type says whether waiting can help and whether a replay is safe (`Transient.ReplaySafe`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{outcome}: {detail}")]
 pub struct InvocationError {
     pub outcome: String,
     pub detail: String,
-    /// Whether replaying the event from the on-failure queue could succeed.
-    pub retryable: bool,
+    pub error_type: &'static str,
 }
 
 impl From<InvocationError> for Diagnostic {
     fn from(error: InvocationError) -> Self {
         Diagnostic {
-            error_type: if error.retryable {
-                "Retryable"
-            } else {
-                "NonRetryable"
-            }
-            .to_owned(),
+            error_type: error.error_type.to_owned(),
             error_message: error.to_string(),
         }
     }
 }
 
-/// Handles one invocation. Only failed side effects are errors: rejected and ignored events
-/// are logged and dropped, since replaying them cannot change their fate.
+/// The two shapes this function is invoked with.
+#[derive(Debug)]
+pub enum Event {
+    /// The request template's envelope (an object with its version `v`).
+    Webhook(Value),
+    Turns(SqsEvent),
+    /// Neither: why.
+    Unknown(String),
+}
+
+impl Event {
+    /// Tells the shapes apart by what each must have: SQS records all from `aws:sqs`, or the
+    /// envelope's version field.
+    pub fn classify(payload: Value) -> Self {
+        if let Some(records) = payload.get("Records").and_then(Value::as_array) {
+            if records.is_empty() {
+                return Self::Unknown("an event with no records".into());
+            }
+            let all_sqs = records
+                .iter()
+                .all(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs"));
+            if !all_sqs {
+                return Self::Unknown("records that are not all from aws:sqs".into());
+            }
+            return match serde_json::from_value(payload) {
+                Ok(event) => Self::Turns(event),
+                Err(e) => Self::Unknown(format!("an SQS event that cannot be read: {e}")),
+            };
+        }
+        if payload.get("v").is_some() {
+            return Self::Webhook(payload);
+        }
+        let shape = match &payload {
+            Value::Object(map) => format!(
+                "an object with keys [{}]",
+                map.keys().take(8).cloned().collect::<Vec<_>>().join(", ")
+            ),
+            other => format!("a JSON {}", json_kind(other)),
+        };
+        Self::Unknown(format!("neither a webhook envelope nor an SQS batch: {shape}"))
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Handles one invocation. For an SQS batch the answer lists the records to deliver again.
 pub async fn invoke(
     bridge: &Bridge,
-    event: LambdaEvent<serde_json::Value>,
+    event: LambdaEvent<Value>,
     format: LogFormat,
-) -> Result<(), InvocationError> {
+) -> Result<Value, InvocationError> {
     let deadline = Deadline::from_epoch_millis(event.context.deadline);
-    let mut report = bridge.handle(event.payload, deadline).await;
-    if report.trace.request_id.is_empty() {
-        report.trace.request_id = event.context.request_id;
-    }
-    telemetry::emit(&report, format);
-    match &report.outcome {
-        Outcome::Failed(failure) => Err(InvocationError {
-            outcome: report.outcome.to_string(),
-            detail: failure.error.clone(),
-            retryable: failure.retryable,
-        }),
-        _ => Ok(()),
+    match Event::classify(event.payload) {
+        Event::Turns(batch) => {
+            let response = bridge.handle_turns(batch, deadline, format).await;
+            Ok(serde_json::to_value(response).unwrap_or(Value::Null))
+        }
+        Event::Webhook(payload) => {
+            let mut report = bridge.handle(payload, deadline).await;
+            if report.trace.request_id.is_empty() {
+                report.trace.request_id = event.context.request_id;
+            }
+            telemetry::emit(&report, format);
+            match &report.outcome {
+                Outcome::Failed(failure) => Err(InvocationError {
+                    outcome: report.outcome.to_string(),
+                    detail: failure.cause.to_string(),
+                    error_type: failure.label(),
+                }),
+                _ => Ok(Value::Null),
+            }
+        }
+        Event::Unknown(why) => {
+            tracing::warn!(request_id = %event.context.request_id, reason = %why, "event dropped");
+            Ok(Value::Null)
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! modules read what API Gateway hands over; `policy` decides; `bot` and `conversations` are
 //! the ports, implemented by `lex` and `twilio`; `handler` glues one event end to end.
 
+pub mod admission;
 pub mod app;
 pub mod bot;
 pub mod config;
@@ -20,11 +21,15 @@ pub mod lex;
 pub mod memory;
 pub mod outcome;
 pub mod policy;
+pub mod queue;
 pub mod render;
 pub mod secret;
 pub mod secrets_manager;
 pub mod signature;
+pub mod sqs_batch;
+pub mod state;
 pub mod telemetry;
+pub mod turn;
 pub mod twilio;
 pub mod webhook;
 

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 
 use crate::bot::{Bot, BotError, BotRequest, BotTurn};
 use crate::conversations::{
-    ConversationInfo, Conversations, InteractionRequest, Participant, PostedMessage, TwilioError,
+    ConversationInfo, Conversations, InteractionRequest, Participant, PostedMessage, ReplyTag,
+    TwilioError,
 };
 use crate::deadline::Deadline;
 use crate::ids::{ConversationSid, InteractionSid, WebhookSid};
@@ -61,6 +62,7 @@ pub enum Call {
         conversation: ConversationSid,
         author: String,
         body: String,
+        tag: ReplyTag,
     },
     Close(ConversationSid),
     RemoveWebhook(ConversationSid, WebhookSid),
@@ -113,12 +115,14 @@ impl Conversations for RecordingConversations {
         conversation: &ConversationSid,
         author: &str,
         body: &str,
+        tag: &ReplyTag,
         _: Deadline,
     ) -> Result<(), TwilioError> {
         self.record(Call::Post {
             conversation: conversation.clone(),
             author: author.to_owned(),
             body: body.to_owned(),
+            tag: tag.clone(),
         });
         Ok(())
     }
@@ -184,14 +188,16 @@ impl Conversations for RecordingConversations {
                     conversation: c,
                     author,
                     body,
-                } if &c == conversation => Some((author, body)),
+                    tag,
+                } if &c == conversation => Some((author, body, tag)),
                 _ => None,
             })
             .enumerate()
-            .map(|(index, (author, body))| PostedMessage {
+            .map(|(index, (author, body, tag))| PostedMessage {
                 index: index as u64,
                 author,
                 body,
+                reply_to: Some(tag),
             })
             .collect();
         Ok(posted.into_iter().rev().take(limit as usize).collect())

@@ -3,11 +3,16 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::conversations::TwilioError;
 use crate::policy::Reason;
+use crate::queue::QueueError;
+use crate::state::StoreError;
 
 /// The end of one event's processing. Exactly one per event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
+    /// Intake: the admitted turn is on the turn queue.
+    Enqueued,
     /// Replies posted; the conversation stays with the bot.
     Replied,
     Closed(Reason),
@@ -28,8 +33,12 @@ pub enum Ignored {
     NonCustomer,
     /// No text and no attachments.
     EmptyBody,
-    /// This message was already handled by this instance (async delivery is at-least-once).
+    /// This message was already handled (delivery is at-least-once, on any instance).
     Duplicate,
+    /// The conversation is with an agent, or being handed over: the bot stays silent.
+    HandedOff,
+    /// The bot closed the conversation.
+    Closed,
 }
 
 /// Events dropped before any side effect.
@@ -47,30 +56,83 @@ pub enum Rejected {
     Account,
 }
 
-/// A side effect that could not be completed; the event goes to the on-failure destination.
+/// A step that could not be completed; the record (or event) goes back to its queue and, in
+/// the end, to a dead-letter queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub stage: Stage,
-    pub error: String,
-    /// Whether replaying the event later could succeed.
-    pub retryable: bool,
+    pub cause: Cause,
+    pub replay: Replay,
+}
+
+/// What failed, typed by the port it came from; the variant says whether waiting can help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Cause {
+    #[error(transparent)]
+    Twilio(#[from] TwilioError),
+    #[error(transparent)]
+    State(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+impl Cause {
+    /// Whether a later attempt of the same step could succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Twilio(e) => e.is_transient(),
+            Self::State(e) => e.is_transient(),
+            Self::Queue(e) => e.is_transient(),
+        }
+    }
+}
+
+/// What replaying the failed record or event would do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// Nothing is repeated: either nothing irreversible happened yet, or the durable state
+    /// records how far the turn got and a replay resumes there.
+    Safe,
+    /// The state that records the turn's progress lives in this process only; a replay
+    /// elsewhere could ask the bot again and repeat replies.
+    Unsafe,
+}
+
+impl Failure {
+    /// The Lambda error type: whether waiting helps, then whether a replay is safe.
+    pub fn label(&self) -> &'static str {
+        match (self.cause.is_transient(), self.replay) {
+            (true, Replay::Safe) => "Transient.ReplaySafe",
+            (true, Replay::Unsafe) => "Transient.ReplayUnsafe",
+            (false, Replay::Safe) => "Permanent.ReplaySafe",
+            (false, Replay::Unsafe) => "Permanent.ReplayUnsafe",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
+    Enqueue,
+    Claim,
+    Record,
     Reply,
     Close,
     Interaction,
     RemoveWebhook,
+    Finish,
 }
 
 impl Stage {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Enqueue => "enqueue",
+            Self::Claim => "claim",
+            Self::Record => "record",
             Self::Reply => "reply",
             Self::Close => "close",
             Self::Interaction => "interaction",
             Self::RemoveWebhook => "remove_webhook",
+            Self::Finish => "finish",
         }
     }
 }
@@ -78,6 +140,7 @@ impl Stage {
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Enqueued => f.write_str("enqueued"),
             Self::Replied => f.write_str("replied"),
             Self::Closed(_) => f.write_str("closed"),
             Self::HandedOff(_) => f.write_str("handed_off"),
@@ -88,6 +151,8 @@ impl fmt::Display for Outcome {
                     Ignored::NonCustomer => "non_customer",
                     Ignored::EmptyBody => "empty_body",
                     Ignored::Duplicate => "duplicate",
+                    Ignored::HandedOff => "handed_off",
+                    Ignored::Closed => "closed",
                 };
                 write!(f, "ignored:{why}")
             }
@@ -128,7 +193,7 @@ impl Outcome {
             Self::Rejected(Rejected::Account) => {
                 Some("AccountSid differs from TWILIO_ACCOUNT_SID".into())
             }
-            Self::Failed(failure) => Some(failure.error.clone()),
+            Self::Failed(failure) => Some(failure.cause.to_string()),
             _ => None,
         }
     }
@@ -146,8 +211,19 @@ pub struct Trace {
     pub text_truncated: bool,
     /// A bare number was sent to the bot as the card choice it picks.
     pub choice_mapped: bool,
+    /// The turn continued a delivery that had started before (redelivery or replay).
+    pub resumed: bool,
+    /// The message is older than one already handled in its conversation.
+    pub late: bool,
+    /// Replies a resumed turn found already posted and did not post again.
+    pub replies_skipped: u32,
     pub lex: Duration,
     pub twilio: Duration,
+    /// Time in the conversation state store, and its round trips.
+    pub state: Duration,
+    pub state_round_trips: u32,
+    /// Time sending the turn to the queue (intake).
+    pub queue: Duration,
 }
 
 /// One event's record: the outcome plus the trace.

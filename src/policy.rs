@@ -14,7 +14,7 @@ pub const ACTION_ATTRIBUTE: &str = "flexlex_action";
 pub const REASON_ATTRIBUTE: &str = "flexlex_reason";
 
 /// What happens to the conversation once the messages are posted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Action {
     /// Leave the conversation with the bot; the customer's next message comes back to us.
     Wait,
@@ -25,7 +25,7 @@ pub enum Action {
 }
 
 /// Why a conversation is closed or handed off; goes to the log and the task attributes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Reason {
     /// The intent is configured as terminal (`HANDOFF_INTENTS`, `CLOSE_INTENTS`).
     Intent(String),
@@ -35,9 +35,11 @@ pub enum Reason {
     BotError(String),
     /// The customer sent attachments only and `ON_MEDIA=handoff`.
     MediaOnly,
+    /// The webhook URL names no usable bot (`BotId`/`BotAliasId` missing or malformed).
+    NoBot,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Via {
     SessionAttribute,
     CustomPayload,
@@ -57,12 +59,13 @@ impl fmt::Display for Reason {
             } => f.write_str("bot_requested:custom_payload"),
             Self::BotError(code) => write!(f, "bot_error:{code}"),
             Self::MediaOnly => f.write_str("media_only"),
+            Self::NoBot => f.write_str("no_bot"),
         }
     }
 }
 
 /// The ordered texts to post, then one action.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
     pub messages: Vec<String>,
     pub action: Action,
@@ -143,7 +146,16 @@ pub fn plan_turn(turn: &BotTurn, behaviour: &Behaviour) -> Plan {
 
 /// The bot failed after retries: the customer gets `BOT_ERROR_MESSAGE` and `ON_BOT_ERROR`.
 pub fn plan_bot_error(error: &BotError, behaviour: &Behaviour) -> Plan {
-    let reason = Reason::BotError(error.code().to_owned());
+    plan_no_answer(Reason::BotError(error.code().to_owned()), behaviour)
+}
+
+/// The webhook URL names no usable bot: the customer still gets `BOT_ERROR_MESSAGE` and
+/// `ON_BOT_ERROR`, never silence, with a reason that points at the URL.
+pub fn plan_unroutable(behaviour: &Behaviour) -> Plan {
+    plan_no_answer(Reason::NoBot, behaviour)
+}
+
+fn plan_no_answer(reason: Reason, behaviour: &Behaviour) -> Plan {
     let action = match behaviour.on_bot_error {
         BotErrorAction::Handoff => Action::Handoff(reason),
         BotErrorAction::Close => Action::Close(reason),

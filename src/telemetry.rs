@@ -98,7 +98,31 @@ pub fn event_line(report: &Report, timestamp_ms: u64) -> Value {
     {
         line.insert("urlsTried".into(), json!(tried));
     }
+    if let Outcome::Failed(failure) = &report.outcome {
+        // Both halves of the Lambda error type, as fields a query can filter on.
+        line.insert("errorType".into(), json!(failure.label()));
+        line.insert("transient".into(), json!(failure.cause.is_transient()));
+        line.insert(
+            "replaySafe".into(),
+            json!(failure.replay == crate::outcome::Replay::Safe),
+        );
+    }
     line.insert("messagesPosted".into(), json!(t.messages_posted));
+    for (key, on) in [("resumed", t.resumed), ("late", t.late)] {
+        if on {
+            line.insert(key.into(), json!(true));
+        }
+    }
+    if t.replies_skipped > 0 {
+        line.insert("repliesSkipped".into(), json!(t.replies_skipped));
+    }
+    if t.state_round_trips > 0 {
+        line.insert("stateMs".into(), json!(millis(t.state)));
+        line.insert("stateRoundTrips".into(), json!(t.state_round_trips));
+    }
+    if !t.queue.is_zero() {
+        line.insert("queueMs".into(), json!(millis(t.queue)));
+    }
     if t.text_truncated {
         line.insert("textTruncated".into(), json!(true));
     }
@@ -150,9 +174,10 @@ pub fn emit(report: &Report, format: LogFormat) {
             let lex_ms = millis(t.lex);
             let twilio_ms = millis(t.twilio);
             let total_ms = millis(report.total);
-            match report.outcome {
-                Outcome::Failed(_) => {
-                    tracing::error!(%outcome, %detail, %conversation, lex_ms, twilio_ms, total_ms, "event handled")
+            match &report.outcome {
+                Outcome::Failed(failure) => {
+                    let error_type = failure.label();
+                    tracing::error!(%outcome, %error_type, %detail, %conversation, lex_ms, twilio_ms, total_ms, "event handled")
                 }
                 Outcome::Rejected(_) => {
                     tracing::warn!(%outcome, %detail, %conversation, lex_ms, twilio_ms, total_ms, "event handled")
@@ -170,7 +195,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::outcome::{Failure, Stage, Trace};
+    use crate::outcome::{Cause, Failure, Replay, Stage, Trace};
     use crate::policy::Reason;
 
     fn report(outcome: Outcome) -> Report {
@@ -230,8 +255,12 @@ mod tests {
         );
         let failure = Failure {
             stage: Stage::Reply,
-            error: "twilio unavailable".into(),
-            retryable: true,
+            cause: Cause::Twilio(crate::conversations::TwilioError::Unavailable {
+                operation: "post_message",
+                attempts: 5,
+                last: "HTTP 503".into(),
+            }),
+            replay: Replay::Safe,
         };
         let line = event_line(&report(Outcome::Failed(failure)), 0);
         assert_eq!(
@@ -239,6 +268,8 @@ mod tests {
             (Some("ERROR"), Some(1.0))
         );
         assert_eq!(line["outcome"], "failed:reply");
+        assert_eq!(line["errorType"], "Transient.ReplaySafe");
+        assert_eq!((line["transient"].as_bool(), line["replaySafe"].as_bool()), (Some(true), Some(true)));
         assert!(line.get("urlsTried").is_none());
     }
 }

@@ -21,7 +21,7 @@ pub enum WebhookError {
 }
 
 /// One attached media item, as described in the `Media` param.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Media {
     pub sid: Option<String>,
     pub content_type: Option<String>,
@@ -29,7 +29,7 @@ pub struct Media {
     pub size: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MessageAdded {
     pub account: AccountSid,
     pub conversation: ConversationSid,

@@ -88,14 +88,23 @@ pub struct MessageResource {
     pub author: Option<String>,
     #[serde(default)]
     pub body: Option<String>,
+    /// A JSON document in a string, as Twilio returns it.
+    #[serde(default)]
+    pub attributes: Option<String>,
 }
 
 impl From<MessageResource> for crate::conversations::PostedMessage {
     fn from(m: MessageResource) -> Self {
+        let reply_to = m
+            .attributes
+            .as_deref()
+            .and_then(|a| serde_json::from_str(a).ok())
+            .and_then(|a| crate::conversations::ReplyTag::from_attributes(&a));
         Self {
             index: m.index,
             author: m.author.unwrap_or_default(),
             body: m.body.unwrap_or_default(),
+            reply_to,
         }
     }
 }

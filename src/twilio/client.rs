@@ -32,7 +32,8 @@ use super::hostname::regional_host;
 use super::split::{MAX_BODY_CHARS, split_body};
 use crate::config::TwilioCredentials;
 use crate::conversations::{
-    ConversationInfo, Conversations, InteractionRequest, Participant, PostedMessage, TwilioError,
+    ConversationInfo, Conversations, InteractionRequest, Participant, PostedMessage, ReplyTag,
+    TwilioError,
 };
 use crate::deadline::Deadline;
 use crate::ids::{ConversationSid, InteractionSid, WebhookSid};
@@ -251,12 +252,15 @@ impl TwilioClient {
                 Err(AttemptError::Transient(t)) => t,
             };
             if transient.maybe_applied && call.replay == Replay::OnlyIfUnprocessed {
-                let what = format!(
-                    "{}; not repeated because Twilio may have applied it",
-                    transient.what
-                );
                 return Outcome {
-                    result: Err(unavailable(&call, attempts, what)),
+                    result: Err(TwilioError::Ambiguous {
+                        operation: call.operation,
+                        attempts,
+                        last: format!(
+                            "{}; not repeated because Twilio may have applied it",
+                            transient.what
+                        ),
+                    }),
                     maybe_applied_before: true,
                 };
             }
@@ -359,13 +363,18 @@ impl TwilioClient {
         conversation: &ConversationSid,
         author: &str,
         body: String,
+        attributes: &str,
         deadline: Deadline,
     ) -> Result<(), TwilioError> {
         let call = Call {
             operation: "post_message",
             method: Method::POST,
             url: self.conversations_url(&format!("v1/Conversations/{conversation}/Messages")),
-            form: vec![("Author", author.to_owned()), ("Body", body)],
+            form: vec![
+                ("Author", author.to_owned()),
+                ("Body", body),
+                ("Attributes", attributes.to_owned()),
+            ],
             replay: Replay::OnlyIfUnprocessed,
         };
         self.execute(call, deadline).await.result.map(drop)
@@ -498,10 +507,13 @@ impl Conversations for TwilioClient {
         conversation: &ConversationSid,
         author: &str,
         body: &str,
+        tag: &ReplyTag,
         deadline: Deadline,
     ) -> Result<(), TwilioError> {
+        let attributes = tag.attributes().to_string();
         for part in split_body(body, MAX_BODY_CHARS) {
-            self.post_one(conversation, author, part, deadline).await?;
+            self.post_one(conversation, author, part, &attributes, deadline)
+                .await?;
         }
         Ok(())
     }

@@ -1,0 +1,306 @@
+//! The conversation state in DynamoDB: one item per conversation (`pk` = ConversationSid).
+//!
+//! | attribute | holds |
+//! |---|---|
+//! | `status` | `bot`, `handed_off`, `closed` |
+//! | `handled` | string set of the MessageSids already answered |
+//! | `memory` | the [`Memory`] as JSON (turns, last index, slots gathered, timestamps) |
+//! | `t_<MessageSid>` | the [`Progress`] of a turn in flight, as JSON; removed when it finishes |
+//! | `expires_at` | epoch seconds; the table's TTL attribute |
+//!
+//! Every method is one `UpdateItem`. The claim is conditional — *no such item, or this message
+//! is not handled and (the bot has the conversation or this message's turn is in flight)* — and
+//! returns the item either way (`ALL_NEW`, or `ALL_OLD` on a failed condition), so deciding
+//! between fresh, resumed, duplicate and handed off takes one round trip.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+
+use super::{Claim, ConversationStore, Memory, Progress, RETENTION_SECS, Status, StoreError};
+use crate::ids::{ConversationSid, MessageSid};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Error codes that say the call may succeed later.
+const TRANSIENT_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionInProgressException",
+];
+
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn update(&self, conversation: &ConversationSid) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(conversation.to_string()))
+    }
+}
+
+fn progress_attribute(message: &MessageSid) -> String {
+    format!("t_{message}")
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn json<T: serde::Serialize>(operation: &'static str, value: &T) -> Result<AttributeValue, StoreError> {
+    serde_json::to_string(value)
+        .map(AttributeValue::S)
+        .map_err(|e| StoreError::Conflict {
+            operation,
+            detail: format!("cannot encode the state: {e}"),
+        })
+}
+
+/// Maps an SDK failure to transient or not, by the service's error code or the failure kind.
+fn store_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    operation: &'static str,
+    error: SdkError<E>,
+) -> StoreError {
+    let transient = match &error {
+        SdkError::ServiceError(service) => service
+            .err()
+            .code()
+            .is_some_and(|code| TRANSIENT_CODES.contains(&code)),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        _ => false,
+    };
+    let detail = DisplayErrorContext(&error).to_string();
+    if transient {
+        StoreError::Unavailable { operation, detail }
+    } else {
+        StoreError::Conflict { operation, detail }
+    }
+}
+
+fn memory_of(item: &Item, now: u64) -> Result<Memory, StoreError> {
+    match item.get("memory") {
+        Some(AttributeValue::S(text)) => {
+            serde_json::from_str(text).map_err(|e| StoreError::Conflict {
+                operation: "claim",
+                detail: format!("stored memory is not readable: {e}"),
+            })
+        }
+        _ => Ok(Memory {
+            started_at: now,
+            updated_at: now,
+            ..Memory::default()
+        }),
+    }
+}
+
+fn status_of(item: &Item) -> Status {
+    match item.get("status") {
+        Some(AttributeValue::S(raw)) => Status::parse(raw).unwrap_or(Status::Bot),
+        _ => Status::Bot,
+    }
+}
+
+fn handled(item: &Item, message: &MessageSid) -> bool {
+    matches!(item.get("handled"), Some(AttributeValue::Ss(set)) if set.iter().any(|m| m == message.as_str()))
+}
+
+/// Reads the claim's answer from the item as it stands after (or, on a failed condition,
+/// before) the claim. `claimed` is the progress this claim would have written.
+fn classify(item: &Item, message: &MessageSid, claimed: &str, now: u64, won: bool) -> Result<Claim, StoreError> {
+    if handled(item, message) {
+        return Ok(Claim::Duplicate);
+    }
+    let progress = match item.get(&progress_attribute(message)) {
+        Some(AttributeValue::S(text)) => Some(text),
+        _ => None,
+    };
+    if won {
+        let memory = memory_of(item, now)?;
+        return match progress {
+            // The attribute is the one this claim wrote: a message not seen before.
+            Some(text) if text == claimed => Ok(Claim::Fresh { memory }),
+            Some(text) => {
+                let progress = serde_json::from_str(text).map_err(|e| StoreError::Conflict {
+                    operation: "claim",
+                    detail: format!("stored progress is not readable: {e}"),
+                })?;
+                Ok(Claim::Resume { memory, progress })
+            }
+            None => Err(StoreError::Conflict {
+                operation: "claim",
+                detail: "the claimed item holds no progress".into(),
+            }),
+        };
+    }
+    match status_of(item) {
+        Status::HandedOff => Ok(Claim::HandedOff),
+        Status::Closed => Ok(Claim::Closed),
+        Status::Bot => Err(StoreError::Conflict {
+            operation: "claim",
+            detail: "the claim condition failed for a message neither handled nor in flight".into(),
+        }),
+    }
+}
+
+#[async_trait]
+impl ConversationStore for DynamoStore {
+    async fn claim(
+        &self,
+        conversation: &ConversationSid,
+        message: &MessageSid,
+        now: u64,
+    ) -> Result<Claim, StoreError> {
+        let claimed = serde_json::to_string(&Progress::Claimed).unwrap_or_default();
+        let result = self
+            .update(conversation)
+            .update_expression(
+                "SET #t = if_not_exists(#t, :claimed), #status = if_not_exists(#status, :bot), \
+                 updated_at = :now, expires_at = :expires",
+            )
+            .condition_expression(
+                "attribute_not_exists(pk) OR (NOT contains(handled, :m) AND (#status = :bot OR attribute_exists(#t)))",
+            )
+            .expression_attribute_names("#t", progress_attribute(message))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":claimed", s(claimed.clone()))
+            .expression_attribute_values(":bot", s(Status::Bot.as_str()))
+            .expression_attribute_values(":m", s(message.to_string()))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":expires", n(now + RETENTION_SECS))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                let item = output.attributes.unwrap_or_default();
+                classify(&item, message, &claimed, now, true)
+            }
+            Err(SdkError::ServiceError(service))
+                if service.err().is_conditional_check_failed_exception() =>
+            {
+                let old = match service.into_err() {
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(e) => e.item,
+                    _ => None,
+                };
+                let item = match old {
+                    Some(item) => item,
+                    // Stores that do not return the item on a failed condition: read it.
+                    None => self
+                        .client
+                        .get_item()
+                        .table_name(&self.table)
+                        .key("pk", s(conversation.to_string()))
+                        .consistent_read(true)
+                        .send()
+                        .await
+                        .map_err(|e| store_error("claim", e))?
+                        .item
+                        .unwrap_or_default(),
+                };
+                classify(&item, message, &claimed, now, false)
+            }
+            Err(e) => Err(store_error("claim", e)),
+        }
+    }
+
+    async fn record(
+        &self,
+        conversation: &ConversationSid,
+        message: &MessageSid,
+        progress: &Progress,
+        status: Option<Status>,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let mut update = "SET #t = :progress, updated_at = :now".to_owned();
+        let mut request = self.update(conversation);
+        if let Some(status) = status {
+            update.push_str(", #status = :status");
+            request = request
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", s(status.as_str()));
+        }
+        request
+            .update_expression(update)
+            .condition_expression("attribute_exists(#t)")
+            .expression_attribute_names("#t", progress_attribute(message))
+            .expression_attribute_values(":progress", json("record", progress)?)
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| not_in_flight("record", message, e))
+    }
+
+    async fn finish(
+        &self,
+        conversation: &ConversationSid,
+        message: &MessageSid,
+        memory: &Memory,
+        status: Status,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        self.update(conversation)
+            .update_expression(
+                "SET memory = :memory, #status = :status, updated_at = :now, expires_at = :expires \
+                 ADD handled :m REMOVE #t",
+            )
+            .condition_expression("attribute_exists(#t)")
+            .expression_attribute_names("#t", progress_attribute(message))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":memory", json("finish", memory)?)
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":m", AttributeValue::Ss(vec![message.to_string()]))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":expires", n(now + RETENTION_SECS))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| not_in_flight("finish", message, e))
+    }
+
+    fn durable(&self) -> bool {
+        true
+    }
+}
+
+/// A failed `attribute_exists(#t)` means another delivery finished this message meanwhile.
+fn not_in_flight(
+    operation: &'static str,
+    message: &MessageSid,
+    error: SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
+) -> StoreError {
+    match &error {
+        SdkError::ServiceError(service) if service.err().is_conditional_check_failed_exception() => {
+            StoreError::Conflict {
+                operation,
+                detail: format!("{message} is no longer a turn in flight"),
+            }
+        }
+        _ => store_error(operation, error),
+    }
+}

@@ -1,0 +1,130 @@
+//! The conversation state in this process, with the DynamoDB adapter's semantics: for local
+//! runs (`flexlex demo`, `serve`) and unit tests. Not durable: a replay in another process
+//! starts from nothing.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::{Claim, ConversationStore, Memory, Progress, Status, StoreError};
+use crate::ids::{ConversationSid, MessageSid};
+use crate::lock;
+
+#[derive(Debug, Clone)]
+struct Record {
+    status: Status,
+    handled: HashSet<MessageSid>,
+    memory: Memory,
+    in_flight: HashMap<MessageSid, Progress>,
+}
+
+#[derive(Debug, Default)]
+pub struct InMemoryStore {
+    records: Mutex<HashMap<ConversationSid, Record>>,
+}
+
+impl InMemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The stored status and memory of a conversation, for tests and the demo.
+    pub fn snapshot(&self, conversation: &ConversationSid) -> Option<(Status, Memory)> {
+        lock(&self.records)
+            .get(conversation)
+            .map(|r| (r.status, r.memory.clone()))
+    }
+}
+
+fn conflict(operation: &'static str, message: &MessageSid) -> StoreError {
+    StoreError::Conflict {
+        operation,
+        detail: format!("{message} is not a turn in flight"),
+    }
+}
+
+#[async_trait]
+impl ConversationStore for InMemoryStore {
+    async fn claim(
+        &self,
+        conversation: &ConversationSid,
+        message: &MessageSid,
+        now: u64,
+    ) -> Result<Claim, StoreError> {
+        let mut records = lock(&self.records);
+        let record = records.entry(conversation.clone()).or_insert_with(|| Record {
+            status: Status::Bot,
+            handled: HashSet::new(),
+            memory: Memory {
+                started_at: now,
+                updated_at: now,
+                ..Memory::default()
+            },
+            in_flight: HashMap::new(),
+        });
+        if record.handled.contains(message) {
+            return Ok(Claim::Duplicate);
+        }
+        if let Some(progress) = record.in_flight.get(message) {
+            return Ok(Claim::Resume {
+                memory: record.memory.clone(),
+                progress: progress.clone(),
+            });
+        }
+        match record.status {
+            Status::HandedOff => Ok(Claim::HandedOff),
+            Status::Closed => Ok(Claim::Closed),
+            Status::Bot => {
+                record.in_flight.insert(message.clone(), Progress::Claimed);
+                Ok(Claim::Fresh {
+                    memory: record.memory.clone(),
+                })
+            }
+        }
+    }
+
+    async fn record(
+        &self,
+        conversation: &ConversationSid,
+        message: &MessageSid,
+        progress: &Progress,
+        status: Option<Status>,
+        _now: u64,
+    ) -> Result<(), StoreError> {
+        let mut records = lock(&self.records);
+        let record = records
+            .get_mut(conversation)
+            .filter(|r| r.in_flight.contains_key(message))
+            .ok_or_else(|| conflict("record", message))?;
+        record.in_flight.insert(message.clone(), progress.clone());
+        if let Some(status) = status {
+            record.status = status;
+        }
+        Ok(())
+    }
+
+    async fn finish(
+        &self,
+        conversation: &ConversationSid,
+        message: &MessageSid,
+        memory: &Memory,
+        status: Status,
+        _now: u64,
+    ) -> Result<(), StoreError> {
+        let mut records = lock(&self.records);
+        let record = records
+            .get_mut(conversation)
+            .filter(|r| r.in_flight.contains_key(message))
+            .ok_or_else(|| conflict("finish", message))?;
+        record.in_flight.remove(message);
+        record.handled.insert(message.clone());
+        record.memory = memory.clone();
+        record.status = status;
+        Ok(())
+    }
+
+    fn durable(&self) -> bool {
+        false
+    }
+}

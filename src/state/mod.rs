@@ -1,0 +1,183 @@
+//! The conversation state port: one record per conversation that makes each message handled
+//! once and gives the policy memory. A turn *claims* its message before asking the bot, records
+//! how far it got, and *finishes*; a redelivered or replayed turn finds its progress and resumes.
+//!
+//! - [`dynamodb`]: the DynamoDB adapter (one item per conversation, conditional writes, TTL).
+//! - [`in_memory`]: the same semantics in a process, for local runs and unit tests.
+
+pub mod dynamodb;
+pub mod in_memory;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::bot::BotTurn;
+use crate::ids::{ConversationSid, InteractionSid, MessageSid};
+use crate::policy::Plan;
+
+/// How long a conversation's record is kept after its last write (DynamoDB TTL).
+pub const RETENTION_SECS: u64 = 30 * 24 * 3600;
+
+/// Who has the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The bot answers the customer's messages.
+    Bot,
+    /// Handed to Flex (or being handed): the bot stays silent from now on.
+    HandedOff,
+    /// Closed by the bot.
+    Closed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bot => "bot",
+            Self::HandedOff => "handed_off",
+            Self::Closed => "closed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "bot" => Some(Self::Bot),
+            "handed_off" => Some(Self::HandedOff),
+            "closed" => Some(Self::Closed),
+            _ => None,
+        }
+    }
+}
+
+/// How far a claimed turn got. Recorded after each step that must not be repeated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
+pub enum Progress {
+    /// Claimed; the bot's answer is not recorded (it may not have been asked yet).
+    Claimed,
+    /// The bot answered: the plan is fixed. Replies are posted tagged with the message they
+    /// answer, so a resumed turn finds which ones Twilio already has.
+    Answered {
+        plan: Plan,
+        turn: Option<BotTurn>,
+        late: bool,
+    },
+    /// The handoff's Interaction was requested. `interaction` is `None` until Twilio answered:
+    /// a resumed turn that finds `None` cannot know whether the task exists and never creates
+    /// a second one blindly.
+    HandingOff {
+        plan: Plan,
+        turn: Option<BotTurn>,
+        late: bool,
+        interaction: Option<InteractionSid>,
+    },
+}
+
+/// Slot values the bot gathered, per intent: an order's slots survive a switch to `Agent`.
+pub type GatheredSlots = BTreeMap<String, BTreeMap<String, String>>;
+
+/// What a conversation remembers between turns.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Memory {
+    /// Bot turns handled (messages answered).
+    pub turns: u32,
+    /// The highest Twilio `Index` handled: a message below it arrived late.
+    pub last_index: Option<u64>,
+    pub slots: GatheredSlots,
+    /// Epoch seconds of the first and latest turn.
+    pub started_at: u64,
+    pub updated_at: u64,
+}
+
+impl Memory {
+    /// Folds a bot turn's slots in: the current intent's and those Lex kept for intents it
+    /// considered, so a switch of intent loses nothing gathered.
+    pub fn gather(&mut self, turn: &BotTurn) {
+        for intent in turn.intent.iter().chain(&turn.alternatives) {
+            for (slot, value) in &intent.slots {
+                if let Some(value) = value {
+                    self.slots
+                        .entry(intent.name.clone())
+                        .or_default()
+                        .insert(slot.clone(), value.clone());
+                }
+            }
+        }
+    }
+}
+
+/// The answer to a claim: what this delivery of a message should do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// A message not seen before: the turn is ours.
+    Fresh { memory: Memory },
+    /// This message's turn was started before (a redelivery or a replay): continue from there.
+    Resume { memory: Memory, progress: Progress },
+    /// Already handled.
+    Duplicate,
+    /// The conversation is with an agent (or being handed over).
+    HandedOff,
+    Closed,
+}
+
+/// A state store failure, by whether waiting can help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// Throttled, unreachable or a server error: a later attempt may succeed.
+    #[error("conversation state unavailable for {operation}: {detail}")]
+    Unavailable {
+        operation: &'static str,
+        detail: String,
+    },
+    /// The record is not what a turn expects (another delivery finished the message, or the
+    /// item cannot be read): repeating the same call cannot succeed.
+    #[error("conversation state refused {operation}: {detail}")]
+    Conflict {
+        operation: &'static str,
+        detail: String,
+    },
+}
+
+impl StoreError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+}
+
+/// The conversation state. Every method is one round trip to the store.
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    /// Claims `message` at `now` (epoch seconds), atomically: fresh, resumed, or why not.
+    async fn claim(
+        &self,
+        conversation: &ConversationSid,
+        message: &MessageSid,
+        now: u64,
+    ) -> Result<Claim, StoreError>;
+
+    /// Records the turn's progress and, when the plan ends the bot's part, the new status,
+    /// so later messages are not answered while the handoff or close is under way.
+    async fn record(
+        &self,
+        conversation: &ConversationSid,
+        message: &MessageSid,
+        progress: &Progress,
+        status: Option<Status>,
+        now: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Marks `message` handled, stores the memory and status, and drops the turn's progress.
+    async fn finish(
+        &self,
+        conversation: &ConversationSid,
+        message: &MessageSid,
+        memory: &Memory,
+        status: Status,
+        now: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Whether the state outlives the process, i.e. whether a replay elsewhere can resume.
+    fn durable(&self) -> bool;
+}

@@ -1,0 +1,553 @@
+//! The turn: one admitted message, handled once and in its conversation's order. Claim the
+//! message in the conversation state → ask the bot (unless its answer is recorded) → record the
+//! answer → post the replies (skipping those Twilio already has) → wait, close or hand off →
+//! finish. Glue only: decisions are the policy's, I/O goes through the ports.
+
+use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::admission::{AdmittedTurn, Route};
+use crate::bot::{Bot, BotRequest, BotTurn, cap_text};
+use crate::config::Behaviour;
+use crate::conversations::{ConversationInfo, Conversations, ReplyTag, TwilioError};
+use crate::deadline::Deadline;
+use crate::handoff::{
+    add_memory, channel_hint, identify_customer, interaction_request, task_attributes,
+};
+use crate::ids::{BotRef, InteractionSid};
+use crate::outcome::{Cause, Failure, Ignored, Outcome, Replay, Report, Stage, Trace};
+use crate::policy::{
+    Action, Plan, Reason, plan_bot_error, plan_media_only, plan_turn, plan_unroutable,
+};
+use crate::render::{choice_in, choice_number};
+use crate::state::{Claim, ConversationStore, Memory, Progress, Status};
+use crate::webhook::MessageAdded;
+
+/// How many of the latest messages are searched for the card a numbered reply answers.
+const CHOICE_LOOKBACK: u32 = 10;
+
+/// How many of the latest messages a resumed turn reads to find the replies already posted.
+const RESUME_LOOKBACK: u32 = 50;
+
+/// Twilio's code for a write to a closed conversation.
+const CONVERSATION_CLOSED: u32 = 50377;
+
+/// Runs turns. Built once per cold start and shared by every invocation.
+pub struct TurnEngine {
+    behaviour: Behaviour,
+    bot: Arc<dyn Bot>,
+    conversations: Arc<dyn Conversations>,
+    store: Arc<dyn ConversationStore>,
+}
+
+/// Where the turn is, for the failure's replay verdict.
+struct Run<'a> {
+    turn: &'a AdmittedTurn,
+    deadline: Deadline,
+    trace: &'a mut Trace,
+    /// An irreversible step happened in this process (the bot answered, a reply was posted).
+    acted: bool,
+}
+
+impl TurnEngine {
+    pub fn new(
+        behaviour: Behaviour,
+        bot: Arc<dyn Bot>,
+        conversations: Arc<dyn Conversations>,
+        store: Arc<dyn ConversationStore>,
+    ) -> Self {
+        Self {
+            behaviour,
+            bot,
+            conversations,
+            store,
+        }
+    }
+
+    pub fn behaviour(&self) -> &Behaviour {
+        &self.behaviour
+    }
+
+    /// Handles one admitted turn to its outcome. Never panics on input.
+    pub async fn run(&self, turn: &AdmittedTurn, deadline: Deadline) -> Report {
+        let started = Instant::now();
+        let mut trace = Trace {
+            request_id: turn.request_id.clone(),
+            conversation: Some(turn.message.conversation.to_string()),
+            message: Some(turn.message.message.to_string()),
+            ..Trace::default()
+        };
+        let mut run = Run {
+            turn,
+            deadline,
+            trace: &mut trace,
+            acted: false,
+        };
+        let outcome = match self.steps(&mut run).await {
+            Ok(outcome) => outcome,
+            Err((stage, cause)) => {
+                let replay = if self.store.durable() || !run.acted {
+                    Replay::Safe
+                } else {
+                    Replay::Unsafe
+                };
+                Outcome::Failed(Failure {
+                    stage,
+                    cause,
+                    replay,
+                })
+            }
+        };
+        Report {
+            outcome,
+            trace,
+            total: started.elapsed(),
+        }
+    }
+
+    async fn steps(&self, run: &mut Run<'_>) -> Result<Outcome, (Stage, Cause)> {
+        let message = &run.turn.message;
+        let now = epoch_secs();
+        let claim = timed_state(
+            run.trace,
+            self.store
+                .claim(&message.conversation, &message.message, now),
+        )
+        .await
+        .map_err(|e| (Stage::Claim, e.into()))?;
+        let (mut memory, progress) = match claim {
+            Claim::Duplicate => return Ok(Outcome::Ignored(Ignored::Duplicate)),
+            Claim::HandedOff => return Ok(Outcome::Ignored(Ignored::HandedOff)),
+            Claim::Closed => return Ok(Outcome::Ignored(Ignored::Closed)),
+            Claim::Fresh { memory } => (memory, Progress::Claimed),
+            Claim::Resume { memory, progress } => {
+                run.trace.resumed = true;
+                tracing::info!(stage = ?stage_name(&progress), "resuming a turn that started before");
+                (memory, progress)
+            }
+        };
+
+        let (plan, bot_turn, late, interaction) = match progress {
+            Progress::Claimed => {
+                let late = message
+                    .index
+                    .zip(memory.last_index)
+                    .is_some_and(|(index, last)| index < last);
+                let (plan, bot_turn) = self.answer(run).await;
+                run.acted = true;
+                let status = terminal_status(&plan.action);
+                let answered = Progress::Answered {
+                    plan: plan.clone(),
+                    turn: bot_turn.clone(),
+                    late,
+                };
+                timed_state(
+                    run.trace,
+                    self.store.record(
+                        &message.conversation,
+                        &message.message,
+                        &answered,
+                        status,
+                        epoch_secs(),
+                    ),
+                )
+                .await
+                .map_err(|e| (Stage::Record, e.into()))?;
+                (plan, bot_turn, late, None)
+            }
+            Progress::Answered { plan, turn, late } => (plan, turn, late, None),
+            Progress::HandingOff {
+                plan,
+                turn,
+                late,
+                interaction,
+            } => (plan, turn, late, Some(interaction)),
+        };
+        run.trace.late = late;
+        if late {
+            tracing::warn!(
+                index = message.index,
+                last_index = memory.last_index,
+                "late message: older than one already handled; answered anyway"
+            );
+        }
+        if let Some(turn) = &bot_turn {
+            run.trace.intent = turn.intent.as_ref().map(|i| i.name.clone());
+            memory.gather(turn);
+        }
+
+        self.post_replies(run, &plan.messages).await?;
+
+        let bot = match &run.turn.route {
+            Route::Bot(bot) => Some(bot),
+            Route::Unroutable(_) => None,
+        };
+        memory.turns += 1;
+        let (outcome, status) = match &plan.action {
+            Action::Wait => (Outcome::Replied, Status::Bot),
+            Action::Close(reason) => {
+                self.close(run).await?;
+                (Outcome::Closed(reason.clone()), Status::Closed)
+            }
+            Action::Handoff(reason) => {
+                self.hand_off(
+                    run,
+                    HandoffInput {
+                        plan: &plan,
+                        bot,
+                        turn: bot_turn.as_ref(),
+                        late,
+                        memory: &memory,
+                        reason,
+                        requested: interaction,
+                    },
+                )
+                .await?;
+                (Outcome::HandedOff(reason.clone()), Status::HandedOff)
+            }
+        };
+
+        memory.updated_at = epoch_secs();
+        if let Some(index) = message.index {
+            memory.last_index = Some(memory.last_index.map_or(index, |last| last.max(index)));
+        }
+        timed_state(
+            run.trace,
+            self.store.finish(
+                &message.conversation,
+                &message.message,
+                &memory,
+                status,
+                epoch_secs(),
+            ),
+        )
+        .await
+        .map_err(|e| (Stage::Finish, e.into()))?;
+        Ok(outcome)
+    }
+
+    /// The plan for this message: the bot's answer, or what the policy does without one.
+    async fn answer(&self, run: &mut Run<'_>) -> (Plan, Option<BotTurn>) {
+        let message = &run.turn.message;
+        let text = message.body.trim();
+        if text.is_empty() {
+            return (plan_media_only(&self.behaviour), None);
+        }
+        let bot = match &run.turn.route {
+            Route::Bot(bot) => bot,
+            Route::Unroutable(why) => {
+                tracing::warn!(reason = %why, "the webhook URL names no usable bot");
+                run.trace.lex_error = Some(why.clone());
+                return (plan_unroutable(&self.behaviour), None);
+            }
+        };
+        let chosen = match choice_number(text) {
+            Some(n) => self.choice_text(run, n).await,
+            None => None,
+        };
+        run.trace.choice_mapped = chosen.is_some();
+        let text = chosen.as_deref().unwrap_or(text);
+        let capped = cap_text(text);
+        run.trace.text_truncated = capped.len() < text.len();
+        let request = bot_request(bot, message, capped);
+        let started = Instant::now();
+        let result = self.bot.recognize_text(&request, run.deadline).await;
+        run.trace.lex += started.elapsed();
+        match result {
+            Ok(turn) => (plan_turn(&turn, &self.behaviour), Some(turn)),
+            Err(e) => {
+                tracing::warn!(error = %e, "bot failed; applying ON_BOT_ERROR");
+                run.trace.lex_error = Some(e.code().to_owned());
+                (plan_bot_error(&e, &self.behaviour), None)
+            }
+        }
+    }
+
+    /// A bare number answering a card the bot just posted stands for that choice's text: what
+    /// the customer would have typed, and what the bot's slot values recognise. Looked up in
+    /// the conversation (one read, only for bare numbers), so any instance can resolve it.
+    async fn choice_text(&self, run: &mut Run<'_>, n: usize) -> Option<String> {
+        let message = &run.turn.message;
+        let recent = timed(
+            &mut run.trace.twilio,
+            self.conversations
+                .recent_messages(&message.conversation, CHOICE_LOOKBACK, run.deadline),
+        )
+        .await;
+        let recent = match recent {
+            Ok(recent) => recent,
+            Err(e) => {
+                tracing::warn!(error = %e, "recent messages unavailable; the number goes to the bot as typed");
+                return None;
+            }
+        };
+        let bot = self.behaviour.bot_author.as_str();
+        recent
+            .iter()
+            // This message itself, when Twilio already lists it.
+            .filter(|m| message.index.is_none_or(|index| m.index < index))
+            .skip_while(|m| message.index.is_none() && m.author == message.author)
+            // Only the bot's messages since the customer last wrote.
+            .take_while(|m| m.author == bot)
+            .find_map(|m| choice_in(&m.body, n))
+            .map(str::to_owned)
+    }
+
+    /// Posts the plan's messages in order, each tagged with its part number. A resumed turn
+    /// first reads which parts Twilio already has and posts only the others.
+    async fn post_replies(&self, run: &mut Run<'_>, texts: &[String]) -> Result<(), (Stage, Cause)> {
+        let message = &run.turn.message;
+        let posted = if run.trace.resumed && !texts.is_empty() {
+            self.posted_parts(run).await?
+        } else {
+            HashSet::new()
+        };
+        let author = self.behaviour.bot_author.as_str();
+        for (part, text) in (0u32..).zip(texts) {
+            if posted.contains(&part) {
+                run.trace.replies_skipped += 1;
+                continue;
+            }
+            let tag = ReplyTag {
+                message: message.message.clone(),
+                part,
+            };
+            let result = timed(
+                &mut run.trace.twilio,
+                self.conversations.post_message(
+                    &message.conversation,
+                    author,
+                    text,
+                    &tag,
+                    run.deadline,
+                ),
+            )
+            .await;
+            if let Err(e) = result {
+                if matches!(e, TwilioError::Ambiguous { .. }) {
+                    tracing::warn!(part, error = %e, "reply outcome ambiguous; a redelivery checks Twilio before posting again");
+                }
+                return Err((Stage::Reply, e.into()));
+            }
+            run.acted = true;
+            run.trace.messages_posted += 1;
+        }
+        Ok(())
+    }
+
+    async fn posted_parts(&self, run: &mut Run<'_>) -> Result<HashSet<u32>, (Stage, Cause)> {
+        let message = &run.turn.message;
+        let recent = timed(
+            &mut run.trace.twilio,
+            self.conversations.recent_messages(
+                &message.conversation,
+                RESUME_LOOKBACK,
+                run.deadline,
+            ),
+        )
+        .await
+        .map_err(|e| (Stage::Reply, Cause::from(e)))?;
+        Ok(recent
+            .into_iter()
+            .filter_map(|m| m.reply_to)
+            .filter(|tag| tag.message == message.message)
+            .map(|tag| tag.part)
+            .collect())
+    }
+
+    async fn close(&self, run: &mut Run<'_>) -> Result<(), (Stage, Cause)> {
+        let conversation = &run.turn.message.conversation;
+        let result = timed(
+            &mut run.trace.twilio,
+            self.conversations.close(conversation, run.deadline),
+        )
+        .await;
+        match result {
+            Ok(()) => Ok(()),
+            // A resumed turn whose close went through before: the conversation is closed.
+            Err(TwilioError::Rejected {
+                code: Some(CONVERSATION_CLOSED),
+                ..
+            }) if run.trace.resumed => Ok(()),
+            Err(e) => Err((Stage::Close, e.into())),
+        }
+    }
+
+    async fn hand_off(
+        &self,
+        run: &mut Run<'_>,
+        input: HandoffInput<'_>,
+    ) -> Result<(), (Stage, Cause)> {
+        let message = &run.turn.message;
+        let conversation = &message.conversation;
+        let interaction = match input.requested {
+            Some(Some(sid)) => sid,
+            Some(None) => {
+                // Requested before, and Twilio's answer never recorded: the task may exist.
+                let error = TwilioError::Ambiguous {
+                    operation: "create_interaction",
+                    attempts: 1,
+                    last: "an earlier delivery requested the Interaction and stopped before \
+                           recording Twilio's answer; not created again (check Flex for a task \
+                           on this conversation)"
+                        .into(),
+                };
+                tracing::error!(error = %error, "handoff ambiguous");
+                return Err((Stage::Interaction, error.into()));
+            }
+            None => self.create_interaction(run, &input).await?,
+        };
+        tracing::info!(interaction = %interaction, "interaction created");
+        match &message.webhook {
+            Some(webhook) => {
+                let removed = timed(
+                    &mut run.trace.twilio,
+                    self.conversations
+                        .remove_webhook(conversation, webhook, run.deadline),
+                )
+                .await;
+                match removed {
+                    Ok(()) => {}
+                    // Removed by an earlier delivery of this turn.
+                    Err(TwilioError::Rejected { status: 404, .. }) if run.trace.resumed => {}
+                    Err(e) => return Err((Stage::RemoveWebhook, e.into())),
+                }
+            }
+            None => tracing::warn!(
+                "webhook carried no WebhookSid; the bot's webhook stays on the conversation"
+            ),
+        }
+        Ok(())
+    }
+
+    /// Records that the Interaction is requested, creates it, records its SID.
+    async fn create_interaction(
+        &self,
+        run: &mut Run<'_>,
+        input: &HandoffInput<'_>,
+    ) -> Result<InteractionSid, (Stage, Cause)> {
+        let message = &run.turn.message;
+        let conversation = &message.conversation;
+        let handing_off = |interaction| Progress::HandingOff {
+            plan: input.plan.clone(),
+            turn: input.turn.cloned(),
+            late: input.late,
+            interaction,
+        };
+        self.record(run, &handing_off(None)).await?;
+
+        let (participants, info) = timed(&mut run.trace.twilio, async {
+            futures::join!(
+                self.conversations
+                    .list_participants(conversation, run.deadline),
+                self.conversations
+                    .fetch_conversation(conversation, run.deadline),
+            )
+        })
+        .await;
+        // Without them the author still tells the channel; a degraded task beats no handoff.
+        let participants = participants.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "participants unavailable; identifying the customer by author");
+            Vec::new()
+        });
+        let info = info.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "conversation unavailable; handing off without its attributes");
+            ConversationInfo::default()
+        });
+        let customer = identify_customer(message, &participants, &info);
+        let mut attributes = task_attributes(&customer, input.bot, input.turn, input.reason);
+        add_memory(&mut attributes, input.memory);
+        let request = interaction_request(message, &customer, attributes, &self.behaviour);
+        let sid = timed(
+            &mut run.trace.twilio,
+            self.conversations.create_interaction(&request, run.deadline),
+        )
+        .await
+        .map_err(|e| (Stage::Interaction, Cause::from(e)))?;
+        run.acted = true;
+        self.record(run, &handing_off(Some(sid.clone()))).await?;
+        Ok(sid)
+    }
+
+    async fn record(&self, run: &mut Run<'_>, progress: &Progress) -> Result<(), (Stage, Cause)> {
+        let message = &run.turn.message;
+        timed_state(
+            run.trace,
+            self.store.record(
+                &message.conversation,
+                &message.message,
+                progress,
+                None,
+                epoch_secs(),
+            ),
+        )
+        .await
+        .map_err(|e| (Stage::Record, e.into()))
+    }
+}
+
+struct HandoffInput<'a> {
+    plan: &'a Plan,
+    bot: Option<&'a BotRef>,
+    turn: Option<&'a BotTurn>,
+    late: bool,
+    memory: &'a Memory,
+    reason: &'a Reason,
+    /// `Some` when an earlier delivery requested the Interaction: its SID, if recorded.
+    requested: Option<Option<InteractionSid>>,
+}
+
+/// The status a plan's action leaves the conversation in once it is decided: later messages
+/// must not be answered while the handoff or close is under way.
+fn terminal_status(action: &Action) -> Option<Status> {
+    match action {
+        Action::Wait => None,
+        Action::Close(_) => Some(Status::Closed),
+        Action::Handoff(_) => Some(Status::HandedOff),
+    }
+}
+
+fn stage_name(progress: &Progress) -> &'static str {
+    match progress {
+        Progress::Claimed => "claimed",
+        Progress::Answered { .. } => "answered",
+        Progress::HandingOff { .. } => "handing_off",
+    }
+}
+
+fn bot_request(bot: &BotRef, message: &MessageAdded, text: &str) -> BotRequest {
+    let mut request_attributes = BTreeMap::new();
+    request_attributes.insert(
+        "flexlex_channel".to_owned(),
+        channel_hint(&message.author).as_str().to_owned(),
+    );
+    if let Some(source) = &message.source {
+        request_attributes.insert("flexlex_source".to_owned(), source.clone());
+    }
+    BotRequest {
+        bot: bot.clone(),
+        session_id: message.conversation.to_string(),
+        text: text.to_owned(),
+        request_attributes,
+    }
+}
+
+fn epoch_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub(crate) async fn timed<T>(total: &mut Duration, work: impl Future<Output = T>) -> T {
+    let started = Instant::now();
+    let out = work.await;
+    *total += started.elapsed();
+    out
+}
+
+async fn timed_state<T>(trace: &mut Trace, work: impl Future<Output = T>) -> T {
+    trace.state_round_trips += 1;
+    timed(&mut trace.state, work).await
+}
