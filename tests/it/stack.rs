@@ -1,7 +1,9 @@
-//! Reads `template.yaml` and checks the promises the stack makes: asynchronous delivery, no
-//! Lambda-level retry, a kept record of failures, least-privilege IAM, and a VTL text that is
-//! byte for byte the one the VTL proof renders.
+//! Reads `template.yaml` and checks the promises the stack makes: asynchronous delivery, intake
+//! retries that stay inside the FIFO deduplication window, ordered turns on a FIFO queue with a
+//! dead-letter queue, a conversation state table, a kept record of failures, least-privilege IAM,
+//! alarms, and a VTL text that is byte for byte the one the VTL proof renders.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_yaml::{Mapping, Value};
@@ -144,6 +146,51 @@ fn as_list(v: &Value) -> Vec<&Value> {
     }
 }
 
+/// `(resource, attribute)` of an `Fn::GetAtt`.
+fn get_att(v: &Value) -> Option<(&str, &str)> {
+    match single(v, "Fn::GetAtt")?.as_sequence()?.as_slice() {
+        [res, attr] => Some((res.as_str()?, attr.as_str()?)),
+        _ => None,
+    }
+}
+
+fn ref_name(v: &Value) -> Option<&str> {
+    single(v, "Ref").and_then(Value::as_str)
+}
+
+/// A number written in the template, or the bound of the parameter it refers to (`MinValue` or
+/// `MaxValue`), so a relation checked on bounds holds for every value a deploy may pass.
+fn number(t: &Value, v: &Value, bound: &str) -> u64 {
+    match ref_name(v) {
+        Some(param) => at(t, &["Parameters", param, bound])
+            .as_u64()
+            .unwrap_or_else(|| panic!("parameter {param} needs a numeric {bound}")),
+        None => v
+            .as_u64()
+            .unwrap_or_else(|| panic!("expected a number, got {v:?}")),
+    }
+}
+
+/// The function's timeout in seconds, at its largest: its own `Timeout`, else the `Globals` one.
+fn function_timeout(t: &Value) -> u64 {
+    let own = at(resource(t, "Function"), &["Properties"]).get("Timeout");
+    let global = t
+        .get("Globals")
+        .and_then(|g| g.get("Function"))
+        .and_then(|f| f.get("Timeout"));
+    number(
+        t,
+        own.or(global).expect("the function has a Timeout"),
+        "MaxValue",
+    )
+}
+
+fn queue_props<'a>(t: &'a Value, name: &str) -> &'a Value {
+    let q = resource(t, name);
+    assert_eq!(str_of(at(q, &["Type"])), "AWS::SQS::Queue", "{name}");
+    at(q, &["Properties"])
+}
+
 #[test]
 fn webhook_integration_is_async_non_proxy_lambda() {
     let t = template();
@@ -266,48 +313,210 @@ fn permission_is_scoped_to_this_api_post_webhook() {
 }
 
 #[test]
-fn async_delivery_never_retries_and_keeps_failures() {
+fn async_intake_retries_within_the_dedup_window_and_keeps_failures() {
     let t = template();
     let eic = at(
         resource(&t, "Function"),
         &["Properties", "EventInvokeConfig"],
     );
-    assert_eq!(
-        at(eic, &["MaximumRetryAttempts"]).as_u64(),
-        Some(0),
-        "Lex must not be asked twice"
-    );
-    let age_param = single(at(eic, &["MaximumEventAgeInSeconds"]), "Ref")
-        .and_then(Value::as_str)
-        .expect("age is a parameter");
+    // Intake only enqueues under the message's dedup id: Lambda's retries are safe and keep a
+    // message from being lost.
+    assert_eq!(at(eic, &["MaximumRetryAttempts"]).as_u64(), Some(2));
+    let age_param = ref_name(at(eic, &["MaximumEventAgeInSeconds"])).expect("age is a parameter");
+    assert_eq!(age_param, "MaxEventAgeSeconds");
     let age = at(&t, &["Parameters", age_param]);
-    let max = at(age, &["MaxValue"]).as_u64().expect("MaxValue");
-    assert!(max <= 21_600 && at(age, &["MinValue"]).as_u64() >= Some(60));
-    assert!(at(age, &["Default"]).as_u64().expect("Default") <= 3600);
+    assert_eq!(
+        at(age, &["MinValue"]).as_u64(),
+        Some(60),
+        "Lambda's minimum"
+    );
+    assert_eq!(at(age, &["MaxValue"]).as_u64(), Some(240));
+    assert_eq!(at(age, &["Default"]).as_u64(), Some(240));
+    // The latest retry starts at most MaxValue after the event was queued and may run the whole
+    // Timeout before it sends: still inside SQS's 5-minute deduplication window.
+    let latest_send =
+        number(&t, at(eic, &["MaximumEventAgeInSeconds"]), "MaxValue") + function_timeout(&t);
+    assert!(
+        latest_send < 300,
+        "a retried intake could send after the dedup window: {latest_send} s"
+    );
 
     let on_failure = at(eic, &["DestinationConfig", "OnFailure"]);
     assert_eq!(str_of(at(on_failure, &["Type"])), "SQS");
-    let dest = single(at(on_failure, &["Destination"]), "Fn::GetAtt").expect("GetAtt queue");
     assert_eq!(
-        dest,
-        &Value::Sequence(vec!["FailureQueue".into(), "Arn".into()])
+        get_att(at(on_failure, &["Destination"])),
+        Some(("FailureQueue", "Arn"))
     );
 
-    let q = at(resource(&t, "FailureQueue"), &["Properties"]);
+    let q = queue_props(&t, "FailureQueue");
     assert_eq!(
-        str_of(at(resource(&t, "FailureQueue"), &["Type"])),
-        "AWS::SQS::Queue"
-    );
-    let encrypted = q.get("SqsManagedSseEnabled").and_then(Value::as_bool) == Some(true)
-        || q.get("KmsMasterKeyId").is_some();
-    assert!(
-        encrypted,
+        at(q, &["SqsManagedSseEnabled"]).as_bool(),
+        Some(true),
         "the failure queue holds customer messages: encrypt it"
     );
     assert_eq!(
         at(q, &["MessageRetentionPeriod"]).as_u64(),
         Some(1_209_600),
         "14 days"
+    );
+}
+
+#[test]
+fn turn_queue_is_fifo_deduplicated_by_message_and_encrypted() {
+    let t = template();
+    let q = queue_props(&t, "TurnQueue");
+    assert_eq!(at(q, &["FifoQueue"]).as_bool(), Some(true));
+    assert_eq!(
+        at(q, &["ContentBasedDeduplication"]).as_bool(),
+        Some(false),
+        "intake gives MessageSid as the dedup id; equal texts are distinct turns"
+    );
+    assert_eq!(str_of(at(q, &["DeduplicationScope"])), "messageGroup");
+    assert_eq!(str_of(at(q, &["FifoThroughputLimit"])), "perMessageGroupId");
+    assert_eq!(at(q, &["SqsManagedSseEnabled"]).as_bool(), Some(true));
+    assert!(
+        q.get("QueueName").is_none(),
+        "CloudFormation names it (with .fifo)"
+    );
+    assert!(q.get("DelaySeconds").is_none(), "a turn is due at once");
+
+    let visibility = number(&t, at(q, &["VisibilityTimeout"]), "MinValue");
+    assert_eq!(visibility, 180);
+    let timeout = function_timeout(&t);
+    assert!(
+        visibility >= 6 * timeout,
+        "Lambda asks for a visibility timeout of at least 6 x the function timeout: {visibility} < 6 x {timeout}"
+    );
+}
+
+#[test]
+fn failed_turns_are_dead_lettered_to_a_fifo_queue_after_five_tries() {
+    let t = template();
+    let redrive = at(queue_props(&t, "TurnQueue"), &["RedrivePolicy"]);
+    assert_eq!(
+        get_att(at(redrive, &["deadLetterTargetArn"])),
+        Some(("TurnDeadLetterQueue", "Arn"))
+    );
+    assert_eq!(at(redrive, &["maxReceiveCount"]).as_u64(), Some(5));
+
+    let dlq = queue_props(&t, "TurnDeadLetterQueue");
+    assert_eq!(
+        at(dlq, &["FifoQueue"]).as_bool(),
+        Some(true),
+        "a FIFO queue's dead-letter queue is FIFO too"
+    );
+    assert_eq!(at(dlq, &["SqsManagedSseEnabled"]).as_bool(), Some(true));
+    assert_eq!(
+        at(dlq, &["MessageRetentionPeriod"]).as_u64(),
+        Some(1_209_600),
+        "14 days"
+    );
+    assert!(dlq.get("RedrivePolicy").is_none());
+    assert!(dlq.get("QueueName").is_none());
+}
+
+#[test]
+fn turn_queue_triggers_the_function_in_small_ordered_batches() {
+    let t = template();
+    let events = at(resource(&t, "Function"), &["Properties", "Events"])
+        .as_mapping()
+        .expect("Events");
+    assert_eq!(events.len(), 1, "the turn queue is the only event source");
+    let turns = at(
+        &t,
+        &["Resources", "Function", "Properties", "Events", "Turns"],
+    );
+    assert_eq!(str_of(at(turns, &["Type"])), "SQS");
+    let p = at(turns, &["Properties"]);
+    assert_eq!(get_att(at(p, &["Queue"])), Some(("TurnQueue", "Arn")));
+    let batch = at(p, &["BatchSize"]).as_u64().expect("BatchSize");
+    assert_eq!(batch, 5);
+    assert!(batch <= 10, "FIFO batches hold at most 10");
+    assert_eq!(
+        at(p, &["FunctionResponseTypes"]),
+        &Value::Sequence(vec!["ReportBatchItemFailures".into()])
+    );
+    assert!(
+        p.get("MaximumBatchingWindowInSeconds").is_none(),
+        "no batching window on FIFO queues"
+    );
+    assert_eq!(
+        ref_name(at(p, &["ScalingConfig", "MaximumConcurrency"])),
+        Some("TurnConcurrency")
+    );
+    let c = at(&t, &["Parameters", "TurnConcurrency"]);
+    assert_eq!(str_of(at(c, &["Type"])), "Number");
+    assert_eq!(at(c, &["Default"]).as_u64(), Some(10));
+    assert_eq!(at(c, &["MinValue"]).as_u64(), Some(2), "Lambda's minimum");
+    assert_eq!(
+        at(c, &["MaxValue"]).as_u64(),
+        Some(1000),
+        "Lambda's maximum"
+    );
+}
+
+#[test]
+fn state_table_is_on_demand_expiring_encrypted_and_kept() {
+    let t = template();
+    let table = resource(&t, "StateTable");
+    assert_eq!(str_of(at(table, &["Type"])), "AWS::DynamoDB::Table");
+    assert_eq!(str_of(at(table, &["DeletionPolicy"])), "Retain");
+    assert_eq!(str_of(at(table, &["UpdateReplacePolicy"])), "Retain");
+    let p = at(table, &["Properties"]);
+    assert_eq!(str_of(at(p, &["BillingMode"])), "PAY_PER_REQUEST");
+    let keys = at(p, &["KeySchema"]).as_sequence().expect("KeySchema");
+    assert_eq!(
+        keys.len(),
+        1,
+        "one item per conversation: partition key only"
+    );
+    assert_eq!(str_of(at(&keys[0], &["AttributeName"])), "pk");
+    assert_eq!(str_of(at(&keys[0], &["KeyType"])), "HASH");
+    let attrs = at(p, &["AttributeDefinitions"])
+        .as_sequence()
+        .expect("AttributeDefinitions");
+    assert_eq!(attrs.len(), 1);
+    assert_eq!(str_of(at(&attrs[0], &["AttributeName"])), "pk");
+    assert_eq!(str_of(at(&attrs[0], &["AttributeType"])), "S");
+    assert!(p.get("GlobalSecondaryIndexes").is_none());
+    assert!(p.get("StreamSpecification").is_none());
+
+    let ttl = at(p, &["TimeToLiveSpecification"]);
+    assert_eq!(str_of(at(ttl, &["AttributeName"])), "expires_at");
+    assert_eq!(at(ttl, &["Enabled"]).as_bool(), Some(true));
+    assert_eq!(
+        at(p, &["SSESpecification", "SSEEnabled"]).as_bool(),
+        Some(true)
+    );
+
+    let pitr = single(
+        at(
+            p,
+            &[
+                "PointInTimeRecoverySpecification",
+                "PointInTimeRecoveryEnabled",
+            ],
+        ),
+        "Fn::If",
+    )
+    .and_then(Value::as_sequence)
+    .expect("Fn::If");
+    assert_eq!(str_of(&pitr[0]), "WithPointInTimeRecovery");
+    assert_eq!(pitr[1].as_bool(), Some(true));
+    assert_eq!(pitr[2].as_bool(), Some(false));
+    let cond = single(
+        at(&t, &["Conditions", "WithPointInTimeRecovery"]),
+        "Fn::Equals",
+    )
+    .and_then(Value::as_sequence)
+    .expect("Fn::Equals");
+    assert_eq!(ref_name(&cond[0]), Some("PointInTimeRecovery"));
+    assert_eq!(str_of(&cond[1]), "true");
+    let param = at(&t, &["Parameters", "PointInTimeRecovery"]);
+    assert_eq!(str_of(at(param, &["Default"])), "true");
+    assert_eq!(
+        at(param, &["AllowedValues"]),
+        &Value::Sequence(vec!["true".into(), "false".into()])
     );
 }
 
@@ -372,9 +581,34 @@ fn environment_carries_config_but_no_secret_values() {
         "ON_BOT_ERROR",
         "BOT_ERROR_MESSAGE",
         "WEBHOOK_PUBLIC_URL",
+        "TURN_QUEUE_URL",
+        "STATE_TABLE",
     ] {
         assert!(names.contains(&required), "missing env var {required}");
     }
+    let var = |name: &str| {
+        at(
+            &t,
+            &[
+                "Resources",
+                "Function",
+                "Properties",
+                "Environment",
+                "Variables",
+                name,
+            ],
+        )
+    };
+    assert_eq!(
+        ref_name(var("TURN_QUEUE_URL")),
+        Some("TurnQueue"),
+        "Ref of a queue is its URL"
+    );
+    assert_eq!(
+        ref_name(var("STATE_TABLE")),
+        Some("StateTable"),
+        "Ref of a table is its name"
+    );
     for forbidden in [
         "TWILIO_AUTH_TOKEN",
         "TWILIO_PREVIOUS_AUTH_TOKEN",
@@ -444,6 +678,7 @@ fn iam_is_least_privilege() {
     let statements = function_statements(&t);
     assert!(!statements.is_empty());
     let mut lex_statements = 0;
+    let mut grants: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
     for s in &statements {
         assert_eq!(str_of(at(s, &["Effect"])), "Allow");
         let actions: Vec<&str> = as_list(at(s, &["Action"]))
@@ -453,9 +688,28 @@ fn iam_is_least_privilege() {
         let resources = as_list(at(s, &["Resource"]));
         for r in &resources {
             assert_ne!(r.as_str(), Some("*"), "no wildcard resource in {s:?}");
+            if let Some(Value::String(text)) = single(r, "Fn::Sub") {
+                assert!(!text.contains('*'), "no wildcard in {text}");
+            }
         }
         for a in &actions {
             assert!(!a.contains('*'), "no wildcard action: {a}");
+        }
+        if actions
+            .iter()
+            .any(|a| a.starts_with("sqs:") || a.starts_with("dynamodb:"))
+        {
+            assert_eq!(
+                resources.len(),
+                1,
+                "one queue or table per statement: {s:?}"
+            );
+            let (res, attr) = get_att(resources[0]).expect("GetAtt of this stack's resource");
+            assert_eq!(attr, "Arn");
+            let granted = grants.entry(res).or_default();
+            for a in &actions {
+                assert!(granted.insert(*a), "{a} granted twice on {res}");
+            }
         }
         if actions.iter().any(|a| a.starts_with("lex:")) {
             lex_statements += 1;
@@ -495,14 +749,6 @@ fn iam_is_least_privilege() {
                 Some("TwilioSecretArn")
             );
         }
-        if actions.iter().any(|a| a.starts_with("sqs:")) {
-            assert_eq!(actions, ["sqs:SendMessage"]);
-            let dest = single(resources[0], "Fn::GetAtt").expect("GetAtt");
-            assert_eq!(
-                dest,
-                &Value::Sequence(vec!["FailureQueue".into(), "Arn".into()])
-            );
-        }
         if actions.iter().any(|a| a.starts_with("logs:")) {
             assert!(
                 single(resources[0], "Fn::GetAtt").is_some(),
@@ -514,6 +760,37 @@ fn iam_is_least_privilege() {
         lex_statements, 2,
         "the user's aliases and the demo bot's alias"
     );
+    // Exactly these actions on exactly these resources: intake sends to the turn queue, the SQS
+    // trigger polls it, the turn reads and writes single items. No batch, delete, query, scan or
+    // transaction; nothing on the dead-letter queue (SQS moves dead letters itself).
+    let expected: BTreeMap<&str, Vec<&str>> = [
+        ("FailureQueue", vec!["sqs:SendMessage"]),
+        (
+            "TurnQueue",
+            vec![
+                "sqs:ChangeMessageVisibility",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:ReceiveMessage",
+                "sqs:SendMessage",
+            ],
+        ),
+        (
+            "StateTable",
+            vec![
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+            ],
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let granted: BTreeMap<&str, Vec<&str>> = grants
+        .into_iter()
+        .map(|(res, actions)| (res, actions.into_iter().collect()))
+        .collect();
+    assert_eq!(granted, expected);
     // The role is the function's whole authority: no managed policies slipped in.
     let role = at(resource(&t, "FunctionRole"), &["Properties"]);
     assert!(role.get("ManagedPolicyArns").is_none());
@@ -547,8 +824,101 @@ fn alarms_watch_signatures_and_failures() {
     assert_eq!(str_of(at(&dims[0], &["Name"])), "Service");
     assert_eq!(str_of(at(&dims[0], &["Value"])), "flexlex");
     assert!(metric("flexlex", "EventFailed").is_some());
-    assert!(metric("AWS/SQS", "ApproximateNumberOfMessagesVisible").is_some());
     assert!(at(&t, &["Conditions"]).get("HasAlarmEmail").is_some());
+    for (_, a) in &alarms {
+        let actions = single(at(a, &["Properties", "AlarmActions"]), "Fn::If")
+            .and_then(Value::as_sequence)
+            .expect("AlarmActions: Fn::If");
+        assert_eq!(str_of(&actions[0]), "HasAlarmEmail");
+        assert_eq!(ref_name(&actions[1][0]), Some("AlarmTopic"));
+        assert_eq!(ref_name(&actions[2]), Some("AWS::NoValue"));
+    }
+}
+
+/// The properties of the `AWS/SQS` alarm on `metric` for the queue `queue`.
+fn queue_alarm<'a>(t: &'a Value, metric: &str, queue: &str) -> &'a Value {
+    let found: Vec<&Value> = resources_of_type(t, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .map(|(_, a)| at(a, &["Properties"]))
+        .filter(|p| {
+            p.get("Namespace").and_then(Value::as_str) == Some("AWS/SQS")
+                && p.get("MetricName").and_then(Value::as_str) == Some(metric)
+                && p.get("Dimensions")
+                    .and_then(Value::as_sequence)
+                    .is_some_and(|d| {
+                        d.len() == 1
+                            && str_of(at(&d[0], &["Name"])) == "QueueName"
+                            && get_att(at(&d[0], &["Value"])) == Some((queue, "QueueName"))
+                    })
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "one {metric} alarm on {queue}");
+    found[0]
+}
+
+#[test]
+fn alarms_watch_dead_letters_and_waiting_turns() {
+    let t = template();
+    for queue in ["TurnDeadLetterQueue", "FailureQueue"] {
+        let p = queue_alarm(&t, "ApproximateNumberOfMessagesVisible", queue);
+        assert_eq!(str_of(at(p, &["Statistic"])), "Maximum", "{queue}");
+        assert_eq!(at(p, &["Threshold"]).as_u64(), Some(0), "{queue}");
+        assert_eq!(
+            str_of(at(p, &["ComparisonOperator"])),
+            "GreaterThanThreshold",
+            "any message in {queue} alarms"
+        );
+        assert_eq!(str_of(at(p, &["TreatMissingData"])), "notBreaching");
+    }
+    let age = queue_alarm(&t, "ApproximateAgeOfOldestMessage", "TurnQueue");
+    assert_eq!(str_of(at(age, &["Statistic"])), "Maximum");
+    assert_eq!(
+        ref_name(at(age, &["Threshold"])),
+        Some("TurnAgeAlarmSeconds")
+    );
+    assert_eq!(
+        str_of(at(age, &["ComparisonOperator"])),
+        "GreaterThanOrEqualToThreshold"
+    );
+    let param = at(&t, &["Parameters", "TurnAgeAlarmSeconds"]);
+    assert_eq!(at(param, &["Default"]).as_u64(), Some(300));
+}
+
+#[test]
+fn every_parameter_is_described_and_grouped_once() {
+    let t = template();
+    let params = at(&t, &["Parameters"]).as_mapping().expect("Parameters");
+    let groups = at(
+        &t,
+        &[
+            "Metadata",
+            "AWS::CloudFormation::Interface",
+            "ParameterGroups",
+        ],
+    )
+    .as_sequence()
+    .expect("ParameterGroups");
+    let mut grouped: BTreeMap<&str, usize> = BTreeMap::new();
+    for g in groups {
+        for name in at(g, &["Parameters"]).as_sequence().expect("Parameters") {
+            let name = str_of(name);
+            assert!(
+                params.contains_key(name),
+                "group lists unknown parameter {name}"
+            );
+            *grouped.entry(name).or_default() += 1;
+        }
+    }
+    for (name, p) in params {
+        let name = str_of(name);
+        let description = p.get("Description").and_then(Value::as_str).unwrap_or("");
+        assert!(!description.trim().is_empty(), "{name} has no description");
+        assert_eq!(
+            grouped.get(name),
+            Some(&1),
+            "{name} is in exactly one group"
+        );
+    }
 }
 
 #[test]
@@ -639,6 +1009,18 @@ fn outputs_tell_the_user_what_to_paste() {
     ] {
         assert!(outputs.get(name).is_some(), "missing output {name}");
     }
+    let value = |name: &str| at(outputs, &[name, "Value"]);
+    assert_eq!(ref_name(value("TurnQueueUrl")), Some("TurnQueue"));
+    assert_eq!(get_att(value("TurnQueueArn")), Some(("TurnQueue", "Arn")));
+    assert_eq!(
+        ref_name(value("TurnDeadLetterQueueUrl")),
+        Some("TurnDeadLetterQueue")
+    );
+    assert_eq!(
+        get_att(value("TurnDeadLetterQueueArn")),
+        Some(("TurnDeadLetterQueue", "Arn"))
+    );
+    assert_eq!(ref_name(value("StateTableName")), Some("StateTable"));
     let url = single(at(outputs, &["WebhookUrl", "Value"]), "Fn::If")
         .and_then(Value::as_sequence)
         .expect("Fn::If");
