@@ -160,8 +160,10 @@ fn in_memory_bridge() -> (flexlex::handler::Bridge, RecordingConversations) {
     );
     let bridge = flexlex::app::bridge(
         &config,
-        Arc::new(ScriptedBot::answering(turn)),
-        Arc::new(twilio.clone()),
+        flexlex::app::Ports::local(
+            Arc::new(ScriptedBot::answering(turn)),
+            Arc::new(twilio.clone()),
+        ),
     );
     (bridge, twilio)
 }

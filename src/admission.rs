@@ -100,7 +100,11 @@ pub fn admit(
     if message.author == behaviour.bot_author {
         return Err(Outcome::Ignored(Ignored::OwnMessage));
     }
-    if behaviour.ignore_authors.iter().any(|a| a == &message.author) {
+    if behaviour
+        .ignore_authors
+        .iter()
+        .any(|a| a == &message.author)
+    {
         return Err(Outcome::Ignored(Ignored::NonCustomer));
     }
     if message.body.trim().is_empty() && message.media.is_empty() {

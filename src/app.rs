@@ -14,11 +14,11 @@ use crate::queue::TurnQueue;
 use crate::queue::in_process::InProcessQueue;
 use crate::queue::sqs::SqsTurnQueue;
 use crate::secrets_manager;
+use crate::signature::Verifier;
 use crate::state::ConversationStore;
 use crate::state::dynamodb::DynamoStore;
 use crate::state::in_memory::InMemoryStore;
 use crate::turn::TurnEngine;
-use crate::signature::Verifier;
 use crate::twilio::{TwilioClient, TwilioClientConfig};
 
 /// The ports a bridge runs on.

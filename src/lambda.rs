@@ -70,7 +70,9 @@ impl Event {
             ),
             other => format!("a JSON {}", json_kind(other)),
         };
-        Self::Unknown(format!("neither a webhook envelope nor an SQS batch: {shape}"))
+        Self::Unknown(format!(
+            "neither a webhook envelope nor an SQS batch: {shape}"
+        ))
     }
 }
 

@@ -269,7 +269,10 @@ mod tests {
         );
         assert_eq!(line["outcome"], "failed:reply");
         assert_eq!(line["errorType"], "Transient.ReplaySafe");
-        assert_eq!((line["transient"].as_bool(), line["replaySafe"].as_bool()), (Some(true), Some(true)));
+        assert_eq!(
+            (line["transient"].as_bool(), line["replaySafe"].as_bool()),
+            (Some(true), Some(true))
+        );
         assert!(line.get("urlsTried").is_none());
     }
 }

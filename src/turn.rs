@@ -272,8 +272,11 @@ impl TurnEngine {
         let message = &run.turn.message;
         let recent = timed(
             &mut run.trace.twilio,
-            self.conversations
-                .recent_messages(&message.conversation, CHOICE_LOOKBACK, run.deadline),
+            self.conversations.recent_messages(
+                &message.conversation,
+                CHOICE_LOOKBACK,
+                run.deadline,
+            ),
         )
         .await;
         let recent = match recent {
@@ -297,7 +300,11 @@ impl TurnEngine {
 
     /// Posts the plan's messages in order, each tagged with its part number. A resumed turn
     /// first reads which parts Twilio already has and posts only the others.
-    async fn post_replies(&self, run: &mut Run<'_>, texts: &[String]) -> Result<(), (Stage, Cause)> {
+    async fn post_replies(
+        &self,
+        run: &mut Run<'_>,
+        texts: &[String],
+    ) -> Result<(), (Stage, Cause)> {
         let message = &run.turn.message;
         let posted = if run.trace.resumed && !texts.is_empty() {
             self.posted_parts(run).await?
@@ -462,7 +469,8 @@ impl TurnEngine {
         let request = interaction_request(message, &customer, attributes, &self.behaviour);
         let sid = timed(
             &mut run.trace.twilio,
-            self.conversations.create_interaction(&request, run.deadline),
+            self.conversations
+                .create_interaction(&request, run.deadline),
         )
         .await
         .map_err(|e| (Stage::Interaction, Cause::from(e)))?;

@@ -57,7 +57,9 @@ impl TurnQueue for SqsTurnQueue {
     }
 }
 
-fn queue_error<E: ProvideErrorMetadata + std::error::Error + 'static>(error: SdkError<E>) -> QueueError {
+fn queue_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    error: SdkError<E>,
+) -> QueueError {
     let transient = match &error {
         SdkError::ServiceError(service) => service
             .err()

@@ -49,7 +49,10 @@ impl DynamoStore {
         }
     }
 
-    fn update(&self, conversation: &ConversationSid) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+    fn update(
+        &self,
+        conversation: &ConversationSid,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -69,7 +72,10 @@ fn n(value: u64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn json<T: serde::Serialize>(operation: &'static str, value: &T) -> Result<AttributeValue, StoreError> {
+fn json<T: serde::Serialize>(
+    operation: &'static str,
+    value: &T,
+) -> Result<AttributeValue, StoreError> {
     serde_json::to_string(value)
         .map(AttributeValue::S)
         .map_err(|e| StoreError::Conflict {
@@ -130,7 +136,13 @@ fn handled(item: &Item, message: &MessageSid) -> bool {
 
 /// Reads the claim's answer from the item as it stands after (or, on a failed condition,
 /// before) the claim. `claimed` is the progress this claim would have written.
-fn classify(item: &Item, message: &MessageSid, claimed: &str, now: u64, won: bool) -> Result<Claim, StoreError> {
+fn classify(
+    item: &Item,
+    message: &MessageSid,
+    claimed: &str,
+    now: u64,
+    won: bool,
+) -> Result<Claim, StoreError> {
     if handled(item, message) {
         return Ok(Claim::Duplicate);
     }
@@ -295,7 +307,9 @@ fn not_in_flight(
     error: SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
 ) -> StoreError {
     match &error {
-        SdkError::ServiceError(service) if service.err().is_conditional_check_failed_exception() => {
+        SdkError::ServiceError(service)
+            if service.err().is_conditional_check_failed_exception() =>
+        {
             StoreError::Conflict {
                 operation,
                 detail: format!("{message} is no longer a turn in flight"),

@@ -53,16 +53,18 @@ impl ConversationStore for InMemoryStore {
         now: u64,
     ) -> Result<Claim, StoreError> {
         let mut records = lock(&self.records);
-        let record = records.entry(conversation.clone()).or_insert_with(|| Record {
-            status: Status::Bot,
-            handled: HashSet::new(),
-            memory: Memory {
-                started_at: now,
-                updated_at: now,
-                ..Memory::default()
-            },
-            in_flight: HashMap::new(),
-        });
+        let record = records
+            .entry(conversation.clone())
+            .or_insert_with(|| Record {
+                status: Status::Bot,
+                handled: HashSet::new(),
+                memory: Memory {
+                    started_at: now,
+                    updated_at: now,
+                    ..Memory::default()
+                },
+                in_flight: HashMap::new(),
+            });
         if record.handled.contains(message) {
             return Ok(Claim::Duplicate);
         }

@@ -112,9 +112,14 @@ impl Memory {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim {
     /// A message not seen before: the turn is ours.
-    Fresh { memory: Memory },
+    Fresh {
+        memory: Memory,
+    },
     /// This message's turn was started before (a redelivery or a replay): continue from there.
-    Resume { memory: Memory, progress: Progress },
+    Resume {
+        memory: Memory,
+        progress: Progress,
+    },
     /// Already handled.
     Duplicate,
     /// The conversation is with an agent (or being handed over).

@@ -185,7 +185,7 @@ impl Stack {
         let client = TwilioClient::new(client).expect("twilio client");
         let bot =
             LexBot::from_sdk_config(&loopback_sdk_config(&lex.endpoint()), &fast_lex_settings());
-        let bridge = app::bridge(&config, Arc::new(bot), Arc::new(client));
+        let bridge = app::bridge(&config, app::Ports::local(Arc::new(bot), Arc::new(client)));
         Self {
             lex,
             twilio,

@@ -74,7 +74,13 @@ async fn post_message_sends_author_and_body_without_the_webhook_header() {
     let (emulator, client) = setup().await;
     let seeded = sms(&emulator);
     client
-        .post_message(&ch(&seeded.conversation), "Lex", "Hello there", deadline())
+        .post_message(
+            &ch(&seeded.conversation),
+            "Lex",
+            "Hello there",
+            &tag(),
+            deadline(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -93,7 +99,11 @@ async fn post_message_sends_author_and_body_without_the_webhook_header() {
         request.form,
         vec![
             ("Author".to_owned(), "Lex".to_owned()),
-            ("Body".to_owned(), "Hello there".to_owned())
+            ("Body".to_owned(), "Hello there".to_owned()),
+            (
+                "Attributes".to_owned(),
+                r#"{"flexlex":{"part":0,"replyTo":"IM0123456789abcdef0123456789abcdef"}}"#.to_owned()
+            )
         ]
     );
     assert_eq!(request.webhook_enabled, None);
@@ -292,7 +302,7 @@ async fn wrong_credentials_are_rejected_once_and_never_shown() {
     ))
     .unwrap();
     let error = client
-        .post_message(&ch(&seeded.conversation), "Lex", "hi", deadline())
+        .post_message(&ch(&seeded.conversation), "Lex", "hi", &tag(), deadline())
         .await
         .unwrap_err();
     assert!(
@@ -323,7 +333,13 @@ async fn too_many_requests_waits_and_succeeds() {
         },
     ));
     client
-        .post_message(&ch(&seeded.conversation), "Lex", "after a 429", deadline())
+        .post_message(
+            &ch(&seeded.conversation),
+            "Lex",
+            "after a 429",
+            &tag(),
+            deadline(),
+        )
         .await
         .unwrap();
     let statuses: Vec<u16> = emulator.requests().iter().map(|r| r.status).collect();
@@ -341,6 +357,7 @@ async fn a_503_on_a_message_post_is_repeated() {
             &ch(&seeded.conversation),
             "Lex",
             "after two 503s",
+            &tag(),
             deadline(),
         )
         .await
@@ -363,7 +380,7 @@ async fn persistent_server_errors_end_unavailable_after_the_attempt_limit() {
         matches!(error, TwilioError::Unavailable { attempts: 5, .. }),
         "{error:?}"
     );
-    assert!(error.is_retryable());
+    assert!(error.is_transient());
     assert_eq!(emulator.requests().len(), 5);
 }
 
@@ -379,6 +396,7 @@ async fn a_wait_that_would_pass_the_deadline_is_not_taken() {
             &ch(&seeded.conversation),
             "Lex",
             "hi",
+            &tag(),
             Deadline::after(Duration::from_millis(500)),
         )
         .await
@@ -411,11 +429,17 @@ async fn a_message_post_that_may_have_been_applied_is_not_repeated() {
     let seeded = sms(&emulator);
     emulator.push_fault(Fault::next(1, FaultKind::ServerError { applied: true }));
     let error = client
-        .post_message(&ch(&seeded.conversation), "Lex", "once only", deadline())
+        .post_message(
+            &ch(&seeded.conversation),
+            "Lex",
+            "once only",
+            &tag(),
+            deadline(),
+        )
         .await
         .unwrap_err();
     assert!(
-        matches!(error, TwilioError::Unavailable { attempts: 1, .. }),
+        matches!(error, TwilioError::Ambiguous { attempts: 1, .. }),
         "{error:?}"
     );
     assert_eq!(emulator.requests().len(), 1);
@@ -448,7 +472,13 @@ async fn a_closed_conversation_refuses_posts_without_repeats() {
         .await
         .unwrap();
     let error = client
-        .post_message(&ch(&seeded.conversation), "Lex", "too late", deadline())
+        .post_message(
+            &ch(&seeded.conversation),
+            "Lex",
+            "too late",
+            &tag(),
+            deadline(),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -462,7 +492,7 @@ async fn a_closed_conversation_refuses_posts_without_repeats() {
         ),
         "{error:?}"
     );
-    assert!(!error.is_retryable());
+    assert!(!error.is_transient());
     assert_eq!(emulator.requests().len(), 2);
     let error = client
         .close(&ch(&seeded.conversation), deadline())
@@ -487,7 +517,7 @@ async fn long_replies_are_split_into_ordered_messages() {
     let words: Vec<String> = (0..1000).map(|i| format!("word{i}")).collect();
     let text = words.join(" ");
     client
-        .post_message(&ch(&seeded.conversation), "Lex", &text, deadline())
+        .post_message(&ch(&seeded.conversation), "Lex", &text, &tag(), deadline())
         .await
         .unwrap();
     let messages = emulator.messages(&seeded.conversation);
@@ -722,7 +752,7 @@ async fn a_refused_connection_is_repeated_then_unavailable() {
     .unwrap();
     // Nothing was sent, so even a message post may be repeated.
     let error = client
-        .post_message(&ch(&seeded.conversation), "Lex", "hi", deadline())
+        .post_message(&ch(&seeded.conversation), "Lex", "hi", &tag(), deadline())
         .await
         .unwrap_err();
     assert!(
@@ -775,5 +805,13 @@ async fn recent_messages_come_newest_first_and_the_listing_is_strict() {
             .await
             .unwrap();
         assert_eq!(response.status().as_u16(), 400, "{query}");
+    }
+}
+
+/// A reply tag for adapter calls that are not part of a turn.
+fn tag() -> flexlex::conversations::ReplyTag {
+    flexlex::conversations::ReplyTag {
+        message: flexlex::ids::MessageSid::parse("IM0123456789abcdef0123456789abcdef").unwrap(),
+        part: 0,
     }
 }

@@ -186,7 +186,7 @@ impl LocalStack {
             .map_err(|e| CliError::Config(format!("{e} (check the variable's value)")))?;
         let client = app::twilio_client(&config.twilio)
             .map_err(|e| CliError::Runtime(format!("cannot build the Twilio client: {e}")))?;
-        let bridge = app::bridge(&config, bot, Arc::new(client));
+        let bridge = app::bridge(&config, app::Ports::local(bot, Arc::new(client)));
         Ok(Self {
             lex,
             twilio,
