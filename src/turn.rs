@@ -124,8 +124,11 @@ impl TurnEngine {
             Claim::Fresh { memory } => (memory, Progress::Claimed),
             Claim::Resume { memory, progress } => {
                 run.trace.resumed = true;
-                tracing::info!(stage = ?stage_name(&progress), "resuming a turn that started before");
-                (memory, progress)
+                tracing::info!(
+                    stage = stage_name(&progress),
+                    "resuming a turn that started before"
+                );
+                (memory, *progress)
             }
         };
 

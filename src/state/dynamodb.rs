@@ -160,7 +160,10 @@ fn classify(
                     operation: "claim",
                     detail: format!("stored progress is not readable: {e}"),
                 })?;
-                Ok(Claim::Resume { memory, progress })
+                Ok(Claim::Resume {
+                    memory,
+                    progress: Box::new(progress),
+                })
             }
             None => Err(StoreError::Conflict {
                 operation: "claim",

@@ -71,7 +71,7 @@ impl ConversationStore for InMemoryStore {
         if let Some(progress) = record.in_flight.get(message) {
             return Ok(Claim::Resume {
                 memory: record.memory.clone(),
-                progress: progress.clone(),
+                progress: Box::new(progress.clone()),
             });
         }
         match record.status {

@@ -118,7 +118,7 @@ pub enum Claim {
     /// This message's turn was started before (a redelivery or a replay): continue from there.
     Resume {
         memory: Memory,
-        progress: Progress,
+        progress: Box<Progress>,
     },
     /// Already handled.
     Duplicate,

@@ -102,7 +102,8 @@ async fn post_message_sends_author_and_body_without_the_webhook_header() {
             ("Body".to_owned(), "Hello there".to_owned()),
             (
                 "Attributes".to_owned(),
-                r#"{"flexlex":{"part":0,"replyTo":"IM0123456789abcdef0123456789abcdef"}}"#.to_owned()
+                r#"{"flexlex":{"part":0,"replyTo":"IM0123456789abcdef0123456789abcdef"}}"#
+                    .to_owned()
             )
         ]
     );
