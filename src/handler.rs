@@ -20,6 +20,10 @@ use crate::sqs_batch::{BatchResponse, ItemFailure, QueuedTurn, SqsEvent, lanes};
 use crate::telemetry::{self, LogFormat};
 use crate::turn::{TurnEngine, timed};
 
+/// Time a turn needs at the least (the bot, a few replies, the state writes); with less left
+/// before the invocation's deadline the record is handed back rather than cut off mid-turn.
+const MIN_TURN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Shared by every invocation of a warm instance: built once at cold start.
 pub struct Bridge {
     behaviour: Behaviour,
@@ -163,6 +167,16 @@ impl Bridge {
     ) -> Vec<String> {
         let mut records = lane.into_iter();
         while let Some(record) = records.next() {
+            if deadline.remaining() < MIN_TURN_TIME {
+                // Too little time to finish a turn: the rest of the lane comes back in order.
+                tracing::warn!(
+                    conversation = record.turn.message.conversation.as_str(),
+                    "invocation deadline near; the conversation's remaining records go back"
+                );
+                let mut again = vec![record.message_id];
+                again.extend(records.map(|r| r.message_id));
+                return again;
+            }
             let report = self.run_record(&record, deadline, format).await;
             if let Outcome::Failed(_) = report.outcome {
                 let mut again = vec![record.message_id];

@@ -10,8 +10,8 @@
 //!
 //! Every method is one `UpdateItem`. The claim is conditional — *no such item, or this message
 //! is not handled and (the bot has the conversation or this message's turn is in flight)* — and
-//! returns the item either way (`ALL_NEW`, or `ALL_OLD` on a failed condition), so deciding
-//! between fresh, resumed, duplicate and handed off takes one round trip.
+//! returns the item as it was before (`ALL_OLD`, on success and on a failed condition), so
+//! deciding between fresh, resumed, duplicate and handed off takes one round trip.
 
 use std::collections::HashMap;
 
@@ -107,6 +107,7 @@ fn store_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     }
 }
 
+/// The memory stored at the last finish; before any, an empty one dated from the first claim.
 fn memory_of(item: &Item, now: u64) -> Result<Memory, StoreError> {
     match item.get("memory") {
         Some(AttributeValue::S(text)) => {
@@ -115,11 +116,17 @@ fn memory_of(item: &Item, now: u64) -> Result<Memory, StoreError> {
                 detail: format!("stored memory is not readable: {e}"),
             })
         }
-        _ => Ok(Memory {
-            started_at: now,
-            updated_at: now,
-            ..Memory::default()
-        }),
+        _ => {
+            let started = match item.get("created_at") {
+                Some(AttributeValue::N(n)) => n.parse().unwrap_or(now),
+                _ => now,
+            };
+            Ok(Memory {
+                started_at: started,
+                updated_at: started,
+                ..Memory::default()
+            })
+        }
     }
 }
 
@@ -134,15 +141,9 @@ fn handled(item: &Item, message: &MessageSid) -> bool {
     matches!(item.get("handled"), Some(AttributeValue::Ss(set)) if set.iter().any(|m| m == message.as_str()))
 }
 
-/// Reads the claim's answer from the item as it stands after (or, on a failed condition,
-/// before) the claim. `claimed` is the progress this claim would have written.
-fn classify(
-    item: &Item,
-    message: &MessageSid,
-    claimed: &str,
-    now: u64,
-    won: bool,
-) -> Result<Claim, StoreError> {
+/// Reads the claim's answer from the item as it was before the claim; `won` says whether the
+/// claim's condition held.
+fn classify(item: &Item, message: &MessageSid, now: u64, won: bool) -> Result<Claim, StoreError> {
     if handled(item, message) {
         return Ok(Claim::Duplicate);
     }
@@ -153,8 +154,8 @@ fn classify(
     if won {
         let memory = memory_of(item, now)?;
         return match progress {
-            // The attribute is the one this claim wrote: a message not seen before.
-            Some(text) if text == claimed => Ok(Claim::Fresh { memory }),
+            // No progress before this claim: a message not seen before.
+            None => Ok(Claim::Fresh { memory }),
             Some(text) => {
                 let progress = serde_json::from_str(text).map_err(|e| StoreError::Conflict {
                     operation: "claim",
@@ -165,10 +166,6 @@ fn classify(
                     progress: Box::new(progress),
                 })
             }
-            None => Err(StoreError::Conflict {
-                operation: "claim",
-                detail: "the claimed item holds no progress".into(),
-            }),
         };
     }
     match status_of(item) {
@@ -189,31 +186,31 @@ impl ConversationStore for DynamoStore {
         message: &MessageSid,
         now: u64,
     ) -> Result<Claim, StoreError> {
-        let claimed = serde_json::to_string(&Progress::Claimed).unwrap_or_default();
         let result = self
             .update(conversation)
             .update_expression(
                 "SET #t = if_not_exists(#t, :claimed), #status = if_not_exists(#status, :bot), \
-                 updated_at = :now, expires_at = :expires",
+                 created_at = if_not_exists(created_at, :now), updated_at = :now, \
+                 expires_at = :expires",
             )
             .condition_expression(
                 "attribute_not_exists(pk) OR (NOT contains(handled, :m) AND (#status = :bot OR attribute_exists(#t)))",
             )
             .expression_attribute_names("#t", progress_attribute(message))
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":claimed", s(claimed.clone()))
+            .expression_attribute_values(":claimed", json("claim", &Progress::Claimed)?)
             .expression_attribute_values(":bot", s(Status::Bot.as_str()))
             .expression_attribute_values(":m", s(message.to_string()))
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":expires", n(now + RETENTION_SECS))
-            .return_values(ReturnValue::AllNew)
+            .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
             Ok(output) => {
                 let item = output.attributes.unwrap_or_default();
-                classify(&item, message, &claimed, now, true)
+                classify(&item, message, now, true)
             }
             Err(SdkError::ServiceError(service))
                 if service.err().is_conditional_check_failed_exception() =>
@@ -237,7 +234,7 @@ impl ConversationStore for DynamoStore {
                         .item
                         .unwrap_or_default(),
                 };
-                classify(&item, message, &claimed, now, false)
+                classify(&item, message, now, false)
             }
             Err(e) => Err(store_error("claim", e)),
         }

@@ -1,0 +1,334 @@
+//! The conversation state and the turn queue adapters: one conformance suite run against the
+//! in-memory twin and against DynamoDB (moto), so both keep the same promises; the SQS FIFO
+//! adapter through the real SDK.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use flexlex::admission::{AdmittedTurn, Route, TURN_VERSION};
+use flexlex::bot::{Intent, IntentState};
+use flexlex::deadline::Deadline;
+use flexlex::ids::{ConversationSid, InteractionSid, MessageSid};
+use flexlex::policy::{Action, Plan, Reason};
+use flexlex::queue::sqs::SqsTurnQueue;
+use flexlex::queue::{Dispatched, TurnQueue};
+use flexlex::state::dynamodb::DynamoStore;
+use flexlex::state::in_memory::InMemoryStore;
+use flexlex::state::{Claim, ConversationStore, Memory, Progress, Status, StoreError};
+use flexlex::webhook::MessageAdded;
+
+use crate::moto::{fifo_queue, moto, state_table};
+
+fn sid<T: std::str::FromStr>(prefix: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    format!("{prefix}{:032x}", rand::random::<u128>())
+        .parse()
+        .unwrap()
+}
+
+fn answered() -> Progress {
+    Progress::Answered {
+        plan: Plan {
+            messages: vec!["Hello!".into(), "What would you like?".into()],
+            action: Action::Handoff(Reason::Intent("Agent".into())),
+        },
+        turn: None,
+        late: false,
+    }
+}
+
+/// Every promise the turn relies on, in the order a conversation meets them.
+async fn conformance(store: &dyn ConversationStore) {
+    let conversation: ConversationSid = sid("CH");
+    let (first, second, third): (MessageSid, MessageSid, MessageSid) =
+        (sid("IM"), sid("IM"), sid("IM"));
+
+    // A message never seen is fresh, with empty memory.
+    let Claim::Fresh { memory } = store.claim(&conversation, &first, 1_000).await.unwrap() else {
+        panic!("a new message is fresh")
+    };
+    assert_eq!((memory.turns, memory.last_index), (0, None));
+
+    // Claimed again before anything was recorded: the turn resumes from the claim.
+    assert_eq!(
+        store.claim(&conversation, &first, 1_001).await.unwrap(),
+        Claim::Resume {
+            memory: memory.clone(),
+            progress: Box::new(Progress::Claimed)
+        }
+    );
+
+    // The answer recorded: a redelivery resumes with the same plan, not a new bot call.
+    store
+        .record(&conversation, &first, &answered(), None, 1_002)
+        .await
+        .unwrap();
+    let Claim::Resume { progress, .. } = store.claim(&conversation, &first, 1_003).await.unwrap()
+    else {
+        panic!("a recorded turn resumes")
+    };
+    assert_eq!(*progress, answered());
+
+    // Finished: the message is a duplicate for good, and the memory is kept.
+    let mut slots = BTreeMap::new();
+    slots.insert(
+        "OrderFlowers".to_owned(),
+        BTreeMap::from([("FlowerType".to_owned(), "tulips".to_owned())]),
+    );
+    let kept = Memory {
+        turns: 1,
+        last_index: Some(4),
+        slots,
+        started_at: 1_000,
+        updated_at: 1_004,
+    };
+    store
+        .finish(&conversation, &first, &kept, Status::Bot, 1_004)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim(&conversation, &first, 1_005).await.unwrap(),
+        Claim::Duplicate
+    );
+    assert!(matches!(
+        store
+            .finish(&conversation, &first, &kept, Status::Bot, 1_006)
+            .await,
+        Err(StoreError::Conflict {
+            operation: "finish",
+            ..
+        })
+    ));
+
+    // The next message sees the memory.
+    let Claim::Fresh { memory } = store.claim(&conversation, &second, 1_007).await.unwrap() else {
+        panic!("the next message is fresh")
+    };
+    assert_eq!(memory, kept);
+
+    // A handoff decided: the status changes at once; other messages are not answered, but
+    // the handing-off turn itself resumes with its Interaction.
+    let interaction: InteractionSid = sid("KD");
+    let handing_off = Progress::HandingOff {
+        plan: Plan {
+            messages: Vec::new(),
+            action: Action::Handoff(Reason::Intent("Agent".into())),
+        },
+        turn: None,
+        late: false,
+        interaction: Some(interaction),
+    };
+    store
+        .record(
+            &conversation,
+            &second,
+            &handing_off,
+            Some(Status::HandedOff),
+            1_008,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim(&conversation, &third, 1_009).await.unwrap(),
+        Claim::HandedOff
+    );
+    let Claim::Resume { progress, .. } = store.claim(&conversation, &second, 1_010).await.unwrap()
+    else {
+        panic!("the handing-off turn resumes")
+    };
+    assert_eq!(*progress, handing_off);
+    store
+        .finish(&conversation, &second, &kept, Status::HandedOff, 1_011)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim(&conversation, &second, 1_012).await.unwrap(),
+        Claim::Duplicate
+    );
+    assert_eq!(
+        store.claim(&conversation, &third, 1_013).await.unwrap(),
+        Claim::HandedOff
+    );
+
+    // A closed conversation answers nothing new.
+    let other: ConversationSid = sid("CH");
+    let (last, after): (MessageSid, MessageSid) = (sid("IM"), sid("IM"));
+    store.claim(&other, &last, 2_000).await.unwrap();
+    store
+        .finish(&other, &last, &Memory::default(), Status::Closed, 2_001)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim(&other, &after, 2_002).await.unwrap(),
+        Claim::Closed
+    );
+
+    // Recording for a message that is not in flight is refused.
+    let stray: MessageSid = sid("IM");
+    assert!(matches!(
+        store.record(&other, &stray, &answered(), None, 2_003).await,
+        Err(StoreError::Conflict {
+            operation: "record",
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn the_in_memory_store_keeps_the_promises() {
+    let store = InMemoryStore::new();
+    conformance(&store).await;
+    assert!(!store.durable());
+}
+
+#[tokio::test]
+async fn the_dynamodb_store_keeps_the_promises() {
+    let Some(moto) = moto("the_dynamodb_store_keeps_the_promises").await else {
+        return;
+    };
+    let dynamodb = aws_sdk_dynamodb::Client::new(&moto.sdk);
+    let table = state_table(&dynamodb).await;
+    let store = DynamoStore::new(dynamodb.clone(), table.clone());
+    conformance(&store).await;
+    assert!(store.durable());
+}
+
+#[tokio::test]
+async fn the_dynamodb_item_is_what_the_table_documents() {
+    let Some(moto) = moto("the_dynamodb_item_is_what_the_table_documents").await else {
+        return;
+    };
+    let dynamodb = aws_sdk_dynamodb::Client::new(&moto.sdk);
+    let table = state_table(&dynamodb).await;
+    let store = DynamoStore::new(dynamodb.clone(), table.clone());
+    let conversation: ConversationSid = sid("CH");
+    let message: MessageSid = sid("IM");
+    store.claim(&conversation, &message, 1_000).await.unwrap();
+    let mut memory = Memory::default();
+    memory.gather(&flexlex::bot::BotTurn {
+        intent: Some(Intent {
+            name: "OrderFlowers".into(),
+            state: IntentState::InProgress,
+            confirmation: None,
+            slots: BTreeMap::from([
+                ("FlowerType".to_owned(), Some("roses".to_owned())),
+                ("PickupDate".to_owned(), None),
+            ]),
+        }),
+        ..Default::default()
+    });
+    store
+        .finish(&conversation, &message, &memory, Status::Bot, 1_001)
+        .await
+        .unwrap();
+    let item = dynamodb
+        .get_item()
+        .table_name(&table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(conversation.to_string()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(item["status"].as_s().unwrap(), "bot");
+    assert_eq!(item["handled"].as_ss().unwrap(), &vec![message.to_string()]);
+    assert_eq!(
+        item["expires_at"].as_n().unwrap(),
+        &(1_001 + flexlex::state::RETENTION_SECS).to_string()
+    );
+    let stored: Memory = serde_json::from_str(item["memory"].as_s().unwrap()).unwrap();
+    assert_eq!(
+        stored.slots["OrderFlowers"],
+        BTreeMap::from([("FlowerType".to_owned(), "roses".to_owned())])
+    );
+    // The finished turn's progress attribute is gone.
+    assert!(!item.keys().any(|k| k.starts_with("t_")));
+}
+
+fn turn_for(conversation: &ConversationSid, message: &MessageSid, index: u64) -> AdmittedTurn {
+    AdmittedTurn {
+        v: TURN_VERSION,
+        message: MessageAdded {
+            account: sid("AC"),
+            conversation: conversation.clone(),
+            message: message.clone(),
+            author: "+15551234567".into(),
+            body: "hello".into(),
+            participant: None,
+            webhook: None,
+            source: Some("SMS".into()),
+            client_identity: None,
+            media: Vec::new(),
+            index: Some(index),
+            attributes: serde_json::json!({}),
+        },
+        route: Route::Unroutable("test".into()),
+        request_id: "req".into(),
+    }
+}
+
+#[tokio::test]
+async fn the_sqs_queue_groups_by_conversation_and_deduplicates_by_message() {
+    let Some(moto) = moto("the_sqs_queue_groups_by_conversation_and_deduplicates_by_message").await
+    else {
+        return;
+    };
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk);
+    let (url, _) = fifo_queue(&sqs, 30, 5).await;
+    let queue = SqsTurnQueue::new(sqs.clone(), url.clone());
+    let conversation: ConversationSid = sid("CH");
+    let message: MessageSid = sid("IM");
+    let turn = turn_for(&conversation, &message, 7);
+    let deadline = Deadline::after(std::time::Duration::from_secs(10));
+    for _ in 0..2 {
+        assert!(matches!(
+            queue.dispatch(turn.clone(), deadline).await.unwrap(),
+            Dispatched::Queued
+        ));
+    }
+    let received = sqs
+        .receive_message()
+        .queue_url(&url)
+        .max_number_of_messages(10)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(received.len(), 1, "the second send is a duplicate");
+    let attributes = received[0].attributes.as_ref().unwrap();
+    assert_eq!(
+        attributes[&MessageSystemAttributeName::MessageGroupId],
+        conversation.as_str()
+    );
+    assert_eq!(
+        attributes[&MessageSystemAttributeName::MessageDeduplicationId],
+        message.as_str()
+    );
+    let body: AdmittedTurn = serde_json::from_str(received[0].body().unwrap()).unwrap();
+    assert_eq!(body, turn);
+}
+
+#[tokio::test]
+async fn a_refusing_queue_is_a_permanent_queue_error() {
+    let Some(moto) = moto("a_refusing_queue_is_a_permanent_queue_error").await else {
+        return;
+    };
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk);
+    let missing = format!("{}/123456789012/no-such-queue.fifo", moto.endpoint);
+    let queue = SqsTurnQueue::new(sqs, missing);
+    let error = queue
+        .dispatch(
+            turn_for(&sid("CH"), &sid("IM"), 1),
+            Deadline::after(std::time::Duration::from_secs(10)),
+        )
+        .await
+        .unwrap_err();
+    assert!(!error.is_transient(), "{error}");
+}
