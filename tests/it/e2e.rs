@@ -12,7 +12,8 @@ use flexlex_emulators::lex::{DEMO_BOT_ID, Fault as LexFault, Times};
 use flexlex_emulators::twilio::{Fault, FaultKind};
 
 use crate::helpers::{
-    HOST, PATH, Stack, TOKEN, WORKFLOW, WORKSPACE, envelope, signed, twilio_signature, url,
+    HOST, PATH, Stack, TOKEN, WORKFLOW, WORKSPACE, deadline_in, envelope, signed, twilio_signature,
+    url,
 };
 
 #[tokio::test]
@@ -519,14 +520,6 @@ async fn malformed_envelopes_and_bodies_are_dropped_with_a_reason() {
 fn base64_of(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn deadline_in(budget: Duration) -> u64 {
-    (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        + budget)
-        .as_millis() as u64
 }
 
 #[tokio::test]

@@ -159,6 +159,19 @@ impl Stack {
     }
 
     pub async fn start_with(extra: &[(&str, &str)]) -> Self {
+        Self::start_on(extra, None).await
+    }
+
+    /// The stack on SQS FIFO and DynamoDB (moto): intake enqueues, turns come from
+    /// [`Poller`](crate::poller::Poller) batches, state is shared.
+    pub async fn on_aws(sdk: &aws_config::SdkConfig, queue_url: &str, table: &str) -> Self {
+        Self::start_on(&[], Some((sdk, queue_url, table))).await
+    }
+
+    async fn start_on(
+        extra: &[(&str, &str)],
+        aws: Option<(&aws_config::SdkConfig, &str, &str)>,
+    ) -> Self {
         let lex = LexEmulator::start().await.expect("lex emulator");
         let twilio = TwilioEmulator::start().await.expect("twilio emulator");
         let mut settings: HashMap<String, String> = [
@@ -185,7 +198,18 @@ impl Stack {
         let client = TwilioClient::new(client).expect("twilio client");
         let bot =
             LexBot::from_sdk_config(&loopback_sdk_config(&lex.endpoint()), &fast_lex_settings());
-        let bridge = app::bridge(&config, app::Ports::local(Arc::new(bot), Arc::new(client)));
+        let mut ports = app::Ports::local(Arc::new(bot), Arc::new(client));
+        if let Some((sdk, queue_url, table)) = aws {
+            ports.store = Arc::new(flexlex::state::dynamodb::DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                table,
+            ));
+            ports.queue = Some(Arc::new(flexlex::queue::sqs::SqsTurnQueue::new(
+                aws_sdk_sqs::Client::new(sdk),
+                queue_url,
+            )));
+        }
+        let bridge = app::bridge(&config, ports);
         Self {
             lex,
             twilio,
@@ -305,4 +329,13 @@ pub fn api_key(emulator: &TwilioEmulator) -> TwilioCredentials {
         sid: ApiKeySid::parse(sid.as_str()).expect("an emulator API key SID"),
         secret: Secret::new(secret),
     }
+}
+
+/// A Lambda context deadline `budget` from now, in epoch milliseconds.
+pub fn deadline_in(budget: Duration) -> u64 {
+    (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        + budget)
+        .as_millis() as u64
 }

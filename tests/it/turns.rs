@@ -1,0 +1,269 @@
+//! Turns delivered as the SQS trigger delivers them: intake enqueues on a FIFO queue (moto),
+//! the test plays the trigger with Lambda-shaped SQS events, conversation state is DynamoDB
+//! (moto); Lex and Twilio are the emulators, reached through the real clients.
+
+use std::time::Duration;
+
+use http::Method;
+use serde_json::Value;
+
+use flexlex::outcome::Outcome;
+use flexlex_emulators::twilio::{Fault, FaultKind, SeededConversation};
+
+use crate::helpers::{Stack, signed, url};
+use crate::moto::{Moto, fifo_queue, moto, state_table};
+use crate::poller::{Poller, lambda_event};
+
+const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:turns.fifo";
+
+struct Fleetless {
+    stack: Stack,
+    poller: Poller,
+    dlq: String,
+    _moto: Moto,
+}
+
+async fn on_aws(test: &str, visibility_secs: u32, max_receives: u32) -> Option<Fleetless> {
+    let moto = moto(test).await?;
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk);
+    let (queue, dlq) = fifo_queue(&sqs, visibility_secs, max_receives).await;
+    let table = state_table(&aws_sdk_dynamodb::Client::new(&moto.sdk)).await;
+    let stack = Stack::on_aws(&moto.sdk, &queue, &table).await;
+    Some(Fleetless {
+        poller: Poller::new(&moto.sdk, &queue),
+        stack,
+        dlq,
+        _moto: moto,
+    })
+}
+
+impl Fleetless {
+    /// The customer's message reaches intake (stored in Twilio first, as Twilio does).
+    async fn intake(&self, seed: &SeededConversation, body: &str) -> Vec<(String, String)> {
+        let stored = self
+            .stack
+            .twilio
+            .add_customer_message(&seed.conversation, &seed.customer_author, body)
+            .expect("seeded");
+        let mut params = self.stack.params(seed, body);
+        for (k, v) in params.iter_mut() {
+            if k == "Index" {
+                *v = stored.index.to_string();
+            }
+        }
+        self.deliver(&params).await;
+        params
+    }
+
+    async fn deliver(&self, params: &[(String, String)]) {
+        let report = self.stack.handle(signed(&url(), params)).await;
+        assert_eq!(report.outcome, Outcome::Enqueued);
+    }
+
+    /// One trigger invocation: a batch in, the function's answer, settled.
+    async fn trigger(&self) -> (usize, Value) {
+        let batch = self.poller.receive(10).await;
+        if batch.is_empty() {
+            return (0, Value::Null);
+        }
+        let mut context = lambda_runtime::Context::default();
+        context.deadline = crate::helpers::deadline_in(Duration::from_secs(30));
+        let response = flexlex::lambda::invoke(
+            &self.stack.bridge,
+            lambda_runtime::LambdaEvent::new(lambda_event(&batch, QUEUE_ARN), context),
+            flexlex::telemetry::LogFormat::Text,
+        )
+        .await
+        .expect("a batch always answers");
+        self.poller.settle(&batch, &response).await;
+        (batch.len(), response)
+    }
+
+    /// Texts Lex received in a conversation, in order.
+    fn lex_texts(&self, seed: &SeededConversation) -> Vec<String> {
+        self.stack
+            .lex
+            .calls()
+            .iter()
+            .filter(|c| c.session_id == seed.conversation.as_str() && c.status == 200)
+            .filter_map(|c| c.text().map(str::to_owned))
+            .collect()
+    }
+}
+
+fn failed_ids(response: &Value) -> Vec<String> {
+    response["batchItemFailures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_batch_runs_conversations_in_index_order_and_sends_back_only_the_failing_ones() {
+    let Some(f) = on_aws(
+        "a_batch_runs_conversations_in_index_order_and_sends_back_only_the_failing_ones",
+        1,
+        5,
+    )
+    .await
+    else {
+        return;
+    };
+    let (a, b, c) = (f.stack.sms(), f.stack.web(), f.stack.whatsapp());
+    // Intake can enqueue one conversation's messages out of order: a's second and third
+    // messages are admitted before its first.
+    let stored: Vec<_> = ["I would like to order roses", "tomorrow", "10:00"]
+        .iter()
+        .map(|text| {
+            let m = f
+                .stack
+                .twilio
+                .add_customer_message(&a.conversation, &a.customer_author, text)
+                .unwrap();
+            (m.index, *text)
+        })
+        .collect();
+    for &(index, text) in [stored[1], stored[2], stored[0]].iter() {
+        let mut params = f.stack.params(&a, text);
+        for (k, v) in params.iter_mut() {
+            if k == "Index" {
+                *v = index.to_string();
+            }
+        }
+        f.deliver(&params).await;
+    }
+    f.intake(&b, "hi").await;
+    f.intake(&b, "what can you do?").await;
+    f.intake(&c, "hello").await;
+    f.intake(&c, "roses please").await;
+
+    // Twilio refuses b's replies for now.
+    f.stack.twilio.push_fault(
+        Fault::always(FaultKind::Unavailable)
+            .matching(Method::POST, &format!("{}/Messages", b.conversation)),
+    );
+    let (n, response) = f.trigger().await;
+    assert_eq!(n, 7);
+    let failed = failed_ids(&response);
+    assert_eq!(failed.len(), 2, "b's two records, nothing else: {response}");
+
+    assert_eq!(
+        f.lex_texts(&a),
+        ["I would like to order roses", "tomorrow", "10:00"],
+        "a in Index order"
+    );
+    assert_eq!(f.lex_texts(&c), ["hello", "roses please"]);
+    // b's first record got its answer, then failed posting; its second was not attempted.
+    assert_eq!(f.lex_texts(&b), ["hi"]);
+    assert!(f.stack.bot_messages(&b).is_empty());
+    assert_eq!(f.stack.bot_messages(&a).len(), 3);
+
+    // Twilio recovers; b's records come back after the visibility timeout, in order. The
+    // recorded answer is reused: Lex is not asked "hi" again.
+    f.stack.twilio.clear_faults();
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let mut delivered = 0;
+    while delivered < 2 {
+        let (n, response) = f.trigger().await;
+        assert_eq!(failed_ids(&response), Vec::<String>::new());
+        assert!(n > 0, "b's records come back");
+        delivered += n;
+    }
+    assert_eq!(delivered, 2);
+    assert_eq!(f.lex_texts(&b), ["hi", "what can you do?"]);
+    assert_eq!(f.stack.bot_messages(&b).len(), 2);
+    assert_eq!(f.poller.depth(&f.poller.queue_url).await, 0);
+    assert_eq!(f.poller.depth(&f.dlq).await, 0);
+}
+
+#[tokio::test]
+async fn a_delivery_after_the_fifo_dedup_window_is_ignored_as_a_duplicate() {
+    let Some(f) = on_aws(
+        "a_delivery_after_the_fifo_dedup_window_is_ignored_as_a_duplicate",
+        1,
+        5,
+    )
+    .await
+    else {
+        return;
+    };
+    let seed = f.stack.sms();
+    let params = f.intake(&seed, "hello").await;
+    assert_eq!(f.trigger().await.0, 1);
+    // The same webhook again, after the first copy left the queue: the queue no longer
+    // deduplicates it (as after SQS's five minutes), the conversation state does.
+    f.deliver(&params).await;
+    let batch = f.poller.receive(10).await;
+    assert_eq!(batch.len(), 1, "the queue took the repeat");
+    let event = lambda_event(&batch, QUEUE_ARN);
+    let flexlex::lambda::Event::Turns(turns) = flexlex::lambda::Event::classify(event) else {
+        panic!("an SQS event")
+    };
+    let (lanes, _) = flexlex::sqs_batch::lanes(turns);
+    let report = f
+        .stack
+        .bridge
+        .run_record(
+            &lanes[0][0],
+            flexlex::deadline::Deadline::after(Duration::from_secs(10)),
+            flexlex::telemetry::LogFormat::Text,
+        )
+        .await;
+    assert_eq!(
+        report.outcome,
+        Outcome::Ignored(flexlex::outcome::Ignored::Duplicate)
+    );
+    assert_eq!(report.trace.state_round_trips, 1);
+    assert_eq!(f.lex_texts(&seed), ["hello"]);
+    assert_eq!(f.stack.bot_messages(&seed).len(), 1);
+}
+
+#[tokio::test]
+async fn after_a_handoff_the_bot_stays_silent_and_a_late_message_is_still_answered() {
+    let Some(f) = on_aws(
+        "after_a_handoff_the_bot_stays_silent_and_a_late_message_is_still_answered",
+        1,
+        5,
+    )
+    .await
+    else {
+        return;
+    };
+    // Late: the second message is handled first; the first, older one is still answered.
+    let seed = f.stack.web();
+    let first = f
+        .stack
+        .twilio
+        .add_customer_message(&seed.conversation, &seed.customer_author, "hello")
+        .unwrap();
+    f.intake(&seed, "I would like to order tulips").await;
+    assert_eq!(f.trigger().await.0, 1);
+    let mut params = f.stack.params(&seed, "hello");
+    for (k, v) in params.iter_mut() {
+        if k == "Index" {
+            *v = first.index.to_string();
+        }
+    }
+    f.deliver(&params).await;
+    assert_eq!(f.trigger().await.0, 1);
+    assert_eq!(
+        f.lex_texts(&seed),
+        ["I would like to order tulips", "hello"]
+    );
+    assert_eq!(f.stack.bot_messages(&seed).len(), 2);
+
+    // Handoff, then a message while the agent joins: no bot reply, no Lex call.
+    let sms = f.stack.sms();
+    f.intake(&sms, "I want to talk to an agent").await;
+    f.intake(&sms, "hello? anyone?").await;
+    let (n, response) = f.trigger().await;
+    assert_eq!((n, failed_ids(&response).len()), (2, 0));
+    assert_eq!(f.lex_texts(&sms), ["I want to talk to an agent"]);
+    assert_eq!(f.stack.twilio.interactions().len(), 1);
+    assert_eq!(
+        f.stack.bot_messages(&sms),
+        ["Okay - lets get you to an agent"]
+    );
+}
