@@ -267,3 +267,121 @@ async fn after_a_handoff_the_bot_stays_silent_and_a_late_message_is_still_answer
         ["Okay - lets get you to an agent"]
     );
 }
+
+/// What SQS's dead-letter redrive does for the operator after an outage
+/// (`aws sqs start-message-move-task`): every dead-lettered turn goes back to the turn queue,
+/// in its conversation's group.
+/// `copies` > 1 plays an operator who starts the redrive twice.
+async fn redrive(poller: &Poller, dlq: &str, copies: usize) -> usize {
+    let mut moved = 0;
+    loop {
+        let batch = poller
+            .sqs
+            .receive_message()
+            .queue_url(dlq)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default();
+        if batch.is_empty() {
+            return moved;
+        }
+        for message in batch {
+            let group = message
+                .attributes()
+                .and_then(|a| {
+                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+                })
+                .cloned()
+                .unwrap();
+            for copy in 0..copies {
+                poller
+                    .sqs
+                    .send_message()
+                    .queue_url(&poller.queue_url)
+                    .message_body(message.body().unwrap())
+                    .message_group_id(&group)
+                    .message_deduplication_id(format!("{}-{copy}", message.message_id().unwrap()))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            poller
+                .sqs
+                .delete_message()
+                .queue_url(dlq)
+                .receipt_handle(message.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+            moved += 1;
+        }
+    }
+}
+
+#[tokio::test]
+async fn dead_lettered_turns_replayed_after_an_outage_post_each_missing_reply_once() {
+    // Two receives, one second apart, then the dead-letter queue.
+    let Some(f) = on_aws(
+        "dead_lettered_turns_replayed_after_an_outage_post_each_missing_reply_once",
+        1,
+        2,
+    )
+    .await
+    else {
+        return;
+    };
+    let (a, b) = (f.stack.sms(), f.stack.web());
+    f.intake(&a, "I would like to order roses").await;
+    f.intake(&a, "tomorrow").await;
+    f.intake(&b, "I want to talk to an agent").await;
+
+    // Twilio is down for every write.
+    f.stack
+        .twilio
+        .push_fault(Fault::always(FaultKind::Unavailable).matching(Method::POST, "/"));
+    let mut rounds = 0;
+    while f.poller.depth(&f.dlq).await < 3 {
+        rounds += 1;
+        assert!(rounds < 20, "the turns reach the dead-letter queue");
+        let (_, response) = f.trigger().await;
+        // Only the first record of each conversation is attempted; the rest go back with it.
+        assert!(failed_ids(&response).len() <= 3);
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+    }
+    assert_eq!(f.poller.depth(&f.poller.queue_url).await, 0);
+    // Nothing reached the customers. Lex saw each message at most once and in sent order (a
+    // dead-lettered head leaves its group, so the next message may be answered meanwhile).
+    let sent_a = ["I would like to order roses", "tomorrow"];
+    let asked = f.lex_texts(&a);
+    assert_eq!(asked, sent_a[..asked.len()]);
+    assert_eq!(f.lex_texts(&b), ["I want to talk to an agent"]);
+    assert!(f.stack.bot_messages(&a).is_empty());
+    assert!(f.stack.twilio.interactions().is_empty());
+
+    // Twilio recovers; the operator redrives the dead-letter queue.
+    f.stack.twilio.clear_faults();
+    assert_eq!(redrive(&f.poller, &f.dlq, 2).await, 3);
+    let mut rounds = 0;
+    while f.poller.depth(&f.poller.queue_url).await > 0 {
+        rounds += 1;
+        assert!(rounds < 10, "the replayed turns are handled");
+        let (_, response) = f.trigger().await;
+        assert_eq!(failed_ids(&response), Vec::<String>::new());
+    }
+    // Each message reached Lex once in all, in order; each reply is posted once.
+    assert_eq!(f.lex_texts(&a), sent_a);
+    assert_eq!(f.lex_texts(&b), ["I want to talk to an agent"]);
+    let replies_a = f.stack.bot_messages(&a);
+    assert_eq!(replies_a.len(), 2, "{replies_a:?}");
+    assert_eq!(
+        f.stack.bot_messages(&b),
+        ["Okay - lets get you to an agent"]
+    );
+    assert_eq!(f.stack.twilio.interactions().len(), 1);
+    assert!(f.stack.twilio.webhooks(&b.conversation).is_empty());
+    assert_eq!(f.poller.depth(&f.dlq).await, 0);
+}
