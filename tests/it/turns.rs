@@ -385,3 +385,52 @@ async fn dead_lettered_turns_replayed_after_an_outage_post_each_missing_reply_on
     assert!(f.stack.twilio.webhooks(&b.conversation).is_empty());
     assert_eq!(f.poller.depth(&f.dlq).await, 0);
 }
+
+#[tokio::test]
+async fn a_reply_twilio_stored_before_failing_is_not_posted_again_on_redelivery() {
+    let Some(f) = on_aws(
+        "a_reply_twilio_stored_before_failing_is_not_posted_again_on_redelivery",
+        1,
+        5,
+    )
+    .await
+    else {
+        return;
+    };
+    let seed = f.stack.sms();
+    f.intake(&seed, "I would like to order roses").await;
+    // Twilio stores the reply, then answers 500: the outcome is ambiguous, not repeated.
+    f.stack.twilio.push_fault(
+        Fault::next(1, FaultKind::ServerError { applied: true })
+            .matching(Method::POST, &format!("{}/Messages", seed.conversation)),
+    );
+    let (n, response) = f.trigger().await;
+    assert_eq!((n, failed_ids(&response).len()), (1, 1));
+    assert_eq!(f.stack.bot_messages(&seed).len(), 1);
+
+    // The redelivery reads the conversation, finds its tagged reply and posts nothing.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let batch = f.poller.receive(10).await;
+    let event = lambda_event(&batch, QUEUE_ARN);
+    let flexlex::lambda::Event::Turns(turns) = flexlex::lambda::Event::classify(event) else {
+        panic!("an SQS event")
+    };
+    let (lanes, _) = flexlex::sqs_batch::lanes(turns);
+    let report = f
+        .stack
+        .bridge
+        .run_record(
+            &lanes[0][0],
+            flexlex::deadline::Deadline::after(Duration::from_secs(10)),
+            flexlex::telemetry::LogFormat::Text,
+        )
+        .await;
+    assert_eq!(report.outcome, Outcome::Replied);
+    assert!(report.trace.resumed);
+    assert_eq!(
+        (report.trace.replies_skipped, report.trace.messages_posted),
+        (1, 0)
+    );
+    assert_eq!(f.stack.bot_messages(&seed).len(), 1);
+    assert_eq!(f.lex_texts(&seed), ["I would like to order roses"]);
+}

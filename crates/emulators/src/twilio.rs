@@ -168,7 +168,7 @@ impl TwilioEmulator {
     ) -> Option<RecordedMessage> {
         let mut state = self.shared.lock();
         let record = state.conversations.get_mut(conversation)?;
-        Some(record.append_message(author, body))
+        Some(record.append_message(author, body, "{}"))
     }
 
     /// Every request received so far, in order.

@@ -16,6 +16,9 @@ pub enum FaultKind {
     ServerError { applied: bool },
     /// The normal answer, sent after this pause.
     Latency(Duration),
+    /// Applied at once, answered after this pause: a caller that dies meanwhile never learns
+    /// that its request took effect.
+    SlowAnswer(Duration),
 }
 
 /// How many matching requests a fault affects.

@@ -74,6 +74,8 @@ pub struct RecordedMessage {
     pub body: String,
     pub participant: Option<Sid>,
     pub date_created: String,
+    /// The message's `Attributes`, a JSON document as text (`{}` when none were given).
+    pub attributes: String,
 }
 
 /// An Interaction as created, with `Channel` and `Routing` parsed.
@@ -158,7 +160,12 @@ impl ConversationRecord {
     }
 
     /// Appends a message; the author's participant is linked when it is one.
-    pub fn append_message(&mut self, author: &str, body: &str) -> RecordedMessage {
+    pub fn append_message(
+        &mut self,
+        author: &str,
+        body: &str,
+        attributes: &str,
+    ) -> RecordedMessage {
         let participant = self
             .participants
             .iter()
@@ -171,6 +178,7 @@ impl ConversationRecord {
             body: body.to_owned(),
             participant,
             date_created: iso8601(SystemTime::now()),
+            attributes: attributes.to_owned(),
         };
         self.messages.push(message.clone());
         message

@@ -271,6 +271,11 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
                 "Internal Server Error",
             )
         }
+        Some(FaultKind::SlowAnswer(pause)) => {
+            let reply = route(&shared, &incoming);
+            tokio::time::sleep(pause).await;
+            reply
+        }
         Some(FaultKind::Latency(_)) | None => route(&shared, &incoming),
     };
     shared.lock().requests.push(RecordedRequest {
@@ -455,11 +460,11 @@ fn create_message(ctx: &Context<'_>, state: &mut Model, incoming: &Incoming, raw
         check_json_attributes(params.get("Attributes"))?;
         let record = writable_conversation(state, &sid, &incoming.path)?;
         let author = params.get("Author").unwrap_or("system");
-        let message = record.append_message(author, body);
         let attributes = params.get("Attributes").unwrap_or("{}");
+        let message = record.append_message(author, body, attributes);
         Ok(Reply::json(
             StatusCode::CREATED,
-            views::message(ctx, &sid, &message, attributes),
+            views::message(ctx, &sid, &message),
         ))
     })();
     result.unwrap_or_else(|reply| reply)

@@ -63,12 +63,7 @@ pub(crate) fn participant(ctx: &Context<'_>, conversation: &Sid, p: &Participant
     })
 }
 
-pub(crate) fn message(
-    ctx: &Context<'_>,
-    conversation: &Sid,
-    m: &RecordedMessage,
-    attributes: &str,
-) -> Value {
+pub(crate) fn message(ctx: &Context<'_>, conversation: &Sid, m: &RecordedMessage) -> Value {
     let url = format!(
         "{}/v1/Conversations/{conversation}/Messages/{}",
         ctx.base_url, m.sid
@@ -82,7 +77,7 @@ pub(crate) fn message(
         "author": m.author,
         "body": m.body,
         "media": null,
-        "attributes": attributes,
+        "attributes": m.attributes,
         "participant_sid": m.participant.as_ref().map(|p| p.as_str()),
         "date_created": m.date_created,
         "date_updated": m.date_created,
@@ -147,7 +142,7 @@ pub(crate) fn message_page(
     let end = start.saturating_add(page_size).min(ordered.len());
     let items: Vec<Value> = ordered[start..end]
         .iter()
-        .map(|m| message(ctx, conversation, m, "{}"))
+        .map(|m| message(ctx, conversation, m))
         .collect();
     json!({
         "meta": {
