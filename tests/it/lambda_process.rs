@@ -17,13 +17,13 @@ use crate::helpers::{TOKEN, WORKSPACE, message_params, signed, url};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-struct Function {
-    child: Child,
-    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+pub struct Function {
+    pub child: Child,
+    pub lines: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
 /// Starts `bootstrap` with a clean environment: only what Lambda and the stack would set.
-fn spawn(runtime: &RuntimeEmulator, vars: &[(&str, String)]) -> Function {
+pub fn spawn(runtime: &RuntimeEmulator, vars: &[(&str, String)]) -> Function {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
     command
         .env_clear()
@@ -93,7 +93,7 @@ impl Function {
     }
 }
 
-fn env_for(lex: &LexEmulator, twilio: &TwilioEmulator) -> Vec<(&'static str, String)> {
+pub fn env_for(lex: &LexEmulator, twilio: &TwilioEmulator) -> Vec<(&'static str, String)> {
     let (key, secret) = twilio.add_api_key();
     vec![
         ("AWS_ENDPOINT_URL_LEX_RUNTIME_V2", lex.endpoint()),

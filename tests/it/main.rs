@@ -1,6 +1,7 @@
 //! The integration suite: one binary, shared helpers.
 
 mod e2e;
+mod fleet;
 mod helpers;
 mod lambda_process;
 mod lex_adapter;
