@@ -290,12 +290,11 @@ async fn a_fleet_answers_every_message_once_in_order_through_duplicates_and_a_cr
                     let pick = next.fetch_add(1, Ordering::SeqCst) % alive.len();
                     (Arc::clone(&alive[pick]), Duration::from_secs(30))
                 };
-                match instance.invoke(lambda_event(&batch, QUEUE_ARN), wait).await {
-                    Some(InvocationResult::Response(response)) => {
-                        poller.settle(&batch, &response).await;
-                    }
-                    // Dead or failed: nothing is deleted, the batch comes back.
-                    _ => {}
+                // Dead or failed: nothing is deleted, the batch comes back.
+                if let Some(InvocationResult::Response(response)) =
+                    instance.invoke(lambda_event(&batch, QUEUE_ARN), wait).await
+                {
+                    poller.settle(&batch, &response).await;
                 }
             }
         }));
