@@ -67,7 +67,8 @@ pub struct Card {
     pub buttons: Vec<Button>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A card's button: `text` is what the customer sees, `value` what the bot expects back.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Button {
     pub text: String,
     pub value: String,

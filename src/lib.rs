@@ -7,9 +7,12 @@
 pub mod app;
 pub mod bot;
 pub mod config;
+pub mod content;
 pub mod conversations;
 pub mod deadline;
+pub mod dialog_memory;
 pub mod envelope;
+pub mod escalation;
 pub mod form;
 pub mod handler;
 pub mod handoff;
@@ -24,7 +27,9 @@ pub mod render;
 pub mod secret;
 pub mod secrets_manager;
 pub mod signature;
+pub mod summary;
 pub mod telemetry;
+pub mod timers;
 pub mod twilio;
 pub mod webhook;
 

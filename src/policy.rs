@@ -6,6 +6,7 @@ use std::fmt;
 
 use crate::bot::{BotError, BotMessage, BotTurn, DialogAction, IntentState};
 use crate::config::{Behaviour, BotErrorAction, MediaAction};
+use crate::escalation::Escalation;
 use crate::render::render;
 
 /// Session attribute a bot's code hook sets to ask for an action (`handoff` or `close`).
@@ -35,6 +36,8 @@ pub enum Reason {
     BotError(String),
     /// The customer sent attachments only and `ON_MEDIA=handoff`.
     MediaOnly,
+    /// The conversation was going badly by one of the escalation rules (see `escalation`).
+    Escalation(Escalation),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +60,7 @@ impl fmt::Display for Reason {
             } => f.write_str("bot_requested:custom_payload"),
             Self::BotError(code) => write!(f, "bot_error:{code}"),
             Self::MediaOnly => f.write_str("media_only"),
+            Self::Escalation(rule) => write!(f, "escalation:{rule}"),
         }
     }
 }
