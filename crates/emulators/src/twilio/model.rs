@@ -74,6 +74,8 @@ pub struct RecordedMessage {
     pub body: String,
     pub participant: Option<Sid>,
     pub date_created: String,
+    /// The template it was sent with (`ContentSid`), if any.
+    pub content_sid: Option<Sid>,
 }
 
 /// An Interaction as created, with `Channel` and `Routing` parsed.
@@ -139,6 +141,7 @@ pub(crate) struct ConversationRecord {
     pub messages: Vec<RecordedMessage>,
     pub date_created: String,
     pub date_updated: String,
+    pub timers: super::timers::Timers,
 }
 
 impl ConversationRecord {
@@ -154,6 +157,7 @@ impl ConversationRecord {
             messages: Vec::new(),
             date_created: now.clone(),
             date_updated: now,
+            timers: super::timers::Timers::default(),
         }
     }
 
@@ -171,6 +175,7 @@ impl ConversationRecord {
             body: body.to_owned(),
             participant,
             date_created: iso8601(SystemTime::now()),
+            content_sid: None,
         };
         self.messages.push(message.clone());
         message
@@ -201,6 +206,7 @@ pub(crate) struct State {
     pub requests: Vec<RecordedRequest>,
     pub interactions: Vec<RecordedInteraction>,
     pub faults: Vec<Fault>,
+    pub content: super::content::ContentStore,
 }
 
 /// The proxy (Twilio) number seeded SMS and WhatsApp customers write to.
