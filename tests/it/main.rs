@@ -4,6 +4,7 @@ mod e2e;
 mod helpers;
 mod lambda_process;
 mod lex_adapter;
+mod lifecycle_adapter;
 mod product;
 mod stack;
 mod twilio_adapter;
