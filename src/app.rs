@@ -75,6 +75,9 @@ pub fn twilio_client(settings: &TwilioSettings) -> Result<TwilioClient, ConfigEr
     if let Some(url) = &settings.flex_base_url {
         client.flex_base.clone_from(url);
     }
+    if let Some(url) = &settings.content_base_url {
+        client.content_base.clone_from(url);
+    }
     client.region.clone_from(&settings.region);
     client.edge.clone_from(&settings.edge);
     TwilioClient::new(client).map_err(|e| ConfigError {

@@ -67,6 +67,7 @@ pub struct Card {
     pub buttons: Vec<Button>,
 }
 
+/// A card's button: `text` is what the customer sees, `value` what the bot expects back.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Button {
     pub text: String,

@@ -4,9 +4,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::content::RichCards;
 use crate::conversations::ChannelType;
+use crate::escalation::{EscalationRules, Threshold};
 use crate::ids::{AccountSid, ApiKeySid, LocaleId, WorkflowSid, WorkspaceSid};
 use crate::secret::Secret;
+use crate::timers::{AfterHandoff, IsoDuration, Timer, TimerSettings};
 
 /// A setting that could not be used, named by its variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,6 +70,8 @@ pub struct TwilioSettings {
     pub previous_auth_token: Option<Secret>,
     pub conversations_base_url: Option<String>,
     pub flex_base_url: Option<String>,
+    /// `TWILIO_CONTENT_BASE_URL`: the Content API host (rich cards).
+    pub content_base_url: Option<String>,
     pub region: Option<String>,
     pub edge: Option<String>,
 }
@@ -89,6 +94,12 @@ pub struct Behaviour {
     pub task_channels: BTreeMap<ChannelType, String>,
     /// The URL Twilio calls when it is not `https://{domainName}{path}`.
     pub webhook_public_url: Option<String>,
+    /// When a conversation going badly is handed off without the bot asking.
+    pub escalation: EscalationRules,
+    /// Conversation timers the bot sets, and what happens to them at handoff.
+    pub timers: TimerSettings,
+    /// Channels whose cards are sent as Content API templates (buttons, lists).
+    pub rich_cards: RichCards,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,6 +219,7 @@ impl Config {
             previous_auth_token,
             conversations_base_url: url("TWILIO_CONVERSATIONS_BASE_URL")?,
             flex_base_url: url("TWILIO_FLEX_BASE_URL")?,
+            content_base_url: url("TWILIO_CONTENT_BASE_URL")?,
             region: hostname_part("TWILIO_REGION")?,
             edge: hostname_part("TWILIO_EDGE")?,
         };
@@ -292,6 +304,26 @@ impl Config {
                 get("TASK_CHANNELS").unwrap_or("web=chat,sms=sms,whatsapp=chat"),
             )?,
             webhook_public_url: url("WEBHOOK_PUBLIC_URL")?,
+            escalation: escalation_rules(&get, &names)?,
+            timers: TimerSettings {
+                inactive_after: timer(Timer::Inactive, "INACTIVE_AFTER", get("INACTIVE_AFTER"))?,
+                close_after: timer(Timer::Closed, "CLOSE_AFTER", get("CLOSE_AFTER"))?,
+                after_handoff: match get("TIMERS_AFTER_HANDOFF")
+                    .unwrap_or("clear")
+                    .to_ascii_lowercase()
+                    .as_str()
+                {
+                    "clear" => AfterHandoff::Clear,
+                    "keep" => AfterHandoff::Keep,
+                    other => {
+                        return Err(ConfigError::new(
+                            "TIMERS_AFTER_HANDOFF",
+                            format!("`{other}` is not one of clear, keep"),
+                        ));
+                    }
+                },
+            },
+            rich_cards: parse_rich_cards(get("RICH_CARDS").unwrap_or("whatsapp"))?,
         };
 
         let engines = Engines {
@@ -324,6 +356,121 @@ impl Config {
             engines,
         })
     }
+}
+
+/// A whole number of turns; `None` when unset.
+fn turns(name: &'static str, raw: Option<&str>) -> Result<Option<u32>, ConfigError> {
+    raw.map(|v| {
+        v.parse::<u32>()
+            .map_err(|_| ConfigError::new(name, format!("`{v}` is not a whole number of turns")))
+    })
+    .transpose()
+}
+
+fn escalation_rules<'a>(
+    get: &dyn Fn(&'static str) -> Option<&'a str>,
+    names: &dyn Fn(&'static str, &str) -> Vec<String>,
+) -> Result<EscalationRules, ConfigError> {
+    let defaults = EscalationRules::default();
+    // 0 turns the rule off, as "hand off after zero fallbacks" has no other sensible meaning.
+    let after_fallbacks = match turns("HANDOFF_AFTER_FALLBACKS", get("HANDOFF_AFTER_FALLBACKS"))? {
+        Some(0) => None,
+        Some(n) => Some(n),
+        None => defaults.after_fallbacks,
+    };
+    let fallback_intents = names("FALLBACK_INTENTS", "FallbackIntent");
+    if after_fallbacks.is_some() && fallback_intents.is_empty() {
+        return Err(ConfigError::new(
+            "FALLBACK_INTENTS",
+            "names no intent while HANDOFF_AFTER_FALLBACKS is on",
+        ));
+    }
+    let below_confidence = get("HANDOFF_BELOW_CONFIDENCE")
+        .map(|v| {
+            v.parse::<f64>()
+                .ok()
+                .and_then(Threshold::new)
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "HANDOFF_BELOW_CONFIDENCE",
+                        format!("`{v}` is not a confidence between 0 and 1"),
+                    )
+                })
+        })
+        .transpose()?;
+    let low_confidence_turns = match turns("LOW_CONFIDENCE_TURNS", get("LOW_CONFIDENCE_TURNS"))? {
+        Some(0) => {
+            return Err(ConfigError::new(
+                "LOW_CONFIDENCE_TURNS",
+                "must be at least 1",
+            ));
+        }
+        Some(n) => n,
+        None => defaults.low_confidence_turns,
+    };
+    let on_negative_sentiment = turns(
+        "HANDOFF_ON_NEGATIVE_SENTIMENT",
+        get("HANDOFF_ON_NEGATIVE_SENTIMENT"),
+    )?
+    .filter(|n| *n > 0);
+    Ok(EscalationRules {
+        after_fallbacks,
+        fallback_intents,
+        below_confidence,
+        low_confidence_turns,
+        on_negative_sentiment,
+    })
+}
+
+/// A timer duration, refused below Twilio's minimum (a shorter one would fail every update).
+fn timer(
+    which: Timer,
+    name: &'static str,
+    raw: Option<&str>,
+) -> Result<Option<IsoDuration>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let duration = IsoDuration::parse(raw).map_err(|e| ConfigError::new(name, e.to_string()))?;
+    if duration.length() < which.minimum() {
+        return Err(ConfigError::new(
+            name,
+            format!(
+                "`{raw}` is below Twilio's minimum of {} minute(s); unset it for no timer",
+                which.minimum().as_secs() / 60
+            ),
+        ));
+    }
+    Ok(Some(duration))
+}
+
+fn parse_rich_cards(raw: &str) -> Result<RichCards, ConfigError> {
+    let err = |reason: String| ConfigError::new("RICH_CARDS", reason);
+    let entries: Vec<String> = raw
+        .split(',')
+        .map(|e| e.trim().to_ascii_lowercase())
+        .filter(|e| !e.is_empty())
+        .collect();
+    if entries.iter().any(|e| e == "none") {
+        if entries.len() > 1 {
+            return Err(err("`none` cannot be combined with channels".into()));
+        }
+        return Ok(RichCards::none());
+    }
+    let mut channels = Vec::with_capacity(entries.len());
+    for entry in &entries {
+        channels.push(match entry.as_str() {
+            "web" => ChannelType::Web,
+            "sms" => ChannelType::Sms,
+            "whatsapp" => ChannelType::Whatsapp,
+            other => {
+                return Err(err(format!(
+                    "unknown channel `{other}` (whatsapp, sms, web, or none)"
+                )));
+            }
+        });
+    }
+    Ok(RichCards::on(channels))
 }
 
 fn parse_task_channels(raw: &str) -> Result<BTreeMap<ChannelType, String>, ConfigError> {
@@ -400,6 +547,75 @@ mod tests {
             c.twilio.credentials,
             TwilioCredentials::AuthToken { .. }
         ));
+        assert_eq!(b.escalation, EscalationRules::default());
+        assert_eq!(b.escalation.after_fallbacks, Some(2));
+        assert_eq!(b.escalation.fallback_intents, ["FallbackIntent"]);
+        assert_eq!(b.escalation.below_confidence, None);
+        assert_eq!(b.escalation.low_confidence_turns, 2);
+        assert_eq!(b.escalation.on_negative_sentiment, None);
+        assert_eq!(b.timers, TimerSettings::default());
+        assert_eq!(b.timers.after_handoff, AfterHandoff::Clear);
+        assert!(b.rich_cards.enabled_for(ChannelType::Whatsapp));
+        assert!(!b.rich_cards.enabled_for(ChannelType::Sms));
+        assert!(!b.rich_cards.enabled_for(ChannelType::Web));
+        assert_eq!(c.twilio.content_base_url, None);
+    }
+
+    #[test]
+    fn escalation_timers_and_cards_are_read() {
+        let c = Config::from_settings(&with(&[
+            ("HANDOFF_AFTER_FALLBACKS", "0"),
+            ("FALLBACK_INTENTS", "Unknown, Confused"),
+            ("HANDOFF_BELOW_CONFIDENCE", "0.45"),
+            ("LOW_CONFIDENCE_TURNS", "3"),
+            ("HANDOFF_ON_NEGATIVE_SENTIMENT", "2"),
+            ("INACTIVE_AFTER", "PT15M"),
+            ("CLOSE_AFTER", "P1D"),
+            ("TIMERS_AFTER_HANDOFF", "Keep"),
+            ("RICH_CARDS", "whatsapp, web"),
+            ("TWILIO_CONTENT_BASE_URL", "http://127.0.0.1:9/"),
+        ]))
+        .unwrap();
+        let b = &c.behaviour;
+        assert_eq!(b.escalation.after_fallbacks, None);
+        assert_eq!(b.escalation.fallback_intents, ["Unknown", "Confused"]);
+        assert_eq!(b.escalation.below_confidence, Threshold::new(0.45));
+        assert_eq!(b.escalation.low_confidence_turns, 3);
+        assert_eq!(b.escalation.on_negative_sentiment, Some(2));
+        assert_eq!(
+            b.timers.inactive_after.as_ref().map(IsoDuration::as_str),
+            Some("PT15M")
+        );
+        assert_eq!(
+            b.timers.close_after.as_ref().map(|d| d.length().as_secs()),
+            Some(86_400)
+        );
+        assert_eq!(b.timers.after_handoff, AfterHandoff::Keep);
+        assert!(b.rich_cards.enabled_for(ChannelType::Web));
+        assert!(!b.rich_cards.enabled_for(ChannelType::Sms));
+        assert_eq!(
+            c.twilio.content_base_url.as_deref(),
+            Some("http://127.0.0.1:9")
+        );
+        let off = Config::from_settings(&with(&[
+            ("RICH_CARDS", "none"),
+            ("HANDOFF_ON_NEGATIVE_SENTIMENT", "0"),
+        ]))
+        .unwrap();
+        assert!(!off.behaviour.rich_cards.enabled_for(ChannelType::Whatsapp));
+        assert_eq!(off.behaviour.escalation.on_negative_sentiment, None);
+        let minimums = Config::from_settings(&with(&[
+            ("INACTIVE_AFTER", "PT1M"),
+            ("CLOSE_AFTER", "PT10M"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            minimums.behaviour.timers.on_first_turn().unwrap().form(),
+            vec![
+                ("Timers.Inactive", "PT1M".to_owned()),
+                ("Timers.Closed", "PT10M".to_owned())
+            ]
+        );
     }
 
     #[test]
@@ -435,6 +651,45 @@ mod tests {
                 "WEBHOOK_PUBLIC_URL",
             ),
             ("TWILIO_REGION", "ie1.", "TWILIO_REGION"),
+            ("HANDOFF_AFTER_FALLBACKS", "two", "HANDOFF_AFTER_FALLBACKS"),
+            ("HANDOFF_AFTER_FALLBACKS", "-1", "HANDOFF_AFTER_FALLBACKS"),
+            ("FALLBACK_INTENTS", " , ", "FALLBACK_INTENTS"),
+            (
+                "HANDOFF_BELOW_CONFIDENCE",
+                "1.5",
+                "HANDOFF_BELOW_CONFIDENCE",
+            ),
+            (
+                "HANDOFF_BELOW_CONFIDENCE",
+                "NaN",
+                "HANDOFF_BELOW_CONFIDENCE",
+            ),
+            (
+                "HANDOFF_BELOW_CONFIDENCE",
+                "low",
+                "HANDOFF_BELOW_CONFIDENCE",
+            ),
+            ("LOW_CONFIDENCE_TURNS", "0", "LOW_CONFIDENCE_TURNS"),
+            ("LOW_CONFIDENCE_TURNS", "2.5", "LOW_CONFIDENCE_TURNS"),
+            (
+                "HANDOFF_ON_NEGATIVE_SENTIMENT",
+                "yes",
+                "HANDOFF_ON_NEGATIVE_SENTIMENT",
+            ),
+            ("INACTIVE_AFTER", "15m", "INACTIVE_AFTER"),
+            ("INACTIVE_AFTER", "PT59S", "INACTIVE_AFTER"),
+            ("INACTIVE_AFTER", "PT0S", "INACTIVE_AFTER"),
+            ("INACTIVE_AFTER", "P1W", "INACTIVE_AFTER"),
+            ("CLOSE_AFTER", "PT9M59S", "CLOSE_AFTER"),
+            ("CLOSE_AFTER", "P1M", "CLOSE_AFTER"),
+            ("TIMERS_AFTER_HANDOFF", "forget", "TIMERS_AFTER_HANDOFF"),
+            ("RICH_CARDS", "telegram", "RICH_CARDS"),
+            ("RICH_CARDS", "none,whatsapp", "RICH_CARDS"),
+            (
+                "TWILIO_CONTENT_BASE_URL",
+                "content.twilio.com",
+                "TWILIO_CONTENT_BASE_URL",
+            ),
             (
                 "TWILIO_API_KEY_SID",
                 "SK0123456789abcdef0123456789abcdef",

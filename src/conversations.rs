@@ -1,14 +1,17 @@
 //! The conversations port: the Twilio REST calls the bridge makes, in domain terms.
 //! The adapter in `twilio/` does HTTP, auth, retries and error JSON; nothing else does.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use crate::deadline::Deadline;
 use crate::ids::{
-    ConversationSid, InteractionSid, MessageSid, ParticipantSid, WebhookSid, WorkflowSid,
-    WorkspaceSid,
+    ContentSid, ConversationSid, InteractionSid, MessageSid, ParticipantSid, WebhookSid,
+    WorkflowSid, WorkspaceSid,
 };
+use crate::timers::TimerUpdate;
 
 /// A conversation participant as Twilio lists it.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -223,4 +226,24 @@ pub trait Conversations: Send + Sync {
         limit: u32,
         deadline: Deadline,
     ) -> Result<Vec<PostedMessage>, TwilioError>;
+
+    /// `Timers.Inactive` / `Timers.Closed` on the conversation; an empty update makes no call.
+    async fn set_timers(
+        &self,
+        conversation: &ConversationSid,
+        update: &TimerUpdate,
+        deadline: Deadline,
+    ) -> Result<(), TwilioError>;
+
+    /// Posts a Content API template (`ContentSid`) with its variables (`ContentVariables`, sent
+    /// only when there are some). Like [`Conversations::post_message`], never re-triggers the
+    /// bot's webhook.
+    async fn post_content(
+        &self,
+        conversation: &ConversationSid,
+        author: &str,
+        content: &ContentSid,
+        variables: &BTreeMap<String, String>,
+        deadline: Deadline,
+    ) -> Result<(), TwilioError>;
 }

@@ -660,6 +660,24 @@ mod tests {
             ) -> Result<InteractionSid, TwilioError> {
                 unreachable!()
             }
+            async fn set_timers(
+                &self,
+                _: &ConversationSid,
+                _: &crate::timers::TimerUpdate,
+                _: Deadline,
+            ) -> Result<(), TwilioError> {
+                unreachable!()
+            }
+            async fn post_content(
+                &self,
+                _: &ConversationSid,
+                _: &str,
+                _: &crate::ids::ContentSid,
+                _: &std::collections::BTreeMap<String, String>,
+                _: Deadline,
+            ) -> Result<(), TwilioError> {
+                unreachable!()
+            }
         }
         let f = fixture(&[]);
         let bridge = crate::app::bridge(

@@ -7,8 +7,10 @@ use serde_json::{Map, Value, json};
 use crate::bot::{BotTurn, Intent};
 use crate::config::Behaviour;
 use crate::conversations::{ChannelType, ConversationInfo, InteractionRequest, Participant};
+use crate::dialog_memory::ConversationMemory;
 use crate::ids::BotRef;
 use crate::policy::Reason;
+use crate::summary::{Cut, Summary, TASK_ATTRIBUTES_BUDGET, fit_task_attributes};
 use crate::webhook::MessageAdded;
 
 /// The customer as the agent sees them.
@@ -121,9 +123,40 @@ fn slots_json(intent: &Intent) -> Value {
 }
 
 /// Everything the bot learned, as task attributes: routable by TaskRouter expressions
-/// (`lex.intent == "Agent"`) and shown to the agent.
+/// (`lex.intent == "Agent"`) and shown to the agent, within TaskRouter's size limit.
 /// `bot` is `None` only when the webhook URL named no usable bot.
 pub fn task_attributes(
+    customer: &Customer,
+    bot: Option<&BotRef>,
+    turn: Option<&BotTurn>,
+    reason: &Reason,
+) -> Map<String, Value> {
+    task_attributes_with_memory(customer, bot, turn, reason, None).0
+}
+
+/// [`task_attributes`] plus, with the conversation's memory, the summary the agent reads
+/// first: `summary` (one line) and `botSummary` (turns, intents visited, slots gathered across
+/// intents, fallbacks, last confidence, sentiment trend). Cut to
+/// [`TASK_ATTRIBUTES_BUDGET`] in the order `summary` documents; the cuts made are returned
+/// for the log and listed in `attributesTrimmed`.
+pub fn task_attributes_with_memory(
+    customer: &Customer,
+    bot: Option<&BotRef>,
+    turn: Option<&BotTurn>,
+    reason: &Reason,
+    memory: Option<&ConversationMemory>,
+) -> (Map<String, Value>, Vec<Cut>) {
+    let mut attributes = full_attributes(customer, bot, turn, reason);
+    if let Some(memory) = memory {
+        let summary = Summary::of(memory);
+        attributes.insert("summary".into(), json!(summary.line()));
+        attributes.insert("botSummary".into(), summary.to_json());
+    }
+    let cuts = fit_task_attributes(&mut attributes, TASK_ATTRIBUTES_BUDGET);
+    (attributes, cuts)
+}
+
+fn full_attributes(
     customer: &Customer,
     bot: Option<&BotRef>,
     turn: Option<&BotTurn>,
@@ -165,12 +198,17 @@ pub fn task_attributes(
     attributes.insert("customerName".into(), json!(customer.name));
     attributes.insert("customerAddress".into(), json!(customer.address));
     attributes.insert("handoffReason".into(), json!(reason.to_string()));
-    if let Reason::BotRequested {
-        detail: Some(detail),
-        ..
-    } = reason
-    {
-        attributes.insert("handoffDetail".into(), json!(detail));
+    match reason {
+        Reason::BotRequested {
+            detail: Some(detail),
+            ..
+        } => {
+            attributes.insert("handoffDetail".into(), json!(detail));
+        }
+        Reason::Escalation(rule) => {
+            attributes.insert("handoffDetail".into(), json!(rule.describe()));
+        }
+        _ => {}
     }
     attributes.insert("lex".into(), Value::Object(lex));
     attributes
@@ -380,5 +418,94 @@ mod tests {
                 }
             })
         );
+    }
+
+    fn sms_customer() -> Customer {
+        Customer {
+            channel: ChannelType::Sms,
+            from: "+15551234567".into(),
+            name: "+15551234567".into(),
+            address: "+15551234567".into(),
+        }
+    }
+
+    #[test]
+    fn memory_adds_the_summary_and_escalations_explain_themselves() {
+        use crate::escalation::{Escalation, EscalationRules};
+        let rules = EscalationRules::default();
+        let mut memory = ConversationMemory::default();
+        let intent = |name: &str, slots: &[(&str, &str)]| Intent {
+            name: name.into(),
+            state: IntentState::InProgress,
+            confirmation: None,
+            slots: slots
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), Some((*v).to_owned())))
+                .collect(),
+        };
+        for t in [
+            BotTurn {
+                intent: Some(intent("OrderFlowers", &[("FlowerType", "roses")])),
+                confidence: Some(0.9),
+                sentiment: Some("NEUTRAL".into()),
+                ..BotTurn::default()
+            },
+            BotTurn {
+                intent: Some(intent("FallbackIntent", &[])),
+                sentiment: Some("NEGATIVE".into()),
+                ..BotTurn::default()
+            },
+        ] {
+            memory.observe(&t, &rules);
+        }
+        let reason = Reason::Escalation(Escalation::Fallbacks { count: 2 });
+        let (attrs, cuts) =
+            task_attributes_with_memory(&sms_customer(), None, None, &reason, Some(&memory));
+        assert_eq!(cuts, vec![]);
+        assert_eq!(
+            Value::Object(attrs),
+            json!({
+                "from": "+15551234567",
+                "customerName": "+15551234567",
+                "customerAddress": "+15551234567",
+                "handoffReason": "escalation:fallbacks:2",
+                "handoffDetail": "the bot did not understand 2 messages in a row",
+                "summary": "2 turns · OrderFlowers → FallbackIntent · FlowerType=roses · 1 fallback · sentiment NEUTRAL→NEGATIVE",
+                "botSummary": {
+                    "turns": 2,
+                    "intentsVisited": ["OrderFlowers", "FallbackIntent"],
+                    "slotsGathered": {"OrderFlowers": {"FlowerType": "roses"}},
+                    "fallbacks": 1,
+                    "sentimentTrend": ["NEUTRAL", "NEGATIVE"]
+                },
+                "lex": {}
+            })
+        );
+    }
+
+    #[test]
+    fn oversized_attributes_are_cut_to_the_budget() {
+        let turn = BotTurn {
+            session_attributes: BTreeMap::from([("history".into(), "h".repeat(40_000))]),
+            ..BotTurn::default()
+        };
+        let (attrs, cuts) = task_attributes_with_memory(
+            &sms_customer(),
+            None,
+            Some(&turn),
+            &Reason::MediaOnly,
+            Some(&ConversationMemory::default()),
+        );
+        assert_eq!(
+            cuts,
+            [
+                Cut::SentimentTrend,
+                Cut::OlderIntents,
+                Cut::SessionAttributes
+            ]
+        );
+        assert!(crate::summary::size_of(&attrs) <= TASK_ATTRIBUTES_BUDGET);
+        assert_eq!(attrs["lex"].get("sessionAttributes"), None);
+        assert_eq!(attrs["handoffReason"], "media_only");
     }
 }

@@ -125,6 +125,10 @@ twilio_sid!(
     /// A Twilio API key (`SK…`).
     ApiKeySid, "SK"
 );
+twilio_sid!(
+    /// A Content API template (`HX…`): a rich card created once and sent by SID.
+    ContentSid, "HX"
+);
 
 /// A new random SID-shaped string: `prefix` and 32 hex digits (emulators, simulated requests).
 pub fn random_sid(prefix: &str) -> String {

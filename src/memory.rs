@@ -2,19 +2,21 @@
 //! store that records every call. They isolate the handler from the network, for unit tests and
 //! for measuring the handler's own overhead.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
 use crate::bot::{Bot, BotError, BotRequest, BotTurn};
+use crate::content::{ContentApi, ContentTemplate};
 use crate::conversations::{
     ConversationInfo, Conversations, InteractionRequest, Participant, PostedMessage, ReplyTag,
     TwilioError,
 };
 use crate::deadline::Deadline;
-use crate::ids::{ConversationSid, InteractionSid, WebhookSid};
+use crate::ids::{ContentSid, ConversationSid, InteractionSid, WebhookSid};
 use crate::lock;
+use crate::timers::TimerUpdate;
 
 /// Answers each request with the next scripted result, or `fallback` when the script is empty.
 #[derive(Clone, Default)]
@@ -70,6 +72,13 @@ pub enum Call {
     ListParticipants(ConversationSid),
     CreateInteraction(Box<InteractionRequest>),
     RecentMessages(ConversationSid),
+    SetTimers(ConversationSid, TimerUpdate),
+    PostContent {
+        conversation: ConversationSid,
+        author: String,
+        content: ContentSid,
+        variables: BTreeMap<String, String>,
+    },
 }
 
 /// Accepts every call and records it; participants and conversation info are preset.
@@ -201,5 +210,172 @@ impl Conversations for RecordingConversations {
             })
             .collect();
         Ok(posted.into_iter().rev().take(limit as usize).collect())
+    }
+
+    async fn set_timers(
+        &self,
+        conversation: &ConversationSid,
+        update: &TimerUpdate,
+        _: Deadline,
+    ) -> Result<(), TwilioError> {
+        self.record(Call::SetTimers(conversation.clone(), update.clone()));
+        Ok(())
+    }
+
+    async fn post_content(
+        &self,
+        conversation: &ConversationSid,
+        author: &str,
+        content: &ContentSid,
+        variables: &BTreeMap<String, String>,
+        _: Deadline,
+    ) -> Result<(), TwilioError> {
+        self.record(Call::PostContent {
+            conversation: conversation.clone(),
+            author: author.to_owned(),
+            content: content.clone(),
+            variables: variables.clone(),
+        });
+        Ok(())
+    }
+}
+
+/// A Content API that records the templates it is asked to create and answers with fresh
+/// `HX…` SIDs, or with the error it was given.
+#[derive(Clone, Default)]
+pub struct RecordingContentApi {
+    created: Arc<Mutex<Vec<ContentTemplate>>>,
+    failure: Arc<Mutex<Option<TwilioError>>>,
+}
+
+impl RecordingContentApi {
+    /// Every later create fails with `error`.
+    pub fn fail_with(&self, error: TwilioError) {
+        *lock(&self.failure) = Some(error);
+    }
+
+    pub fn created(&self) -> Vec<ContentTemplate> {
+        lock(&self.created).clone()
+    }
+}
+
+#[async_trait]
+impl ContentApi for RecordingContentApi {
+    async fn create_content(
+        &self,
+        template: &ContentTemplate,
+        _: Deadline,
+    ) -> Result<ContentSid, TwilioError> {
+        if let Some(error) = lock(&self.failure).clone() {
+            return Err(error);
+        }
+        lock(&self.created).push(template.clone());
+        ContentSid::parse(&crate::ids::random_sid("HX")).map_err(|e| TwilioError::Malformed {
+            operation: "create_content",
+            detail: e.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::bot::{Button, Card};
+    use crate::content::{
+        ContentCache, MemoryContentCache, RichCardError, rich_card, send_rich_card,
+    };
+    use crate::ids::LocaleId;
+
+    fn card() -> crate::content::RichCard {
+        let card = Card {
+            title: "Which flowers?".into(),
+            buttons: ["Roses", "Lilies"]
+                .iter()
+                .map(|t| Button {
+                    text: (*t).into(),
+                    value: t.to_lowercase(),
+                })
+                .collect(),
+            ..Card::default()
+        };
+        rich_card(&card, &LocaleId::parse("en_US").unwrap()).unwrap()
+    }
+
+    fn ch() -> ConversationSid {
+        ConversationSid::parse("CH0123456789abcdef0123456789abcdef").unwrap()
+    }
+
+    fn deadline() -> Deadline {
+        Deadline::after(Duration::from_secs(5))
+    }
+
+    #[tokio::test]
+    async fn a_card_is_created_once_and_posted_by_sid() {
+        let conversations = RecordingConversations::default();
+        let api = RecordingContentApi::default();
+        let cache = MemoryContentCache::default();
+        let rich = card();
+        let first = send_rich_card(
+            &rich,
+            &ch(),
+            "Lex",
+            &conversations,
+            &cache,
+            &api,
+            deadline(),
+        )
+        .await
+        .unwrap();
+        let second = send_rich_card(
+            &rich,
+            &ch(),
+            "Lex",
+            &conversations,
+            &cache,
+            &api,
+            deadline(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(first, second);
+        assert_eq!(api.created(), vec![rich.template.clone()]);
+        assert_eq!(cache.get(&rich.key).await.unwrap(), Some(first.clone()));
+        let posted = Call::PostContent {
+            conversation: ch(),
+            author: "Lex".into(),
+            content: first,
+            variables: BTreeMap::new(),
+        };
+        assert_eq!(conversations.calls(), vec![posted.clone(), posted]);
+    }
+
+    #[tokio::test]
+    async fn a_content_api_failure_posts_nothing_and_falls_back_to_text() {
+        let conversations = RecordingConversations::default();
+        let api = RecordingContentApi::default();
+        api.fail_with(TwilioError::Rejected {
+            operation: "create_content",
+            status: 400,
+            code: Some(20001),
+            message: "bad".into(),
+        });
+        let cache = MemoryContentCache::default();
+        let error = send_rich_card(
+            &card(),
+            &ch(),
+            "Lex",
+            &conversations,
+            &cache,
+            &api,
+            deadline(),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(error, RichCardError::Create(_)));
+        assert!(error.falls_back_to_text());
+        assert_eq!(conversations.calls(), vec![]);
+        assert!(cache.is_empty());
     }
 }

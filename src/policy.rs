@@ -6,6 +6,7 @@ use std::fmt;
 
 use crate::bot::{BotError, BotMessage, BotTurn, DialogAction, IntentState};
 use crate::config::{Behaviour, BotErrorAction, MediaAction};
+use crate::escalation::Escalation;
 use crate::render::render;
 
 /// Session attribute a bot's code hook sets to ask for an action (`handoff` or `close`).
@@ -37,6 +38,8 @@ pub enum Reason {
     MediaOnly,
     /// The webhook URL names no usable bot (`BotId`/`BotAliasId` missing or malformed).
     NoBot,
+    /// The conversation was going badly by one of the escalation rules (see `escalation`).
+    Escalation(Escalation),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -60,6 +63,7 @@ impl fmt::Display for Reason {
             Self::BotError(code) => write!(f, "bot_error:{code}"),
             Self::MediaOnly => f.write_str("media_only"),
             Self::NoBot => f.write_str("no_bot"),
+            Self::Escalation(rule) => write!(f, "escalation:{rule}"),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Turns the bot's messages into text a customer can read on any channel: webchat, SMS and
 //! WhatsApp all render plain text, so cards become numbered choices and SSML loses its tags.
 
-use crate::bot::{BotMessage, Card};
+use crate::bot::{BotMessage, Button, Card};
 
 /// The text to post for one bot message; `None` for messages that are not for the customer
 /// (custom payloads are instructions to the bridge, not text).
@@ -16,7 +16,7 @@ pub fn render(message: &BotMessage) -> Option<String> {
 }
 
 /// Title, subtitle and buttons as `1. Roses` lines: a reply of `1` or `Roses` both read well.
-fn card_to_text(card: &Card) -> String {
+pub fn card_to_text(card: &Card) -> String {
     let mut lines: Vec<String> = Vec::with_capacity(card.buttons.len() + 2);
     for part in [Some(card.title.as_str()), card.subtitle.as_deref()]
         .into_iter()
@@ -74,6 +74,31 @@ pub fn choice_in(rendered: &str, n: usize) -> Option<&str> {
         .find_map(|line| line.strip_prefix(prefix.as_str()))
         .map(str::trim)
         .filter(|text| !text.is_empty())
+}
+
+/// What the bot should receive for a reply to a card with these buttons: the chosen button's
+/// **value**, whether the customer sent its number (`2`, as numbered text invites) or its title
+/// (`Lilies`, which is what a tapped WhatsApp quick reply or list item arrives as). Titles match
+/// whole and case-insensitively; `None` for any other reply, which goes to the bot as typed.
+pub fn choice_value<'a>(reply: &str, buttons: &'a [Button]) -> Option<&'a str> {
+    let button = match choice_number(reply) {
+        Some(n) => buttons.get(n - 1)?,
+        None => {
+            let reply = reply.trim().to_lowercase();
+            if reply.is_empty() {
+                return None;
+            }
+            buttons
+                .iter()
+                .find(|b| b.text.trim().to_lowercase() == reply)?
+        }
+    };
+    // Lex requires a value; an empty one would erase the customer's choice.
+    Some(if button.value.trim().is_empty() {
+        button.text.trim()
+    } else {
+        button.value.as_str()
+    })
 }
 
 #[cfg(test)]
@@ -151,5 +176,44 @@ mod tests {
             assert_eq!(choice_number(not_a_choice), None, "{not_a_choice:?}");
         }
         assert_eq!(choice_in("no choices here", 1), None);
+    }
+
+    #[test]
+    fn a_number_or_a_title_becomes_the_buttons_value() {
+        let buttons = vec![
+            Button {
+                text: "Red roses".into(),
+                value: "roses".into(),
+            },
+            Button {
+                text: "Lilies".into(),
+                value: "lilies".into(),
+            },
+            Button {
+                text: "Tulips".into(),
+                value: " ".into(),
+            },
+        ];
+        for (reply, expected) in [
+            ("1", Some("roses")),
+            ("2.", Some("lilies")),
+            ("Red roses", Some("roses")),
+            ("  red ROSES ", Some("roses")),
+            ("lilies", Some("lilies")),
+            ("3", Some("Tulips")),
+            ("4", None),
+            ("0", None),
+            ("roses", None),
+            ("Red", None),
+            ("", None),
+        ] {
+            assert_eq!(choice_value(reply, &buttons), expected, "{reply:?}");
+        }
+        assert_eq!(choice_value("1", &[]), None);
+        let accented = [Button {
+            text: "Écharpe".into(),
+            value: "scarf".into(),
+        }];
+        assert_eq!(choice_value("écharpe", &accented), Some("scarf"));
     }
 }

@@ -294,12 +294,20 @@ pub fn turn_from_output(output: &RecognizeTextOutput) -> BotTurn {
         confidence: top
             .and_then(types::Interpretation::nlu_confidence)
             .map(types::ConfidenceScore::score),
-        sentiment: top
-            .and_then(types::Interpretation::sentiment_response)
-            .and_then(types::SentimentResponse::sentiment)
-            .map(|s| s.as_str().to_owned()),
+        sentiment: sentiment(output.interpretations(), top),
         alternatives: alternatives(output.interpretations(), intent.map(types::Intent::name)),
     }
+}
+
+/// The utterance's sentiment: it describes what the customer wrote, not an intent, so it is
+/// taken from the chosen interpretation, else from whichever interpretation carries it.
+fn sentiment(all: &[types::Interpretation], top: Option<&types::Interpretation>) -> Option<String> {
+    let of = |i: &types::Interpretation| {
+        i.sentiment_response()
+            .and_then(types::SentimentResponse::sentiment)
+            .map(|s| s.as_str().to_owned())
+    };
+    top.and_then(of).or_else(|| all.iter().find_map(of))
 }
 
 /// The interpretation of the intent Lex went with, else the first (Lex lists best first).
@@ -605,6 +613,33 @@ mod tests {
         assert_eq!(turn.confidence, Some(0.9));
         assert_eq!(turn.sentiment.as_deref(), Some("NEGATIVE"));
         assert_eq!(turn.session_attributes["flexlex_action"], "handoff");
+    }
+
+    #[test]
+    fn sentiment_is_the_utterances_wherever_lex_put_it() {
+        let chosen = intent("FallbackIntent").build().unwrap();
+        let output = RecognizeTextOutput::builder()
+            .session_state(
+                types::SessionState::builder()
+                    .intent(chosen.clone())
+                    .build(),
+            )
+            .interpretations(
+                types::Interpretation::builder()
+                    .intent(intent("OrderFlowers").build().unwrap())
+                    .nlu_confidence(types::ConfidenceScore::builder().score(0.3).build())
+                    .sentiment_response(
+                        types::SentimentResponse::builder()
+                            .sentiment(types::SentimentType::Mixed)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .interpretations(types::Interpretation::builder().intent(chosen).build())
+            .build();
+        let turn = turn_from_output(&output);
+        assert_eq!(turn.sentiment.as_deref(), Some("MIXED"));
+        assert_eq!(turn.confidence, None, "no score for the chosen fallback");
     }
 
     fn service_error(

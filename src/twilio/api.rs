@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::conversations::{ConversationInfo, MessagingBinding, Participant};
-use crate::ids::{InteractionSid, ParticipantSid};
+use crate::ids::{ContentSid, InteractionSid, ParticipantSid};
 
 /// Twilio's exception body: `{"code", "message", "more_info", "status"}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -163,6 +163,20 @@ impl InteractionResource {
     pub fn interaction_sid(&self) -> Result<InteractionSid, String> {
         let raw = self.sid.as_deref().ok_or("no `sid` in the Interaction")?;
         InteractionSid::parse(raw).map_err(|e| e.to_string())
+    }
+}
+
+/// `POST https://content.twilio.com/v1/Content`: only the SID matters to the bridge.
+#[derive(Debug, Deserialize)]
+pub struct ContentResource {
+    #[serde(default)]
+    pub sid: Option<String>,
+}
+
+impl ContentResource {
+    pub fn content_sid(&self) -> Result<ContentSid, String> {
+        let raw = self.sid.as_deref().ok_or("no `sid` in the Content")?;
+        ContentSid::parse(raw).map_err(|e| e.to_string())
     }
 }
 

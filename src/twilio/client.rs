@@ -17,6 +17,7 @@
 //! Waits follow [`Backoff`], stretched to `Retry-After` when Twilio sends a longer one; a wait
 //! that would not leave time for another attempt before the deadline ends the call instead.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,22 +26,26 @@ use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 
 use super::api::{
-    ConversationResource, ErrorBody, InteractionResource, MessagePage, ParticipantPage,
+    ContentResource, ConversationResource, ErrorBody, InteractionResource, MessagePage,
+    ParticipantPage,
 };
 use super::backoff::{Backoff, parse_retry_after};
 use super::hostname::regional_host;
 use super::split::{MAX_BODY_CHARS, split_body};
 use crate::config::TwilioCredentials;
+use crate::content::{ContentApi, ContentTemplate};
 use crate::conversations::{
     ConversationInfo, Conversations, InteractionRequest, Participant, PostedMessage, ReplyTag,
     TwilioError,
 };
 use crate::deadline::Deadline;
-use crate::ids::{ConversationSid, InteractionSid, WebhookSid};
+use crate::ids::{ContentSid, ConversationSid, InteractionSid, WebhookSid};
+use crate::timers::TimerUpdate;
 
 /// Twilio's production hosts.
 pub const DEFAULT_CONVERSATIONS_BASE: &str = "https://conversations.twilio.com";
 pub const DEFAULT_FLEX_BASE: &str = "https://flex-api.twilio.com";
+pub const DEFAULT_CONTENT_BASE: &str = "https://content.twilio.com";
 
 /// The participants list is paged; this many pages (of 50) is far beyond a real conversation.
 const MAX_PARTICIPANT_PAGES: usize = 20;
@@ -72,6 +77,8 @@ pub struct TwilioClientConfig {
     pub conversations_base: String,
     /// `TWILIO_FLEX_BASE_URL`.
     pub flex_base: String,
+    /// `TWILIO_CONTENT_BASE_URL`.
+    pub content_base: String,
     /// `TWILIO_REGION`, applied to `twilio.com` hosts only.
     pub region: Option<String>,
     /// `TWILIO_EDGE`, applied to `twilio.com` hosts only.
@@ -91,6 +98,7 @@ impl TwilioClientConfig {
             auth,
             conversations_base: DEFAULT_CONVERSATIONS_BASE.to_owned(),
             flex_base: DEFAULT_FLEX_BASE.to_owned(),
+            content_base: DEFAULT_CONTENT_BASE.to_owned(),
             region: None,
             edge: None,
             backoff: Backoff::default(),
@@ -122,6 +130,7 @@ pub struct TwilioClient {
     authorization: HeaderValue,
     conversations_base: Url,
     flex_base: Url,
+    content_base: Url,
     backoff: Backoff,
     request_timeout: Duration,
 }
@@ -131,6 +140,7 @@ impl std::fmt::Debug for TwilioClient {
         f.debug_struct("TwilioClient")
             .field("conversations_base", &self.conversations_base.as_str())
             .field("flex_base", &self.flex_base.as_str())
+            .field("content_base", &self.content_base.as_str())
             .field("backoff", &self.backoff)
             .finish_non_exhaustive()
     }
@@ -151,6 +161,8 @@ struct Call {
     method: Method,
     url: Url,
     form: Vec<(&'static str, String)>,
+    /// A JSON body instead of the form (the Content API takes JSON).
+    json: Option<serde_json::Value>,
     replay: Replay,
 }
 
@@ -185,6 +197,12 @@ impl TwilioClient {
             edge,
         )?;
         let flex_base = base_url("TWILIO_FLEX_BASE_URL", &config.flex_base, region, edge)?;
+        let content_base = base_url(
+            "TWILIO_CONTENT_BASE_URL",
+            &config.content_base,
+            region,
+            edge,
+        )?;
         let http = crate::http::client(crate::http::HttpSettings {
             connect_timeout: config.connect_timeout,
             pool_idle_timeout: config.pool_idle_timeout,
@@ -195,6 +213,7 @@ impl TwilioClient {
             authorization: basic_auth(&config.auth)?,
             conversations_base,
             flex_base,
+            content_base,
             backoff: config.backoff,
             request_timeout: config.request_timeout,
         })
@@ -208,6 +227,11 @@ impl TwilioClient {
     /// The Flex host in use, after region/edge rewriting.
     pub fn flex_base(&self) -> &Url {
         &self.flex_base
+    }
+
+    /// The Content API host in use, after region/edge rewriting.
+    pub fn content_base(&self) -> &Url {
+        &self.content_base
     }
 
     fn conversations_url(&self, path: &str) -> Url {
@@ -304,7 +328,9 @@ impl TwilioClient {
             .request(call.method.clone(), call.url.clone())
             .header(AUTHORIZATION, self.authorization.clone())
             .timeout(timeout);
-        if call.method == Method::POST {
+        if let Some(json) = &call.json {
+            request = request.json(json);
+        } else if call.method == Method::POST {
             request = request.form(&call.form);
         }
         let response = match request.send().await {
@@ -375,6 +401,7 @@ impl TwilioClient {
                 ("Body", body),
                 ("Attributes", attributes.to_owned()),
             ],
+            json: None,
             replay: Replay::OnlyIfUnprocessed,
         };
         self.execute(call, deadline).await.result.map(drop)
@@ -391,6 +418,7 @@ impl TwilioClient {
             method: Method::GET,
             url,
             form: Vec::new(),
+            json: None,
             replay: Replay::Idempotent,
         };
         let reply = self.execute(call, deadline).await.result?;
@@ -530,6 +558,7 @@ impl Conversations for TwilioClient {
             method: Method::POST,
             url: self.conversations_url(&format!("v1/Conversations/{conversation}")),
             form: vec![("State", "closed".to_owned())],
+            json: None,
             replay: Replay::Idempotent,
         };
         let outcome = self.execute(call, deadline).await;
@@ -555,6 +584,7 @@ impl Conversations for TwilioClient {
                 "v1/Conversations/{conversation}/Webhooks/{webhook}"
             )),
             form: Vec::new(),
+            json: None,
             replay: Replay::Idempotent,
         };
         match self.execute(call, deadline).await.result {
@@ -638,12 +668,100 @@ impl Conversations for TwilioClient {
                 ("Channel", request.channel_json().to_string()),
                 ("Routing", request.routing_json().to_string()),
             ],
+            json: None,
             replay: Replay::OnlyIfUnprocessed,
         };
         let reply = self.execute(call, deadline).await.result?;
         let resource: InteractionResource = decode(OPERATION, &reply.body)?;
         resource
             .interaction_sid()
+            .map_err(|detail| TwilioError::Malformed {
+                operation: OPERATION,
+                detail,
+            })
+    }
+
+    /// Setting a timer to the same value twice has the effect of setting it once, so an
+    /// ambiguous failure is repeated.
+    async fn set_timers(
+        &self,
+        conversation: &ConversationSid,
+        update: &TimerUpdate,
+        deadline: Deadline,
+    ) -> Result<(), TwilioError> {
+        if update.is_empty() {
+            return Ok(());
+        }
+        let call = Call {
+            operation: "set_timers",
+            method: Method::POST,
+            url: self.conversations_url(&format!("v1/Conversations/{conversation}")),
+            form: update.form(),
+            json: None,
+            replay: Replay::Idempotent,
+        };
+        self.execute(call, deadline).await.result.map(drop)
+    }
+
+    /// Creates a message, so an ambiguous failure is not repeated (the card could show twice).
+    async fn post_content(
+        &self,
+        conversation: &ConversationSid,
+        author: &str,
+        content: &ContentSid,
+        variables: &BTreeMap<String, String>,
+        deadline: Deadline,
+    ) -> Result<(), TwilioError> {
+        let mut form = vec![
+            ("Author", author.to_owned()),
+            ("ContentSid", content.to_string()),
+        ];
+        if !variables.is_empty() {
+            let variables =
+                serde_json::to_string(variables).map_err(|e| TwilioError::Malformed {
+                    operation: "post_content",
+                    detail: e.to_string(),
+                })?;
+            form.push(("ContentVariables", variables));
+        }
+        let call = Call {
+            operation: "post_content",
+            method: Method::POST,
+            url: self.conversations_url(&format!("v1/Conversations/{conversation}/Messages")),
+            form,
+            json: None,
+            replay: Replay::OnlyIfUnprocessed,
+        };
+        self.execute(call, deadline).await.result.map(drop)
+    }
+}
+
+#[async_trait]
+impl ContentApi for TwilioClient {
+    /// A template created twice is invisible to customers (the second is simply unused), so an
+    /// ambiguous failure is repeated.
+    async fn create_content(
+        &self,
+        template: &ContentTemplate,
+        deadline: Deadline,
+    ) -> Result<ContentSid, TwilioError> {
+        const OPERATION: &str = "create_content";
+        let body = serde_json::to_value(template).map_err(|e| TwilioError::Malformed {
+            operation: OPERATION,
+            detail: e.to_string(),
+        })?;
+        let call = Call {
+            operation: OPERATION,
+            method: Method::POST,
+            url: join(&self.content_base, "v1/Content"),
+            form: Vec::new(),
+            json: Some(body),
+            replay: Replay::Idempotent,
+        };
+        let reply = self.execute(call, deadline).await.result?;
+        let resource: ContentResource = decode(OPERATION, &reply.body)?;
+        resource
+            .content_sid()
             .map_err(|detail| TwilioError::Malformed {
                 operation: OPERATION,
                 detail,

@@ -5,6 +5,7 @@ mod fleet;
 mod helpers;
 mod lambda_process;
 mod lex_adapter;
+mod lifecycle_adapter;
 mod moto;
 mod poller;
 mod product;

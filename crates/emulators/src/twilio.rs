@@ -12,6 +12,11 @@
 //! | `GET /v1/Conversations/{CH}/Participants?PageSize&Page` | 200 page with `meta.next_page_url` |
 //! | `DELETE /v1/Conversations/{CH}/Webhooks/{WH}` | 204; 404 when unknown |
 //! | `POST /v1/Interactions` (`Channel`, `Routing` as JSON strings) | 201 Interaction |
+//! | `POST /v1/Content` (JSON: `language`, `types`, ...) | 201 template `HX…`; 400 per Twilio's schema and limits |
+//!
+//! `POST /v1/Conversations/{CH}` also takes `Timers.Inactive` / `Timers.Closed` (ISO-8601, at
+//! least 1 and 10 minutes, `PT0S` off; 400/50375, 50376, 50379, 50380), shown as `timers`;
+//! messages may carry `ContentSid` / `ContentVariables` (400/50526, 50527, 50528, 21655).
 //!
 //! Every request needs HTTP Basic auth (the account SID with the auth token, or an API key
 //! from [`TwilioEmulator::add_api_key`]), else 401/20003. POST bodies must be form-encoded and
@@ -19,9 +24,11 @@
 //! Conversations are created through [`TwilioEmulator::create_conversation`], not over HTTP.
 //! Every request is recorded with the status it got; [`Fault`]s make Twilio fail on demand.
 
+mod content;
 mod faults;
 mod model;
 mod routes;
+mod timers;
 mod views;
 
 use std::io;
@@ -29,12 +36,22 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::oneshot;
 
+pub use content::{ContentMessage, ContentTemplate};
 pub use faults::{Fault, FaultKind, FaultTimes};
 pub use model::{
     CustomerKind, RecordedInteraction, RecordedMessage, RecordedRequest, SeededConversation,
 };
 
 use crate::sid::Sid;
+
+/// A conversation's timers: the durations as set (`None` when off) and the `timers` object
+/// the conversation resource shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationTimers {
+    pub inactive: Option<String>,
+    pub closed: Option<String>,
+    pub view: serde_json::Value,
+}
 
 /// State shared by the server task and every emulator handle.
 pub(crate) struct Shared {
@@ -214,6 +231,29 @@ impl TwilioEmulator {
 
     pub fn interactions(&self) -> Vec<RecordedInteraction> {
         self.shared.lock().interactions.clone()
+    }
+
+    /// Every Content API template created, in order.
+    pub fn contents(&self) -> Vec<ContentTemplate> {
+        self.shared.lock().content.templates.clone()
+    }
+
+    /// Every message sent with a template, in order.
+    pub fn content_messages(&self) -> Vec<ContentMessage> {
+        self.shared.lock().content.messages.clone()
+    }
+
+    /// The conversation's timers as last set; `None` when the conversation is unknown.
+    pub fn timers(&self, conversation: &Sid) -> Option<ConversationTimers> {
+        self.shared
+            .lock()
+            .conversations
+            .get(conversation)
+            .map(|c| ConversationTimers {
+                inactive: c.timers.inactive.as_ref().map(|t| t.duration.clone()),
+                closed: c.timers.closed.as_ref().map(|t| t.duration.clone()),
+                view: c.timers.view(),
+            })
     }
 
     /// Faults are checked in the order pushed; the first that matches a request applies.

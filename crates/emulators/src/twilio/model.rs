@@ -76,6 +76,8 @@ pub struct RecordedMessage {
     pub date_created: String,
     /// The message's `Attributes`, a JSON document as text (`{}` when none were given).
     pub attributes: String,
+    /// The template it was sent with (`ContentSid`), if any.
+    pub content_sid: Option<Sid>,
 }
 
 /// An Interaction as created, with `Channel` and `Routing` parsed.
@@ -141,6 +143,7 @@ pub(crate) struct ConversationRecord {
     pub messages: Vec<RecordedMessage>,
     pub date_created: String,
     pub date_updated: String,
+    pub timers: super::timers::Timers,
 }
 
 impl ConversationRecord {
@@ -156,6 +159,7 @@ impl ConversationRecord {
             messages: Vec::new(),
             date_created: now.clone(),
             date_updated: now,
+            timers: super::timers::Timers::default(),
         }
     }
 
@@ -179,6 +183,7 @@ impl ConversationRecord {
             participant,
             date_created: iso8601(SystemTime::now()),
             attributes: attributes.to_owned(),
+            content_sid: None,
         };
         self.messages.push(message.clone());
         message
@@ -209,6 +214,7 @@ pub(crate) struct State {
     pub requests: Vec<RecordedRequest>,
     pub interactions: Vec<RecordedInteraction>,
     pub faults: Vec<Fault>,
+    pub content: super::content::ContentStore,
 }
 
 /// The proxy (Twilio) number seeded SMS and WhatsApp customers write to.

@@ -146,6 +146,8 @@ struct Incoming {
     content_type: Option<String>,
     /// Decoded pairs, when the body is form-encoded.
     form: Option<Vec<(String, String)>>,
+    /// The body as received (the Content API takes JSON).
+    raw: Bytes,
 }
 
 impl Incoming {
@@ -165,6 +167,7 @@ impl Incoming {
             headers: parts.headers,
             content_type,
             form,
+            raw: body,
         }
     }
 
@@ -325,11 +328,28 @@ fn route(shared: &Shared, incoming: &Incoming) -> Reply {
         ["v1", "Interactions"] if method == Method::POST => {
             create_interaction(&ctx, &mut state, incoming)
         }
+        ["v1", "Content"] if method == Method::POST => {
+            match state
+                .content
+                .create(incoming.content_type.as_deref(), &incoming.raw)
+            {
+                Ok(template) => Reply::json(
+                    StatusCode::CREATED,
+                    template.view(ctx.base_url, ctx.account),
+                ),
+                Err(refusal) => refused(refusal),
+            }
+        }
         ["v1", "Conversations", _, "Messages" | "Participants"]
         | ["v1", "Conversations", _, "Webhooks", _]
-        | ["v1", "Interactions"] => method_not_allowed(),
+        | ["v1", "Interactions" | "Content"] => method_not_allowed(),
         _ => Reply::not_found(&incoming.path),
     }
+}
+
+/// A 400 from the content or timer checks.
+fn refused((code, message): (u32, String)) -> Reply {
+    Reply::error(StatusCode::BAD_REQUEST, code, message)
 }
 
 fn method_not_allowed() -> Reply {
@@ -417,7 +437,13 @@ fn update_conversation(
             })
             .transpose()?;
         check_json_attributes(params.get("Attributes"))?;
+        let timers = super::timers::TimerParams::read(
+            params.get("Timers.Inactive"),
+            params.get("Timers.Closed"),
+        )
+        .map_err(refused)?;
         let record = writable_conversation(state, &sid, &incoming.path)?;
+        timers.apply(&mut record.timers, std::time::SystemTime::now());
         if let Some(new_state) = new_state {
             record.state = new_state;
         }
@@ -458,10 +484,31 @@ fn create_message(ctx: &Context<'_>, state: &mut Model, incoming: &Incoming, raw
             ));
         }
         check_json_attributes(params.get("Attributes"))?;
+        // With a template, Twilio ignores Body; the message shows the template's text.
+        let content = state
+            .content
+            .message_content(params.get("ContentSid"), params.get("ContentVariables"))
+            .map_err(refused)?
+            .map(|(template, variables)| {
+                (template.sid.clone(), template.text(&variables), variables)
+            });
         let record = writable_conversation(state, &sid, &incoming.path)?;
         let author = params.get("Author").unwrap_or("system");
+        let shown = content.as_ref().map_or(body, |(_, text, _)| text.as_str());
         let attributes = params.get("Attributes").unwrap_or("{}");
-        let message = record.append_message(author, body, attributes);
+        let mut message = record.append_message(author, shown, attributes);
+        if let Some((content_sid, _, variables)) = content {
+            message.content_sid = Some(content_sid.clone());
+            if let Some(stored) = record.messages.last_mut() {
+                stored.content_sid = Some(content_sid.clone());
+            }
+            state.content.messages.push(super::content::ContentMessage {
+                conversation: sid.clone(),
+                message: message.sid.clone(),
+                content: content_sid,
+                variables,
+            });
+        }
         Ok(Reply::json(
             StatusCode::CREATED,
             views::message(ctx, &sid, &message),

@@ -34,7 +34,7 @@ pub(crate) fn conversation(ctx: &Context<'_>, sid: &Sid, c: &ConversationRecord)
         "state": c.state.as_str(),
         "date_created": c.date_created,
         "date_updated": c.date_updated,
-        "timers": {},
+        "timers": c.timers.view(),
         "bindings": null,
         "links": {
             "participants": format!("{url}/Participants"),
@@ -82,7 +82,7 @@ pub(crate) fn message(ctx: &Context<'_>, conversation: &Sid, m: &RecordedMessage
         "date_created": m.date_created,
         "date_updated": m.date_created,
         "delivery": null,
-        "content_sid": null,
+        "content_sid": m.content_sid.as_ref().map(Sid::as_str),
         "links": {
             "delivery_receipts": format!("{url}/Receipts"),
             "channel_metadata": format!("{url}/ChannelMetadata"),
