@@ -12,6 +12,8 @@
 //! | `GET /v1/Conversations/{CH}/Participants?PageSize&Page` | 200 page with `meta.next_page_url` |
 //! | `DELETE /v1/Conversations/{CH}/Webhooks/{WH}` | 204; 404 when unknown |
 //! | `POST /v1/Interactions` (`Channel`, `Routing` as JSON strings) | 201 Interaction |
+//! | `GET`/`POST /v1/Configuration/Addresses`, `GET`/`POST`/`DELETE …/Addresses/{IG or address}` | address configurations ([`address_config`]) |
+//! | `GET`/`POST /v1/Conversations/{CH}/Webhooks`, `GET …/Webhooks/{WH}` | scoped webhooks, `target=studio` included ([`scoped_webhooks`]) |
 //!
 //! Every request needs HTTP Basic auth (the account SID with the auth token, or an API key
 //! from [`TwilioEmulator::add_api_key`]), else 401/20003. POST bodies must be form-encoded and
@@ -19,9 +21,12 @@
 //! Conversations are created through [`TwilioEmulator::create_conversation`], not over HTTP.
 //! Every request is recorded with the status it got; [`Fault`]s make Twilio fail on demand.
 
+pub mod address_config;
 mod faults;
+mod form_rules;
 mod model;
 mod routes;
+pub mod scoped_webhooks;
 mod views;
 
 use std::io;
@@ -29,10 +34,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::oneshot;
 
+pub use address_config::{AddressConfiguration, AutoCreation};
 pub use faults::{Fault, FaultKind, FaultTimes};
 pub use model::{
     CustomerKind, RecordedInteraction, RecordedMessage, RecordedRequest, SeededConversation,
 };
+pub use scoped_webhooks::ScopedWebhook;
 
 use crate::sid::Sid;
 

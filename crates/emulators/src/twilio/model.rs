@@ -201,6 +201,8 @@ pub(crate) struct State {
     pub requests: Vec<RecordedRequest>,
     pub interactions: Vec<RecordedInteraction>,
     pub faults: Vec<Fault>,
+    pub addresses: super::address_config::AddressBook,
+    pub scoped_webhooks: super::scoped_webhooks::WebhookDetails,
 }
 
 /// The proxy (Twilio) number seeded SMS and WhatsApp customers write to.
