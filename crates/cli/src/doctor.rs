@@ -83,7 +83,7 @@ pub async fn run(args: DoctorArgs) -> Result<(), CliError> {
             StackCheck::default()
         }
     };
-    check_addresses(&mut report, &admin, &args, &url, &stack).await;
+    check_addresses(&mut report, &admin, &args, &url).await;
     probe(&mut report, &args, &url, stack.auth_token.as_ref()).await;
 
     if report.fixes == 0 {
@@ -160,8 +160,6 @@ fn check_url(report: &mut Report, url: &WebhookUrl) {
 /// What the stack check learned for the later checks.
 #[derive(Default)]
 struct StackCheck {
-    /// The URL the stack says it serves (its `WebhookUrl` output).
-    served: Option<WebhookUrl>,
     /// The auth token in the stack's secret, to sign the probe with.
     auth_token: Option<Secret>,
 }
@@ -199,19 +197,15 @@ async fn check_stack(report: &mut Report, aws: &Aws, name: &str, url: &WebhookUr
         report.ok(&subject, &format!("status {}", facts.status));
     }
     let mut check = StackCheck::default();
-    check_served_url(report, &subject, &facts, url, &mut check);
+    check_served_url(report, &subject, &facts, url);
     check_secret(report, aws, &facts, &mut check).await;
     check_queues(report, aws, &facts).await;
     check
 }
 
-fn check_served_url(
-    report: &mut Report,
-    subject: &str,
-    facts: &StackFacts,
-    url: &WebhookUrl,
-    check: &mut StackCheck,
-) {
+/// Whether the stack serves the URL: its `WebhookUrl` output, or for a custom domain or proxy
+/// in front of it, its `WebhookPublicUrl` parameter.
+fn check_served_url(report: &mut Report, subject: &str, facts: &StackFacts, url: &WebhookUrl) {
     let Some(served) = facts
         .outputs
         .get("WebhookUrl")
@@ -276,7 +270,6 @@ fn check_served_url(
             ),
         }
     }
-    check.served = Some(served);
 }
 
 async fn check_secret(report: &mut Report, aws: &Aws, facts: &StackFacts, check: &mut StackCheck) {
@@ -420,7 +413,6 @@ async fn check_addresses(
     admin: &TwilioAdmin,
     args: &DoctorArgs,
     url: &WebhookUrl,
-    stack: &StackCheck,
 ) {
     let configs = match admin.list_addresses().await {
         Ok(configs) => configs,
@@ -434,7 +426,6 @@ async fn check_addresses(
             return;
         }
     };
-    let served = stack.served.as_ref().unwrap_or(url);
     let mut chosen: Vec<&AddressConfig> = Vec::new();
     if args.address.is_empty() {
         for config in &configs {
@@ -481,7 +472,7 @@ async fn check_addresses(
         }
     }
     for config in chosen {
-        check_address(report, config, url, served);
+        check_address(report, config, url);
     }
 }
 
@@ -492,12 +483,7 @@ fn describe(config: &AddressConfig) -> String {
     )
 }
 
-fn check_address(
-    report: &mut Report,
-    config: &AddressConfig,
-    url: &WebhookUrl,
-    served: &WebhookUrl,
-) {
+fn check_address(report: &mut Report, config: &AddressConfig, url: &WebhookUrl) {
     let subject = describe(config);
     let todo = repair(url, Some(config));
     let before = report.fixes;
@@ -549,13 +535,9 @@ fn check_address(
             report.fix(&subject, &problem, &format!("{what}; {todo}"));
         }
     }
-    // The host the stack serves (its WebhookUrl output), or the URL given; a custom domain
-    // given as --url is the host Twilio should call.
-    let expected_host = if is_execute_api(url) || url.is_local() {
-        &served.host
-    } else {
-        &url.host
-    };
+    // The host given is the one the stack serves (the stack check compares it with the
+    // stack's WebhookUrl output or WebhookPublicUrl).
+    let expected_host = &url.host;
     if target.host != *expected_host {
         report.fix(
             &subject,
