@@ -1,6 +1,7 @@
 //! The `flexlex` command line: `demo` plays scripted conversations through the real handler and
 //! clients against the emulators, `chat` lets a person be the customer, `serve` stands in for
-//! API Gateway on a local port. The binary only parses arguments and calls [`run`].
+//! API Gateway on a local port. `connect` points a Twilio address at a deployed stack and
+//! `doctor` checks one end to end. The binary only parses arguments and calls [`run`].
 
 /// `print!`/`println!` that shrug off a closed stdout (`flexlex demo | head`) instead of
 /// panicking; what was not shown cannot be helped.

@@ -194,8 +194,8 @@ pub fn is_placeholder(value: &str) -> bool {
     value.starts_with('<') && value.ends_with('>')
 }
 
-/// The `--url` of `connect` and `doctor`: parsed, with warnings for an http or ported
-/// non-local URL. Anything but http(s) with a host is a usage error.
+/// The `--url` of `connect` and `doctor`. Anything but an http(s) URL with a host is a usage
+/// error; what is merely risky (http, a port) is left to [`WebhookUrl::pitfalls`].
 pub fn stack_url(raw: &str) -> Result<WebhookUrl, CliError> {
     WebhookUrl::parse(raw).map_err(|e| CliError::Config(format!("--url: {e}")))
 }
