@@ -82,9 +82,11 @@ pub enum Command {
     Serve(ServeArgs),
     /// Point a Twilio Conversations address at the stack (Address Configuration API), or
     /// list the account's addresses with --list.
+    #[command(after_help = EXIT_CODES)]
     Connect(ConnectArgs),
     /// Check a deployment end to end: the addresses that should reach it, a signed probe,
     /// and with --stack the stack's outputs, secret and failure queue.
+    #[command(after_help = EXIT_CODES)]
     Doctor(DoctorArgs),
 }
 
