@@ -1,6 +1,7 @@
 //! The `flexlex` command line: `demo` plays scripted conversations through the real handler and
 //! clients against the emulators, `chat` lets a person be the customer, `serve` stands in for
-//! API Gateway on a local port. The binary only parses arguments and calls [`run`].
+//! API Gateway on a local port. `connect` points a Twilio address at a deployed stack and
+//! `doctor` checks one end to end. The binary only parses arguments and calls [`run`].
 
 /// `print!`/`println!` that shrug off a closed stdout (`flexlex demo | head`) instead of
 /// panicking; what was not shown cannot be helped.
@@ -19,11 +20,16 @@ macro_rules! outln {
     }};
 }
 
+mod aws_stack;
 mod chat;
+mod connect;
 mod demo;
+mod doctor;
 mod local;
 mod serve;
 mod transcript;
+mod twilio_admin;
+mod webhook_url;
 
 use std::process::ExitCode;
 
@@ -36,8 +42,9 @@ pub use transcript::Style;
 macro_rules! exit_codes {
     () => {
         "Exit codes:
-  0  success (for `demo`: every conversation ended as expected)
-  1  a demo conversation deviated from what was expected, or a runtime failure
+  0  success (for `demo`: every conversation ended as expected; for `doctor`: everything holds)
+  1  a demo conversation deviated, Twilio refused a change, `doctor` found something to fix,
+     or a runtime failure
   2  usage or configuration error (the message names the setting to fix)"
     };
 }
@@ -73,6 +80,14 @@ pub enum Command {
     /// A local webhook endpoint that behaves like the deployed API Gateway.
     #[command(after_help = EXIT_CODES)]
     Serve(ServeArgs),
+    /// Point a Twilio Conversations address at the stack (Address Configuration API), or
+    /// list the account's addresses with --list.
+    #[command(after_help = EXIT_CODES)]
+    Connect(ConnectArgs),
+    /// Check a deployment end to end: the addresses that should reach it, a signed probe,
+    /// and with --stack the stack's outputs, secret and failure queue.
+    #[command(after_help = EXIT_CODES)]
+    Doctor(DoctorArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -158,6 +173,102 @@ pub struct ServeArgs {
     pub simulate: bool,
 }
 
+#[derive(Debug, Clone, Args)]
+#[command(
+    group(clap::ArgGroup::new("address").args(["sms", "whatsapp", "messenger", "address_sid"])),
+    after_long_help = concat!(
+    "Creates the address configuration, or updates the one that exists for the address (found by \
+listing every page of them): auto-creation enabled, type webhook, method POST, filter \
+onMessageAdded, and the URL with BotId, BotAliasId and LocaleId. A second run with the same \
+values changes nothing and says so. It prints every field it changes (before -> after).\n\n\
+Credentials are read like the Lambda reads them: TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET, \
+or TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN; TWILIO_REGION, TWILIO_EDGE and \
+TWILIO_CONVERSATIONS_BASE_URL are honoured.\n\n\
+Webchat addresses (type chat) are created in the Flex Console (Flex > Manage > Messaging); \
+--address-sid IG... points an existing one at the stack.\n\n",
+    exit_codes!()
+))]
+pub struct ConnectArgs {
+    /// The stack's WebhookUrl output (its <BotId>/<BotAliasId> placeholders may stay).
+    #[arg(long, required_unless_present = "list")]
+    pub url: Option<String>,
+
+    /// The Lex bot id (10 upper-case letters and digits); default: the URL's BotId.
+    #[arg(long)]
+    pub bot_id: Option<String>,
+
+    /// The Lex bot alias id; default: the URL's BotAliasId.
+    #[arg(long)]
+    pub bot_alias_id: Option<String>,
+
+    /// The Lex locale (LocaleId in the URL); default: the URL's, else the stack's DefaultLocale.
+    #[arg(long)]
+    pub locale: Option<String>,
+
+    /// An SMS number of the account, in E.164 (+15017122661).
+    #[arg(long, value_name = "+E164")]
+    pub sms: Option<String>,
+
+    /// A WhatsApp sender of the account, in E.164.
+    #[arg(long, value_name = "+E164")]
+    pub whatsapp: Option<String>,
+
+    /// A Facebook Messenger page id.
+    #[arg(long, value_name = "PAGE_ID")]
+    pub messenger: Option<String>,
+
+    /// An existing address configuration (IG...), e.g. a webchat address.
+    #[arg(long, value_name = "IG...")]
+    pub address_sid: Option<String>,
+
+    /// The configuration's name in the Flex Console (default on create: flexlex).
+    #[arg(long)]
+    pub friendly_name: Option<String>,
+
+    /// Print what would change; change nothing.
+    #[arg(long, conflicts_with = "list")]
+    pub dry_run: bool,
+
+    /// List every address configuration and mark those that reach --url.
+    #[arg(long, conflicts_with_all = ["bot_id", "bot_alias_id", "locale", "address", "friendly_name"])]
+    pub list: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(after_long_help = concat!(
+    "Checks, each with what to do when it fails: the URL itself (https, no port); the address \
+configurations that reach it (or the --address ones): enabled, webhook, POST, onMessageAdded, \
+well-formed BotId/BotAliasId/LocaleId, the host the stack serves; a signed probe (an \
+onConversationStateUpdated event, which the bridge ignores) answered 200. With --stack and AWS \
+credentials: the stack's status and outputs, WebhookPublicUrl for custom domains, the Twilio \
+secret's keys (values are never printed) and the failure queue's depth.\n\n\
+Twilio credentials as for `connect`; the probe is signed with TWILIO_AUTH_TOKEN, or the auth \
+token in the stack's secret.\n\n",
+    exit_codes!()
+))]
+pub struct DoctorArgs {
+    /// The webhook URL Twilio should call (the stack's WebhookUrl, with the bot's ids).
+    #[arg(long)]
+    pub url: String,
+
+    /// An address that should reach the URL: +E164, whatsapp:+E164, messenger:PAGE_ID or IG...
+    /// (repeatable). Default: every address configuration whose URL is this endpoint.
+    #[arg(long, value_name = "ADDRESS")]
+    pub address: Vec<String>,
+
+    /// The CloudFormation stack to check (needs AWS credentials as the AWS CLI finds them).
+    #[arg(long, value_name = "NAME")]
+    pub stack: Option<String>,
+
+    /// AWS region of the stack (default: from the AWS configuration).
+    #[arg(long, requires = "stack")]
+    pub region: Option<String>,
+
+    /// Do not send the probe request.
+    #[arg(long)]
+    pub no_probe: bool,
+}
+
 /// Why a command did not succeed, and so the process's exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -170,13 +281,16 @@ pub enum CliError {
     /// The demo ran, but some conversation ended differently than expected: exit code 1.
     #[error("{0} expectation(s) not met")]
     Expectations(usize),
+    /// `doctor` ran and found this many things to fix: exit code 1.
+    #[error("{0} finding(s) to fix")]
+    Findings(usize),
 }
 
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Config(_) => 2,
-            Self::Runtime(_) | Self::Expectations(_) => 1,
+            Self::Runtime(_) | Self::Expectations(_) | Self::Findings(_) => 1,
         }
     }
 }
@@ -202,6 +316,8 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Demo => demo::run(style).await,
             Command::Chat(args) => chat::run(args, style).await,
             Command::Serve(args) => serve::run(args).await,
+            Command::Connect(args) => connect::run(args).await,
+            Command::Doctor(args) => doctor::run(args).await,
         }
     });
     // Emulator and client tasks still parked on the runtime need not finish.

@@ -155,10 +155,18 @@ fn chat_quits_on_the_command() {
 fn help_documents_commands_and_exit_codes() {
     let (output, stdout, _) = run(&["--help"]);
     assert_eq!(output.status.code(), Some(0));
-    for word in ["demo", "chat", "serve", "Exit codes", "--color"] {
+    for word in [
+        "demo",
+        "chat",
+        "serve",
+        "connect",
+        "doctor",
+        "Exit codes",
+        "--color",
+    ] {
         assert!(stdout.contains(word), "missing {word:?} in:\n{stdout}");
     }
-    for command in ["demo", "chat", "serve"] {
+    for command in ["demo", "chat", "serve", "connect", "doctor"] {
         let (output, stdout, _) = run(&[command, "--help"]);
         assert_eq!(output.status.code(), Some(0), "{command} --help");
         assert!(stdout.contains("Exit codes"), "{command} --help:\n{stdout}");

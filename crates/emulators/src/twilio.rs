@@ -17,6 +17,8 @@
 //! `POST /v1/Conversations/{CH}` also takes `Timers.Inactive` / `Timers.Closed` (ISO-8601, at
 //! least 1 and 10 minutes, `PT0S` off; 400/50375, 50376, 50379, 50380), shown as `timers`;
 //! messages may carry `ContentSid` / `ContentVariables` (400/50526, 50527, 50528, 21655).
+//! | `GET`/`POST /v1/Configuration/Addresses`, `GET`/`POST`/`DELETE …/Addresses/{IG or address}` | address configurations ([`address_config`]) |
+//! | `GET`/`POST /v1/Conversations/{CH}/Webhooks`, `GET …/Webhooks/{WH}` | scoped webhooks, `target=studio` included ([`scoped_webhooks`]) |
 //!
 //! Every request needs HTTP Basic auth (the account SID with the auth token, or an API key
 //! from [`TwilioEmulator::add_api_key`]), else 401/20003. POST bodies must be form-encoded and
@@ -24,10 +26,13 @@
 //! Conversations are created through [`TwilioEmulator::create_conversation`], not over HTTP.
 //! Every request is recorded with the status it got; [`Fault`]s make Twilio fail on demand.
 
+pub mod address_config;
 mod content;
 mod faults;
+mod form_rules;
 mod model;
 mod routes;
+pub mod scoped_webhooks;
 mod timers;
 mod views;
 
@@ -36,11 +41,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::oneshot;
 
+pub use address_config::{AddressConfiguration, AutoCreation};
 pub use content::{ContentMessage, ContentTemplate};
 pub use faults::{Fault, FaultKind, FaultTimes};
 pub use model::{
     CustomerKind, RecordedInteraction, RecordedMessage, RecordedRequest, SeededConversation,
 };
+pub use scoped_webhooks::ScopedWebhook;
 
 use crate::sid::Sid;
 

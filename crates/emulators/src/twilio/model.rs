@@ -215,6 +215,8 @@ pub(crate) struct State {
     pub interactions: Vec<RecordedInteraction>,
     pub faults: Vec<Fault>,
     pub content: super::content::ContentStore,
+    pub addresses: super::address_config::AddressBook,
+    pub scoped_webhooks: super::scoped_webhooks::WebhookDetails,
 }
 
 /// The proxy (Twilio) number seeded SMS and WhatsApp customers write to.

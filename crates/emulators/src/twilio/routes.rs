@@ -82,7 +82,7 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
-    fn json(status: StatusCode, body: Value) -> Self {
+    pub(super) fn json(status: StatusCode, body: Value) -> Self {
         Self {
             status,
             body: Some(body),
@@ -90,18 +90,18 @@ impl Reply {
         }
     }
 
-    fn error(status: StatusCode, code: u32, message: impl AsRef<str>) -> Self {
+    pub(super) fn error(status: StatusCode, code: u32, message: impl AsRef<str>) -> Self {
         Self::json(
             status,
             views::error(status.as_u16(), code, message.as_ref()),
         )
     }
 
-    fn invalid(message: impl AsRef<str>) -> Self {
+    pub(super) fn invalid(message: impl AsRef<str>) -> Self {
         Self::error(StatusCode::BAD_REQUEST, INVALID_PARAMETER, message)
     }
 
-    fn not_found(path: &str) -> Self {
+    pub(super) fn not_found(path: &str) -> Self {
         let resource = path.strip_prefix("/v1").unwrap_or(path);
         Self::error(
             StatusCode::NOT_FOUND,
@@ -110,12 +110,20 @@ impl Reply {
         )
     }
 
-    fn closed() -> Self {
+    pub(super) fn closed() -> Self {
         Self::error(
             StatusCode::BAD_REQUEST,
             CONVERSATION_CLOSED,
             "Can't update conversation as it's in final closed state",
         )
+    }
+
+    pub(super) fn no_content() -> Self {
+        Self {
+            status: StatusCode::NO_CONTENT,
+            body: None,
+            headers: Vec::new(),
+        }
     }
 
     fn with_header(mut self, name: axum::http::HeaderName, value: &str) -> Self {
@@ -138,14 +146,14 @@ impl IntoResponse for Reply {
 }
 
 /// A request as read off the wire.
-struct Incoming {
-    method: Method,
-    path: String,
-    query: Option<String>,
+pub(super) struct Incoming {
+    pub(super) method: Method,
+    pub(super) path: String,
+    pub(super) query: Option<String>,
     headers: HeaderMap,
     content_type: Option<String>,
     /// Decoded pairs, when the body is form-encoded.
-    form: Option<Vec<(String, String)>>,
+    pub(super) form: Option<Vec<(String, String)>>,
     /// The body as received (the Content API takes JSON).
     raw: Bytes,
 }
@@ -196,7 +204,7 @@ impl Incoming {
         Ok(Params(pairs))
     }
 
-    fn query_param(&self, name: &str) -> Option<String> {
+    pub(super) fn query_param(&self, name: &str) -> Option<String> {
         let query = self.query.as_deref()?;
         form_urlencoded::parse(query.as_bytes())
             .find(|(k, _)| k == name)
@@ -340,8 +348,13 @@ fn route(shared: &Shared, incoming: &Incoming) -> Reply {
                 Err(refusal) => refused(refusal),
             }
         }
+        ["v1", "Configuration", "Addresses", rest @ ..] => {
+            super::address_config::route(&ctx, &mut state, incoming, rest)
+        }
+        ["v1", "Conversations", sid, "Webhooks", rest @ ..] => {
+            super::scoped_webhooks::route(&ctx, &mut state, incoming, sid, rest)
+        }
         ["v1", "Conversations", _, "Messages" | "Participants"]
-        | ["v1", "Conversations", _, "Webhooks", _]
         | ["v1", "Interactions" | "Content"] => method_not_allowed(),
         _ => Reply::not_found(&incoming.path),
     }
@@ -567,7 +580,7 @@ fn list_messages(ctx: &Context<'_>, state: &Model, incoming: &Incoming, raw: &st
 }
 
 /// `Page` (from 0) and `PageSize` (1 to `max`, default 50) of a list request.
-fn paging(incoming: &Incoming, max: usize) -> Result<(usize, usize), Reply> {
+pub(super) fn paging(incoming: &Incoming, max: usize) -> Result<(usize, usize), Reply> {
     let page_size = match incoming.query_param("PageSize") {
         None => 50,
         Some(raw) => raw
