@@ -217,6 +217,41 @@ impl LocalStack {
         url: &str,
         token: Option<&str>,
     ) -> Result<Exchange, CliError> {
+        let envelope = self.webhook_for(seeded, text, url, token)?;
+        let report = self.bridge.handle(envelope, event_deadline()).await;
+        flexlex::telemetry::emit(&report, flexlex::telemetry::LogFormat::Text);
+        Ok(Exchange {
+            report,
+            actions: self.actions_since_last(),
+        })
+    }
+
+    /// Several webhooks at once, as Twilio sends a quick burst: each message is added to the
+    /// conversation in order, then every webhook is handed to the bridge concurrently. The
+    /// reports come back in the order the events were given; the actions are the burst's.
+    pub async fn deliver_together(&mut self, events: Vec<Value>) -> (Vec<Report>, Vec<Action>) {
+        let bridge = &self.bridge;
+        let reports = futures::future::join_all(
+            events
+                .into_iter()
+                .map(|event| bridge.handle(event, event_deadline())),
+        )
+        .await;
+        for report in &reports {
+            flexlex::telemetry::emit(report, flexlex::telemetry::LogFormat::Text);
+        }
+        (reports, self.actions_since_last())
+    }
+
+    /// The customer's message `text` stored in the conversation, and the signed webhook
+    /// Twilio would send for it.
+    pub fn webhook_for(
+        &self,
+        seeded: &SeededConversation,
+        text: &str,
+        url: &str,
+        token: Option<&str>,
+    ) -> Result<Value, CliError> {
         let recorded = self
             .twilio
             .add_customer_message(&seeded.conversation, &seeded.customer_author, text)
@@ -236,14 +271,7 @@ impl LocalStack {
         }
         .params();
         let token = token.unwrap_or(self.signing_token.expose());
-        let envelope = webhook::signed_envelope(url, &params, token)
-            .map_err(|e| CliError::Runtime(e.to_string()))?;
-        let report = self.bridge.handle(envelope, event_deadline()).await;
-        flexlex::telemetry::emit(&report, flexlex::telemetry::LogFormat::Text);
-        Ok(Exchange {
-            report,
-            actions: self.actions_since_last(),
-        })
+        webhook::signed_envelope(url, &params, token).map_err(|e| CliError::Runtime(e.to_string()))
     }
 
     /// Hands an envelope (from `serve`) to the bridge and collects what it did in Twilio.

@@ -72,7 +72,8 @@ fn demo_plays_every_conversation_as_expected_without_colour_when_piped() {
         "⇒ rejected:signature",
         "Lex requests during this conversation: 0, Twilio requests: 0",
         "bot_error:InternalServerException",
-        "demo: 5 conversations, 5 as expected, 0 deviated",
+        "⇒ ignored:duplicate",
+        "demo: 6 conversations, 6 as expected, 0 deviated",
     ] {
         assert!(
             stdout.contains(expected),
