@@ -120,3 +120,70 @@ pub async fn invoke(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn record(source: &str) -> Value {
+        json!({
+            "messageId": "059f36b4-87a3-44ab-83d2-661975830a7d",
+            "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a",
+            "body": "{}",
+            "attributes": {"MessageGroupId": "CH0123456789abcdef0123456789abcdef", "ApproximateReceiveCount": "2"},
+            "messageAttributes": {},
+            "md5OfBody": "99914b932bd37a50b983c5e7c90ae93b",
+            "eventSource": source,
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:turns.fifo",
+            "awsRegion": "us-east-1"
+        })
+    }
+
+    #[test]
+    fn an_sqs_batch_is_turns() {
+        let Event::Turns(batch) = Event::classify(json!({"Records": [record("aws:sqs")]})) else {
+            panic!("an SQS batch")
+        };
+        assert_eq!(batch.records.len(), 1);
+        assert_eq!(batch.records[0].receive_count(), 2);
+    }
+
+    #[test]
+    fn the_request_templates_envelope_is_a_webhook() {
+        let envelope = json!({"v": "1", "body": "", "headers": {}});
+        assert_eq!(
+            match Event::classify(envelope.clone()) {
+                Event::Webhook(payload) => payload,
+                other => panic!("{other:?}"),
+            },
+            envelope
+        );
+    }
+
+    #[test]
+    fn other_shapes_are_unknown_with_a_reason() {
+        let cases = [
+            (
+                json!({"Records": [record("aws:sqs"), record("aws:sns")]}),
+                "records that are not all from aws:sqs",
+            ),
+            (json!({"Records": []}), "an event with no records"),
+            (
+                json!({"detail-type": "Scheduled Event", "source": "aws.events"}),
+                "neither a webhook envelope nor an SQS batch: an object with keys [detail-type, source]",
+            ),
+            (
+                json!("ping"),
+                "neither a webhook envelope nor an SQS batch: a JSON string",
+            ),
+        ];
+        for (payload, reason) in cases {
+            match Event::classify(payload) {
+                Event::Unknown(why) => assert_eq!(why, reason),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}

@@ -113,3 +113,101 @@ pub fn lanes(event: SqsEvent) -> (Vec<Vec<QueuedTurn>>, Vec<Unreadable>) {
         .collect();
     (lanes, unreadable)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::admission::Route;
+    use crate::webhook::MessageAdded;
+
+    const A: &str = "CH0000000000000000000000000000000a";
+    const B: &str = "CH0000000000000000000000000000000b";
+
+    fn record(id: &str, conversation: &str, index: Option<u64>) -> SqsRecord {
+        let turn = AdmittedTurn {
+            v: TURN_VERSION,
+            message: MessageAdded {
+                account: "AC0123456789abcdef0123456789abcdef".parse().unwrap(),
+                conversation: conversation.parse().unwrap(),
+                message: format!("IM{:032x}", rand::random::<u128>())
+                    .parse()
+                    .unwrap(),
+                author: "+15551234567".into(),
+                body: id.into(),
+                participant: None,
+                webhook: None,
+                source: None,
+                client_identity: None,
+                media: Vec::new(),
+                index,
+                attributes: json!({}),
+            },
+            route: Route::Unroutable("test".into()),
+            request_id: String::new(),
+        };
+        SqsRecord {
+            message_id: id.into(),
+            body: serde_json::to_string(&turn).unwrap(),
+            attributes: HashMap::new(),
+            event_source: Some("aws:sqs".into()),
+        }
+    }
+
+    fn ids(lane: &[QueuedTurn]) -> Vec<&str> {
+        lane.iter().map(|q| q.message_id.as_str()).collect()
+    }
+
+    #[test]
+    fn conversations_keep_first_appearance_order_and_each_is_sorted_by_index() {
+        let event = SqsEvent {
+            records: vec![
+                record("a3", A, Some(3)),
+                record("b1", B, Some(1)),
+                record("a1", A, Some(1)),
+                record("b0", B, Some(0)),
+                record("a2", A, Some(2)),
+            ],
+        };
+        let (lanes, unreadable) = lanes(event);
+        assert!(unreadable.is_empty());
+        assert_eq!(
+            lanes.iter().map(|l| ids(l)).collect::<Vec<_>>(),
+            [vec!["a1", "a2", "a3"], vec!["b0", "b1"]]
+        );
+    }
+
+    #[test]
+    fn records_without_an_index_keep_the_queue_order() {
+        let event = SqsEvent {
+            records: vec![record("x", A, None), record("y", A, None)],
+        };
+        assert_eq!(ids(&lanes(event).0[0]), ["x", "y"]);
+    }
+
+    #[test]
+    fn unreadable_bodies_are_set_aside_with_why() {
+        let mut wrong_version = record("v9", A, Some(1));
+        wrong_version.body = wrong_version.body.replacen("\"v\":1", "\"v\":9", 1);
+        let mut garbage = record("junk", A, Some(2));
+        garbage.body = "not json".into();
+        let (lanes, unreadable) = lanes(SqsEvent {
+            records: vec![wrong_version, garbage, record("ok", A, Some(3))],
+        });
+        assert_eq!(ids(&lanes[0]), ["ok"]);
+        assert_eq!(
+            unreadable
+                .iter()
+                .map(|u| u.message_id.as_str())
+                .collect::<Vec<_>>(),
+            ["v9", "junk"]
+        );
+        assert_eq!(unreadable[0].reason, "turn version 9 is not 1");
+        assert!(
+            unreadable[1]
+                .reason
+                .starts_with("the body is not an admitted turn")
+        );
+    }
+}

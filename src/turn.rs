@@ -562,3 +562,343 @@ async fn timed_state<T>(trace: &mut Trace, work: impl Future<Output = T>) -> T {
     trace.state_round_trips += 1;
     timed(&mut trace.state, work).await
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use async_trait::async_trait;
+    use serde_json::json;
+
+    use super::*;
+    use crate::bot::BotMessage;
+    use crate::config::Config;
+    use crate::ids::{ConversationSid, MessageSid};
+    use crate::memory::{Call, RecordingConversations, ScriptedBot};
+    use crate::outcome::Report;
+    use crate::state::StoreError;
+    use crate::state::in_memory::InMemoryStore;
+
+    const CH: &str = "CH0123456789abcdef0123456789abcdef";
+
+    fn behaviour() -> Behaviour {
+        let settings: HashMap<String, String> = [
+            ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+            ("TWILIO_AUTH_TOKEN", "token"),
+            ("FLEX_WORKSPACE_SID", "WS0123456789abcdef0123456789abcdef"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        Config::from_settings(&settings).unwrap().behaviour
+    }
+
+    fn turn(message: &MessageSid) -> AdmittedTurn {
+        AdmittedTurn {
+            v: crate::admission::TURN_VERSION,
+            message: MessageAdded {
+                account: "AC0123456789abcdef0123456789abcdef".parse().unwrap(),
+                conversation: CH.parse().unwrap(),
+                message: message.clone(),
+                author: "+15551234567".into(),
+                body: "hello".into(),
+                participant: None,
+                webhook: None,
+                source: Some("SMS".into()),
+                client_identity: None,
+                media: Vec::new(),
+                index: Some(1),
+                attributes: json!({}),
+            },
+            route: Route::Bot(BotRef {
+                bot_id: "FLWRSDEMO1".parse().unwrap(),
+                alias_id: "TSTALIASID".parse().unwrap(),
+                locale: "en_US".parse().unwrap(),
+            }),
+            request_id: String::new(),
+        }
+    }
+
+    fn greeting() -> BotTurn {
+        BotTurn {
+            messages: vec![BotMessage::PlainText("Hello!".into())],
+            ..BotTurn::default()
+        }
+    }
+
+    /// The in-memory store, claiming to outlive the process: what DynamoDB gives.
+    struct Durable(InMemoryStore);
+
+    #[async_trait]
+    impl ConversationStore for Durable {
+        async fn claim(
+            &self,
+            c: &ConversationSid,
+            m: &MessageSid,
+            now: u64,
+        ) -> Result<Claim, StoreError> {
+            self.0.claim(c, m, now).await
+        }
+        async fn record(
+            &self,
+            c: &ConversationSid,
+            m: &MessageSid,
+            p: &Progress,
+            s: Option<Status>,
+            now: u64,
+        ) -> Result<(), StoreError> {
+            self.0.record(c, m, p, s, now).await
+        }
+        async fn finish(
+            &self,
+            c: &ConversationSid,
+            m: &MessageSid,
+            memory: &Memory,
+            s: Status,
+            now: u64,
+        ) -> Result<(), StoreError> {
+            self.0.finish(c, m, memory, s, now).await
+        }
+        fn durable(&self) -> bool {
+            true
+        }
+    }
+
+    /// A store that cannot be reached.
+    struct Unreachable;
+
+    #[async_trait]
+    impl ConversationStore for Unreachable {
+        async fn claim(
+            &self,
+            _: &ConversationSid,
+            _: &MessageSid,
+            _: u64,
+        ) -> Result<Claim, StoreError> {
+            Err(StoreError::Unavailable {
+                operation: "claim",
+                detail: "throttled".into(),
+            })
+        }
+        async fn record(
+            &self,
+            _: &ConversationSid,
+            _: &MessageSid,
+            _: &Progress,
+            _: Option<Status>,
+            _: u64,
+        ) -> Result<(), StoreError> {
+            unreachable!("nothing is recorded without a claim")
+        }
+        async fn finish(
+            &self,
+            _: &ConversationSid,
+            _: &MessageSid,
+            _: &Memory,
+            _: Status,
+            _: u64,
+        ) -> Result<(), StoreError> {
+            unreachable!("nothing is finished without a claim")
+        }
+        fn durable(&self) -> bool {
+            false
+        }
+    }
+
+    async fn run(engine: &TurnEngine, message: &MessageSid) -> Report {
+        engine
+            .run(&turn(message), Deadline::after(Duration::from_secs(5)))
+            .await
+    }
+
+    fn engine(
+        store: Arc<dyn ConversationStore>,
+        twilio: Arc<dyn Conversations>,
+    ) -> (TurnEngine, ScriptedBot) {
+        let bot = ScriptedBot::answering(greeting());
+        (
+            TurnEngine::new(behaviour(), Arc::new(bot.clone()), twilio, store),
+            bot,
+        )
+    }
+
+    fn label(report: &Report) -> &'static str {
+        match &report.outcome {
+            Outcome::Failed(failure) => failure.label(),
+            other => panic!("expected a failure, got {other}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn state_unreachable_before_the_claim_is_transient_and_safe_to_replay() {
+        let (engine, bot) = engine(
+            Arc::new(Unreachable),
+            Arc::new(RecordingConversations::default()),
+        );
+        let report = run(
+            &engine,
+            &"IM0123456789abcdef0123456789abcdef".parse().unwrap(),
+        )
+        .await;
+        assert_eq!(report.outcome.to_string(), "failed:claim");
+        assert_eq!(label(&report), "Transient.ReplaySafe");
+        assert!(bot.requests().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_reply_failure_is_safe_to_replay_only_with_durable_state() {
+        /// Twilio refusing every post for now.
+        struct Down;
+        #[async_trait]
+        impl Conversations for Down {
+            async fn post_message(
+                &self,
+                _: &ConversationSid,
+                _: &str,
+                _: &str,
+                _: &ReplyTag,
+                _: Deadline,
+            ) -> Result<(), TwilioError> {
+                Err(TwilioError::Unavailable {
+                    operation: "post_message",
+                    attempts: 5,
+                    last: "HTTP 503".into(),
+                })
+            }
+            async fn close(&self, _: &ConversationSid, _: Deadline) -> Result<(), TwilioError> {
+                unreachable!()
+            }
+            async fn remove_webhook(
+                &self,
+                _: &ConversationSid,
+                _: &crate::ids::WebhookSid,
+                _: Deadline,
+            ) -> Result<(), TwilioError> {
+                unreachable!()
+            }
+            async fn fetch_conversation(
+                &self,
+                _: &ConversationSid,
+                _: Deadline,
+            ) -> Result<ConversationInfo, TwilioError> {
+                unreachable!()
+            }
+            async fn list_participants(
+                &self,
+                _: &ConversationSid,
+                _: Deadline,
+            ) -> Result<Vec<crate::conversations::Participant>, TwilioError> {
+                unreachable!()
+            }
+            async fn recent_messages(
+                &self,
+                _: &ConversationSid,
+                _: u32,
+                _: Deadline,
+            ) -> Result<Vec<crate::conversations::PostedMessage>, TwilioError> {
+                Ok(Vec::new())
+            }
+            async fn create_interaction(
+                &self,
+                _: &crate::conversations::InteractionRequest,
+                _: Deadline,
+            ) -> Result<InteractionSid, TwilioError> {
+                unreachable!()
+            }
+            async fn set_timers(
+                &self,
+                _: &ConversationSid,
+                _: &crate::timers::TimerUpdate,
+                _: Deadline,
+            ) -> Result<(), TwilioError> {
+                unreachable!()
+            }
+            async fn post_content(
+                &self,
+                _: &ConversationSid,
+                _: &str,
+                _: &crate::ids::ContentSid,
+                _: &std::collections::BTreeMap<String, String>,
+                _: Deadline,
+            ) -> Result<(), TwilioError> {
+                unreachable!()
+            }
+        }
+        let message: MessageSid = "IM0123456789abcdef0123456789abcdef".parse().unwrap();
+        let (in_process, _) = engine(Arc::new(InMemoryStore::new()), Arc::new(Down));
+        assert_eq!(
+            label(&run(&in_process, &message).await),
+            "Transient.ReplayUnsafe"
+        );
+        let (durable, bot) = engine(Arc::new(Durable(InMemoryStore::new())), Arc::new(Down));
+        let report = run(&durable, &message).await;
+        assert_eq!(report.outcome.to_string(), "failed:reply");
+        assert_eq!(label(&report), "Transient.ReplaySafe");
+        // The replay resumes: the recorded answer is reused, the bot is not asked again.
+        let again = run(&durable, &message).await;
+        assert!(again.trace.resumed);
+        assert_eq!(bot.requests().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_resumed_turn_posts_only_the_replies_twilio_lacks() {
+        let store = Arc::new(Durable(InMemoryStore::new()));
+        let twilio = RecordingConversations::default();
+        let (engine, bot) = engine(store.clone(), Arc::new(twilio.clone()));
+        let message: MessageSid = "IM0123456789abcdef0123456789abcdef".parse().unwrap();
+        let conversation: ConversationSid = CH.parse().unwrap();
+        // An earlier delivery: claimed, answered with two replies, the first one posted.
+        store.claim(&conversation, &message, 1).await.unwrap();
+        let plan = Plan {
+            messages: vec!["first".into(), "second".into()],
+            action: Action::Wait,
+        };
+        store
+            .record(
+                &conversation,
+                &message,
+                &Progress::Answered {
+                    plan,
+                    turn: None,
+                    late: false,
+                },
+                None,
+                2,
+            )
+            .await
+            .unwrap();
+        twilio
+            .post_message(
+                &conversation,
+                "Lex",
+                "first",
+                &ReplyTag {
+                    message: message.clone(),
+                    part: 0,
+                },
+                Deadline::after(Duration::from_secs(1)),
+            )
+            .await
+            .unwrap();
+        let report = run(&engine, &message).await;
+        assert_eq!(report.outcome, Outcome::Replied);
+        assert_eq!(
+            (report.trace.replies_skipped, report.trace.messages_posted),
+            (1, 1)
+        );
+        assert!(bot.requests().is_empty());
+        let posted: Vec<String> = twilio
+            .calls()
+            .into_iter()
+            .filter_map(|c| match c {
+                Call::Post { body, .. } => Some(body),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(posted, ["first", "second"]);
+        assert_eq!(
+            run(&engine, &message).await.outcome,
+            Outcome::Ignored(Ignored::Duplicate)
+        );
+    }
+}
