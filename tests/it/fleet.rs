@@ -379,6 +379,38 @@ async fn a_fleet_answers_every_message_once_in_order_through_duplicates_and_a_cr
         "nothing dead-lettered"
     );
 
+    // The killed turn was resumed elsewhere: its reply found in Twilio, not posted again; and
+    // lines logged inside a turn carry its span's conversation and message.
+    let mut resumed = Vec::new();
+    let mut span_lines = Vec::new();
+    for instance in &instances[1..] {
+        let mut function = instance.function.lock().await;
+        while let Ok(line) = function.lines.try_recv() {
+            let Ok(line) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if line["conversationSid"] == victim_conversation.as_str() && line["resumed"] == true {
+                resumed.push(line);
+            } else if line["fields"]["message"] == "resuming a turn that started before"
+                && line["span"]["conversation"] == victim_conversation.as_str()
+            {
+                span_lines.push(line);
+            }
+        }
+    }
+    assert!(
+        resumed.iter().any(|l| l["outcome"] == "replied"
+            && l["repliesSkipped"] == 1
+            && l["messagesPosted"] == 0),
+        "{resumed:?}"
+    );
+    assert!(
+        span_lines
+            .iter()
+            .any(|l| l["span"]["message"].as_str() == Some(conversations[1].messages[0].as_str())),
+        "{span_lines:?}"
+    );
+
     for instance in &instances {
         let _ = instance.function.lock().await.child.kill().await;
     }
