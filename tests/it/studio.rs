@@ -403,3 +403,92 @@ async fn a_webhook_create_twilio_applied_before_failing_is_found_on_redelivery()
     assert_eq!(lex_texts(&f.stack, &seed), [ROSES]);
     assert_eq!(f.stack.bot_messages(&seed).len(), 1);
 }
+
+/// Renders a widget value as Studio's Liquid would for the variables in `known`; any other
+/// variable fails the test, so the sample flow uses only variables this suite vouches for.
+fn render(value: &str, known: &[(&str, String)]) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find("}}").expect("a closed Liquid tag") + start;
+        let name = rest[start + 2..end].trim();
+        let (_, rendered) = known
+            .iter()
+            .find(|(k, _)| *k == name)
+            .unwrap_or_else(|| panic!("the sample flow uses `{name}`, which the suite does not know"));
+        out.push_str(rendered);
+        rest = &rest[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[tokio::test]
+async fn the_sample_flows_request_hands_over_as_documented() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/studio-flow.json");
+    let flow: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let states = flow["states"].as_array().unwrap();
+    let names: Vec<&str> = states.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(flow["initial_state"], "Trigger");
+    for state in states {
+        for transition in state["transitions"].as_array().unwrap() {
+            if let Some(next) = transition["next"].as_str() {
+                assert!(names.contains(&next), "{next} is not a state");
+            }
+        }
+    }
+    let trigger = &states[0];
+    assert_eq!(trigger["type"], "trigger");
+    assert!(
+        trigger["transitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["event"] == "incomingConversationMessage" && t["next"].is_string())
+    );
+    let requests: Vec<&Value> = states
+        .iter()
+        .filter(|s| s["type"] == "make-http-request")
+        .collect();
+    assert_eq!(requests.len(), 1);
+    let widget = &requests[0]["properties"];
+    assert_eq!(widget["method"], "POST");
+    assert_eq!(
+        widget["content_type"],
+        "application/x-www-form-urlencoded;charset=utf-8"
+    );
+    assert_eq!(widget["add_twilio_auth"], false);
+    let placeholder = widget["url"].as_str().unwrap();
+    assert!(placeholder.ends_with("/webhook?BotId=BOT_ID&BotAliasId=BOT_ALIAS_ID"));
+
+    let stack = Stack::start().await;
+    let (seed, trigger_sid) = studio_sms(&stack);
+    let known = [
+        ("trigger.conversation.AccountSid", stack.account()),
+        (
+            "trigger.conversation.ConversationSid",
+            seed.conversation.to_string(),
+        ),
+        ("trigger.conversation.MessageSid", trigger_sid.clone()),
+        ("trigger.conversation.Author", seed.customer_author.clone()),
+        ("trigger.conversation.Source", "SMS".to_owned()),
+        ("widgets.ask.inbound.Body", ROSES.to_owned()),
+    ];
+    let params: Vec<(String, String)> = widget["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["key"].as_str().unwrap().to_owned(),
+                render(p["value"].as_str().unwrap(), &known),
+            )
+        })
+        .collect();
+    let report = stack.handle(signed_with(TOKEN, &url(), &params)).await;
+    assert_eq!(report.outcome, Outcome::Replied);
+    assert_eq!(report.trace.message.as_deref(), Some(trigger_sid.as_str()));
+    assert_swapped(&stack, &seed);
+    assert_eq!(lex_texts(&stack, &seed), [ROSES]);
+}
