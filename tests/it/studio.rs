@@ -413,10 +413,9 @@ fn render(value: &str, known: &[(&str, String)]) -> String {
         out.push_str(&rest[..start]);
         let end = rest[start..].find("}}").expect("a closed Liquid tag") + start;
         let name = rest[start + 2..end].trim();
-        let (_, rendered) = known
-            .iter()
-            .find(|(k, _)| *k == name)
-            .unwrap_or_else(|| panic!("the sample flow uses `{name}`, which the suite does not know"));
+        let (_, rendered) = known.iter().find(|(k, _)| *k == name).unwrap_or_else(|| {
+            panic!("the sample flow uses `{name}`, which the suite does not know")
+        });
         out.push_str(rendered);
         rest = &rest[end + 2..];
     }
