@@ -15,6 +15,8 @@ SOURCES = {
     "application/x-www-form-urlencoded": "vtl/request.vtl",
     "application/x-www-form-urlencoded; charset=utf-8": "vtl/request.vtl",
     "application/x-www-form-urlencoded; charset=UTF-8": "vtl/request.vtl",
+    # What a Studio flow's Make HTTP Request widget declares (docs/studio.md).
+    "application/x-www-form-urlencoded;charset=utf-8": "vtl/request.vtl",
     "application/json": "vtl/response.vtl",
 }
 KEY = re.compile(r"^(?P<indent> *)(?P<key>[^:#][^:]*(?:; charset=[^:]*)?): \|\n$")

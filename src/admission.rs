@@ -23,6 +23,10 @@ pub struct AdmittedTurn {
     pub route: Route,
     /// The intake request's id, so a turn's log line can be tied to its webhook.
     pub request_id: String,
+    /// Set for a Studio flow's handover (`v` = [`crate::studio::HANDOVER_TURN_VERSION`]):
+    /// `message` is then its first turn, run after the webhook swap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handover: Option<crate::studio::Handover>,
 }
 
 pub const TURN_VERSION: u32 = 1;
@@ -65,11 +69,11 @@ pub fn admit(
         &envelope.path,
         &envelope.query,
     );
-    match gate
+    let signed_url = match gate
         .verifier
         .verify(envelope.header(signature::HEADER), &urls, &params)
     {
-        Verdict::Valid { .. } => {}
+        Verdict::Valid { url, .. } => url,
         Verdict::Missing => {
             return Err(Outcome::Rejected(Rejected::Signature {
                 missing: true,
@@ -82,6 +86,10 @@ pub fn admit(
                 tried,
             }));
         }
+    };
+
+    if crate::studio::is_handover(&params) {
+        return crate::studio::admit(gate, &envelope, &params, &signed_url, trace);
     }
 
     let message = match WebhookEvent::from_params(&params) {
@@ -120,11 +128,15 @@ pub fn admit(
         message,
         route,
         request_id: envelope.request_id,
+        handover: None,
     })
 }
 
 /// The bot to ask, from the webhook URL's `BotId`, `BotAliasId` and optional `LocaleId`.
-fn bot_ref(query: &BTreeMap<String, String>, default_locale: &LocaleId) -> Result<BotRef, String> {
+pub(crate) fn bot_ref(
+    query: &BTreeMap<String, String>,
+    default_locale: &LocaleId,
+) -> Result<BotRef, String> {
     let bot_id = query
         .get("BotId")
         .ok_or("the webhook URL has no BotId query parameter")?;

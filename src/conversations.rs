@@ -131,6 +131,51 @@ impl InteractionRequest {
     }
 }
 
+/// A conversation-scoped webhook as Twilio lists it. `target` is `webhook`, `trigger` or
+/// `studio`; `url`, `method` and `filters` are set for `webhook` (and `trigger`), `flow_sid`
+/// for `studio`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ScopedWebhook {
+    pub sid: Option<WebhookSid>,
+    pub target: String,
+    pub url: Option<String>,
+    pub method: Option<String>,
+    pub filters: Vec<String>,
+    pub flow_sid: Option<String>,
+}
+
+/// The target of a Studio flow's webhook.
+pub const STUDIO_TARGET: &str = "studio";
+/// The target of a plain webhook, such as the bot's.
+pub const WEBHOOK_TARGET: &str = "webhook";
+
+/// A `target=webhook` conversation-scoped webhook to create: POSTs of `filters` to `url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewWebhook {
+    pub url: String,
+    pub filters: Vec<String>,
+}
+
+impl NewWebhook {
+    /// Whether `existing` already delivers what this one would: same target and URL, POST
+    /// (Twilio echoes the method in lower case), the same filters in any order.
+    pub fn matches(&self, existing: &ScopedWebhook) -> bool {
+        let mut wanted = self.filters.clone();
+        wanted.sort();
+        wanted.dedup();
+        let mut have = existing.filters.clone();
+        have.sort();
+        have.dedup();
+        existing.target == WEBHOOK_TARGET
+            && existing.url.as_deref() == Some(self.url.as_str())
+            && existing
+                .method
+                .as_deref()
+                .is_some_and(|m| m.eq_ignore_ascii_case("post"))
+            && have == wanted
+    }
+}
+
 /// A Twilio REST failure, classified by whether a later attempt could succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TwilioError {
@@ -234,6 +279,22 @@ pub trait Conversations: Send + Sync {
         update: &TimerUpdate,
         deadline: Deadline,
     ) -> Result<(), TwilioError>;
+
+    /// The conversation's scoped webhooks (Twilio keeps at most five, so one page).
+    async fn list_webhooks(
+        &self,
+        conversation: &ConversationSid,
+        deadline: Deadline,
+    ) -> Result<Vec<ScopedWebhook>, TwilioError>;
+
+    /// Creates a `target=webhook` scoped webhook; its SID. Not repeated after an ambiguous
+    /// failure: a second one would deliver every message twice, so callers list first.
+    async fn create_webhook(
+        &self,
+        conversation: &ConversationSid,
+        webhook: &NewWebhook,
+        deadline: Deadline,
+    ) -> Result<WebhookSid, TwilioError>;
 
     /// Posts a Content API template (`ContentSid`) with its variables (`ContentVariables`, sent
     /// only when there are some). Like [`Conversations::post_message`], never re-triggers the

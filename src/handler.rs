@@ -678,6 +678,21 @@ mod tests {
             ) -> Result<(), TwilioError> {
                 unreachable!()
             }
+            async fn list_webhooks(
+                &self,
+                _: &ConversationSid,
+                _: Deadline,
+            ) -> Result<Vec<crate::conversations::ScopedWebhook>, TwilioError> {
+                unreachable!()
+            }
+            async fn create_webhook(
+                &self,
+                _: &ConversationSid,
+                _: &crate::conversations::NewWebhook,
+                _: Deadline,
+            ) -> Result<WebhookSid, TwilioError> {
+                unreachable!()
+            }
         }
         let f = fixture(&[]);
         let bridge = crate::app::bridge(

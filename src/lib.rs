@@ -31,6 +31,7 @@ pub mod secrets_manager;
 pub mod signature;
 pub mod sqs_batch;
 pub mod state;
+pub mod studio;
 pub mod summary;
 pub mod telemetry;
 pub mod timers;

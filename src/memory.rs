@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use crate::bot::{Bot, BotError, BotRequest, BotTurn};
 use crate::content::{ContentApi, ContentTemplate};
 use crate::conversations::{
-    ConversationInfo, Conversations, InteractionRequest, Participant, PostedMessage, ReplyTag,
-    TwilioError,
+    ConversationInfo, Conversations, InteractionRequest, NewWebhook, Participant, PostedMessage,
+    ReplyTag, ScopedWebhook, TwilioError, WEBHOOK_TARGET,
 };
 use crate::deadline::Deadline;
 use crate::ids::{ContentSid, ConversationSid, InteractionSid, WebhookSid};
@@ -79,15 +79,19 @@ pub enum Call {
         content: ContentSid,
         variables: BTreeMap<String, String>,
     },
+    ListWebhooks(ConversationSid),
+    CreateWebhook(ConversationSid, NewWebhook),
 }
 
-/// Accepts every call and records it; participants and conversation info are preset.
+/// Accepts every call and records it; participants and conversation info are preset. Scoped
+/// webhooks are kept per conversation, so creating and removing them shows in later lists.
 #[derive(Clone, Default)]
 pub struct RecordingConversations {
     calls: Arc<Mutex<Vec<Call>>>,
     participants: Vec<Participant>,
     info: ConversationInfo,
     interaction: Option<InteractionSid>,
+    webhooks: Arc<Mutex<BTreeMap<ConversationSid, Vec<ScopedWebhook>>>>,
 }
 
 impl RecordingConversations {
@@ -110,6 +114,22 @@ impl RecordingConversations {
 
     pub fn clear(&self) {
         lock(&self.calls).clear();
+    }
+
+    /// Attaches a scoped webhook to `conversation`, as an address configuration would.
+    pub fn attach_webhook(&self, conversation: &ConversationSid, webhook: ScopedWebhook) {
+        lock(&self.webhooks)
+            .entry(conversation.clone())
+            .or_default()
+            .push(webhook);
+    }
+
+    /// The scoped webhooks attached to `conversation` now.
+    pub fn webhooks(&self, conversation: &ConversationSid) -> Vec<ScopedWebhook> {
+        lock(&self.webhooks)
+            .get(conversation)
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn record(&self, call: Call) {
@@ -148,6 +168,9 @@ impl Conversations for RecordingConversations {
         _: Deadline,
     ) -> Result<(), TwilioError> {
         self.record(Call::RemoveWebhook(conversation.clone(), webhook.clone()));
+        if let Some(attached) = lock(&self.webhooks).get_mut(conversation) {
+            attached.retain(|w| w.sid.as_ref() != Some(webhook));
+        }
         Ok(())
     }
 
@@ -220,6 +243,42 @@ impl Conversations for RecordingConversations {
     ) -> Result<(), TwilioError> {
         self.record(Call::SetTimers(conversation.clone(), update.clone()));
         Ok(())
+    }
+
+    async fn list_webhooks(
+        &self,
+        conversation: &ConversationSid,
+        _: Deadline,
+    ) -> Result<Vec<ScopedWebhook>, TwilioError> {
+        self.record(Call::ListWebhooks(conversation.clone()));
+        Ok(self.webhooks(conversation))
+    }
+
+    async fn create_webhook(
+        &self,
+        conversation: &ConversationSid,
+        webhook: &NewWebhook,
+        _: Deadline,
+    ) -> Result<WebhookSid, TwilioError> {
+        self.record(Call::CreateWebhook(conversation.clone(), webhook.clone()));
+        let sid = WebhookSid::parse(&crate::ids::random_sid("WH")).map_err(|e| {
+            TwilioError::Malformed {
+                operation: "create_webhook",
+                detail: e.to_string(),
+            }
+        })?;
+        self.attach_webhook(
+            conversation,
+            ScopedWebhook {
+                sid: Some(sid.clone()),
+                target: WEBHOOK_TARGET.to_owned(),
+                url: Some(webhook.url.clone()),
+                method: Some("post".to_owned()),
+                filters: webhook.filters.clone(),
+                flow_sid: None,
+            },
+        );
+        Ok(sid)
     }
 
     async fn post_content(

@@ -17,6 +17,9 @@ pub enum Outcome {
     Replied,
     Closed(Reason),
     HandedOff(Reason),
+    /// A Studio flow handed the conversation over: the bot's webhook replaced the flow's and
+    /// there was no text for a first turn.
+    BotAttached,
     Ignored(Ignored),
     Rejected(Rejected),
     Failed(Failure),
@@ -120,6 +123,8 @@ pub enum Stage {
     Interaction,
     RemoveWebhook,
     Finish,
+    /// Replacing a Studio flow's webhook with the bot's.
+    SwapWebhooks,
 }
 
 impl Stage {
@@ -133,6 +138,7 @@ impl Stage {
             Self::Interaction => "interaction",
             Self::RemoveWebhook => "remove_webhook",
             Self::Finish => "finish",
+            Self::SwapWebhooks => "swap_webhooks",
         }
     }
 }
@@ -144,6 +150,7 @@ impl fmt::Display for Outcome {
             Self::Replied => f.write_str("replied"),
             Self::Closed(_) => f.write_str("closed"),
             Self::HandedOff(_) => f.write_str("handed_off"),
+            Self::BotAttached => f.write_str("bot_attached"),
             Self::Ignored(why) => {
                 let why = match why {
                     Ignored::EventType(_) => "event_type",
@@ -224,6 +231,10 @@ pub struct Trace {
     pub state_round_trips: u32,
     /// Time sending the turn to the queue (intake).
     pub queue: Duration,
+    /// A Studio handover: the flow's webhooks removed, and whether the bot's was created (not
+    /// found already in place).
+    pub studio_webhooks_removed: u32,
+    pub bot_webhook_created: bool,
 }
 
 /// One event's record: the outcome plus the trace.

@@ -77,6 +77,11 @@ pub fn lanes(event: SqsEvent) -> (Vec<Vec<QueuedTurn>>, Vec<Unreadable>) {
         let receive_count = record.receive_count();
         let turn = match serde_json::from_str::<AdmittedTurn>(&record.body) {
             Ok(turn) if turn.v == TURN_VERSION => turn,
+            Ok(turn)
+                if turn.v == crate::studio::HANDOVER_TURN_VERSION && turn.handover.is_some() =>
+            {
+                turn
+            }
             Ok(turn) => {
                 unreadable.push(Unreadable {
                     message_id: record.message_id,

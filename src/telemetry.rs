@@ -129,6 +129,15 @@ pub fn event_line(report: &Report, timestamp_ms: u64) -> Value {
     if t.choice_mapped {
         line.insert("choiceMapped".into(), json!(true));
     }
+    if t.studio_webhooks_removed > 0 {
+        line.insert(
+            "studioWebhooksRemoved".into(),
+            json!(t.studio_webhooks_removed),
+        );
+    }
+    if t.bot_webhook_created {
+        line.insert("botWebhookCreated".into(), json!(true));
+    }
     line.insert("totalMs".into(), json!(millis(report.total)));
 
     let metrics = metrics(report);

@@ -70,8 +70,21 @@ impl TurnEngine {
         &self.behaviour
     }
 
+    /// The Twilio port, for turn kinds handled in their own modules (`studio`).
+    pub(crate) fn conversations(&self) -> &dyn Conversations {
+        self.conversations.as_ref()
+    }
+
+    /// The state port, likewise.
+    pub(crate) fn store(&self) -> &dyn ConversationStore {
+        self.store.as_ref()
+    }
+
     /// Handles one admitted turn to its outcome. Never panics on input.
     pub async fn run(&self, turn: &AdmittedTurn, deadline: Deadline) -> Report {
+        if let Some(handover) = &turn.handover {
+            return crate::studio::run(self, turn, handover, deadline).await;
+        }
         let started = Instant::now();
         let mut trace = Trace {
             request_id: turn.request_id.clone(),

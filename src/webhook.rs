@@ -91,11 +91,14 @@ impl WebhookEvent {
 }
 
 /// A param that is present and non-empty.
-fn present<'a>(params: &'a FormParams, field: &'static str) -> Option<&'a str> {
+pub(crate) fn present<'a>(params: &'a FormParams, field: &'static str) -> Option<&'a str> {
     params.get(field).filter(|v| !v.is_empty())
 }
 
-fn required<'a>(params: &'a FormParams, field: &'static str) -> Result<&'a str, WebhookError> {
+pub(crate) fn required<'a>(
+    params: &'a FormParams,
+    field: &'static str,
+) -> Result<&'a str, WebhookError> {
     present(params, field).ok_or(WebhookError::Missing(field))
 }
 
@@ -106,7 +109,7 @@ fn invalid(field: &'static str, reason: impl ToString) -> WebhookError {
     }
 }
 
-fn sid<T, E: ToString>(
+pub(crate) fn sid<T, E: ToString>(
     params: &FormParams,
     field: &'static str,
     parse: fn(&str) -> Result<T, E>,
@@ -114,7 +117,7 @@ fn sid<T, E: ToString>(
     parse(required(params, field)?).map_err(|e| invalid(field, e))
 }
 
-fn optional_sid<T, E: ToString>(
+pub(crate) fn optional_sid<T, E: ToString>(
     params: &FormParams,
     field: &'static str,
     parse: fn(&str) -> Result<T, E>,

@@ -4,8 +4,8 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::conversations::{ConversationInfo, MessagingBinding, Participant};
-use crate::ids::{ContentSid, InteractionSid, ParticipantSid};
+use crate::conversations::{ConversationInfo, MessagingBinding, Participant, ScopedWebhook};
+use crate::ids::{ContentSid, InteractionSid, ParticipantSid, WebhookSid};
 
 /// Twilio's exception body: `{"code", "message", "more_info", "status"}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -180,6 +180,57 @@ impl ContentResource {
     }
 }
 
+/// `GET /v1/Conversations/{Sid}/Webhooks` (one page: a conversation has at most five).
+#[derive(Debug, Deserialize)]
+pub struct WebhookPage {
+    #[serde(default)]
+    pub webhooks: Vec<WebhookResource>,
+}
+
+/// A conversation-scoped webhook; `configuration` depends on the target.
+#[derive(Debug, Deserialize)]
+pub struct WebhookResource {
+    #[serde(default)]
+    pub sid: Option<String>,
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub configuration: Option<WebhookConfiguration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct WebhookConfiguration {
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub filters: Option<Vec<String>>,
+    #[serde(default)]
+    pub flow_sid: Option<String>,
+}
+
+impl WebhookResource {
+    pub fn webhook_sid(&self) -> Result<WebhookSid, String> {
+        let raw = self.sid.as_deref().ok_or("no `sid` in the webhook")?;
+        WebhookSid::parse(raw).map_err(|e| e.to_string())
+    }
+}
+
+impl From<WebhookResource> for ScopedWebhook {
+    fn from(w: WebhookResource) -> Self {
+        let configuration = w.configuration.unwrap_or_default();
+        Self {
+            sid: w.sid.as_deref().and_then(|s| WebhookSid::parse(s).ok()),
+            target: w.target.unwrap_or_default(),
+            url: configuration.url,
+            method: configuration.method,
+            filters: configuration.filters.unwrap_or_default(),
+            flow_sid: configuration.flow_sid,
+        }
+    }
+}
+
 /// Twilio keeps attributes as a JSON string; absent or unparsable means no attributes.
 pub fn parse_attributes(raw: Option<&str>) -> Value {
     raw.and_then(|s| serde_json::from_str(s).ok())
@@ -216,6 +267,52 @@ mod tests {
         assert_eq!(parse_attributes(Some(r#"{"a":1}"#)), json!({"a": 1}));
         assert_eq!(parse_attributes(Some("not json")), json!({}));
         assert_eq!(parse_attributes(None), json!({}));
+    }
+
+    #[test]
+    fn scoped_webhooks_map_to_domain_whatever_their_target() {
+        let page: WebhookPage = serde_json::from_value(json!({
+            "meta": {"key": "webhooks", "next_page_url": null},
+            "webhooks": [
+                {
+                    "sid": "WH0123456789abcdef0123456789abcdef",
+                    "target": "studio",
+                    "configuration": {"flow_sid": "FW0123456789abcdef0123456789abcdef"}
+                },
+                {
+                    "sid": "WH1123456789abcdef0123456789abcdef",
+                    "target": "webhook",
+                    "configuration": {"url": "https://x.example/w", "method": "post", "filters": ["onMessageAdded"]}
+                },
+                {"sid": "not-a-sid", "target": "trigger", "configuration": null}
+            ]
+        }))
+        .unwrap();
+        let hooks: Vec<ScopedWebhook> = page.webhooks.into_iter().map(Into::into).collect();
+        assert_eq!(
+            hooks,
+            vec![
+                ScopedWebhook {
+                    sid: Some(WebhookSid::parse("WH0123456789abcdef0123456789abcdef").unwrap()),
+                    target: "studio".into(),
+                    flow_sid: Some("FW0123456789abcdef0123456789abcdef".into()),
+                    ..ScopedWebhook::default()
+                },
+                ScopedWebhook {
+                    sid: Some(WebhookSid::parse("WH1123456789abcdef0123456789abcdef").unwrap()),
+                    target: "webhook".into(),
+                    url: Some("https://x.example/w".into()),
+                    method: Some("post".into()),
+                    filters: vec!["onMessageAdded".into()],
+                    flow_sid: None,
+                },
+                ScopedWebhook {
+                    sid: None,
+                    target: "trigger".into(),
+                    ..ScopedWebhook::default()
+                },
+            ]
+        );
     }
 
     #[test]

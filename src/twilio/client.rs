@@ -8,8 +8,9 @@
 //! - 429 and 503: Twilio documents these requests as not processed, so every call is repeated.
 //! - Other 5xx, timeouts and connection errors after the request was sent: the outcome is
 //!   unknown. Reads, the webhook delete and `State=closed` are idempotent and are repeated.
-//!   Creating a message or an Interaction is not: repeating could post the reply twice or
-//!   route the customer to two agents, so the call fails as [`TwilioError::Unavailable`] and
+//!   Creating a message, an Interaction or a scoped webhook is not: repeating could post the
+//!   reply twice, route the customer to two agents or deliver every message twice, so the
+//!   call fails as [`TwilioError::Ambiguous`] and
 //!   the event goes to the on-failure destination, where a person can judge.
 //! - A connection that could not be opened: nothing was sent, so every call is repeated.
 //! - Any other 4xx: [`TwilioError::Rejected`] at once.
@@ -27,7 +28,7 @@ use reqwest::{Method, StatusCode, Url};
 
 use super::api::{
     ContentResource, ConversationResource, ErrorBody, InteractionResource, MessagePage,
-    ParticipantPage,
+    ParticipantPage, WebhookPage, WebhookResource,
 };
 use super::backoff::{Backoff, parse_retry_after};
 use super::hostname::regional_host;
@@ -35,8 +36,8 @@ use super::split::{MAX_BODY_CHARS, split_body};
 use crate::config::TwilioCredentials;
 use crate::content::{ContentApi, ContentTemplate};
 use crate::conversations::{
-    ConversationInfo, Conversations, InteractionRequest, Participant, PostedMessage, ReplyTag,
-    TwilioError,
+    ConversationInfo, Conversations, InteractionRequest, NewWebhook, Participant, PostedMessage,
+    ReplyTag, ScopedWebhook, TwilioError,
 };
 use crate::deadline::Deadline;
 use crate::ids::{ContentSid, ConversationSid, InteractionSid, WebhookSid};
@@ -701,6 +702,57 @@ impl Conversations for TwilioClient {
             replay: Replay::Idempotent,
         };
         self.execute(call, deadline).await.result.map(drop)
+    }
+
+    /// Twilio keeps at most five scoped webhooks and a page holds five: one read.
+    async fn list_webhooks(
+        &self,
+        conversation: &ConversationSid,
+        deadline: Deadline,
+    ) -> Result<Vec<ScopedWebhook>, TwilioError> {
+        let url = self.conversations_url(&format!(
+            "v1/Conversations/{conversation}/Webhooks?PageSize=5"
+        ));
+        let page: WebhookPage = self.get_json("list_webhooks", url, deadline).await?;
+        Ok(page.webhooks.into_iter().map(ScopedWebhook::from).collect())
+    }
+
+    /// `Configuration.Filters` goes as one repeated key per filter, as Twilio's libraries send
+    /// arrays.
+    async fn create_webhook(
+        &self,
+        conversation: &ConversationSid,
+        webhook: &NewWebhook,
+        deadline: Deadline,
+    ) -> Result<WebhookSid, TwilioError> {
+        const OPERATION: &str = "create_webhook";
+        let mut form = vec![
+            ("Target", crate::conversations::WEBHOOK_TARGET.to_owned()),
+            ("Configuration.Url", webhook.url.clone()),
+            ("Configuration.Method", "POST".to_owned()),
+        ];
+        form.extend(
+            webhook
+                .filters
+                .iter()
+                .map(|f| ("Configuration.Filters", f.clone())),
+        );
+        let call = Call {
+            operation: OPERATION,
+            method: Method::POST,
+            url: self.conversations_url(&format!("v1/Conversations/{conversation}/Webhooks")),
+            form,
+            json: None,
+            replay: Replay::OnlyIfUnprocessed,
+        };
+        let reply = self.execute(call, deadline).await.result?;
+        let resource: WebhookResource = decode(OPERATION, &reply.body)?;
+        resource
+            .webhook_sid()
+            .map_err(|detail| TwilioError::Malformed {
+                operation: OPERATION,
+                detail,
+            })
     }
 
     /// Creates a message, so an ambiguous failure is not repeated (the card could show twice).

@@ -11,6 +11,7 @@ mod poller;
 mod product;
 mod stack;
 mod state;
+mod studio;
 mod turns;
 mod twilio_adapter;
 mod vtl;

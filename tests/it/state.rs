@@ -269,6 +269,7 @@ fn turn_for(conversation: &ConversationSid, message: &MessageSid, index: u64) ->
         },
         route: Route::Unroutable("test".into()),
         request_id: "req".into(),
+        handover: None,
     }
 }
 

@@ -816,3 +816,139 @@ fn tag() -> flexlex::conversations::ReplyTag {
         part: 0,
     }
 }
+
+const FLOW: &str = "FW0123456789abcdef0123456789abcdef";
+
+fn bot_webhook() -> flexlex::conversations::NewWebhook {
+    flexlex::conversations::NewWebhook {
+        url: "https://abc.execute-api.us-east-1.amazonaws.com/prod/webhook?BotId=ABCDEFGHIJ&BotAliasId=TSTALIASID".into(),
+        filters: vec!["onMessageAdded".into()],
+    }
+}
+
+#[tokio::test]
+async fn scoped_webhooks_are_listed_created_with_repeated_filters_and_removed() {
+    let (emulator, client) = setup().await;
+    let seeded = emulator.create_studio_conversation(
+        CustomerKind::Sms {
+            address: "+15558675310".into(),
+        },
+        FLOW,
+    );
+    let conversation = ch(&seeded.conversation);
+    let listed = client
+        .list_webhooks(&conversation, deadline())
+        .await
+        .unwrap();
+    assert_eq!(
+        listed,
+        vec![flexlex::conversations::ScopedWebhook {
+            sid: Some(wh(&seeded.webhook)),
+            target: "studio".into(),
+            url: None,
+            method: None,
+            filters: Vec::new(),
+            flow_sid: Some(FLOW.into()),
+        }]
+    );
+    let mut two_filters = bot_webhook();
+    two_filters
+        .filters
+        .push("onConversationStateUpdated".into());
+    let created = client
+        .create_webhook(&conversation, &two_filters, deadline())
+        .await
+        .unwrap();
+    let create = emulator
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST")
+        .unwrap();
+    assert_eq!(
+        create.path,
+        format!("/v1/Conversations/{}/Webhooks", seeded.conversation)
+    );
+    assert_eq!(
+        create.form,
+        [
+            ("Target", "webhook"),
+            ("Configuration.Url", two_filters.url.as_str()),
+            ("Configuration.Method", "POST"),
+            ("Configuration.Filters", "onMessageAdded"),
+            ("Configuration.Filters", "onConversationStateUpdated"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    );
+    client
+        .remove_webhook(&conversation, &wh(&seeded.webhook), deadline())
+        .await
+        .unwrap();
+    let listed = client
+        .list_webhooks(&conversation, deadline())
+        .await
+        .unwrap();
+    assert_eq!(
+        listed,
+        vec![flexlex::conversations::ScopedWebhook {
+            sid: Some(created),
+            target: "webhook".into(),
+            url: Some(two_filters.url.clone()),
+            method: Some("post".into()),
+            filters: two_filters.filters.clone(),
+            flow_sid: None,
+        }]
+    );
+    let list = emulator
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "GET")
+        .unwrap();
+    assert_eq!(list.query.as_deref(), Some("PageSize=5"));
+}
+
+#[tokio::test]
+async fn a_webhook_create_that_may_have_been_applied_is_not_repeated() {
+    let (emulator, client) = setup().await;
+    let seeded = sms(&emulator);
+    emulator.push_fault(Fault::next(1, FaultKind::ServerError { applied: true }));
+    let error = client
+        .create_webhook(&ch(&seeded.conversation), &bot_webhook(), deadline())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            TwilioError::Ambiguous {
+                operation: "create_webhook",
+                attempts: 1,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(emulator.requests().len(), 1);
+    // The seeded bot webhook and the one the failed answer hid.
+    assert_eq!(emulator.scoped_webhooks(&seeded.conversation).len(), 2);
+}
+
+#[tokio::test]
+async fn listing_the_webhooks_of_an_unknown_conversation_is_rejected() {
+    let (_emulator, client) = setup().await;
+    let unknown = ConversationSid::parse("CH00000000000000000000000000000000").unwrap();
+    let error = client
+        .list_webhooks(&unknown, deadline())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            TwilioError::Rejected {
+                operation: "list_webhooks",
+                status: 404,
+                code: Some(20404),
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}

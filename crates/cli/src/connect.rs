@@ -1,7 +1,9 @@
 //! `flexlex connect`: points a Conversations address at the stack through the Address
 //! Configuration API, or lists the account's addresses. The existing configuration is found by
 //! listing every page, never by guessing a SID; only what differs is reported, and nothing is
-//! written when nothing differs, so a second run is a no-op that says so.
+//! written when nothing differs, so a second run is a no-op that says so. With
+//! `--studio-flow`, the address starts its conversations in a Studio flow, which hands over to
+//! the bot at the URL (`docs/studio.md`).
 
 use crate::twilio_admin::{AddressConfig, AdminError, TwilioAdmin, advice};
 use crate::webhook_url::{
@@ -66,6 +68,39 @@ impl std::fmt::Display for Change {
 struct Desired {
     webhook_url: String,
     friendly_name: Option<String>,
+    /// `AutoCreation.Type=studio` with this flow instead of the webhook.
+    studio_flow: Option<String>,
+}
+
+impl Desired {
+    /// What the address does once configured, for the last line.
+    fn describe(&self) -> String {
+        match &self.studio_flow {
+            Some(flow) => format!(
+                "starts Studio flow {flow}, whose Make HTTP Request hands over to {}",
+                self.webhook_url
+            ),
+            None => format!("reaches {}", self.webhook_url),
+        }
+    }
+
+    /// The `AutoCreation.*` fields and the values they must have.
+    fn auto_creation(&self) -> Vec<(&'static str, &str)> {
+        match &self.studio_flow {
+            Some(flow) => vec![
+                ("AutoCreation.Enabled", "true"),
+                ("AutoCreation.Type", "studio"),
+                ("AutoCreation.StudioFlowSid", flow.as_str()),
+            ],
+            None => vec![
+                ("AutoCreation.Enabled", "true"),
+                ("AutoCreation.Type", "webhook"),
+                ("AutoCreation.WebhookUrl", self.webhook_url.as_str()),
+                ("AutoCreation.WebhookMethod", METHOD),
+                ("AutoCreation.WebhookFilters", FILTER),
+            ],
+        }
+    }
 }
 
 pub async fn run(args: ConnectArgs) -> Result<(), CliError> {
@@ -85,6 +120,7 @@ pub async fn run(args: ConnectArgs) -> Result<(), CliError> {
     let desired = Desired {
         webhook_url: url.with_bot(&bot),
         friendly_name: args.friendly_name.clone(),
+        studio_flow: args.studio_flow.as_deref().map(flow_sid).transpose()?,
     };
     let admin = TwilioAdmin::from_env()?;
     let configs = admin
@@ -123,8 +159,8 @@ pub async fn run(args: ConnectArgs) -> Result<(), CliError> {
     };
     if changes.is_empty() {
         outln!(
-            "{heading}\nnothing to change: it already reaches {}",
-            desired.webhook_url
+            "{heading}\nnothing to change: it already {}",
+            desired.describe()
         );
         return Ok(());
     }
@@ -166,10 +202,10 @@ pub async fn run(args: ConnectArgs) -> Result<(), CliError> {
         "updated"
     };
     outln!(
-        "{heading}\n{}\n{past} {}: it now reaches {}",
+        "{heading}\n{}\n{past} {}: it now {}",
         lines.join("\n"),
         result.sid,
-        desired.webhook_url
+        desired.describe()
     );
     Ok(())
 }
@@ -195,6 +231,20 @@ fn bot_from(args: &ConnectArgs, url: &WebhookUrl) -> Result<BotRefArgs, CliError
             .map(|l| parse_locale(&l).map_err(|e| usage(format!("--locale: {e}"))))
             .transpose()?,
     })
+}
+
+/// A Studio flow SID: `FW` and 32 hex digits.
+fn flow_sid(raw: &str) -> Result<String, CliError> {
+    let sid = raw.trim();
+    let well_formed =
+        sid.len() == 34 && sid.starts_with("FW") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit());
+    if well_formed {
+        Ok(sid.to_owned())
+    } else {
+        Err(CliError::Config(format!(
+            "--studio-flow `{sid}` is not a Studio flow SID (FW and 32 hex digits)"
+        )))
+    }
 }
 
 /// `+` and 2 to 15 digits, no leading zero.
@@ -284,6 +334,16 @@ fn update_changes(config: &AddressConfig, desired: &Desired) -> Vec<Change> {
         config.auto_creation.as_ref().map(|a| a.enabled.to_string()),
         "true",
     ));
+    if let Some(flow) = &desired.studio_flow {
+        // The webhook fields stay as they are: Twilio ignores them for a studio address.
+        changes.extend(change("AutoCreation.Type", auto.kind.clone(), "studio"));
+        changes.extend(change(
+            "AutoCreation.StudioFlowSid",
+            auto.studio_flow_sid.clone(),
+            flow,
+        ));
+        return changes;
+    }
     changes.extend(change("AutoCreation.Type", auto.kind.clone(), "webhook"));
     changes.extend(change(
         "AutoCreation.WebhookUrl",
@@ -300,32 +360,19 @@ fn create_changes(kind: &str, address: &str, desired: &Desired) -> Vec<Change> {
         .friendly_name
         .as_deref()
         .unwrap_or(DEFAULT_FRIENDLY_NAME);
-    [
-        ("Type", kind),
-        ("Address", address),
-        ("FriendlyName", name),
-        ("AutoCreation.Enabled", "true"),
-        ("AutoCreation.Type", "webhook"),
-        ("AutoCreation.WebhookUrl", desired.webhook_url.as_str()),
-        ("AutoCreation.WebhookMethod", METHOD),
-        ("AutoCreation.WebhookFilters", FILTER),
-    ]
-    .into_iter()
-    .filter_map(|(field, after)| change(field, None, after))
-    .collect()
+    [("Type", kind), ("Address", address), ("FriendlyName", name)]
+        .into_iter()
+        .chain(desired.auto_creation())
+        .filter_map(|(field, after)| change(field, None, after))
+        .collect()
 }
 
 fn auto_creation_form(desired: &Desired) -> Vec<(String, String)> {
-    [
-        ("AutoCreation.Enabled", "true"),
-        ("AutoCreation.Type", "webhook"),
-        ("AutoCreation.WebhookUrl", desired.webhook_url.as_str()),
-        ("AutoCreation.WebhookMethod", METHOD),
-        ("AutoCreation.WebhookFilters", FILTER),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
+    desired
+        .auto_creation()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
 }
 
 fn create_form(kind: &str, address: &str, desired: &Desired) -> Vec<(String, String)> {

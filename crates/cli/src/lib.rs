@@ -185,7 +185,10 @@ Credentials are read like the Lambda reads them: TWILIO_API_KEY_SID and TWILIO_A
 or TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN; TWILIO_REGION, TWILIO_EDGE and \
 TWILIO_CONVERSATIONS_BASE_URL are honoured.\n\n\
 Webchat addresses (type chat) are created in the Flex Console (Flex > Manage > Messaging); \
---address-sid IG... points an existing one at the stack.\n\n",
+--address-sid IG... points an existing one at the stack.\n\n\
+With --studio-flow FW..., the address starts its conversations in that Studio flow instead \
+(type studio); the flow's Make HTTP Request widget posts to --url to hand over to the bot \
+(docs/studio.md).\n\n",
     exit_codes!()
 ))]
 pub struct ConnectArgs {
@@ -225,12 +228,17 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub friendly_name: Option<String>,
 
+    /// Start the address's conversations in this Studio flow (FW...) instead of the bot; the
+    /// flow hands over to the bot at --url with a Make HTTP Request (docs/studio.md).
+    #[arg(long, value_name = "FW...")]
+    pub studio_flow: Option<String>,
+
     /// Print what would change; change nothing.
     #[arg(long, conflicts_with = "list")]
     pub dry_run: bool,
 
     /// List every address configuration and mark those that reach --url.
-    #[arg(long, conflicts_with_all = ["bot_id", "bot_alias_id", "locale", "address", "friendly_name"])]
+    #[arg(long, conflicts_with_all = ["bot_id", "bot_alias_id", "locale", "address", "friendly_name", "studio_flow"])]
     pub list: bool,
 }
 

@@ -169,7 +169,9 @@ impl Style {
             text.push_str("; the number was sent to the bot as the card choice it picks");
         }
         let colour = match report.outcome {
-            Outcome::Enqueued | Outcome::Replied | Outcome::Ignored(_) => DIM,
+            Outcome::Enqueued | Outcome::Replied | Outcome::BotAttached | Outcome::Ignored(_) => {
+                DIM
+            }
             Outcome::Closed(_) | Outcome::HandedOff(_) => YELLOW,
             Outcome::Rejected(_) | Outcome::Failed(_) => RED,
         };

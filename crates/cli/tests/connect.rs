@@ -433,6 +433,17 @@ async fn usage_and_configuration_errors_exit_2_and_touch_nothing() {
             "cannot be used with",
         ),
         (&["--sms", NUMBER], "--url <URL>"),
+        (
+            &[
+                "--url",
+                &bot_url(None),
+                "--sms",
+                NUMBER,
+                "--studio-flow",
+                "FW123",
+            ],
+            "--studio-flow `FW123` is not a Studio flow SID (FW and 32 hex digits)",
+        ),
     ];
     for (args, expected) in cases {
         let mut command = connect(args);
@@ -487,4 +498,100 @@ async fn an_http_url_is_accepted_with_a_warning() {
     let ran = run(command).await;
     assert_eq!(ran.code, Some(0), "{}", ran.all());
     assert_eq!(ran.stderr, "");
+}
+
+const FLOW: &str = "FW0123456789abcdef0123456789abcdef";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_studio_flow_is_put_in_front_of_the_bot_and_a_second_run_changes_nothing() {
+    let twilio = Twilio::start().await;
+    let before = AutoCreation::webhook(&bot_url(None), "POST", &["onMessageAdded"]);
+    let sid = twilio
+        .emulator
+        .seed_address_configuration("sms", NUMBER, None, before.clone());
+    let args = [
+        "--url",
+        &bot_url(None),
+        "--sms",
+        NUMBER,
+        "--studio-flow",
+        FLOW,
+    ];
+    let mut command = connect(&args);
+    twilio.with_api_key(&mut command);
+    let ran = run(command).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    let describe = format!(
+        "starts Studio flow {FLOW}, whose Make HTTP Request hands over to {}",
+        bot_url(None)
+    );
+    assert_eq!(
+        ran.stdout,
+        format!(
+            "{sid} sms {NUMBER}\n  \
+             AutoCreation.Type: webhook → studio\n  \
+             AutoCreation.StudioFlowSid: (none) → {FLOW}\n\
+             updated {sid}: it now {describe}\n"
+        )
+    );
+    let writes = twilio.address_writes();
+    assert_eq!(writes.len(), 1);
+    assert_eq!(
+        writes[0].form,
+        [
+            ("AutoCreation.Enabled", "true"),
+            ("AutoCreation.Type", "studio"),
+            ("AutoCreation.StudioFlowSid", FLOW),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    );
+    assert_eq!(
+        only(twilio.emulator.address_configurations()).auto_creation,
+        AutoCreation {
+            kind: Some("studio".into()),
+            studio_flow_sid: Some(FLOW.into()),
+            ..before
+        }
+    );
+
+    let mut again = connect(&args);
+    twilio.with_api_key(&mut again);
+    let ran = run(again).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    assert_eq!(
+        ran.stdout,
+        format!("{sid} sms {NUMBER}\nnothing to change: it already {describe}\n")
+    );
+    assert_eq!(twilio.address_writes().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_address_can_start_in_a_studio_flow() {
+    let twilio = Twilio::start().await;
+    twilio.emulator.own_number(NUMBER);
+    let mut command = connect(&[
+        "--url",
+        &bot_url(None),
+        "--sms",
+        NUMBER,
+        "--studio-flow",
+        FLOW,
+    ]);
+    twilio.with_api_key(&mut command);
+    let ran = run(command).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    let created = only(twilio.emulator.address_configurations());
+    assert_eq!(created.auto_creation, AutoCreation::studio(FLOW));
+    assert_eq!(
+        twilio.address_writes()[0].form,
+        [
+            ("Type", "sms"),
+            ("Address", NUMBER),
+            ("FriendlyName", "flexlex"),
+            ("AutoCreation.Enabled", "true"),
+            ("AutoCreation.Type", "studio"),
+            ("AutoCreation.StudioFlowSid", FLOW),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    );
 }

@@ -58,6 +58,39 @@ impl CustomerMessage<'_> {
     }
 }
 
+/// What a Studio flow's Make HTTP Request widget posts to hand a conversation to the bot, as
+/// flexlex's `docs/studio.md` defines it (a contract of the stack, not a Twilio event).
+/// Optional values are sent empty when absent, as an unresolved Liquid variable renders.
+#[derive(Debug, Clone, Default)]
+pub struct StudioHandover<'a> {
+    pub account: &'a str,
+    pub conversation: &'a str,
+    pub message: Option<&'a str>,
+    pub body: &'a str,
+    pub author: &'a str,
+    pub participant: Option<&'a str>,
+    pub source: Option<&'a str>,
+}
+
+impl StudioHandover<'_> {
+    /// The form parameters, in the order the sample flow's widget lists them.
+    pub fn params(&self) -> Params {
+        [
+            ("EventType", "onStudioHandover"),
+            ("AccountSid", self.account),
+            ("ConversationSid", self.conversation),
+            ("MessageSid", self.message.unwrap_or_default()),
+            ("Body", self.body),
+            ("Author", self.author),
+            ("ParticipantSid", self.participant.unwrap_or_default()),
+            ("Source", self.source.unwrap_or_default()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+}
+
 /// The `Source` Twilio reports for a customer author: `whatsapp:` and phone numbers are carrier
 /// messages, anything else a webchat identity.
 pub fn source_for(author: &str) -> &'static str {

@@ -613,6 +613,7 @@ fn delete_webhook(state: &mut Model, incoming: &Incoming, raw: &str, raw_webhook
     if record.webhooks.len() == before {
         return Reply::not_found(&incoming.path);
     }
+    state.scoped_webhooks.remove(&webhook);
     Reply {
         status: StatusCode::NO_CONTENT,
         body: None,
