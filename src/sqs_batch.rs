@@ -151,6 +151,7 @@ mod tests {
             },
             route: Route::Unroutable("test".into()),
             request_id: String::new(),
+            handover: None,
         };
         SqsRecord {
             message_id: id.into(),

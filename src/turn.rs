@@ -629,6 +629,7 @@ mod tests {
                 locale: "en_US".parse().unwrap(),
             }),
             request_id: String::new(),
+            handover: None,
         }
     }
 
@@ -834,6 +835,21 @@ mod tests {
                 _: &std::collections::BTreeMap<String, String>,
                 _: Deadline,
             ) -> Result<(), TwilioError> {
+                unreachable!()
+            }
+            async fn list_webhooks(
+                &self,
+                _: &ConversationSid,
+                _: Deadline,
+            ) -> Result<Vec<crate::conversations::ScopedWebhook>, TwilioError> {
+                unreachable!()
+            }
+            async fn create_webhook(
+                &self,
+                _: &ConversationSid,
+                _: &crate::conversations::NewWebhook,
+                _: Deadline,
+            ) -> Result<crate::ids::WebhookSid, TwilioError> {
                 unreachable!()
             }
         }
