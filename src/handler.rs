@@ -674,6 +674,7 @@ mod tests {
                 _: &str,
                 _: &crate::ids::ContentSid,
                 _: &std::collections::BTreeMap<String, String>,
+                _: &crate::conversations::ReplyTag,
                 _: Deadline,
             ) -> Result<(), TwilioError> {
                 unreachable!()
@@ -737,12 +738,21 @@ mod tests {
             handle(&f, event("+15551234567", "flowers")).await.outcome,
             Outcome::Replied
         );
+        // The card's buttons are in the conversation's memory: the number becomes the
+        // button's value without reading the conversation.
         let report = handle(&f, event("+15551234567", "2")).await;
         assert!(report.trace.choice_mapped);
-        assert_eq!(f.bot.requests()[1].text, "Lilies");
-        // A number no card offers goes to the bot as typed.
+        assert_eq!(f.bot.requests()[1].text, "lilies");
+        assert!(
+            !f.twilio
+                .calls()
+                .iter()
+                .any(|c| matches!(c, Call::RecentMessages(_)))
+        );
+        // The bot's answer had no card: a number goes to the bot as typed.
         let report = handle(&f, event("+15551234567", "7")).await;
         assert!(!report.trace.choice_mapped);
         assert_eq!(f.bot.requests()[2].text, "7");
     }
+
 }

@@ -710,6 +710,7 @@ impl Conversations for TwilioClient {
         author: &str,
         content: &ContentSid,
         variables: &BTreeMap<String, String>,
+        tag: &ReplyTag,
         deadline: Deadline,
     ) -> Result<(), TwilioError> {
         let mut form = vec![
@@ -724,6 +725,7 @@ impl Conversations for TwilioClient {
                 })?;
             form.push(("ContentVariables", variables));
         }
+        form.push(("Attributes", tag.attributes().to_string()));
         let call = Call {
             operation: "post_content",
             method: Method::POST,

@@ -72,18 +72,19 @@ async fn conformance(store: &dyn ConversationStore) {
     assert_eq!(*progress, answered());
 
     // Finished: the message is a duplicate for good, and the memory is kept.
-    let mut slots = BTreeMap::new();
-    slots.insert(
+    let mut kept = Memory {
+        turns: 1,
+        last_index: Some(4),
+        started_at: 1_000,
+        updated_at: 1_004,
+        timers: flexlex::timers::TimersState::Set,
+        ..Memory::default()
+    };
+    kept.dialog.slots.insert(
         "OrderFlowers".to_owned(),
         BTreeMap::from([("FlowerType".to_owned(), "tulips".to_owned())]),
     );
-    let kept = Memory {
-        turns: 1,
-        last_index: Some(4),
-        slots,
-        started_at: 1_000,
-        updated_at: 1_004,
-    };
+    kept.dialog.fallback_streak = 1;
     store
         .finish(&conversation, &first, &kept, Status::Bot, 1_004)
         .await
@@ -207,18 +208,21 @@ async fn the_dynamodb_item_is_what_the_table_documents() {
     let message: MessageSid = sid("IM");
     store.claim(&conversation, &message, 1_000).await.unwrap();
     let mut memory = Memory::default();
-    memory.gather(&flexlex::bot::BotTurn {
-        intent: Some(Intent {
-            name: "OrderFlowers".into(),
-            state: IntentState::InProgress,
-            confirmation: None,
-            slots: BTreeMap::from([
-                ("FlowerType".to_owned(), Some("roses".to_owned())),
-                ("PickupDate".to_owned(), None),
-            ]),
-        }),
-        ..Default::default()
-    });
+    memory.dialog.observe(
+        &flexlex::bot::BotTurn {
+            intent: Some(Intent {
+                name: "OrderFlowers".into(),
+                state: IntentState::InProgress,
+                confirmation: None,
+                slots: BTreeMap::from([
+                    ("FlowerType".to_owned(), Some("roses".to_owned())),
+                    ("PickupDate".to_owned(), None),
+                ]),
+            }),
+            ..Default::default()
+        },
+        &flexlex::escalation::EscalationRules::default(),
+    );
     store
         .finish(&conversation, &message, &memory, Status::Bot, 1_001)
         .await
@@ -242,8 +246,9 @@ async fn the_dynamodb_item_is_what_the_table_documents() {
         &(1_001 + flexlex::state::RETENTION_SECS).to_string()
     );
     let stored: Memory = serde_json::from_str(item["memory"].as_s().unwrap()).unwrap();
+    assert_eq!(stored, memory);
     assert_eq!(
-        stored.slots["OrderFlowers"],
+        stored.dialog.slots["OrderFlowers"],
         BTreeMap::from([("FlowerType".to_owned(), "roses".to_owned())])
     );
     // The finished turn's progress attribute is gone.
