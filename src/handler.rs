@@ -754,5 +754,4 @@ mod tests {
         assert!(!report.trace.choice_mapped);
         assert_eq!(f.bot.requests()[2].text, "7");
     }
-
 }
