@@ -7,6 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use http::Method;
 use serde_json::{Value, json};
 
@@ -40,7 +41,8 @@ struct Fleet {
     /// A second instance over the same emulators, queue and table.
     second: Bridge,
     poller: Poller,
-    _moto: Moto,
+    table: String,
+    moto: Moto,
 }
 
 async fn fleet(test: &str, extra: &[(&str, &str)]) -> Option<Fleet> {
@@ -54,7 +56,8 @@ async fn fleet(test: &str, extra: &[(&str, &str)]) -> Option<Fleet> {
         poller: Poller::new(&moto.sdk, &queue),
         stack,
         second,
-        _moto: moto,
+        table,
+        moto,
     })
 }
 
@@ -787,4 +790,71 @@ async fn a_card_twilio_stored_before_failing_is_not_posted_again_on_redelivery()
     let tapped = f.turn(On::First, &seed, "Roses").await;
     assert!(tapped.trace.choice_mapped);
     assert_eq!(f.lex_texts(&seed)[1], "roses");
+}
+
+#[tokio::test]
+async fn a_conversation_from_before_the_memory_kept_cards_still_reads_its_card() {
+    let Some(f) = fleet(
+        "a_conversation_from_before_the_memory_kept_cards_still_reads_its_card",
+        &[],
+    )
+    .await
+    else {
+        return;
+    };
+    let seed = f.stack.sms();
+    // The item an earlier version wrote after the bot's first answer: no dialog memory.
+    let old_memory = json!({
+        "turns": 1,
+        "last_index": 0,
+        "slots": {},
+        "started_at": 1_764_000_000u64,
+        "updated_at": 1_764_000_000u64
+    });
+    aws_sdk_dynamodb::Client::new(&f.moto.sdk)
+        .put_item()
+        .table_name(&f.table)
+        .item("pk", AttributeValue::S(seed.conversation.to_string()))
+        .item("status", AttributeValue::S("bot".into()))
+        .item(
+            "handled",
+            AttributeValue::Ss(vec!["IM00000000000000000000000000000001".into()]),
+        )
+        .item("memory", AttributeValue::S(old_memory.to_string()))
+        .send()
+        .await
+        .unwrap();
+    f.stack
+        .twilio
+        .add_customer_message(&seed.conversation, &seed.customer_author, "flowers please")
+        .unwrap();
+    f.stack
+        .twilio
+        .add_customer_message(&seed.conversation, "Lex", CARD_TEXT)
+        .unwrap();
+
+    let report = f.turn(On::First, &seed, "2").await;
+    assert_eq!(report.outcome, Outcome::Replied);
+    assert!(report.trace.choice_mapped);
+    assert_eq!(f.lex_texts(&seed), ["Lilies"]);
+    assert_eq!(
+        f.stack
+            .twilio
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.ends_with("/Messages"))
+            .count(),
+        1
+    );
+    // From now on the memory knows: the next number costs no read.
+    f.turn(On::Second, &seed, "2").await;
+    assert_eq!(
+        f.stack
+            .twilio
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.ends_with("/Messages"))
+            .count(),
+        1
+    );
 }
