@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `status` | `bot`, `handed_off`, `closed` |
 //! | `handled` | string set of the MessageSids already answered |
-//! | `memory` | the [`Memory`] as JSON (turns, last index, slots gathered, timestamps) |
+//! | `memory` | the [`Memory`] as JSON (turns, last index, timestamps, what was done to the timers, and the bot's side: streaks, intents, slots across intents, the last card's buttons) |
 //! | `t_<MessageSid>` | the [`Progress`] of a turn in flight, as JSON; removed when it finishes |
 //! | `expires_at` | epoch seconds; the table's TTL attribute |
 //!
