@@ -69,6 +69,7 @@ fn settings(twilio: &TwilioEmulator) -> Vec<(&'static str, String)> {
         ("TWILIO_API_KEY_SECRET", secret),
         ("TWILIO_CONVERSATIONS_BASE_URL", twilio.base_url()),
         ("TWILIO_FLEX_BASE_URL", twilio.base_url()),
+        ("TWILIO_CONTENT_BASE_URL", twilio.base_url()),
         (
             "FLEX_WORKSPACE_SID",
             "WS0123456789abcdef0123456789abcdef".to_owned(),
@@ -276,7 +277,6 @@ fn emulated_bridge(
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-    settings.insert("TWILIO_CONTENT_BASE_URL".into(), twilio.base_url());
     for (k, v) in extra {
         settings.insert((*k).to_owned(), (*v).to_owned());
     }

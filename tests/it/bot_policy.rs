@@ -670,6 +670,53 @@ async fn a_whatsapp_card_is_created_once_for_the_fleet_and_a_tap_answers_with_it
 }
 
 #[tokio::test]
+async fn a_card_with_four_to_ten_buttons_is_a_list_and_a_picked_item_answers_with_its_value() {
+    let Some(f) = fleet(
+        "a_card_with_four_to_ten_buttons_is_a_list_and_a_picked_item_answers_with_its_value",
+        &[],
+    )
+    .await
+    else {
+        return;
+    };
+    let seed = f.stack.whatsapp();
+    let titles: Vec<String> = ["Red roses", "Lilies", "Tulips", "Sunflowers"]
+        .iter()
+        .map(|t| (*t).to_owned())
+        .collect();
+    f.stack
+        .lex
+        .push_turn(seed.conversation.as_str(), card_turn(&seed, &titles));
+    let report = f.turn(On::First, &seed, "show me").await;
+    assert_eq!(
+        (report.trace.cards_rich, report.trace.cards_as_text),
+        (1, 0)
+    );
+    let [template] = f.stack.twilio.contents().try_into().unwrap();
+    assert_eq!(
+        template.types["twilio/list-picker"],
+        json!({
+            "body": "Pick one",
+            "button": "Choose",
+            "items": [
+                {"item": "Red roses", "id": "red roses", "description": "Red roses"},
+                {"item": "Lilies", "id": "lilies", "description": "Lilies"},
+                {"item": "Tulips", "id": "tulips", "description": "Tulips"},
+                {"item": "Sunflowers", "id": "sunflowers", "description": "Sunflowers"}
+            ]
+        })
+    );
+    assert_eq!(template.types["twilio/text"]["body"], numbered(&titles));
+    f.stack.lex.push_turn(
+        seed.conversation.as_str(),
+        lex_turn(&seed, "Browse", 0.9, None),
+    );
+    let picked = f.turn(On::Second, &seed, "Sunflowers").await;
+    assert!(picked.trace.choice_mapped);
+    assert_eq!(f.lex_texts(&seed), ["show me", "sunflowers"]);
+}
+
+#[tokio::test]
 async fn cards_fall_back_to_numbered_text_when_they_do_not_fit_or_the_content_api_fails() {
     let Some(f) = fleet(
         "cards_fall_back_to_numbered_text_when_they_do_not_fit_or_the_content_api_fails",
