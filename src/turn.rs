@@ -56,8 +56,8 @@ pub struct TurnEngine {
 /// template cache (the state store), and this instance's copy of it, which makes a card this
 /// instance already sent cost no state read.
 pub struct Cards {
-    pub api: Option<Arc<dyn ContentApi>>,
-    pub shared: Arc<dyn ContentCache>,
+    api: Option<Arc<dyn ContentApi>>,
+    shared: Arc<dyn ContentCache>,
     local: MemoryContentCache,
 }
 
