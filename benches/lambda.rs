@@ -6,7 +6,10 @@
 //! - warm overhead: one event through the handler with in-memory ports (everything but the
 //!   network), and one full turn through the real clients against the loopback emulators;
 //! - peak RSS of `bootstrap` after many invocations;
-//! - connections opened to Lex and Twilio across warm invocations.
+//! - connections opened to Lex and Twilio across warm invocations;
+//! - per kind of turn (reply, handoff, duplicate, first turn with timers, card turn with its
+//!   template new, in the fleet's cache or in the instance's), the conversation-state round
+//!   trips (from the turn's `Trace`) and the Twilio requests (from the emulator's request log).
 //!
 //! Run with `scripts/bench.sh` (it builds the binaries first).
 
@@ -66,6 +69,7 @@ fn settings(twilio: &TwilioEmulator) -> Vec<(&'static str, String)> {
         ("TWILIO_API_KEY_SECRET", secret),
         ("TWILIO_CONVERSATIONS_BASE_URL", twilio.base_url()),
         ("TWILIO_FLEX_BASE_URL", twilio.base_url()),
+        ("TWILIO_CONTENT_BASE_URL", twilio.base_url()),
         (
             "FLEX_WORKSPACE_SID",
             "WS0123456789abcdef0123456789abcdef".to_owned(),
@@ -261,12 +265,211 @@ async fn warm_emulated(runs: usize) -> Option<()> {
     Some(())
 }
 
+/// A bridge in this process over the emulators, the real Lex and Twilio clients, and `store`
+/// (conversation state and template cache): one instance of a fleet sharing `store`.
+fn emulated_bridge(
+    lex: &LexEmulator,
+    twilio: &TwilioEmulator,
+    store: Arc<flexlex::state::in_memory::InMemoryStore>,
+    extra: &[(&str, &str)],
+) -> Option<flexlex::handler::Bridge> {
+    let mut settings: std::collections::HashMap<String, String> = settings(twilio)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    for (k, v) in extra {
+        settings.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let config = Config::from_settings(&settings).ok()?;
+    let client = Arc::new(flexlex::app::twilio_client(&config.twilio).ok()?);
+    let credentials =
+        aws_credential_types::Credentials::new("AKIDBENCH", "bench", None, None, "bench");
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+        )
+        .endpoint_url(lex.endpoint())
+        .http_client(flexlex::http::SmithyHttpClient::shared(
+            flexlex::http::client(Default::default()).ok()?,
+        ))
+        .build();
+    let bot = flexlex::lex::LexBot::from_sdk_config(&sdk, &flexlex::lex::LexSettings::default());
+    let ports = flexlex::app::Ports::local(Arc::new(bot), client.clone())
+        .with_content(client)
+        .with_state(store);
+    Some(flexlex::app::bridge(&config, ports))
+}
+
+/// What one turn cost.
+#[derive(Debug, PartialEq)]
+struct Cost {
+    outcome: String,
+    state_round_trips: u32,
+    /// The Twilio requests, by kind, in order.
+    twilio: Vec<String>,
+}
+
+/// Runs one turn and counts its state round trips and Twilio requests.
+async fn measured_turn(
+    bridge: &flexlex::handler::Bridge,
+    twilio: &TwilioEmulator,
+    event: serde_json::Value,
+) -> Cost {
+    let before = twilio.requests().len();
+    let report = bridge
+        .handle(event, Deadline::after(Duration::from_secs(20)))
+        .await;
+    let requests: Vec<String> = twilio.requests()[before..]
+        .iter()
+        .map(|r| {
+            let what = if r.path == "/v1/Content" {
+                "create template"
+            } else if r.path == "/v1/Interactions" {
+                "create interaction"
+            } else if r.path.ends_with("/Messages") && r.method == "GET" {
+                "read messages"
+            } else if r.path.ends_with("/Messages") && r.param("ContentSid").is_some() {
+                "post template message"
+            } else if r.path.ends_with("/Messages") {
+                "post message"
+            } else if r.path.ends_with("/Participants") {
+                "list participants"
+            } else if r.path.contains("/Webhooks/") {
+                "remove webhook"
+            } else if r.param("Timers.Inactive").is_some() || r.param("Timers.Closed").is_some() {
+                "set timers"
+            } else if r.param("State").is_some() {
+                "close"
+            } else {
+                "fetch conversation"
+            };
+            what.to_owned()
+        })
+        .collect();
+    Cost {
+        outcome: report.outcome.to_string(),
+        state_round_trips: report.trace.state_round_trips,
+        twilio: requests,
+    }
+}
+
+/// The round trips and Twilio requests of each kind of turn, on a fleet of two instances
+/// sharing one store; each measured several times to show the counts do not vary.
+async fn calls_per_turn_kind(runs: usize) -> Option<()> {
+    let lex = LexEmulator::start().await.ok()?;
+    let twilio = TwilioEmulator::start().await.ok()?;
+    let account = twilio.account_sid();
+    let store = Arc::new(flexlex::state::in_memory::InMemoryStore::new());
+    let timers = [("INACTIVE_AFTER", "PT15M"), ("CLOSE_AFTER", "P1D")];
+    let a = emulated_bridge(&lex, &twilio, store.clone(), &timers)?;
+    let b = emulated_bridge(&lex, &twilio, store, &timers)?;
+    let event = |seed: &flexlex_emulators::twilio::SeededConversation, body: &str| {
+        let stored =
+            twilio.add_customer_message(&seed.conversation, &seed.customer_author, body)?;
+        let message = CustomerMessage {
+            account: account.as_str(),
+            conversation: seed.conversation.as_str(),
+            webhook: seed.webhook.as_str(),
+            participant: seed.customer.as_str(),
+            author: &seed.customer_author,
+            body,
+            index: stored.index,
+            source: if seed.customer_author.starts_with("whatsapp:") {
+                "WHATSAPP"
+            } else {
+                "SMS"
+            },
+        };
+        signed_envelope(URL, &message.params(), TOKEN).ok()
+    };
+    let mut rows: Vec<(&str, Cost)> = Vec::new();
+    for run in 0..runs.max(1) {
+        let sms = twilio.create_conversation(CustomerKind::Sms {
+            address: "+15551234567".into(),
+        });
+        let first = event(&sms, "I would like to order roses")?;
+        let mut measured = vec![(
+            "first turn (timers set)",
+            measured_turn(&a, &twilio, first.clone()).await,
+        )];
+        measured.push((
+            "reply",
+            measured_turn(&b, &twilio, event(&sms, "tomorrow")?).await,
+        ));
+        measured.push(("duplicate", measured_turn(&a, &twilio, first).await));
+        measured.push((
+            "handoff (timers cleared)",
+            measured_turn(&b, &twilio, event(&sms, "agent")?).await,
+        ));
+        let confused = twilio.create_conversation(CustomerKind::Sms {
+            address: "+15551234568".into(),
+        });
+        measured_turn(&a, &twilio, event(&confused, "what is the weather")?).await;
+        measured.push((
+            "escalation handoff (2nd fallback)",
+            measured_turn(&b, &twilio, event(&confused, "and tomorrow?")?).await,
+        ));
+        // The first run creates the card's template on one instance and finds it in the
+        // shared store on the other; every run then finds it in the instance's own copy.
+        let whatsapp = || {
+            twilio.create_conversation(CustomerKind::Whatsapp {
+                address: "+447700900123".into(),
+            })
+        };
+        let order = "I would like to order flowers";
+        if run == 0 {
+            measured.push((
+                "card turn, template new",
+                measured_turn(&a, &twilio, event(&whatsapp(), order)?).await,
+            ));
+            measured.push((
+                "card turn, template in the fleet's table",
+                measured_turn(&b, &twilio, event(&whatsapp(), order)?).await,
+            ));
+        }
+        let tapped = whatsapp();
+        measured.push((
+            "card turn, template in the instance",
+            measured_turn(&a, &twilio, event(&tapped, order)?).await,
+        ));
+        measured.push((
+            "tap on a card (value from memory)",
+            measured_turn(&b, &twilio, event(&tapped, "Lilies")?).await,
+        ));
+        for (kind, result) in measured {
+            match rows.iter().find(|(k, _)| *k == kind) {
+                Some((_, seen)) if *seen != result => {
+                    println!("{kind}: counts vary between runs: {seen:?} vs {result:?}");
+                }
+                Some(_) => {}
+                None => rows.push((kind, result)),
+            }
+        }
+    }
+    println!("calls per turn kind (timers on; two instances sharing one state store):");
+    for (kind, cost) in rows {
+        println!(
+            "  {kind:<40} {:<36} state round trips {}  Twilio requests {} [{}]",
+            cost.outcome,
+            cost.state_round_trips,
+            cost.twilio.len(),
+            cost.twilio.join(", ")
+        );
+    }
+    Some(())
+}
+
 #[tokio::main]
 async fn main() {
     let runs: usize = std::env::var("BENCH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(40);
+    if calls_per_turn_kind(3).await.is_none() {
+        println!("the calls per turn kind could not be measured");
+    }
     let bootstrap = release_binary("bootstrap");
     let hello = release_binary("hello_lambda");
     for (name, path) in [("bootstrap", &bootstrap), ("hello_lambda", &hello)] {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::bot::Bot;
 use crate::config::{Config, ConfigError, TwilioSettings};
+use crate::content::{ContentApi, ContentCache};
 use crate::conversations::Conversations;
 use crate::handler::Bridge;
 use crate::http::{HttpBuildError, HttpSettings, SmithyHttpClient};
@@ -18,7 +19,7 @@ use crate::signature::Verifier;
 use crate::state::ConversationStore;
 use crate::state::dynamodb::DynamoStore;
 use crate::state::in_memory::InMemoryStore;
-use crate::turn::TurnEngine;
+use crate::turn::{Cards, TurnEngine};
 use crate::twilio::{TwilioClient, TwilioClientConfig};
 
 /// The ports a bridge runs on.
@@ -26,19 +27,42 @@ pub struct Ports {
     pub bot: Arc<dyn Bot>,
     pub conversations: Arc<dyn Conversations>,
     pub store: Arc<dyn ConversationStore>,
+    /// Which template each card was created as: the state store, so the fleet shares it.
+    pub content_cache: Arc<dyn ContentCache>,
+    /// The Content API. `None`: cards are posted as numbered text on every channel.
+    pub content: Option<Arc<dyn ContentApi>>,
     /// `None`: turns run in this process, one conversation lane at a time.
     pub queue: Option<Arc<dyn TurnQueue>>,
 }
 
 impl Ports {
-    /// Local ports: in-memory state and the in-process queue.
+    /// Local ports: in-memory state and the in-process queue, no Content API.
     pub fn local(bot: Arc<dyn Bot>, conversations: Arc<dyn Conversations>) -> Self {
+        let store = Arc::new(InMemoryStore::new());
         Self {
             bot,
             conversations,
-            store: Arc::new(InMemoryStore::new()),
+            store: store.clone(),
+            content_cache: store,
+            content: None,
             queue: None,
         }
+    }
+
+    /// With the Content API (the Twilio client is one), for rich cards.
+    pub fn with_content(mut self, api: Arc<dyn ContentApi>) -> Self {
+        self.content = Some(api);
+        self
+    }
+
+    /// With `store` as the conversation state and the template cache both.
+    pub fn with_state<S: ConversationStore + ContentCache + 'static>(
+        mut self,
+        store: Arc<S>,
+    ) -> Self {
+        self.store = store.clone();
+        self.content_cache = store;
+        self
     }
 }
 
@@ -53,6 +77,7 @@ pub fn bridge(config: &Config, ports: Ports) -> Bridge {
         ports.bot,
         ports.conversations,
         ports.store,
+        Cards::new(ports.content, ports.content_cache),
     ));
     let queue = ports
         .queue
@@ -119,19 +144,21 @@ pub async fn bridge_from_env() -> Result<Bridge, InitError> {
     let config = Config::from_settings(&settings)?;
     let bot = LexBot::from_sdk_config(&sdk, &LexSettings::default());
     let twilio = twilio_client(&config.twilio)?;
-    let store: Arc<dyn ConversationStore> = match &config.engines.state_table {
+    let twilio = Arc::new(twilio);
+    let ports = Ports::local(Arc::new(bot), twilio.clone()).with_content(twilio);
+    let mut ports = match &config.engines.state_table {
         Some(table) => {
             let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
                 .timeout_config(state_timeouts())
                 .build();
-            Arc::new(DynamoStore::new(
+            ports.with_state(Arc::new(DynamoStore::new(
                 aws_sdk_dynamodb::Client::from_conf(conf),
                 table.clone(),
-            ))
+            )))
         }
-        None => Arc::new(InMemoryStore::new()),
+        None => ports,
     };
-    let queue = config
+    ports.queue = config
         .engines
         .turn_queue_url
         .as_ref()
@@ -144,12 +171,6 @@ pub async fn bridge_from_env() -> Result<Bridge, InitError> {
                 url.clone(),
             ))
         });
-    let ports = Ports {
-        bot: Arc::new(bot),
-        conversations: Arc::new(twilio),
-        store,
-        queue,
-    };
     Ok(bridge(&config, ports))
 }
 

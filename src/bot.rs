@@ -59,7 +59,7 @@ pub enum BotMessage {
     CustomPayload(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Card {
     pub title: String,
     pub subtitle: Option<String>,

@@ -29,7 +29,7 @@ use serde::Serialize;
 use sha1::{Digest, Sha1};
 
 use crate::bot::{Button, Card};
-use crate::conversations::{ChannelType, Conversations, TwilioError};
+use crate::conversations::{ChannelType, Conversations, ReplyTag, TwilioError};
 use crate::deadline::Deadline;
 use crate::ids::{ContentSid, ConversationSid, LocaleId};
 use crate::lock;
@@ -78,6 +78,38 @@ impl RichCards {
 
     pub fn enabled_for(&self, channel: ChannelType) -> bool {
         self.channels.contains(&channel)
+    }
+}
+
+/// How a card is posted on a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CardForm {
+    /// As a template: quick replies or a list.
+    Rich(Box<RichCard>),
+    /// As numbered text, and why.
+    Text(AsText),
+}
+
+/// Why a card goes out as numbered text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsText {
+    /// The channel is not in `RICH_CARDS`, or no Content API is configured.
+    Channel,
+    /// The card fits no template: see [`rich_card`].
+    DoesNotFit,
+}
+
+impl RichCards {
+    /// The form `card` takes on `channel`: a template where the channel shows buttons and the
+    /// card fits one, numbered text otherwise.
+    pub fn form(&self, card: &Card, channel: ChannelType, locale: &LocaleId) -> CardForm {
+        if !self.enabled_for(channel) {
+            return CardForm::Text(AsText::Channel);
+        }
+        match rich_card(card, locale) {
+            Some(rich) => CardForm::Rich(Box::new(rich)),
+            None => CardForm::Text(AsText::DoesNotFit),
+        }
     }
 }
 
@@ -410,11 +442,18 @@ pub async fn content_sid(
     Ok(sid)
 }
 
+/// Where a rich card is posted: the conversation, as whom, and which reply of the turn it is.
+#[derive(Debug, Clone, Copy)]
+pub struct CardPost<'a> {
+    pub conversation: &'a ConversationSid,
+    pub author: &'a str,
+    pub tag: &'a ReplyTag,
+}
+
 /// Finds or creates the card's template and posts it to the conversation (no variables).
 pub async fn send_rich_card(
     card: &RichCard,
-    conversation: &ConversationSid,
-    author: &str,
+    post: CardPost<'_>,
     conversations: &dyn Conversations,
     cache: &dyn ContentCache,
     api: &dyn ContentApi,
@@ -422,7 +461,14 @@ pub async fn send_rich_card(
 ) -> Result<ContentSid, RichCardError> {
     let sid = content_sid(card, cache, api, deadline).await?;
     conversations
-        .post_content(conversation, author, &sid, &BTreeMap::new(), deadline)
+        .post_content(
+            post.conversation,
+            post.author,
+            &sid,
+            &BTreeMap::new(),
+            post.tag,
+            deadline,
+        )
         .await
         .map_err(RichCardError::Send)?;
     Ok(sid)
@@ -621,6 +667,26 @@ mod tests {
             .map(|b| format!("{b:02x}"))
             .collect();
         assert_eq!(pinned.as_str(), format!("flexlex-card-v1-{expected}"));
+    }
+
+    #[test]
+    fn the_form_depends_on_the_channel_and_the_fit() {
+        let cards = RichCards::default();
+        let fits = card(&["Roses", "Lilies"]);
+        assert!(matches!(
+            cards.form(&fits, ChannelType::Whatsapp, &locale()),
+            CardForm::Rich(rich) if rich.template.types.quick_reply.is_some()
+        ));
+        assert_eq!(
+            cards.form(&fits, ChannelType::Sms, &locale()),
+            CardForm::Text(AsText::Channel)
+        );
+        let eleven: Vec<String> = (0..11).map(|i| format!("Option {i}")).collect();
+        let eleven: Vec<&str> = eleven.iter().map(String::as_str).collect();
+        assert_eq!(
+            cards.form(&card(&eleven), ChannelType::Whatsapp, &locale()),
+            CardForm::Text(AsText::DoesNotFit)
+        );
     }
 
     #[test]

@@ -297,14 +297,15 @@ pub trait Conversations: Send + Sync {
     ) -> Result<WebhookSid, TwilioError>;
 
     /// Posts a Content API template (`ContentSid`) with its variables (`ContentVariables`, sent
-    /// only when there are some). Like [`Conversations::post_message`], never re-triggers the
-    /// bot's webhook.
+    /// only when there are some), tagged like a text reply so a resumed turn finds it. Like
+    /// [`Conversations::post_message`], never re-triggers the bot's webhook.
     async fn post_content(
         &self,
         conversation: &ConversationSid,
         author: &str,
         content: &ContentSid,
         variables: &BTreeMap<String, String>,
+        tag: &ReplyTag,
         deadline: Deadline,
     ) -> Result<(), TwilioError>;
 }

@@ -267,7 +267,7 @@ mod tests {
         );
         let second = decide_turn(&fallback(), &mut memory, &b).plan;
         assert_eq!(second.action, handoff(Escalation::Fallbacks { count: 2 }));
-        assert_eq!(second.messages, ["FallbackIntent reply"]);
+        assert_eq!(second.texts(), ["FallbackIntent reply"]);
     }
 
     #[test]

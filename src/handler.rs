@@ -674,6 +674,7 @@ mod tests {
                 _: &str,
                 _: &crate::ids::ContentSid,
                 _: &std::collections::BTreeMap<String, String>,
+                _: &crate::conversations::ReplyTag,
                 _: Deadline,
             ) -> Result<(), TwilioError> {
                 unreachable!()
@@ -732,6 +733,70 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_whatsapp_card_is_a_tagged_template_only_where_a_content_api_is_given() {
+        let f = fixture(&[]);
+        let card = BotTurn {
+            messages: vec![
+                BotMessage::PlainText("Sure.".into()),
+                BotMessage::Card(crate::bot::Card {
+                    title: "Which flowers?".into(),
+                    buttons: ["Roses", "Lilies"]
+                        .iter()
+                        .map(|t| crate::bot::Button {
+                            text: (*t).into(),
+                            value: t.to_lowercase(),
+                        })
+                        .collect(),
+                    ..crate::bot::Card::default()
+                }),
+            ],
+            ..BotTurn::default()
+        };
+        let whatsapp = "whatsapp:+447700900123";
+        // The fixture's ports have no Content API: numbered text.
+        f.bot.push(Ok(card.clone()));
+        let report = handle(&f, event(whatsapp, "flowers")).await;
+        assert_eq!(
+            (report.trace.cards_rich, report.trace.cards_as_text),
+            (0, 0)
+        );
+        assert!(matches!(
+            &f.twilio.calls()[..],
+            [Call::Post { .. }, Call::Post { body, .. }] if body == "Which flowers?\n1. Roses\n2. Lilies"
+        ));
+        // With one: the template is created and posted with the reply's tag (its part).
+        let api = crate::memory::RecordingContentApi::default();
+        let twilio = RecordingConversations::default();
+        let bridge = crate::app::bridge(
+            &f.config,
+            crate::app::Ports::local(Arc::new(f.bot.clone()), Arc::new(twilio.clone()))
+                .with_content(Arc::new(api.clone())),
+        );
+        f.bot.push(Ok(card));
+        let report = bridge
+            .handle(
+                event(whatsapp, "flowers"),
+                Deadline::after(Duration::from_secs(5)),
+            )
+            .await;
+        assert_eq!(
+            (report.trace.cards_rich, report.trace.templates_created),
+            (1, 1)
+        );
+        assert_eq!(api.created().len(), 1);
+        let calls = twilio.calls();
+        let [
+            Call::Post { tag: text, .. },
+            Call::PostContent { tag: card, .. },
+        ] = &calls[..]
+        else {
+            panic!("a text then a template: {calls:?}")
+        };
+        assert_eq!((text.part, card.part), (0, 1));
+        assert_eq!(text.message, card.message);
+    }
+
+    #[tokio::test]
     async fn a_bare_number_answers_the_card_the_bot_just_posted() {
         let f = fixture(&[]);
         f.bot.push(Ok(BotTurn {
@@ -752,10 +817,18 @@ mod tests {
             handle(&f, event("+15551234567", "flowers")).await.outcome,
             Outcome::Replied
         );
+        // The card's buttons are in the conversation's memory: the number becomes the
+        // button's value without reading the conversation.
         let report = handle(&f, event("+15551234567", "2")).await;
         assert!(report.trace.choice_mapped);
-        assert_eq!(f.bot.requests()[1].text, "Lilies");
-        // A number no card offers goes to the bot as typed.
+        assert_eq!(f.bot.requests()[1].text, "lilies");
+        assert!(
+            !f.twilio
+                .calls()
+                .iter()
+                .any(|c| matches!(c, Call::RecentMessages(_)))
+        );
+        // The bot's answer had no card: a number goes to the bot as typed.
         let report = handle(&f, event("+15551234567", "7")).await;
         assert!(!report.trace.choice_mapped);
         assert_eq!(f.bot.requests()[2].text, "7");

@@ -148,12 +148,33 @@ pub fn task_attributes_with_memory(
 ) -> (Map<String, Value>, Vec<Cut>) {
     let mut attributes = full_attributes(customer, bot, turn, reason);
     if let Some(memory) = memory {
-        let summary = Summary::of(memory);
-        attributes.insert("summary".into(), json!(summary.line()));
-        attributes.insert("botSummary".into(), summary.to_json());
+        add_summary(&mut attributes, memory);
     }
     let cuts = fit_task_attributes(&mut attributes, TASK_ATTRIBUTES_BUDGET);
     (attributes, cuts)
+}
+
+/// What a handoff sends: [`task_attributes`], the conversation's memory ([`add_memory`]) and
+/// the summary, cut to [`TASK_ATTRIBUTES_BUDGET`] as a whole, so nothing added after the cut
+/// can push the task over TaskRouter's limit.
+pub fn handoff_attributes(
+    customer: &Customer,
+    bot: Option<&BotRef>,
+    turn: Option<&BotTurn>,
+    reason: &Reason,
+    memory: &Memory,
+) -> (Map<String, Value>, Vec<Cut>) {
+    let mut attributes = full_attributes(customer, bot, turn, reason);
+    add_memory(&mut attributes, memory);
+    add_summary(&mut attributes, &memory.dialog);
+    let cuts = fit_task_attributes(&mut attributes, TASK_ATTRIBUTES_BUDGET);
+    (attributes, cuts)
+}
+
+fn add_summary(attributes: &mut Map<String, Value>, memory: &ConversationMemory) {
+    let summary = Summary::of(memory);
+    attributes.insert("summary".into(), json!(summary.line()));
+    attributes.insert("botSummary".into(), summary.to_json());
 }
 
 fn full_attributes(
@@ -219,7 +240,7 @@ fn full_attributes(
 pub fn add_memory(attributes: &mut Map<String, Value>, memory: &Memory) {
     attributes.insert("botTurns".into(), json!(memory.turns));
     if let Some(Value::Object(lex)) = attributes.get_mut("lex") {
-        lex.insert("gatheredSlots".into(), json!(memory.slots));
+        lex.insert("gatheredSlots".into(), json!(memory.dialog.slots));
     }
 }
 
@@ -480,6 +501,86 @@ mod tests {
                 },
                 "lex": {}
             })
+        );
+    }
+
+    #[test]
+    fn a_handoff_carries_memory_and_summary_within_the_budget() {
+        use crate::escalation::EscalationRules;
+        let mut memory = Memory {
+            turns: 3,
+            ..Memory::default()
+        };
+        let big = "v".repeat(9_000);
+        memory.dialog.observe(
+            &BotTurn {
+                intent: Some(Intent {
+                    name: "OrderFlowers".into(),
+                    state: IntentState::InProgress,
+                    confirmation: None,
+                    slots: BTreeMap::from([("Note".into(), Some(big.clone()))]),
+                }),
+                ..BotTurn::default()
+            },
+            &EscalationRules::default(),
+        );
+        memory.dialog.observe(
+            &BotTurn {
+                intent: Some(Intent {
+                    name: "Agent".into(),
+                    state: IntentState::ReadyForFulfillment,
+                    confirmation: None,
+                    slots: BTreeMap::from([("Topic".into(), Some("refund".into()))]),
+                }),
+                ..BotTurn::default()
+            },
+            &EscalationRules::default(),
+        );
+        let turn = BotTurn {
+            intent: Some(Intent {
+                name: "Agent".into(),
+                state: IntentState::ReadyForFulfillment,
+                confirmation: None,
+                slots: BTreeMap::new(),
+            }),
+            ..BotTurn::default()
+        };
+        let (attrs, cuts) = handoff_attributes(
+            &sms_customer(),
+            None,
+            Some(&turn),
+            &Reason::Intent("Agent".into()),
+            &memory,
+        );
+        // The order's long slot is in both the gathered slots and the summary: over budget
+        // until other intents' slots go.
+        assert_eq!(
+            cuts,
+            [
+                Cut::SentimentTrend,
+                Cut::OlderIntents,
+                Cut::SessionAttributes,
+                Cut::OtherIntentSlots
+            ]
+        );
+        assert!(crate::summary::size_of(&attrs) <= TASK_ATTRIBUTES_BUDGET);
+        assert_eq!(attrs["botTurns"], 3);
+        assert_eq!(
+            attrs["lex"]["gatheredSlots"],
+            json!({"Agent": {"Topic": "refund"}})
+        );
+        assert_eq!(
+            attrs["botSummary"]["slotsGathered"],
+            json!({"Agent": {"Topic": "refund"}})
+        );
+        assert_eq!(
+            attrs["attributesTrimmed"],
+            json!([
+                "sentimentTrend",
+                "olderIntents",
+                "sessionAttributes",
+                "otherIntentSlots"
+            ])
         );
     }
 

@@ -78,6 +78,7 @@ pub enum Call {
         author: String,
         content: ContentSid,
         variables: BTreeMap<String, String>,
+        tag: ReplyTag,
     },
     ListWebhooks(ConversationSid),
     CreateWebhook(ConversationSid, NewWebhook),
@@ -204,7 +205,8 @@ impl Conversations for RecordingConversations {
         })
     }
 
-    /// The messages posted through this adapter, newest first.
+    /// The messages posted through this adapter, newest first (a template message shows its
+    /// `ContentSid` as its body).
     async fn recent_messages(
         &self,
         conversation: &ConversationSid,
@@ -222,6 +224,13 @@ impl Conversations for RecordingConversations {
                     body,
                     tag,
                 } if &c == conversation => Some((author, body, tag)),
+                Call::PostContent {
+                    conversation: c,
+                    author,
+                    content,
+                    tag,
+                    ..
+                } if &c == conversation => Some((author, content.to_string(), tag)),
                 _ => None,
             })
             .enumerate()
@@ -287,6 +296,7 @@ impl Conversations for RecordingConversations {
         author: &str,
         content: &ContentSid,
         variables: &BTreeMap<String, String>,
+        tag: &ReplyTag,
         _: Deadline,
     ) -> Result<(), TwilioError> {
         self.record(Call::PostContent {
@@ -294,6 +304,7 @@ impl Conversations for RecordingConversations {
             author: author.to_owned(),
             content: content.clone(),
             variables: variables.clone(),
+            tag: tag.clone(),
         });
         Ok(())
     }
@@ -343,7 +354,7 @@ mod tests {
     use super::*;
     use crate::bot::{Button, Card};
     use crate::content::{
-        ContentCache, MemoryContentCache, RichCardError, rich_card, send_rich_card,
+        CardPost, ContentCache, MemoryContentCache, RichCardError, rich_card, send_rich_card,
     };
     use crate::ids::LocaleId;
 
@@ -370,34 +381,31 @@ mod tests {
         Deadline::after(Duration::from_secs(5))
     }
 
+    fn tag() -> ReplyTag {
+        ReplyTag {
+            message: crate::ids::MessageSid::parse("IM0123456789abcdef0123456789abcdef").unwrap(),
+            part: 1,
+        }
+    }
+
     #[tokio::test]
     async fn a_card_is_created_once_and_posted_by_sid() {
         let conversations = RecordingConversations::default();
         let api = RecordingContentApi::default();
         let cache = MemoryContentCache::default();
         let rich = card();
-        let first = send_rich_card(
-            &rich,
-            &ch(),
-            "Lex",
-            &conversations,
-            &cache,
-            &api,
-            deadline(),
-        )
-        .await
-        .unwrap();
-        let second = send_rich_card(
-            &rich,
-            &ch(),
-            "Lex",
-            &conversations,
-            &cache,
-            &api,
-            deadline(),
-        )
-        .await
-        .unwrap();
+        let (conversation, tag) = (ch(), tag());
+        let to = CardPost {
+            conversation: &conversation,
+            author: "Lex",
+            tag: &tag,
+        };
+        let first = send_rich_card(&rich, to, &conversations, &cache, &api, deadline())
+            .await
+            .unwrap();
+        let second = send_rich_card(&rich, to, &conversations, &cache, &api, deadline())
+            .await
+            .unwrap();
         assert_eq!(first, second);
         assert_eq!(api.created(), vec![rich.template.clone()]);
         assert_eq!(cache.get(&rich.key).await.unwrap(), Some(first.clone()));
@@ -406,6 +414,7 @@ mod tests {
             author: "Lex".into(),
             content: first,
             variables: BTreeMap::new(),
+            tag,
         };
         assert_eq!(conversations.calls(), vec![posted.clone(), posted]);
     }
@@ -421,17 +430,15 @@ mod tests {
             message: "bad".into(),
         });
         let cache = MemoryContentCache::default();
-        let error = send_rich_card(
-            &card(),
-            &ch(),
-            "Lex",
-            &conversations,
-            &cache,
-            &api,
-            deadline(),
-        )
-        .await
-        .unwrap_err();
+        let (conversation, tag) = (ch(), tag());
+        let to = CardPost {
+            conversation: &conversation,
+            author: "Lex",
+            tag: &tag,
+        };
+        let error = send_rich_card(&card(), to, &conversations, &cache, &api, deadline())
+            .await
+            .unwrap_err();
         assert!(matches!(error, RichCardError::Create(_)));
         assert!(error.falls_back_to_text());
         assert_eq!(conversations.calls(), vec![]);

@@ -7,6 +7,7 @@ use crate::conversations::TwilioError;
 use crate::policy::Reason;
 use crate::queue::QueueError;
 use crate::state::StoreError;
+use crate::timers::TimersState;
 
 /// The end of one event's processing. Exactly one per event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,6 +225,15 @@ pub struct Trace {
     pub late: bool,
     /// Replies a resumed turn found already posted and did not post again.
     pub replies_skipped: u32,
+    /// Cards posted as templates (buttons, lists).
+    pub cards_rich: u32,
+    /// Cards for a rich channel posted as numbered text: the card fit no template, or the
+    /// template could not be created or was refused.
+    pub cards_as_text: u32,
+    /// Content API templates this turn created (a card no instance had sent before).
+    pub templates_created: u32,
+    /// The conversation timers this turn set or cleared.
+    pub timers: Option<TimersState>,
     pub lex: Duration,
     pub twilio: Duration,
     /// Time in the conversation state store, and its round trips.

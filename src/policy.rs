@@ -4,10 +4,10 @@
 
 use std::fmt;
 
-use crate::bot::{BotError, BotMessage, BotTurn, DialogAction, IntentState};
+use crate::bot::{BotError, BotMessage, BotTurn, Card, DialogAction, IntentState};
 use crate::config::{Behaviour, BotErrorAction, MediaAction};
 use crate::escalation::Escalation;
-use crate::render::render;
+use crate::render::{card_to_text, render};
 
 /// Session attribute a bot's code hook sets to ask for an action (`handoff` or `close`).
 pub const ACTION_ATTRIBUTE: &str = "flexlex_action";
@@ -68,11 +68,60 @@ impl fmt::Display for Reason {
     }
 }
 
-/// The ordered texts to post, then one action.
+/// The ordered replies to post, then one action.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
-    pub messages: Vec<String>,
+    pub messages: Vec<Reply>,
     pub action: Action,
+}
+
+impl Plan {
+    /// Each reply as the text it reads as on a text-only channel.
+    pub fn texts(&self) -> Vec<String> {
+        self.messages.iter().map(Reply::text).collect()
+    }
+}
+
+/// One reply of a plan. A card stays a card until it is posted, because only then is the
+/// channel's form chosen: buttons where the channel shows them, numbered text elsewhere.
+/// Untagged, so a plan stored as plain strings still reads.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Reply {
+    Text(String),
+    Card(Card),
+}
+
+impl Reply {
+    /// The text the customer reads when no buttons can be shown.
+    pub fn text(&self) -> String {
+        match self {
+            Self::Text(text) => text.clone(),
+            Self::Card(card) => card_to_text(card),
+        }
+    }
+}
+
+impl From<&str> for Reply {
+    fn from(text: &str) -> Self {
+        Self::Text(text.to_owned())
+    }
+}
+
+impl From<String> for Reply {
+    fn from(text: String) -> Self {
+        Self::Text(text)
+    }
+}
+
+/// The reply for one bot message; `None` for what is not for the customer (custom payloads,
+/// blank text, an empty card).
+fn reply(message: &BotMessage) -> Option<Reply> {
+    let text = render(message)?;
+    Some(match message {
+        BotMessage::Card(card) => Reply::Card(card.clone()),
+        _ => Reply::Text(text),
+    })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -118,7 +167,7 @@ fn bot_request(turn: &BotTurn) -> Option<(Requested, Via, Option<String>)> {
 /// (unless the bot is still gathering a slot or a confirmation for it), then a close intent
 /// that is ready or fulfilled; otherwise wait.
 pub fn plan_turn(turn: &BotTurn, behaviour: &Behaviour) -> Plan {
-    let messages: Vec<String> = turn.messages.iter().filter_map(render).collect();
+    let messages: Vec<Reply> = turn.messages.iter().filter_map(reply).collect();
 
     let action = if let Some((requested, via, detail)) = bot_request(turn) {
         let reason = Reason::BotRequested { via, detail };
@@ -166,7 +215,7 @@ fn plan_no_answer(reason: Reason, behaviour: &Behaviour) -> Plan {
         BotErrorAction::Reply => Action::Wait,
     };
     Plan {
-        messages: vec![behaviour.bot_error_message.clone()],
+        messages: vec![Reply::Text(behaviour.bot_error_message.clone())],
         action,
     }
 }
@@ -175,7 +224,7 @@ fn plan_no_answer(reason: Reason, behaviour: &Behaviour) -> Plan {
 pub fn plan_media_only(behaviour: &Behaviour) -> Plan {
     match &behaviour.on_media {
         MediaAction::Reply(text) => Plan {
-            messages: vec![text.clone()],
+            messages: vec![Reply::Text(text.clone())],
             action: Action::Wait,
         },
         MediaAction::Handoff => Plan {
@@ -233,7 +282,7 @@ mod tests {
             &behaviour(&[]),
         );
         assert_eq!(p.action, Action::Handoff(Reason::Intent("Agent".into())));
-        assert_eq!(p.messages, ["reply"]);
+        assert_eq!(p.texts(), ["reply"]);
     }
 
     #[test]
@@ -347,7 +396,7 @@ mod tests {
         t.messages
             .push(BotMessage::CustomPayload(r#"{"other":"thing"}"#.into()));
         let p = plan_turn(&t, &behaviour(&[]));
-        assert_eq!(p.messages, ["reply"]);
+        assert_eq!(p.texts(), ["reply"]);
         assert_eq!(
             p.action,
             Action::Close(Reason::BotRequested {
@@ -376,9 +425,41 @@ mod tests {
             ..BotTurn::default()
         };
         assert_eq!(
-            plan_turn(&t, &behaviour(&[])).messages,
+            plan_turn(&t, &behaviour(&[])).texts(),
             ["one", "two", "three\n1. A", "four"]
         );
+        let plan = plan_turn(&t, &behaviour(&[]));
+        assert!(matches!(&plan.messages[2], Reply::Card(card) if card.title == "three"));
+        let blank = BotTurn {
+            messages: vec![BotMessage::Card(Card::default())],
+            ..BotTurn::default()
+        };
+        assert_eq!(plan_turn(&blank, &behaviour(&[])).messages, []);
+    }
+
+    #[test]
+    fn plans_round_trip_and_plans_of_plain_strings_still_read() {
+        let plan = Plan {
+            messages: vec![
+                "hi".into(),
+                Reply::Card(Card {
+                    title: "Pick".into(),
+                    buttons: vec![Button {
+                        text: "A".into(),
+                        value: "a".into(),
+                    }],
+                    ..Card::default()
+                }),
+            ],
+            action: Action::Wait,
+        };
+        let json = serde_json::to_value(&plan).unwrap();
+        assert_eq!(json["messages"][0], "hi");
+        assert_eq!(serde_json::from_value::<Plan>(json).unwrap(), plan);
+        let old: Plan =
+            serde_json::from_value(serde_json::json!({"messages": ["a", "b"], "action": "Wait"}))
+                .unwrap();
+        assert_eq!(old.messages, [Reply::from("a"), Reply::from("b")]);
     }
 
     #[test]
@@ -388,7 +469,7 @@ mod tests {
             message: "slow down".into(),
         };
         let p = plan_bot_error(&err, &behaviour(&[]));
-        assert_eq!(p.messages, [crate::config::DEFAULT_BOT_ERROR_MESSAGE]);
+        assert_eq!(p.texts(), [crate::config::DEFAULT_BOT_ERROR_MESSAGE]);
         assert_eq!(
             p.action,
             Action::Handoff(Reason::BotError("ThrottlingException".into()))
@@ -397,7 +478,7 @@ mod tests {
             &err,
             &behaviour(&[("ON_BOT_ERROR", "close"), ("BOT_ERROR_MESSAGE", "Bye")]),
         );
-        assert_eq!(p.messages, ["Bye"]);
+        assert_eq!(p.texts(), ["Bye"]);
         assert!(matches!(p.action, Action::Close(Reason::BotError(_))));
         assert_eq!(
             plan_bot_error(&err, &behaviour(&[("ON_BOT_ERROR", "reply")])).action,
@@ -408,7 +489,7 @@ mod tests {
     #[test]
     fn media_only_is_never_silent() {
         let p = plan_media_only(&behaviour(&[]));
-        assert_eq!(p.messages, [crate::config::DEFAULT_MEDIA_REPLY]);
+        assert_eq!(p.texts(), [crate::config::DEFAULT_MEDIA_REPLY]);
         assert_eq!(p.action, Action::Wait);
         let p = plan_media_only(&behaviour(&[("ON_MEDIA", "handoff")]));
         assert_eq!(p.action, Action::Handoff(Reason::MediaOnly));

@@ -228,6 +228,9 @@ fn apply(cut: Cut, attributes: &mut Map<String, Value>) {
                 .map(str::to_owned);
             if let Some(Value::Object(lex)) = attributes.get_mut("lex") {
                 lex.remove("otherIntentSlots");
+                if let Some(Value::Object(gathered)) = lex.get_mut("gatheredSlots") {
+                    gathered.retain(|intent, _| Some(intent) == current.as_ref());
+                }
             }
             if let Some(Value::Object(slots)) = attributes
                 .get_mut("botSummary")

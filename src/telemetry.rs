@@ -138,6 +138,23 @@ pub fn event_line(report: &Report, timestamp_ms: u64) -> Value {
     if t.bot_webhook_created {
         line.insert("botWebhookCreated".into(), json!(true));
     }
+    for (key, n) in [
+        ("cardsRich", t.cards_rich),
+        ("cardsAsText", t.cards_as_text),
+        ("templatesCreated", t.templates_created),
+    ] {
+        if n > 0 {
+            line.insert(key.into(), json!(n));
+        }
+    }
+    if let Some(timers) = t.timers {
+        let done = match timers {
+            crate::timers::TimersState::Untouched => "untouched",
+            crate::timers::TimersState::Set => "set",
+            crate::timers::TimersState::Cleared => "cleared",
+        };
+        line.insert("timers".into(), json!(done));
+    }
     line.insert("totalMs".into(), json!(millis(report.total)));
 
     let metrics = metrics(report);

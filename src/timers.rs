@@ -17,6 +17,10 @@
 use std::fmt;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
+use crate::policy::Action;
+
 /// Twilio's minimum for `Timers.Inactive`.
 pub const MIN_INACTIVE: Duration = Duration::from_secs(60);
 /// Twilio's minimum for `Timers.Closed`.
@@ -273,6 +277,48 @@ impl TimerSettings {
     }
 }
 
+/// What this deployment has done to a conversation's timers, kept in the conversation state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimersState {
+    /// Nothing yet: the next turn that leaves the conversation with the bot sets them.
+    #[default]
+    Untouched,
+    /// Set on the bot's first turn; cleared at handoff unless kept.
+    Set,
+    /// Turned off at handoff.
+    Cleared,
+}
+
+/// The timer update a turn makes, and the state it leaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimerStep {
+    pub update: TimerUpdate,
+    pub then: TimersState,
+}
+
+impl TimerSettings {
+    /// Which timers a turn ending in `action` changes, given what was done before: set on the
+    /// first turn that leaves the conversation with the bot (a first turn that closes or hands
+    /// off has nothing to time), cleared at handoff only when this deployment set them, and
+    /// never twice. `None` means no call at all.
+    pub fn step(&self, state: TimersState, action: &Action) -> Option<TimerStep> {
+        match (action, state) {
+            (Action::Wait, TimersState::Untouched) => {
+                self.on_first_turn().map(|update| TimerStep {
+                    update,
+                    then: TimersState::Set,
+                })
+            }
+            (Action::Handoff(_), TimersState::Set) => self.on_handoff().map(|update| TimerStep {
+                update,
+                then: TimersState::Cleared,
+            }),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,5 +418,43 @@ mod tests {
         let kept = settings(Some("PT15M"), Some("P1D"), AfterHandoff::Keep);
         assert_eq!(kept.on_handoff(), None);
         assert_eq!(TimerSettings::default().on_handoff(), None);
+    }
+
+    #[test]
+    fn timers_are_set_once_and_cleared_only_when_set() {
+        use crate::policy::Reason;
+        let both = settings(Some("PT15M"), Some("P1D"), AfterHandoff::Clear);
+        let handoff = Action::Handoff(Reason::MediaOnly);
+        let close = Action::Close(Reason::MediaOnly);
+        let first = both.step(TimersState::Untouched, &Action::Wait).unwrap();
+        assert_eq!(first.then, TimersState::Set);
+        assert_eq!(
+            first.update.form(),
+            vec![
+                ("Timers.Inactive", "PT15M".to_owned()),
+                ("Timers.Closed", "P1D".to_owned())
+            ]
+        );
+        assert_eq!(both.step(TimersState::Set, &Action::Wait), None);
+        assert_eq!(both.step(TimersState::Untouched, &close), None);
+        assert_eq!(both.step(TimersState::Untouched, &handoff), None);
+        assert_eq!(both.step(TimersState::Set, &close), None);
+        let cleared = both.step(TimersState::Set, &handoff).unwrap();
+        assert_eq!(cleared.then, TimersState::Cleared);
+        assert_eq!(
+            cleared.update.form(),
+            vec![
+                ("Timers.Inactive", "PT0S".to_owned()),
+                ("Timers.Closed", "PT0S".to_owned())
+            ]
+        );
+        assert_eq!(both.step(TimersState::Cleared, &handoff), None);
+        assert_eq!(both.step(TimersState::Cleared, &Action::Wait), None);
+        let kept = settings(Some("PT15M"), None, AfterHandoff::Keep);
+        assert_eq!(kept.step(TimersState::Set, &handoff), None);
+        assert_eq!(
+            TimerSettings::default().step(TimersState::Untouched, &Action::Wait),
+            None
+        );
     }
 }

@@ -1,28 +1,34 @@
 //! The turn: one admitted message, handled once and in its conversation's order. Claim the
-//! message in the conversation state → ask the bot (unless its answer is recorded) → record the
-//! answer → post the replies (skipping those Twilio already has) → wait, close or hand off →
-//! finish. Glue only: decisions are the policy's, I/O goes through the ports.
+//! message in the conversation state → ask the bot (unless its answer is recorded) → decide
+//! with the conversation's memory → record the answer → post the replies (skipping those Twilio
+//! already has; cards as templates where the channel shows buttons) → wait, close or hand off →
+//! set or clear the timers → finish, storing the memory. Glue only: decisions are the policy's,
+//! I/O goes through the ports.
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::admission::{AdmittedTurn, Route};
-use crate::bot::{Bot, BotRequest, BotTurn, cap_text};
+use crate::bot::{Bot, BotRequest, BotTurn, Card, cap_text};
 use crate::config::Behaviour;
-use crate::conversations::{ConversationInfo, Conversations, ReplyTag, TwilioError};
-use crate::deadline::Deadline;
-use crate::handoff::{
-    add_memory, channel_hint, identify_customer, interaction_request, task_attributes,
+use crate::content::{
+    AsText, CardForm, ContentApi, ContentCache, MemoryContentCache, RichCard, RichCardError,
 };
-use crate::ids::{BotRef, InteractionSid};
+use crate::conversations::{ChannelType, ConversationInfo, Conversations, ReplyTag, TwilioError};
+use crate::deadline::Deadline;
+use crate::escalation::decide_turn;
+use crate::handoff::{channel_hint, handoff_attributes, identify_customer, interaction_request};
+use crate::ids::{BotRef, InteractionSid, LocaleId};
 use crate::outcome::{Cause, Failure, Ignored, Outcome, Replay, Report, Stage, Trace};
 use crate::policy::{
-    Action, Plan, Reason, plan_bot_error, plan_media_only, plan_turn, plan_unroutable,
+    Action, Plan, Reason, Reply, plan_bot_error, plan_media_only, plan_unroutable,
 };
-use crate::render::{choice_in, choice_number};
+use crate::render::{card_to_text, choice_in, choice_number};
 use crate::state::{Claim, ConversationStore, Memory, Progress, Status};
+use crate::timers::TimerStep;
 use crate::webhook::MessageAdded;
 
 /// How many of the latest messages are searched for the card a numbered reply answers.
@@ -40,6 +46,63 @@ pub struct TurnEngine {
     bot: Arc<dyn Bot>,
     conversations: Arc<dyn Conversations>,
     store: Arc<dyn ConversationStore>,
+    cards: Cards,
+    /// `HANDOFF_ON_NEGATIVE_SENTIMENT` is on and a conversation showed no sentiment: said once
+    /// per process, since every turn of such a bot would say it again.
+    sentiment_warned: AtomicBool,
+}
+
+/// What rich cards need: the Content API (`None`: numbered text everywhere), the fleet's
+/// template cache (the state store), and this instance's copy of it, which makes a card this
+/// instance already sent cost no state read.
+pub struct Cards {
+    api: Option<Arc<dyn ContentApi>>,
+    shared: Arc<dyn ContentCache>,
+    local: MemoryContentCache,
+}
+
+impl Cards {
+    pub fn new(api: Option<Arc<dyn ContentApi>>, shared: Arc<dyn ContentCache>) -> Self {
+        Self {
+            api,
+            shared,
+            local: MemoryContentCache::default(),
+        }
+    }
+}
+
+/// Where the replies of a turn go, and in which form cards are posted there.
+struct Destination<'a> {
+    channel: ChannelType,
+    locale: &'a LocaleId,
+}
+
+/// What asking produced: the bot's turn, or a plan made without one.
+enum Answer {
+    Bot(BotTurn),
+    Without(Plan),
+}
+
+/// What the customer's reply stands for when it may answer a card.
+#[derive(Debug, PartialEq, Eq)]
+enum Choice<'a> {
+    /// A button of the last card, by title or number: the bot gets its value.
+    Value(&'a str),
+    /// A bare number, and the memory cannot tell what the bot last offered (a conversation
+    /// whose turns ran before the memory kept cards): the conversation is read.
+    LookUp(usize),
+    /// Anything else goes to the bot as typed.
+    AsTyped,
+}
+
+fn choice<'a>(memory: &'a Memory, text: &str) -> Choice<'a> {
+    if let Some(value) = memory.dialog.choice_for(text) {
+        return Choice::Value(value);
+    }
+    match choice_number(text) {
+        Some(n) if memory.dialog.turns == 0 && memory.turns > 0 => Choice::LookUp(n),
+        _ => Choice::AsTyped,
+    }
 }
 
 /// Where the turn is, for the failure's replay verdict.
@@ -57,12 +120,15 @@ impl TurnEngine {
         bot: Arc<dyn Bot>,
         conversations: Arc<dyn Conversations>,
         store: Arc<dyn ConversationStore>,
+        cards: Cards,
     ) -> Self {
         Self {
             behaviour,
             bot,
             conversations,
             store,
+            cards,
+            sentiment_warned: AtomicBool::new(false),
         }
     }
 
@@ -151,8 +217,15 @@ impl TurnEngine {
                     .index
                     .zip(memory.last_index)
                     .is_some_and(|(index, last)| index < last);
-                let (plan, bot_turn) = self.answer(run).await;
+                let answer = self.answer(run, &memory).await;
                 run.acted = true;
+                let (plan, bot_turn) = match answer {
+                    Answer::Bot(turn) => (self.decide(&turn, &mut memory), Some(turn)),
+                    Answer::Without(plan) => {
+                        forget_choices(&mut memory);
+                        (plan, None)
+                    }
+                };
                 let status = terminal_status(&plan.action);
                 let answered = Progress::Answered {
                     plan: plan.clone(),
@@ -173,13 +246,21 @@ impl TurnEngine {
                 .map_err(|e| (Stage::Record, e.into()))?;
                 (plan, bot_turn, late, None)
             }
-            Progress::Answered { plan, turn, late } => (plan, turn, late, None),
+            // The plan is recorded; the memory is the one from before this turn (the finish
+            // did not happen), so observing the recorded turn again gives the same memory.
+            Progress::Answered { plan, turn, late } => {
+                self.observe_again(turn.as_ref(), &mut memory);
+                (plan, turn, late, None)
+            }
             Progress::HandingOff {
                 plan,
                 turn,
                 late,
                 interaction,
-            } => (plan, turn, late, Some(interaction)),
+            } => {
+                self.observe_again(turn.as_ref(), &mut memory);
+                (plan, turn, late, Some(interaction))
+            }
         };
         run.trace.late = late;
         if late {
@@ -191,15 +272,18 @@ impl TurnEngine {
         }
         if let Some(turn) = &bot_turn {
             run.trace.intent = turn.intent.as_ref().map(|i| i.name.clone());
-            memory.gather(turn);
         }
-
-        self.post_replies(run, &plan.messages).await?;
 
         let bot = match &run.turn.route {
             Route::Bot(bot) => Some(bot),
             Route::Unroutable(_) => None,
         };
+        let destination = Destination {
+            channel: channel_hint(&message.author),
+            locale: bot.map_or(&self.behaviour.default_locale, |b| &b.locale),
+        };
+        self.post_replies(run, &plan.messages, &destination).await?;
+
         memory.turns += 1;
         let (outcome, status) = match &plan.action {
             Action::Wait => (Outcome::Replied, Status::Bot),
@@ -224,6 +308,9 @@ impl TurnEngine {
                 (Outcome::HandedOff(reason.clone()), Status::HandedOff)
             }
         };
+        if let Some(step) = self.behaviour.timers.step(memory.timers, &plan.action) {
+            self.apply_timers(run, &step, &mut memory).await;
+        }
 
         memory.updated_at = epoch_secs();
         if let Some(index) = message.index {
@@ -244,24 +331,79 @@ impl TurnEngine {
         Ok(outcome)
     }
 
-    /// The plan for this message: the bot's answer, or what the policy does without one.
-    async fn answer(&self, run: &mut Run<'_>) -> (Plan, Option<BotTurn>) {
+    /// Observes the bot's turn into the memory, then plans it with the escalation rules.
+    fn decide(&self, turn: &BotTurn, memory: &mut Memory) -> Plan {
+        let decision = decide_turn(turn, &mut memory.dialog, &self.behaviour);
+        if decision.observed.sentiment_missing
+            && !self.sentiment_warned.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                "HANDOFF_ON_NEGATIVE_SENTIMENT is on but the bot sends no sentiment: turn on \
+                 sentiment analysis on the bot alias, or the rule never fires"
+            );
+        }
+        if let Action::Handoff(Reason::Escalation(rule)) = &decision.plan.action {
+            tracing::info!(
+                reason = %Reason::Escalation(rule.clone()),
+                detail = %rule.describe(),
+                "escalation rule fired"
+            );
+        }
+        decision.plan
+    }
+
+    fn observe_again(&self, turn: Option<&BotTurn>, memory: &mut Memory) {
+        match turn {
+            Some(turn) => {
+                memory.dialog.observe(turn, &self.behaviour.escalation);
+            }
+            None => forget_choices(memory),
+        }
+    }
+
+    /// Sets or clears the timers. A failure is logged, not the turn's: the customer already
+    /// has the replies, and a conversation without timers is what Twilio does by default. The
+    /// state is only moved on when Twilio took the update, so the next turn tries again.
+    async fn apply_timers(&self, run: &mut Run<'_>, step: &TimerStep, memory: &mut Memory) {
+        let result = timed(
+            &mut run.trace.twilio,
+            self.conversations.set_timers(
+                &run.turn.message.conversation,
+                &step.update,
+                run.deadline,
+            ),
+        )
+        .await;
+        match result {
+            Ok(()) => {
+                memory.timers = step.then;
+                run.trace.timers = Some(step.then);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "conversation timers not updated; the next turn tries again")
+            }
+        }
+    }
+
+    /// The bot's answer for this message, or the plan for a message it cannot get.
+    async fn answer(&self, run: &mut Run<'_>, memory: &Memory) -> Answer {
         let message = &run.turn.message;
         let text = message.body.trim();
         if text.is_empty() {
-            return (plan_media_only(&self.behaviour), None);
+            return Answer::Without(plan_media_only(&self.behaviour));
         }
         let bot = match &run.turn.route {
             Route::Bot(bot) => bot,
             Route::Unroutable(why) => {
                 tracing::warn!(reason = %why, "the webhook URL names no usable bot");
                 run.trace.lex_error = Some(why.clone());
-                return (plan_unroutable(&self.behaviour), None);
+                return Answer::Without(plan_unroutable(&self.behaviour));
             }
         };
-        let chosen = match choice_number(text) {
-            Some(n) => self.choice_text(run, n).await,
-            None => None,
+        let chosen = match choice(memory, text) {
+            Choice::Value(value) => Some(value.to_owned()),
+            Choice::LookUp(n) => self.choice_text(run, n).await,
+            Choice::AsTyped => None,
         };
         run.trace.choice_mapped = chosen.is_some();
         let text = chosen.as_deref().unwrap_or(text);
@@ -272,18 +414,17 @@ impl TurnEngine {
         let result = self.bot.recognize_text(&request, run.deadline).await;
         run.trace.lex += started.elapsed();
         match result {
-            Ok(turn) => (plan_turn(&turn, &self.behaviour), Some(turn)),
+            Ok(turn) => Answer::Bot(turn),
             Err(e) => {
                 tracing::warn!(error = %e, "bot failed; applying ON_BOT_ERROR");
                 run.trace.lex_error = Some(e.code().to_owned());
-                (plan_bot_error(&e, &self.behaviour), None)
+                Answer::Without(plan_bot_error(&e, &self.behaviour))
             }
         }
     }
 
-    /// A bare number answering a card the bot just posted stands for that choice's text: what
-    /// the customer would have typed, and what the bot's slot values recognise. Looked up in
-    /// the conversation (one read, only for bare numbers), so any instance can resolve it.
+    /// A bare number answering a card the bot posted before the memory kept cards stands for
+    /// that choice's text, found in the conversation's latest messages (one read).
     async fn choice_text(&self, run: &mut Run<'_>, n: usize) -> Option<String> {
         let message = &run.turn.message;
         let recent = timed(
@@ -314,21 +455,21 @@ impl TurnEngine {
             .map(str::to_owned)
     }
 
-    /// Posts the plan's messages in order, each tagged with its part number. A resumed turn
+    /// Posts the plan's replies in order, each tagged with its part number. A resumed turn
     /// first reads which parts Twilio already has and posts only the others.
     async fn post_replies(
         &self,
         run: &mut Run<'_>,
-        texts: &[String],
+        replies: &[Reply],
+        destination: &Destination<'_>,
     ) -> Result<(), (Stage, Cause)> {
         let message = &run.turn.message;
-        let posted = if run.trace.resumed && !texts.is_empty() {
+        let posted = if run.trace.resumed && !replies.is_empty() {
             self.posted_parts(run).await?
         } else {
             HashSet::new()
         };
-        let author = self.behaviour.bot_author.as_str();
-        for (part, text) in (0u32..).zip(texts) {
+        for (part, reply) in (0u32..).zip(replies) {
             if posted.contains(&part) {
                 run.trace.replies_skipped += 1;
                 continue;
@@ -337,27 +478,146 @@ impl TurnEngine {
                 message: message.message.clone(),
                 part,
             };
-            let result = timed(
-                &mut run.trace.twilio,
-                self.conversations.post_message(
-                    &message.conversation,
-                    author,
-                    text,
-                    &tag,
-                    run.deadline,
-                ),
-            )
-            .await;
-            if let Err(e) = result {
-                if matches!(e, TwilioError::Ambiguous { .. }) {
-                    tracing::warn!(part, error = %e, "reply outcome ambiguous; a redelivery checks Twilio before posting again");
-                }
-                return Err((Stage::Reply, e.into()));
+            match reply {
+                Reply::Text(text) => self.post_text(run, text, &tag).await?,
+                Reply::Card(card) => self.post_card(run, card, &tag, destination).await?,
             }
             run.acted = true;
             run.trace.messages_posted += 1;
         }
         Ok(())
+    }
+
+    async fn post_text(
+        &self,
+        run: &mut Run<'_>,
+        text: &str,
+        tag: &ReplyTag,
+    ) -> Result<(), (Stage, Cause)> {
+        let result = timed(
+            &mut run.trace.twilio,
+            self.conversations.post_message(
+                &run.turn.message.conversation,
+                &self.behaviour.bot_author,
+                text,
+                tag,
+                run.deadline,
+            ),
+        )
+        .await;
+        if let Err(e) = result {
+            if matches!(e, TwilioError::Ambiguous { .. }) {
+                tracing::warn!(part = tag.part, error = %e, "reply outcome ambiguous; a redelivery checks Twilio before posting again");
+            }
+            return Err((Stage::Reply, e.into()));
+        }
+        Ok(())
+    }
+
+    /// A card as a template where the channel shows buttons, else (or when the template
+    /// cannot be made or is refused) as numbered text: never silence. A template message whose
+    /// outcome Twilio left ambiguous fails the turn instead, as a text reply would.
+    async fn post_card(
+        &self,
+        run: &mut Run<'_>,
+        card: &Card,
+        tag: &ReplyTag,
+        destination: &Destination<'_>,
+    ) -> Result<(), (Stage, Cause)> {
+        let form = match &self.cards.api {
+            Some(_) => {
+                self.behaviour
+                    .rich_cards
+                    .form(card, destination.channel, destination.locale)
+            }
+            None => CardForm::Text(AsText::Channel),
+        };
+        let (rich, api) = match (form, &self.cards.api) {
+            (CardForm::Rich(rich), Some(api)) => (rich, api),
+            (CardForm::Text(AsText::DoesNotFit), _) => {
+                tracing::info!(
+                    part = tag.part,
+                    "the card fits no template; posted as numbered text"
+                );
+                run.trace.cards_as_text += 1;
+                return self.post_text(run, &card_to_text(card), tag).await;
+            }
+            _ => return self.post_text(run, &card_to_text(card), tag).await,
+        };
+        match self.send_card(run, api.as_ref(), &rich, tag).await {
+            Ok(()) => {
+                run.trace.cards_rich += 1;
+                Ok(())
+            }
+            Err(error) if error.falls_back_to_text() => {
+                tracing::warn!(part = tag.part, %error, "rich card not sent; posted as numbered text");
+                run.trace.cards_as_text += 1;
+                self.post_text(run, &card_to_text(card), tag).await
+            }
+            Err(RichCardError::Create(e) | RichCardError::Send(e)) => {
+                tracing::warn!(part = tag.part, error = %e, "rich card outcome ambiguous; a redelivery checks Twilio before posting again");
+                Err((Stage::Reply, e.into()))
+            }
+        }
+    }
+
+    /// The template's SID from this instance's copy, else the fleet's cache (one state read),
+    /// else created and remembered in both; then the tagged template message.
+    async fn send_card(
+        &self,
+        run: &mut Run<'_>,
+        api: &dyn ContentApi,
+        rich: &RichCard,
+        tag: &ReplyTag,
+    ) -> Result<(), RichCardError> {
+        let local = self.cards.local.get(&rich.key).await.ok().flatten();
+        let sid = match local {
+            Some(sid) => sid,
+            None => {
+                let shared = timed_state(run.trace, self.cards.shared.get(&rich.key)).await;
+                let found = match shared {
+                    Ok(found) => found,
+                    Err(error) => {
+                        tracing::warn!(%error, key = %rich.key, "content cache unreadable; creating the template");
+                        None
+                    }
+                };
+                let sid = match found {
+                    Some(sid) => sid,
+                    None => {
+                        let sid = timed(
+                            &mut run.trace.twilio,
+                            api.create_content(&rich.template, run.deadline),
+                        )
+                        .await
+                        .map_err(RichCardError::Create)?;
+                        run.trace.templates_created += 1;
+                        let stored =
+                            timed_state(run.trace, self.cards.shared.put(&rich.key, &sid)).await;
+                        if let Err(error) = stored {
+                            tracing::warn!(%error, key = %rich.key, "content cache not updated; another instance may create the template again");
+                        }
+                        sid
+                    }
+                };
+                // The local copy cannot fail; a failure would only cost a state read later.
+                let _ = self.cards.local.put(&rich.key, &sid).await;
+                sid
+            }
+        };
+        timed(
+            &mut run.trace.twilio,
+            self.conversations.post_content(
+                &run.turn.message.conversation,
+                &self.behaviour.bot_author,
+                &sid,
+                &BTreeMap::new(),
+                tag,
+                run.deadline,
+            ),
+        )
+        .await
+        .map_err(RichCardError::Send)
     }
 
     async fn posted_parts(&self, run: &mut Run<'_>) -> Result<HashSet<u32>, (Stage, Cause)> {
@@ -480,8 +740,12 @@ impl TurnEngine {
             ConversationInfo::default()
         });
         let customer = identify_customer(message, &participants, &info);
-        let mut attributes = task_attributes(&customer, input.bot, input.turn, input.reason);
-        add_memory(&mut attributes, input.memory);
+        let (attributes, cuts) =
+            handoff_attributes(&customer, input.bot, input.turn, input.reason, input.memory);
+        if !cuts.is_empty() {
+            let cuts: Vec<&str> = cuts.iter().map(|c| c.as_str()).collect();
+            tracing::warn!(?cuts, "task attributes cut to fit TaskRouter's limit");
+        }
         let request = interaction_request(message, &customer, attributes, &self.behaviour);
         let sid = timed(
             &mut run.trace.twilio,
@@ -531,6 +795,11 @@ fn terminal_status(action: &Action) -> Option<Status> {
         Action::Close(_) => Some(Status::Closed),
         Action::Handoff(_) => Some(Status::HandedOff),
     }
+}
+
+/// A turn without the bot's answer posted no card: nothing the customer writes next picks one.
+fn forget_choices(memory: &mut Memory) {
+    memory.dialog.choices.clear();
 }
 
 fn stage_name(progress: &Progress) -> &'static str {
@@ -731,7 +1000,13 @@ mod tests {
     ) -> (TurnEngine, ScriptedBot) {
         let bot = ScriptedBot::answering(greeting());
         (
-            TurnEngine::new(behaviour(), Arc::new(bot.clone()), twilio, store),
+            TurnEngine::new(
+                behaviour(),
+                Arc::new(bot.clone()),
+                twilio,
+                store,
+                Cards::new(None, Arc::new(MemoryContentCache::default())),
+            ),
             bot,
         )
     }
@@ -833,6 +1108,7 @@ mod tests {
                 _: &str,
                 _: &crate::ids::ContentSid,
                 _: &std::collections::BTreeMap<String, String>,
+                _: &ReplyTag,
                 _: Deadline,
             ) -> Result<(), TwilioError> {
                 unreachable!()
@@ -929,5 +1205,63 @@ mod tests {
             run(&engine, &message).await.outcome,
             Outcome::Ignored(Ignored::Duplicate)
         );
+    }
+
+    use crate::bot::Button;
+    use crate::escalation::EscalationRules;
+
+    fn with_card() -> Memory {
+        let mut memory = Memory {
+            turns: 1,
+            ..Memory::default()
+        };
+        memory.dialog.observe(
+            &BotTurn {
+                messages: vec![BotMessage::Card(Card {
+                    title: "Pick".into(),
+                    buttons: ["Roses", "Lilies"]
+                        .iter()
+                        .map(|t| Button {
+                            text: (*t).into(),
+                            value: t.to_lowercase(),
+                        })
+                        .collect(),
+                    ..Card::default()
+                })],
+                ..BotTurn::default()
+            },
+            &EscalationRules::default(),
+        );
+        memory
+    }
+
+    #[test]
+    fn a_reply_to_a_card_is_read_from_the_memory() {
+        let memory = with_card();
+        assert_eq!(choice(&memory, "2"), Choice::Value("lilies"));
+        assert_eq!(choice(&memory, " roses "), Choice::Value("roses"));
+        assert_eq!(choice(&memory, "3"), Choice::AsTyped);
+        assert_eq!(choice(&memory, "tulips"), Choice::AsTyped);
+    }
+
+    #[test]
+    fn the_conversation_is_read_only_when_the_memory_cannot_tell() {
+        // Turns handled before the memory kept cards: a bare number is looked up.
+        let legacy = Memory {
+            turns: 3,
+            ..Memory::default()
+        };
+        assert_eq!(choice(&legacy, "2"), Choice::LookUp(2));
+        assert_eq!(choice(&legacy, "roses"), Choice::AsTyped);
+        // A first message, or a bot that posted no card last: as typed, no read.
+        assert_eq!(choice(&Memory::default(), "2"), Choice::AsTyped);
+        let mut moved_on = with_card();
+        moved_on
+            .dialog
+            .observe(&BotTurn::default(), &EscalationRules::default());
+        assert_eq!(choice(&moved_on, "2"), Choice::AsTyped);
+        let mut failed = with_card();
+        forget_choices(&mut failed);
+        assert_eq!(choice(&failed, "2"), Choice::AsTyped);
     }
 }

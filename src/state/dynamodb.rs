@@ -4,11 +4,15 @@
 //! |---|---|
 //! | `status` | `bot`, `handed_off`, `closed` |
 //! | `handled` | string set of the MessageSids already answered |
-//! | `memory` | the [`Memory`] as JSON (turns, last index, slots gathered, timestamps) |
+//! | `memory` | the [`Memory`] as JSON (turns, last index, timestamps, what was done to the timers, and the bot's side: streaks, intents, slots across intents, the last card's buttons) |
 //! | `t_<MessageSid>` | the [`Progress`] of a turn in flight, as JSON; removed when it finishes |
 //! | `expires_at` | epoch seconds; the table's TTL attribute |
 //!
-//! Every method is one `UpdateItem`. The claim is conditional — *no such item, or this message
+//! Content templates share the table (see [`ContentCache`]): an item `pk = content#<key>`
+//! holding the template's `sid`, read with `GetItem` and written once with `PutItem`, so a card
+//! is created once for the whole fleet.
+//!
+//! Every [`ConversationStore`] method is one `UpdateItem`. The claim is conditional — *no such item, or this message
 //! is not handled and (the bot has the conversation or this message's turn is in flight)* — and
 //! returns the item as it was before (`ALL_OLD`, on success and on a failed condition), so
 //! deciding between fresh, resumed, duplicate and handed off takes one round trip.
@@ -21,7 +25,8 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use super::{Claim, ConversationStore, Memory, Progress, RETENTION_SECS, Status, StoreError};
-use crate::ids::{ConversationSid, MessageSid};
+use crate::content::{CacheError, ContentCache, ContentKey};
+use crate::ids::{ContentSid, ConversationSid, MessageSid};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -58,6 +63,11 @@ impl DynamoStore {
             .table_name(&self.table)
             .key("pk", AttributeValue::S(conversation.to_string()))
     }
+}
+
+/// The partition key of a content template's item: apart from every `CH…` conversation key.
+fn content_pk(key: &ContentKey) -> String {
+    format!("content#{key}")
 }
 
 fn progress_attribute(message: &MessageSid) -> String {
@@ -316,5 +326,53 @@ fn not_in_flight(
             }
         }
         _ => store_error(operation, error),
+    }
+}
+
+/// Templates are kept without an expiry: a Twilio template lives until deleted, and the item is
+/// one small row per distinct card.
+#[async_trait]
+impl ContentCache for DynamoStore {
+    async fn get(&self, key: &ContentKey) -> Result<Option<ContentSid>, CacheError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(content_pk(key)))
+            .projection_expression("sid")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| CacheError(store_error("content_get", e).to_string()))?;
+        match output.item.as_ref().and_then(|item| item.get("sid")) {
+            None => Ok(None),
+            Some(AttributeValue::S(raw)) => ContentSid::parse(raw)
+                .map(Some)
+                .map_err(|e| CacheError(format!("stored template SID is not readable: {e}"))),
+            Some(_) => Err(CacheError("stored template SID is not a string".into())),
+        }
+    }
+
+    /// The first SID stored for a key wins: another instance that created the same card
+    /// meanwhile keeps its entry, and this one's template simply goes unused.
+    async fn put(&self, key: &ContentKey, sid: &ContentSid) -> Result<(), CacheError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(content_pk(key)))
+            .item("sid", s(sid.to_string()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(service))
+                if service.err().is_conditional_check_failed_exception() =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(CacheError(store_error("content_put", e).to_string())),
+        }
     }
 }

@@ -8,7 +8,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{Claim, ConversationStore, Memory, Progress, Status, StoreError};
-use crate::ids::{ConversationSid, MessageSid};
+use crate::content::{CacheError, ContentCache, ContentKey};
+use crate::ids::{ContentSid, ConversationSid, MessageSid};
 use crate::lock;
 
 #[derive(Debug, Clone)]
@@ -22,6 +23,7 @@ struct Record {
 #[derive(Debug, Default)]
 pub struct InMemoryStore {
     records: Mutex<HashMap<ConversationSid, Record>>,
+    contents: Mutex<HashMap<ContentKey, ContentSid>>,
 }
 
 impl InMemoryStore {
@@ -128,5 +130,20 @@ impl ConversationStore for InMemoryStore {
 
     fn durable(&self) -> bool {
         false
+    }
+}
+
+/// As the DynamoDB adapter: the first SID stored for a key wins.
+#[async_trait]
+impl ContentCache for InMemoryStore {
+    async fn get(&self, key: &ContentKey) -> Result<Option<ContentSid>, CacheError> {
+        Ok(lock(&self.contents).get(key).cloned())
+    }
+
+    async fn put(&self, key: &ContentKey, sid: &ContentSid) -> Result<(), CacheError> {
+        lock(&self.contents)
+            .entry(key.clone())
+            .or_insert_with(|| sid.clone());
+        Ok(())
     }
 }

@@ -8,14 +8,14 @@
 pub mod dynamodb;
 pub mod in_memory;
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::bot::BotTurn;
+use crate::dialog_memory::ConversationMemory;
 use crate::ids::{ConversationSid, InteractionSid, MessageSid};
 use crate::policy::Plan;
+use crate::timers::TimersState;
 
 /// How long a conversation's record is kept after its last write (DynamoDB TTL).
 pub const RETENTION_SECS: u64 = 30 * 24 * 3600;
@@ -75,37 +75,24 @@ pub enum Progress {
     },
 }
 
-/// Slot values the bot gathered, per intent: an order's slots survive a switch to `Agent`.
-pub type GatheredSlots = BTreeMap<String, BTreeMap<String, String>>;
-
-/// What a conversation remembers between turns.
+/// What a conversation remembers between turns. Read by the claim and written by the finish
+/// in the same round trips that make the turn exactly-once, so the policy's memory costs none.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Memory {
-    /// Bot turns handled (messages answered).
+    /// Turns handled (messages answered, by the bot or by the bridge when the bot could not).
     pub turns: u32,
     /// The highest Twilio `Index` handled: a message below it arrived late.
     pub last_index: Option<u64>,
-    pub slots: GatheredSlots,
     /// Epoch seconds of the first and latest turn.
     pub started_at: u64,
     pub updated_at: u64,
-}
-
-impl Memory {
-    /// Folds a bot turn's slots in: the current intent's and those Lex kept for intents it
-    /// considered, so a switch of intent loses nothing gathered.
-    pub fn gather(&mut self, turn: &BotTurn) {
-        for intent in turn.intent.iter().chain(&turn.alternatives) {
-            for (slot, value) in &intent.slots {
-                if let Some(value) = value {
-                    self.slots
-                        .entry(intent.name.clone())
-                        .or_default()
-                        .insert(slot.clone(), value.clone());
-                }
-            }
-        }
-    }
+    /// What this deployment did to the conversation's timers: they are set once per
+    /// conversation, whichever instance runs its first turn.
+    #[serde(default)]
+    pub timers: TimersState,
+    /// The bot's side: streaks, intents, slots across intents, the last card's buttons.
+    #[serde(default)]
+    pub dialog: ConversationMemory,
 }
 
 /// The answer to a claim: what this delivery of a message should do.

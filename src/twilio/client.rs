@@ -762,6 +762,7 @@ impl Conversations for TwilioClient {
         author: &str,
         content: &ContentSid,
         variables: &BTreeMap<String, String>,
+        tag: &ReplyTag,
         deadline: Deadline,
     ) -> Result<(), TwilioError> {
         let mut form = vec![
@@ -776,6 +777,7 @@ impl Conversations for TwilioClient {
                 })?;
             form.push(("ContentVariables", variables));
         }
+        form.push(("Attributes", tag.attributes().to_string()));
         let call = Call {
             operation: "post_content",
             method: Method::POST,

@@ -168,54 +168,46 @@ impl Stack {
         Self::start_on(&[], Some((sdk, queue_url, table))).await
     }
 
+    /// [`Stack::on_aws`] with extra settings.
+    pub async fn on_aws_with(
+        extra: &[(&str, &str)],
+        sdk: &aws_config::SdkConfig,
+        queue_url: &str,
+        table: &str,
+    ) -> Self {
+        Self::start_on(extra, Some((sdk, queue_url, table))).await
+    }
+
     async fn start_on(
         extra: &[(&str, &str)],
         aws: Option<(&aws_config::SdkConfig, &str, &str)>,
     ) -> Self {
         let lex = LexEmulator::start().await.expect("lex emulator");
         let twilio = TwilioEmulator::start().await.expect("twilio emulator");
-        let mut settings: HashMap<String, String> = [
-            ("TWILIO_ACCOUNT_SID", twilio.account_sid().to_string()),
-            ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
-            ("FLEX_WORKSPACE_SID", WORKSPACE.to_owned()),
-            ("FLEX_WORKFLOW_SID", WORKFLOW.to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        for (k, v) in extra {
-            settings.insert((*k).to_owned(), (*v).to_owned());
-        }
-        let config = Config::from_settings(&settings).expect("config");
-        let mut client = TwilioClientConfig::new(api_key(&twilio));
-        client.conversations_base = twilio.base_url();
-        client.flex_base = twilio.base_url();
-        client.backoff = Backoff {
-            base: Duration::from_millis(1),
-            cap: Duration::from_millis(5),
-            max_attempts: 5,
-        };
-        let client = TwilioClient::new(client).expect("twilio client");
-        let bot =
-            LexBot::from_sdk_config(&loopback_sdk_config(&lex.endpoint()), &fast_lex_settings());
-        let mut ports = app::Ports::local(Arc::new(bot), Arc::new(client));
-        if let Some((sdk, queue_url, table)) = aws {
-            ports.store = Arc::new(flexlex::state::dynamodb::DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(sdk),
-                table,
-            ));
-            ports.queue = Some(Arc::new(flexlex::queue::sqs::SqsTurnQueue::new(
-                aws_sdk_sqs::Client::new(sdk),
-                queue_url,
-            )));
-        }
-        let bridge = app::bridge(&config, ports);
+        let bridge = bridge_over(&lex, &twilio, extra, aws);
         Self {
             lex,
             twilio,
             bridge,
             index: 0.into(),
         }
+    }
+
+    /// Another bridge, as another Lambda instance would build it, over this stack's
+    /// emulators and the given queue and table: a fleet of two.
+    pub fn another_bridge(
+        &self,
+        extra: &[(&str, &str)],
+        sdk: &aws_config::SdkConfig,
+        queue_url: &str,
+        table: &str,
+    ) -> Bridge {
+        bridge_over(
+            &self.lex,
+            &self.twilio,
+            extra,
+            Some((sdk, queue_url, table)),
+        )
     }
 
     pub fn account(&self) -> String {
@@ -283,6 +275,52 @@ impl Stack {
             .map(|(_, body)| body)
             .collect()
     }
+}
+
+/// The bridge over the real clients pointed at the emulators, with in-memory state and the
+/// in-process queue, or with `aws`'s queue and table (moto).
+fn bridge_over(
+    lex: &LexEmulator,
+    twilio: &TwilioEmulator,
+    extra: &[(&str, &str)],
+    aws: Option<(&aws_config::SdkConfig, &str, &str)>,
+) -> Bridge {
+    let mut settings: HashMap<String, String> = [
+        ("TWILIO_ACCOUNT_SID", twilio.account_sid().to_string()),
+        ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
+        ("FLEX_WORKSPACE_SID", WORKSPACE.to_owned()),
+        ("FLEX_WORKFLOW_SID", WORKFLOW.to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    for (k, v) in extra {
+        settings.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let config = Config::from_settings(&settings).expect("config");
+    let mut client = TwilioClientConfig::new(api_key(twilio));
+    client.conversations_base = twilio.base_url();
+    client.flex_base = twilio.base_url();
+    client.content_base = twilio.base_url();
+    client.backoff = Backoff {
+        base: Duration::from_millis(1),
+        cap: Duration::from_millis(5),
+        max_attempts: 5,
+    };
+    let client = Arc::new(TwilioClient::new(client).expect("twilio client"));
+    let bot = LexBot::from_sdk_config(&loopback_sdk_config(&lex.endpoint()), &fast_lex_settings());
+    let mut ports = app::Ports::local(Arc::new(bot), client.clone()).with_content(client);
+    if let Some((sdk, queue_url, table)) = aws {
+        ports = ports.with_state(Arc::new(flexlex::state::dynamodb::DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            table,
+        )));
+        ports.queue = Some(Arc::new(flexlex::queue::sqs::SqsTurnQueue::new(
+            aws_sdk_sqs::Client::new(sdk),
+            queue_url,
+        )));
+    }
+    app::bridge(&config, ports)
 }
 
 /// The product's typed SIDs for what an emulator handed out (the emulators share no types

@@ -5,7 +5,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -103,8 +103,68 @@ pub fn env_for(lex: &LexEmulator, twilio: &TwilioEmulator) -> Vec<(&'static str,
         ("TWILIO_API_KEY_SECRET", secret),
         ("TWILIO_CONVERSATIONS_BASE_URL", twilio.base_url()),
         ("TWILIO_FLEX_BASE_URL", twilio.base_url()),
+        ("TWILIO_CONTENT_BASE_URL", twilio.base_url()),
         ("FLEX_WORKSPACE_SID", WORKSPACE.to_owned()),
     ]
+}
+
+#[tokio::test]
+async fn the_lambda_binary_sends_a_whatsapp_card_as_a_template_and_sets_the_timers_once() {
+    let lex = LexEmulator::start().await.unwrap();
+    let twilio = TwilioEmulator::start().await.unwrap();
+    let runtime = RuntimeEmulator::start().await.unwrap();
+    let mut vars = env_for(&lex, &twilio);
+    vars.extend([
+        ("INACTIVE_AFTER", "PT15M".to_owned()),
+        ("CLOSE_AFTER", "P1D".to_owned()),
+    ]);
+    let mut function = spawn(&runtime, &vars);
+    assert!(runtime.wait_first_poll(WAIT).await.is_some());
+
+    let seed = twilio.create_conversation(CustomerKind::Whatsapp {
+        address: "+447700900123".into(),
+    });
+    let account = twilio.account_sid().to_string();
+    for (index, text) in ["I would like to order flowers", "Tulips"]
+        .iter()
+        .enumerate()
+    {
+        let event = signed(&url(), &message_params(&seed, &account, text, index as u64));
+        let result = runtime.invoke(event, Duration::from_secs(20), WAIT).await;
+        assert_eq!(result, Some(InvocationResult::Response(Value::Null)));
+        let line = function.next_event_line().await;
+        assert_eq!(line["outcome"], "replied", "{line}");
+        if index == 0 {
+            assert_eq!(
+                (
+                    &line["cardsRich"],
+                    &line["templatesCreated"],
+                    &line["timers"]
+                ),
+                (&json!(1), &json!(1), &json!("set")),
+                "{line}"
+            );
+        } else {
+            assert_eq!(line["choiceMapped"], true, "{line}");
+            assert_eq!(line.get("timers"), None, "{line}");
+        }
+    }
+    let [template] = twilio.contents().try_into().unwrap();
+    assert!(template.types.get("twilio/quick-reply").is_some());
+    let [sent] = twilio.content_messages().try_into().unwrap();
+    assert_eq!(sent.content, template.sid);
+    let heard: Vec<String> = lex
+        .calls()
+        .iter()
+        .filter_map(|c| c.text().map(str::to_owned))
+        .collect();
+    assert_eq!(heard, ["I would like to order flowers", "tulips"]);
+    let timer_posts = twilio
+        .requests()
+        .iter()
+        .filter(|r| r.param("Timers.Inactive").is_some())
+        .count();
+    assert_eq!(timer_posts, 1);
 }
 
 #[tokio::test]

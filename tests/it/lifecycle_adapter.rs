@@ -8,13 +8,13 @@ use std::time::Duration;
 use crate::helpers::{api_key, ch};
 use flexlex::bot::{Button, Card};
 use flexlex::content::{
-    ActionKind, ContentApi, ContentTemplate, ContentTypes, ListItem, ListPicker,
+    ActionKind, CardPost, ContentApi, ContentTemplate, ContentTypes, ListItem, ListPicker,
     MemoryContentCache, QuickReply, QuickReplyAction, RichCardError, TextContent, rich_card,
     send_rich_card,
 };
-use flexlex::conversations::{Conversations, TwilioError};
+use flexlex::conversations::{Conversations, ReplyTag, TwilioError};
 use flexlex::deadline::Deadline;
-use flexlex::ids::{ContentSid, LocaleId};
+use flexlex::ids::{ContentSid, ConversationSid, LocaleId, MessageSid};
 use flexlex::timers::{AfterHandoff, IsoDuration, TimerChange, TimerSettings, TimerUpdate};
 use flexlex::twilio::{Backoff, TwilioClient, TwilioClientConfig};
 use flexlex_emulators::twilio::{
@@ -44,6 +44,22 @@ async fn setup() -> (TwilioEmulator, TwilioClient, SeededConversation) {
         address: "+447700900123".into(),
     });
     (emulator, client, seeded)
+}
+
+/// The tag a bot reply carries: which customer message it answers, and its position.
+fn reply_tag() -> ReplyTag {
+    ReplyTag {
+        message: MessageSid::parse("IM0123456789abcdef0123456789abcdef").unwrap(),
+        part: 0,
+    }
+}
+
+fn to<'a>(conversation: &'a ConversationSid, tag: &'a ReplyTag) -> CardPost<'a> {
+    CardPost {
+        conversation,
+        author: "Lex",
+        tag,
+    }
 }
 
 fn deadline() -> Deadline {
@@ -371,12 +387,20 @@ async fn a_template_message_carries_the_sid_and_its_variables() {
             "Lex",
             &sid,
             &BTreeMap::from([("1".into(), "Ada".into())]),
+            &reply_tag(),
             deadline(),
         )
         .await
         .unwrap();
     client
-        .post_content(&conversation, "Lex", &sid, &BTreeMap::new(), deadline())
+        .post_content(
+            &conversation,
+            "Lex",
+            &sid,
+            &BTreeMap::new(),
+            &reply_tag(),
+            deadline(),
+        )
         .await
         .unwrap();
     let posts: Vec<_> = emulator
@@ -389,14 +413,22 @@ async fn a_template_message_carries_the_sid_and_its_variables() {
         vec![
             ("Author".to_owned(), "Lex".to_owned()),
             ("ContentSid".to_owned(), sid.to_string()),
-            ("ContentVariables".to_owned(), "{\"1\":\"Ada\"}".to_owned())
+            ("ContentVariables".to_owned(), "{\"1\":\"Ada\"}".to_owned()),
+            (
+                "Attributes".to_owned(),
+                reply_tag().attributes().to_string()
+            )
         ]
     );
     assert_eq!(
         posts[1].form,
         vec![
             ("Author".to_owned(), "Lex".to_owned()),
-            ("ContentSid".to_owned(), sid.to_string())
+            ("ContentSid".to_owned(), sid.to_string()),
+            (
+                "Attributes".to_owned(),
+                reply_tag().attributes().to_string()
+            )
         ]
     );
     assert_eq!(posts[0].webhook_enabled, None);
@@ -432,8 +464,7 @@ async fn the_same_card_is_created_once_and_sent_each_time() {
         sids.push(
             send_rich_card(
                 &card,
-                &conversation,
-                "Lex",
+                to(&conversation, &reply_tag()),
                 &client,
                 &cache,
                 &client,
@@ -640,7 +671,14 @@ async fn template_messages_need_a_real_sid_and_object_variables() {
     let conversation = ch(&seeded.conversation);
     let unknown = ContentSid::parse(flexlex_emulators::sid::Sid::random("HX").as_str()).unwrap();
     let error = client
-        .post_content(&conversation, "Lex", &unknown, &BTreeMap::new(), deadline())
+        .post_content(
+            &conversation,
+            "Lex",
+            &unknown,
+            &BTreeMap::new(),
+            &reply_tag(),
+            deadline(),
+        )
         .await
         .unwrap_err();
     assert_eq!(rejected_code(&error), Some(21655));
@@ -688,7 +726,14 @@ async fn template_messages_need_a_real_sid_and_object_variables() {
     assert!(emulator.messages(&seeded.conversation).is_empty());
     client.close(&conversation, deadline()).await.unwrap();
     let error = client
-        .post_content(&conversation, "Lex", &sid, &BTreeMap::new(), deadline())
+        .post_content(
+            &conversation,
+            "Lex",
+            &sid,
+            &BTreeMap::new(),
+            &reply_tag(),
+            deadline(),
+        )
         .await
         .unwrap_err();
     assert_eq!(rejected_code(&error), Some(50377));
@@ -704,8 +749,7 @@ async fn an_unavailable_content_api_is_retried_then_falls_back() {
         .push_fault(Fault::next(1, FaultKind::Unavailable).matching(Method::POST, "/v1/Content"));
     send_rich_card(
         &card,
-        &conversation,
-        "Lex",
+        to(&conversation, &reply_tag()),
         &client,
         &cache,
         &client,
@@ -720,8 +764,7 @@ async fn an_unavailable_content_api_is_retried_then_falls_back() {
         .push_fault(Fault::always(FaultKind::Unavailable).matching(Method::POST, "/v1/Content"));
     let error = send_rich_card(
         &other,
-        &conversation,
-        "Lex",
+        to(&conversation, &reply_tag()),
         &client,
         &cache,
         &client,
@@ -751,8 +794,7 @@ async fn an_ambiguous_template_message_is_not_repeated_nor_replaced_by_text() {
     );
     let error = send_rich_card(
         &card,
-        &ch(&seeded.conversation),
-        "Lex",
+        to(&ch(&seeded.conversation), &reply_tag()),
         &client,
         &cache,
         &client,

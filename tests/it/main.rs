@@ -1,5 +1,6 @@
 //! The integration suite: one binary, shared helpers.
 
+mod bot_policy;
 mod e2e;
 mod fleet;
 mod helpers;

@@ -641,6 +641,148 @@ fn environment_carries_config_but_no_secret_values() {
     assert_eq!(defaults("OnBotError"), "handoff");
 }
 
+/// How a setting reaches the function: always, or only when its parameter is not empty (an
+/// empty value would fail init, where unset means "off").
+#[derive(Clone, Copy)]
+enum Passed {
+    Always,
+    UnlessEmpty(&'static str),
+}
+
+/// A parameter's default as the text the environment receives.
+fn default_text(t: &Value, param: &str) -> String {
+    match at(t, &["Parameters", param, "Default"]) {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        other => panic!("{param}: unexpected default {other:?}"),
+    }
+}
+
+#[test]
+fn bot_policy_settings_are_grouped_parameters_passed_to_the_function() {
+    let t = template();
+    let cases = [
+        (
+            "HandoffAfterFallbacks",
+            "HANDOFF_AFTER_FALLBACKS",
+            "2",
+            Passed::Always,
+        ),
+        (
+            "FallbackIntents",
+            "FALLBACK_INTENTS",
+            "FallbackIntent",
+            Passed::Always,
+        ),
+        (
+            "HandoffBelowConfidence",
+            "HANDOFF_BELOW_CONFIDENCE",
+            "",
+            Passed::UnlessEmpty("HasHandoffBelowConfidence"),
+        ),
+        (
+            "LowConfidenceTurns",
+            "LOW_CONFIDENCE_TURNS",
+            "2",
+            Passed::Always,
+        ),
+        (
+            "HandoffOnNegativeSentiment",
+            "HANDOFF_ON_NEGATIVE_SENTIMENT",
+            "0",
+            Passed::Always,
+        ),
+        (
+            "InactiveAfter",
+            "INACTIVE_AFTER",
+            "",
+            Passed::UnlessEmpty("HasInactiveAfter"),
+        ),
+        (
+            "CloseAfter",
+            "CLOSE_AFTER",
+            "",
+            Passed::UnlessEmpty("HasCloseAfter"),
+        ),
+        (
+            "TimersAfterHandoff",
+            "TIMERS_AFTER_HANDOFF",
+            "clear",
+            Passed::Always,
+        ),
+        ("RichCards", "RICH_CARDS", "whatsapp", Passed::Always),
+    ];
+    let group = at(
+        &t,
+        &[
+            "Metadata",
+            "AWS::CloudFormation::Interface",
+            "ParameterGroups",
+        ],
+    )
+    .as_sequence()
+    .expect("ParameterGroups")
+    .iter()
+    .find(|g| {
+        str_of(at(g, &["Label", "default"])) == "Escalation, conversation timers and rich cards"
+    })
+    .expect("the policy group");
+    let grouped: Vec<&str> = at(group, &["Parameters"])
+        .as_sequence()
+        .expect("Parameters")
+        .iter()
+        .map(str_of)
+        .collect();
+    assert_eq!(
+        grouped,
+        cases.iter().map(|(param, ..)| *param).collect::<Vec<_>>()
+    );
+    let variables = at(
+        resource(&t, "Function"),
+        &["Properties", "Environment", "Variables"],
+    );
+    let mut settings: std::collections::HashMap<String, String> = [
+        ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+        ("TWILIO_AUTH_TOKEN", "t"),
+        ("FLEX_WORKSPACE_SID", "WS0123456789abcdef0123456789abcdef"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let unset = flexlex::config::Config::from_settings(&settings).expect("base settings");
+    for (param, var, default, passed) in cases {
+        assert_eq!(default_text(&t, param), default, "{param}'s default");
+        let description = str_of(at(&t, &["Parameters", param, "Description"]));
+        assert!(!description.trim().is_empty(), "{param} has a description");
+        let env = at(variables, &[var]);
+        match passed {
+            Passed::Always => assert_eq!(ref_name(env), Some(param), "{var}"),
+            Passed::UnlessEmpty(condition) => {
+                let branches = single(env, "Fn::If")
+                    .and_then(Value::as_sequence)
+                    .unwrap_or_else(|| panic!("{var} is passed through Fn::If"));
+                assert_eq!(str_of(&branches[0]), condition);
+                assert_eq!(ref_name(&branches[1]), Some(param));
+                assert_eq!(ref_name(&branches[2]), Some("AWS::NoValue"));
+                let not_empty = single(at(&t, &["Conditions", condition]), "Fn::Not")
+                    .and_then(Value::as_sequence)
+                    .and_then(|s| single(&s[0], "Fn::Equals"))
+                    .and_then(Value::as_sequence)
+                    .unwrap_or_else(|| panic!("{condition} is Not(Equals(..))"));
+                assert_eq!(ref_name(&not_empty[0]), Some(param));
+                assert_eq!(str_of(&not_empty[1]), "");
+            }
+        }
+        if !default.is_empty() {
+            settings.insert(var.to_owned(), default.to_owned());
+        }
+    }
+    // The template's defaults are the product's: a stack deployed with them behaves as if
+    // none of these variables were set.
+    let deployed = flexlex::config::Config::from_settings(&settings).expect("defaults are valid");
+    assert_eq!(deployed.behaviour, unset.behaviour);
+}
+
 #[test]
 fn twilio_secret_is_created_only_when_none_is_given() {
     let t = template();

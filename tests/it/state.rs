@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use flexlex::admission::{AdmittedTurn, Route, TURN_VERSION};
-use flexlex::bot::{Intent, IntentState};
+use flexlex::bot::{Button, Card, Intent, IntentState};
+use flexlex::content::{ContentCache, rich_card};
 use flexlex::deadline::Deadline;
-use flexlex::ids::{ConversationSid, InteractionSid, MessageSid};
+use flexlex::ids::{ContentSid, ConversationSid, InteractionSid, LocaleId, MessageSid};
 use flexlex::policy::{Action, Plan, Reason};
 use flexlex::queue::sqs::SqsTurnQueue;
 use flexlex::queue::{Dispatched, TurnQueue};
@@ -72,18 +73,19 @@ async fn conformance(store: &dyn ConversationStore) {
     assert_eq!(*progress, answered());
 
     // Finished: the message is a duplicate for good, and the memory is kept.
-    let mut slots = BTreeMap::new();
-    slots.insert(
+    let mut kept = Memory {
+        turns: 1,
+        last_index: Some(4),
+        started_at: 1_000,
+        updated_at: 1_004,
+        timers: flexlex::timers::TimersState::Set,
+        ..Memory::default()
+    };
+    kept.dialog.slots.insert(
         "OrderFlowers".to_owned(),
         BTreeMap::from([("FlowerType".to_owned(), "tulips".to_owned())]),
     );
-    let kept = Memory {
-        turns: 1,
-        last_index: Some(4),
-        slots,
-        started_at: 1_000,
-        updated_at: 1_004,
-    };
+    kept.dialog.fallback_streak = 1;
     store
         .finish(&conversation, &first, &kept, Status::Bot, 1_004)
         .await
@@ -176,10 +178,39 @@ async fn conformance(store: &dyn ConversationStore) {
     ));
 }
 
+/// The template cache both stores offer: empty until a card is stored; the first SID stored
+/// for a card stays (a second instance that created the same card meanwhile changes nothing).
+async fn content_cache_conformance(cache: &dyn ContentCache) {
+    let card = |title: &str| {
+        rich_card(
+            &Card {
+                title: title.into(),
+                buttons: vec![Button {
+                    text: "Roses".into(),
+                    value: "roses".into(),
+                }],
+                ..Card::default()
+            },
+            &LocaleId::parse("en_US").unwrap(),
+        )
+        .unwrap()
+        .key
+    };
+    let (key, other) = (card("Pick"), card("Choose"));
+    let (first, second): (ContentSid, ContentSid) = (sid("HX"), sid("HX"));
+    assert_eq!(cache.get(&key).await.unwrap(), None);
+    cache.put(&key, &first).await.unwrap();
+    assert_eq!(cache.get(&key).await.unwrap(), Some(first.clone()));
+    cache.put(&key, &second).await.unwrap();
+    assert_eq!(cache.get(&key).await.unwrap(), Some(first));
+    assert_eq!(cache.get(&other).await.unwrap(), None);
+}
+
 #[tokio::test]
 async fn the_in_memory_store_keeps_the_promises() {
     let store = InMemoryStore::new();
     conformance(&store).await;
+    content_cache_conformance(&store).await;
     assert!(!store.durable());
 }
 
@@ -192,7 +223,26 @@ async fn the_dynamodb_store_keeps_the_promises() {
     let table = state_table(&dynamodb).await;
     let store = DynamoStore::new(dynamodb.clone(), table.clone());
     conformance(&store).await;
+    content_cache_conformance(&store).await;
     assert!(store.durable());
+    // A template's item is apart from every conversation's, as the table documents.
+    let items = dynamodb.scan().table_name(&table).send().await.unwrap();
+    let templates: Vec<_> = items
+        .items()
+        .iter()
+        .filter(|item| {
+            item["pk"]
+                .as_s()
+                .unwrap()
+                .starts_with("content#flexlex-card-v1-")
+        })
+        .map(|item| {
+            let mut names: Vec<&str> = item.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            names
+        })
+        .collect();
+    assert_eq!(templates, [["pk", "sid"]]);
 }
 
 #[tokio::test]
@@ -207,18 +257,21 @@ async fn the_dynamodb_item_is_what_the_table_documents() {
     let message: MessageSid = sid("IM");
     store.claim(&conversation, &message, 1_000).await.unwrap();
     let mut memory = Memory::default();
-    memory.gather(&flexlex::bot::BotTurn {
-        intent: Some(Intent {
-            name: "OrderFlowers".into(),
-            state: IntentState::InProgress,
-            confirmation: None,
-            slots: BTreeMap::from([
-                ("FlowerType".to_owned(), Some("roses".to_owned())),
-                ("PickupDate".to_owned(), None),
-            ]),
-        }),
-        ..Default::default()
-    });
+    memory.dialog.observe(
+        &flexlex::bot::BotTurn {
+            intent: Some(Intent {
+                name: "OrderFlowers".into(),
+                state: IntentState::InProgress,
+                confirmation: None,
+                slots: BTreeMap::from([
+                    ("FlowerType".to_owned(), Some("roses".to_owned())),
+                    ("PickupDate".to_owned(), None),
+                ]),
+            }),
+            ..Default::default()
+        },
+        &flexlex::escalation::EscalationRules::default(),
+    );
     store
         .finish(&conversation, &message, &memory, Status::Bot, 1_001)
         .await
@@ -242,8 +295,9 @@ async fn the_dynamodb_item_is_what_the_table_documents() {
         &(1_001 + flexlex::state::RETENTION_SECS).to_string()
     );
     let stored: Memory = serde_json::from_str(item["memory"].as_s().unwrap()).unwrap();
+    assert_eq!(stored, memory);
     assert_eq!(
-        stored.slots["OrderFlowers"],
+        stored.dialog.slots["OrderFlowers"],
         BTreeMap::from([("FlowerType".to_owned(), "roses".to_owned())])
     );
     // The finished turn's progress attribute is gone.

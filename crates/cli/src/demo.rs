@@ -46,6 +46,13 @@ enum Expect {
     WebhookRemoved,
     /// Neither Lex nor Twilio received any request during the conversation.
     NoServiceCalls,
+    /// A bot message went out as a Content API template of this type with these choices.
+    CardSent {
+        kind: &'static str,
+        choices: &'static [&'static str],
+    },
+    /// Lex received exactly this text in the conversation.
+    LexHeard(&'static str),
 }
 
 struct Scene {
@@ -150,7 +157,78 @@ fn scenes() -> Vec<Scene> {
                 Expect::WebhookRemoved,
             ],
         },
+        misunderstood_twice(),
+        whatsapp_card_tapped(),
     ]
+}
+
+/// The escalation rule: the bot's reply to the second misunderstanding is still posted, then
+/// an agent gets the conversation with the summary of what the bot saw.
+fn misunderstood_twice() -> Scene {
+    Scene {
+        title: "SMS: two misunderstandings in a row, then an agent with the summary",
+        channel: Channel::Sms,
+        name: "",
+        forged: false,
+        lex_down: false,
+        turns: vec![
+            Turn {
+                say: "what's the weather like?",
+                expect: "replied",
+            },
+            Turn {
+                say: "do you sell umbrellas?",
+                expect: "handed_off",
+            },
+        ],
+        expect: vec![
+            Expect::BotSaid("Sorry, I did not understand"),
+            Expect::Interaction {
+                channel_type: "sms",
+                task_channel: "sms",
+            },
+            Expect::TaskAttribute {
+                pointer: "/handoffReason",
+                value: "escalation:fallbacks:2",
+            },
+            Expect::TaskAttribute {
+                pointer: "/summary",
+                value: "2 turns · FallbackIntent · 2 fallbacks",
+            },
+            Expect::WebhookRemoved,
+        ],
+    }
+}
+
+/// A card on WhatsApp becomes quick replies; the tap arrives as the button's title and the
+/// bot gets the button's value.
+fn whatsapp_card_tapped() -> Scene {
+    Scene {
+        title: "WhatsApp: the flower card as quick replies, answered with a tap",
+        channel: Channel::Whatsapp,
+        name: "",
+        forged: false,
+        lex_down: false,
+        turns: vec![
+            Turn {
+                say: "I would like to order flowers",
+                expect: "replied",
+            },
+            Turn {
+                say: "Lilies",
+                expect: "replied",
+            },
+        ],
+        expect: vec![
+            Expect::CardSent {
+                kind: "twilio/quick-reply",
+                choices: &["Roses", "Lilies", "Tulips"],
+            },
+            Expect::LexHeard("lilies"),
+            Expect::BotSaid("What day do you want the lilies to be picked up?"),
+            Expect::State("active"),
+        ],
+    }
 }
 
 pub async fn run(style: Style) -> Result<(), CliError> {
@@ -275,6 +353,19 @@ async fn play(
     Ok(problems)
 }
 
+/// The titles of a quick reply's buttons or a list picker's items.
+fn choice_titles(content: &Value) -> Vec<&str> {
+    let (list, key) = match content.get("actions") {
+        Some(actions) => (actions, "title"),
+        None => (&content["items"], "item"),
+    };
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.get(key).and_then(Value::as_str))
+        .collect()
+}
+
 fn describe(scene: &Scene, seeded: &SeededConversation, style: Style) {
     let who = match scene.channel {
         Channel::Web => format!(
@@ -366,6 +457,40 @@ fn check(
                 Ok(())
             } else {
                 Err(format!("the bot's webhook is still attached: {left:?}"))
+            }
+        }
+        Expect::CardSent { kind, choices } => {
+            let templates = twilio.contents();
+            let sent: Vec<Vec<&str>> = twilio
+                .content_messages()
+                .iter()
+                .filter(|m| m.conversation == *conversation)
+                .filter_map(|m| templates.iter().find(|t| t.sid == m.content))
+                .filter_map(|t| t.types.get(*kind))
+                .map(choice_titles)
+                .collect();
+            if sent.iter().any(|titles| titles == choices) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "no {kind} card with {choices:?} was sent (sent: {sent:?})"
+                ))
+            }
+        }
+        Expect::LexHeard(text) => {
+            let heard: Vec<String> = stack
+                .lex
+                .as_ref()
+                .map(|lex| lex.calls())
+                .unwrap_or_default()
+                .iter()
+                .filter(|c| c.session_id == conversation.as_str())
+                .filter_map(|c| c.text().map(str::to_owned))
+                .collect();
+            if heard.iter().any(|h| h == text) {
+                Ok(())
+            } else {
+                Err(format!("Lex never heard {text:?}: {heard:?}"))
             }
         }
         Expect::NoServiceCalls => {

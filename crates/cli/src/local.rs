@@ -20,7 +20,9 @@ use flexlex::lex::{LexBot, LexSettings};
 use flexlex::outcome::Report;
 use flexlex::secret::Secret;
 use flexlex_emulators::lex::{DEMO_ALIAS_ID, DEMO_BOT_ID, LexEmulator};
-use flexlex_emulators::twilio::{CustomerKind, SeededConversation, TwilioEmulator};
+use flexlex_emulators::twilio::{
+    ContentTemplate, CustomerKind, SeededConversation, TwilioEmulator,
+};
 use flexlex_emulators::webhook::{self, CustomerMessage};
 
 /// The signing token `serve --simulate` uses when `TWILIO_AUTH_TOKEN` is not set. It signs
@@ -32,7 +34,7 @@ const LOCAL_WORKSPACE: &str = "WS00000000000000000000000000f1e71e";
 const LOCAL_WORKFLOW: &str = "WW00000000000000000000000000f1e71e";
 
 /// The settings a bot designer may try locally; everything about Twilio stays emulated.
-pub const BEHAVIOUR_SETTINGS: [&str; 11] = [
+pub const BEHAVIOUR_SETTINGS: [&str; 20] = [
     "HANDOFF_INTENTS",
     "CLOSE_INTENTS",
     "BOT_AUTHOR",
@@ -44,6 +46,15 @@ pub const BEHAVIOUR_SETTINGS: [&str; 11] = [
     "MEDIA_REPLY_MESSAGE",
     "TASK_CHANNELS",
     "WEBHOOK_PUBLIC_URL",
+    "HANDOFF_AFTER_FALLBACKS",
+    "FALLBACK_INTENTS",
+    "HANDOFF_BELOW_CONFIDENCE",
+    "LOW_CONFIDENCE_TURNS",
+    "HANDOFF_ON_NEGATIVE_SENTIMENT",
+    "INACTIVE_AFTER",
+    "CLOSE_AFTER",
+    "TIMERS_AFTER_HANDOFF",
+    "RICH_CARDS",
 ];
 
 /// The [`BEHAVIOUR_SETTINGS`] that are set in the process environment.
@@ -83,6 +94,28 @@ pub enum Action {
         conversation: String,
         author: String,
         body: String,
+    },
+    /// A message sent as a Content API template: what the customer's channel shows.
+    Card {
+        conversation: String,
+        author: String,
+        /// The template's `HX…` SID.
+        content: String,
+        /// Its richest type (`twilio/quick-reply`, `twilio/list-picker`).
+        kind: String,
+        body: String,
+        /// The buttons' or list items' titles.
+        choices: Vec<String>,
+    },
+    /// A Content API template was created.
+    TemplateCreated {
+        kind: String,
+    },
+    /// The conversation's timers were set (`PT0S` turns one off).
+    Timers {
+        conversation: String,
+        inactive: Option<String>,
+        closed: Option<String>,
     },
     Closed {
         conversation: String,
@@ -171,6 +204,7 @@ impl LocalStack {
             ("TWILIO_API_KEY_SECRET", key_secret),
             ("TWILIO_CONVERSATIONS_BASE_URL", twilio.base_url()),
             ("TWILIO_FLEX_BASE_URL", twilio.base_url()),
+            ("TWILIO_CONTENT_BASE_URL", twilio.base_url()),
             ("FLEX_WORKSPACE_SID", LOCAL_WORKSPACE.to_owned()),
             ("FLEX_WORKFLOW_SID", LOCAL_WORKFLOW.to_owned()),
         ]
@@ -186,7 +220,11 @@ impl LocalStack {
             .map_err(|e| CliError::Config(format!("{e} (check the variable's value)")))?;
         let client = app::twilio_client(&config.twilio)
             .map_err(|e| CliError::Runtime(format!("cannot build the Twilio client: {e}")))?;
-        let bridge = app::bridge(&config, app::Ports::local(bot, Arc::new(client)));
+        let client = Arc::new(client);
+        let bridge = app::bridge(
+            &config,
+            app::Ports::local(bot, client.clone()).with_content(client),
+        );
         Ok(Self {
             lex,
             twilio,
@@ -293,7 +331,15 @@ impl LocalStack {
         let requests = self.twilio.requests();
         let new = requests.get(self.cursor..).unwrap_or_default();
         self.cursor = requests.len();
-        new.iter().filter_map(action_from).collect()
+        // Templates are stored in the order their creations succeeded.
+        let templates = self.twilio.contents();
+        let mut created = requests[..requests.len() - new.len()]
+            .iter()
+            .filter(|r| is_template_creation(r))
+            .count();
+        new.iter()
+            .filter_map(|request| action_from(request, &templates, &mut created))
+            .collect()
     }
 
     /// How many requests Lex and Twilio have received so far: a rejected event adds none.
@@ -341,7 +387,37 @@ pub fn customer(channel: Channel, name: &str) -> CustomerKind {
     }
 }
 
-fn action_from(request: &flexlex_emulators::twilio::RecordedRequest) -> Option<Action> {
+/// The richest type of a template, its body and its choices' titles.
+fn template_view(template: &ContentTemplate) -> (String, String, Vec<String>) {
+    let titles = |list: &Value, key: &str| -> Vec<String> {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.get(key).and_then(Value::as_str).map(str::to_owned))
+            .collect()
+    };
+    let types = &template.types;
+    let (kind, choices) = if let Some(quick) = types.get("twilio/quick-reply") {
+        ("twilio/quick-reply", titles(&quick["actions"], "title"))
+    } else if let Some(list) = types.get("twilio/list-picker") {
+        ("twilio/list-picker", titles(&list["items"], "item"))
+    } else {
+        ("twilio/text", Vec::new())
+    };
+    let body = types[kind]["body"].as_str().unwrap_or_default().to_owned();
+    (kind.to_owned(), body, choices)
+}
+
+fn is_template_creation(request: &flexlex_emulators::twilio::RecordedRequest) -> bool {
+    request.method == "POST" && request.path == "/v1/Content" && request.status < 400
+}
+
+/// `created`: how many templates were created before `request`, moved on by a creation.
+fn action_from(
+    request: &flexlex_emulators::twilio::RecordedRequest,
+    templates: &[ContentTemplate],
+    created: &mut usize,
+) -> Option<Action> {
     let segments: Vec<&str> = request.path.trim_matches('/').split('/').collect();
     if request.status >= 400 {
         return Some(Action::Refused {
@@ -351,6 +427,42 @@ fn action_from(request: &flexlex_emulators::twilio::RecordedRequest) -> Option<A
         });
     }
     match (request.method.as_str(), segments.as_slice()) {
+        ("POST", ["v1", "Conversations", conversation, "Messages"])
+            if request.param("ContentSid").is_some() =>
+        {
+            let content = request.param("ContentSid").unwrap_or_default().to_owned();
+            let (kind, body, choices) = templates
+                .iter()
+                .find(|t| t.sid.as_str() == content)
+                .map(template_view)
+                .unwrap_or_default();
+            Some(Action::Card {
+                conversation: (*conversation).to_owned(),
+                author: request.param("Author").unwrap_or_default().to_owned(),
+                content,
+                kind,
+                body,
+                choices,
+            })
+        }
+        ("POST", ["v1", "Content"]) => {
+            let kind = templates
+                .get(*created)
+                .map(|t| template_view(t).0)
+                .unwrap_or_default();
+            *created += 1;
+            Some(Action::TemplateCreated { kind })
+        }
+        ("POST", ["v1", "Conversations", conversation])
+            if request.param("Timers.Inactive").is_some()
+                || request.param("Timers.Closed").is_some() =>
+        {
+            Some(Action::Timers {
+                conversation: (*conversation).to_owned(),
+                inactive: request.param("Timers.Inactive").map(str::to_owned),
+                closed: request.param("Timers.Closed").map(str::to_owned),
+            })
+        }
         ("POST", ["v1", "Conversations", conversation, "Messages"]) => Some(Action::Message {
             conversation: (*conversation).to_owned(),
             author: request.param("Author").unwrap_or_default().to_owned(),

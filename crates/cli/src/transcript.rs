@@ -108,6 +108,36 @@ impl Style {
                 Action::Message { author, body, .. } => {
                     out.push_str(&self.speaker(author, GREEN, body));
                 }
+                Action::Card {
+                    author,
+                    kind,
+                    body,
+                    choices,
+                    ..
+                } => {
+                    let label = if author == bot_author { "bot" } else { author };
+                    let buttons: Vec<String> = choices.iter().map(|c| format!("[{c}]")).collect();
+                    out.push_str(&self.speaker(
+                        label,
+                        GREEN,
+                        &format!("{body}\n{}", buttons.join(" ")),
+                    ));
+                    out.push_str(&self.json_line("sent as", &Value::String(kind.clone())));
+                }
+                Action::TemplateCreated { kind } => {
+                    out.push_str(&self.twilio(&format!("Content API template created ({kind})")));
+                }
+                Action::Timers {
+                    conversation,
+                    inactive,
+                    closed,
+                } => {
+                    out.push_str(&self.twilio(&format!(
+                        "conversation {conversation} timers: inactive {}, closed {}",
+                        inactive.as_deref().unwrap_or("unchanged"),
+                        closed.as_deref().unwrap_or("unchanged")
+                    )));
+                }
                 Action::Closed { conversation } => {
                     out.push_str(&self.twilio(&format!("conversation {conversation} closed")));
                 }
@@ -166,7 +196,9 @@ impl Style {
             },
         };
         if report.trace.choice_mapped {
-            text.push_str("; the number was sent to the bot as the card choice it picks");
+            text.push_str(
+                "; the reply was sent to the bot as the value of the card choice it picks",
+            );
         }
         let colour = match report.outcome {
             Outcome::Enqueued | Outcome::Replied | Outcome::BotAttached | Outcome::Ignored(_) => {
@@ -196,6 +228,28 @@ pub fn record_lines(actions: &[Action]) -> Vec<String> {
             } => format!(
                 "  message {conversation} {author}: {}",
                 body.lines().collect::<Vec<_>>().join(" / ")
+            ),
+            Action::Card {
+                conversation,
+                author,
+                content,
+                kind,
+                body,
+                choices,
+            } => format!(
+                "  card {conversation} {author}: {content} {kind}: {} / {}",
+                body.lines().collect::<Vec<_>>().join(" / "),
+                choices.join(" | ")
+            ),
+            Action::TemplateCreated { kind } => format!("  template-created {kind}"),
+            Action::Timers {
+                conversation,
+                inactive,
+                closed,
+            } => format!(
+                "  timers {conversation} inactive={} closed={}",
+                inactive.as_deref().unwrap_or("-"),
+                closed.as_deref().unwrap_or("-")
             ),
             Action::Closed { conversation } => format!("  closed {conversation}"),
             Action::Interaction {
@@ -277,6 +331,22 @@ mod tests {
                 conversation: "CH1".into(),
                 webhook: "WH1".into(),
             },
+            Action::TemplateCreated {
+                kind: "twilio/quick-reply".into(),
+            },
+            Action::Card {
+                conversation: "CH1".into(),
+                author: "Lex".into(),
+                content: "HX1".into(),
+                kind: "twilio/quick-reply".into(),
+                body: "Pick\nOne".into(),
+                choices: vec!["Roses".into(), "Lilies".into()],
+            },
+            Action::Timers {
+                conversation: "CH1".into(),
+                inactive: Some("PT15M".into()),
+                closed: None,
+            },
         ]);
         assert_eq!(
             lines,
@@ -285,6 +355,9 @@ mod tests {
                 r#"  interaction CH1 type=sms task_channel=sms attributes={"from":"+1"}"#
                     .to_owned(),
                 "  webhook-removed CH1 WH1".to_owned(),
+                "  template-created twilio/quick-reply".to_owned(),
+                "  card CH1 Lex: HX1 twilio/quick-reply: Pick / One / Roses | Lilies".to_owned(),
+                "  timers CH1 inactive=PT15M closed=-".to_owned(),
             ]
         );
     }

@@ -29,6 +29,15 @@ const ENV_TO_CLEAR: &[&str] = &[
     "MEDIA_REPLY_MESSAGE",
     "TASK_CHANNELS",
     "WEBHOOK_PUBLIC_URL",
+    "HANDOFF_AFTER_FALLBACKS",
+    "FALLBACK_INTENTS",
+    "HANDOFF_BELOW_CONFIDENCE",
+    "LOW_CONFIDENCE_TURNS",
+    "HANDOFF_ON_NEGATIVE_SENTIMENT",
+    "INACTIVE_AFTER",
+    "CLOSE_AFTER",
+    "TIMERS_AFTER_HANDOFF",
+    "RICH_CARDS",
     "RUST_LOG",
 ];
 
@@ -60,7 +69,7 @@ fn demo_plays_every_conversation_as_expected_without_colour_when_piped() {
         "           │ 1. Roses",
         "           │ 2. Lilies",
         "  customer │ 1\n",
-        "the number was sent to the bot as the card choice it picks",
+        "the reply was sent to the bot as the value of the card choice it picks",
         "⇒ closed (intent:OrderFlowers)",
         "⇒ handed_off (intent:Agent)",
         r#""type":"sms""#,
@@ -73,7 +82,12 @@ fn demo_plays_every_conversation_as_expected_without_colour_when_piped() {
         "Lex requests during this conversation: 0, Twilio requests: 0",
         "bot_error:InternalServerException",
         "⇒ ignored:duplicate",
-        "demo: 6 conversations, 6 as expected, 0 deviated",
+        "⇒ handed_off (escalation:fallbacks:2)",
+        r#""summary": "2 turns · FallbackIntent · 2 fallbacks""#,
+        "twilio   │ Content API template created (twilio/quick-reply)",
+        "           │ [Roses] [Lilies] [Tulips]",
+        "  customer │ Lilies\n",
+        "demo: 8 conversations, 8 as expected, 0 deviated",
     ] {
         assert!(
             stdout.contains(expected),
