@@ -36,7 +36,7 @@
 //! repeat of the same request maps to the same keys, and never equal to a Twilio message SID
 //! in practice.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -49,7 +49,7 @@ use crate::envelope::Envelope;
 use crate::form::FormParams;
 use crate::ids::{AccountSid, BotRef, ConversationSid, MessageSid, ParticipantSid, WebhookSid};
 use crate::outcome::{Cause, Failure, Ignored, Outcome, Rejected, Replay, Report, Stage, Trace};
-use crate::state::{Claim, ConversationStore, Status};
+use crate::state::{Claim, ConversationStore, Lease, Memory, Status, epoch_secs};
 use crate::turn::{TurnEngine, timed};
 use crate::webhook::{WebhookError, optional_sid, present, sid};
 
@@ -340,13 +340,15 @@ async fn swap(
 ) -> Result<Swapped, StepError> {
     let wanted = handover.bot_webhook();
     trace.state_round_trips += 1;
+    let lease = Lease::until(deadline);
     let claim = timed(
         &mut trace.state,
-        store.claim(conversation, &handover.swap_key, epoch_secs()),
+        store.claim(conversation, &handover.swap_key, lease),
     )
     .await
     .map_err(|e| (Stage::Claim, Cause::from(e)))?;
     let memory = match claim {
+        Claim::Busy { until_ms } => return Err((Stage::Claim, crate::turn::busy(until_ms))),
         Claim::HandedOff => return Ok(Swapped::Stop(Outcome::Ignored(Ignored::HandedOff))),
         Claim::Closed => return Ok(Swapped::Stop(Outcome::Ignored(Ignored::Closed))),
         Claim::Duplicate => {
@@ -363,10 +365,42 @@ async fn swap(
         }
         Claim::Fresh { memory } | Claim::Resume { memory, .. } => memory,
     };
+    let swapped = swap_claimed(
+        conversations,
+        store,
+        conversation,
+        handover,
+        &wanted,
+        &memory,
+        deadline,
+        trace,
+    )
+    .await;
+    if swapped.is_err() {
+        // Best effort, as for a turn: the redelivery may resume at once.
+        trace.state_round_trips += 1;
+        if let Err(e) = store.release(conversation, &handover.swap_key, lease).await {
+            tracing::warn!(error = %e, "could not release the handover; its redelivery waits for the lease to run out");
+        }
+    }
+    swapped
+}
 
+/// The swap once claimed: list, remove Studio's webhooks, attach the bot's, record.
+#[allow(clippy::too_many_arguments)]
+async fn swap_claimed(
+    conversations: &dyn Conversations,
+    store: &dyn ConversationStore,
+    conversation: &ConversationSid,
+    handover: &Handover,
+    wanted: &NewWebhook,
+    memory: &Memory,
+    deadline: Deadline,
+    trace: &mut Trace,
+) -> Result<Swapped, StepError> {
     let plan = plan_swap(
         &list(conversations, conversation, deadline, trace).await?,
-        &wanted,
+        wanted,
     );
     for studio in &plan.remove {
         timed(
@@ -382,7 +416,7 @@ async fn swap(
         None => {
             let created = timed(
                 &mut trace.twilio,
-                conversations.create_webhook(conversation, &wanted, deadline),
+                conversations.create_webhook(conversation, wanted, deadline),
             )
             .await
             .map_err(|e| (Stage::SwapWebhooks, Cause::from(e)))?;
@@ -403,7 +437,7 @@ async fn swap(
         store.finish(
             conversation,
             &handover.swap_key,
-            &memory,
+            memory,
             Status::Bot,
             epoch_secs(),
         ),
@@ -428,12 +462,6 @@ async fn list(
     )
     .await
     .map_err(|e| (Stage::SwapWebhooks, Cause::from(e)))
-}
-
-fn epoch_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::admission::{AdmittedTurn, Route};
 use crate::bot::{Bot, BotRequest, BotTurn, Card, cap_text};
@@ -27,7 +27,9 @@ use crate::policy::{
     Action, Plan, Reason, Reply, plan_bot_error, plan_media_only, plan_unroutable,
 };
 use crate::render::{card_to_text, choice_in, choice_number};
-use crate::state::{Claim, ConversationStore, Memory, Progress, Status};
+use crate::state::{
+    Claim, ConversationStore, Lease, Memory, Progress, Status, StoreError, epoch_secs,
+};
 use crate::timers::TimerStep;
 use crate::webhook::MessageAdded;
 
@@ -112,6 +114,8 @@ struct Run<'a> {
     trace: &'a mut Trace,
     /// An irreversible step happened in this process (the bot answered, a reply was posted).
     acted: bool,
+    /// This delivery's claim on the turn; `None` until the claim succeeded.
+    lease: Option<Lease>,
 }
 
 impl TurnEngine {
@@ -163,10 +167,14 @@ impl TurnEngine {
             deadline,
             trace: &mut trace,
             acted: false,
+            lease: None,
         };
         let outcome = match self.steps(&mut run).await {
             Ok(outcome) => outcome,
             Err((stage, cause)) => {
+                if let Some(lease) = run.lease {
+                    self.release(&mut run, lease).await;
+                }
                 let replay = if self.store.durable() || !run.acted {
                     Replay::Safe
                 } else {
@@ -188,15 +196,19 @@ impl TurnEngine {
 
     async fn steps(&self, run: &mut Run<'_>) -> Result<Outcome, (Stage, Cause)> {
         let message = &run.turn.message;
-        let now = epoch_secs();
+        let lease = Lease::until(run.deadline);
         let claim = timed_state(
             run.trace,
             self.store
-                .claim(&message.conversation, &message.message, now),
+                .claim(&message.conversation, &message.message, lease),
         )
         .await
         .map_err(|e| (Stage::Claim, e.into()))?;
+        if matches!(claim, Claim::Fresh { .. } | Claim::Resume { .. }) {
+            run.lease = Some(lease);
+        }
         let (mut memory, progress) = match claim {
+            Claim::Busy { until_ms } => return Err((Stage::Claim, busy(until_ms))),
             Claim::Duplicate => return Ok(Outcome::Ignored(Ignored::Duplicate)),
             Claim::HandedOff => return Ok(Outcome::Ignored(Ignored::HandedOff)),
             Claim::Closed => return Ok(Outcome::Ignored(Ignored::Closed)),
@@ -759,6 +771,20 @@ impl TurnEngine {
         Ok(sid)
     }
 
+    /// Best effort: a lease that stays only delays the redelivery until it runs out.
+    async fn release(&self, run: &mut Run<'_>, lease: Lease) {
+        let message = &run.turn.message;
+        let released = timed_state(
+            run.trace,
+            self.store
+                .release(&message.conversation, &message.message, lease),
+        )
+        .await;
+        if let Err(e) = released {
+            tracing::warn!(error = %e, "could not release the turn; its redelivery waits for the lease to run out");
+        }
+    }
+
     async fn record(&self, run: &mut Run<'_>, progress: &Progress) -> Result<(), (Stage, Cause)> {
         let message = &run.turn.message;
         timed_state(
@@ -827,10 +853,14 @@ fn bot_request(bot: &BotRef, message: &MessageAdded, text: &str) -> BotRequest {
     }
 }
 
-fn epoch_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+/// Another delivery of the message is inside its lease: this one goes back to the queue and
+/// comes again after the visibility timeout, by when the other has finished or died.
+pub(crate) fn busy(until_ms: u64) -> Cause {
+    Cause::State(StoreError::Busy {
+        detail: format!(
+            "another delivery is running this turn until epoch ms {until_ms}; this one waits its turn"
+        ),
+    })
 }
 
 pub(crate) async fn timed<T>(total: &mut Duration, work: impl Future<Output = T>) -> T {
@@ -918,9 +948,9 @@ mod tests {
             &self,
             c: &ConversationSid,
             m: &MessageSid,
-            now: u64,
+            lease: Lease,
         ) -> Result<Claim, StoreError> {
-            self.0.claim(c, m, now).await
+            self.0.claim(c, m, lease).await
         }
         async fn record(
             &self,
@@ -942,6 +972,14 @@ mod tests {
         ) -> Result<(), StoreError> {
             self.0.finish(c, m, memory, s, now).await
         }
+        async fn release(
+            &self,
+            c: &ConversationSid,
+            m: &MessageSid,
+            lease: Lease,
+        ) -> Result<(), StoreError> {
+            self.0.release(c, m, lease).await
+        }
         fn durable(&self) -> bool {
             true
         }
@@ -956,7 +994,7 @@ mod tests {
             &self,
             _: &ConversationSid,
             _: &MessageSid,
-            _: u64,
+            _: Lease,
         ) -> Result<Claim, StoreError> {
             Err(StoreError::Unavailable {
                 operation: "claim",
@@ -982,6 +1020,14 @@ mod tests {
             _: u64,
         ) -> Result<(), StoreError> {
             unreachable!("nothing is finished without a claim")
+        }
+        async fn release(
+            &self,
+            _: &ConversationSid,
+            _: &MessageSid,
+            _: Lease,
+        ) -> Result<(), StoreError> {
+            unreachable!("nothing is released without a claim")
         }
         fn durable(&self) -> bool {
             false
@@ -1153,7 +1199,12 @@ mod tests {
         let message: MessageSid = "IM0123456789abcdef0123456789abcdef".parse().unwrap();
         let conversation: ConversationSid = CH.parse().unwrap();
         // An earlier delivery: claimed, answered with two replies, the first one posted.
-        store.claim(&conversation, &message, 1).await.unwrap();
+        // A delivery whose invocation ended long ago.
+        let expired = Lease {
+            now_ms: 1_000,
+            until_ms: 2_000,
+        };
+        store.claim(&conversation, &message, expired).await.unwrap();
         let plan = Plan {
             messages: vec!["first".into(), "second".into()],
             action: Action::Wait,

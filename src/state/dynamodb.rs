@@ -6,6 +6,7 @@
 //! | `handled` | string set of the MessageSids already answered |
 //! | `memory` | the [`Memory`] as JSON (turns, last index, timestamps, what was done to the timers, and the bot's side: streaks, intents, slots across intents, the last card's buttons) |
 //! | `t_<MessageSid>` | the [`Progress`] of a turn in flight, as JSON; removed when it finishes |
+//! | `l_<MessageSid>` | the lease of the delivery running that turn (epoch ms, its deadline) |
 //! | `expires_at` | epoch seconds; the table's TTL attribute |
 //!
 //! Content templates share the table (see [`ContentCache`]): an item `pk = content#<key>`
@@ -24,7 +25,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{Claim, ConversationStore, Memory, Progress, RETENTION_SECS, Status, StoreError};
+use super::{
+    Claim, ConversationStore, Lease, Memory, Progress, RETENTION_SECS, Status, StoreError,
+};
 use crate::content::{CacheError, ContentCache, ContentKey};
 use crate::ids::{ContentSid, ConversationSid, MessageSid};
 
@@ -72,6 +75,10 @@ fn content_pk(key: &ContentKey) -> String {
 
 fn progress_attribute(message: &MessageSid) -> String {
     format!("t_{message}")
+}
+
+fn lease_attribute(message: &MessageSid) -> String {
+    format!("l_{message}")
 }
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -178,6 +185,14 @@ fn classify(item: &Item, message: &MessageSid, now: u64, won: bool) -> Result<Cl
             }
         };
     }
+    // Lost the condition while in flight: another delivery holds the lease.
+    if progress.is_some() {
+        let until_ms = match item.get(&lease_attribute(message)) {
+            Some(AttributeValue::N(n)) => n.parse().unwrap_or(0),
+            _ => 0,
+        };
+        return Ok(Claim::Busy { until_ms });
+    }
     match status_of(item) {
         Status::HandedOff => Ok(Claim::HandedOff),
         Status::Closed => Ok(Claim::Closed),
@@ -194,19 +209,28 @@ impl ConversationStore for DynamoStore {
         &self,
         conversation: &ConversationSid,
         message: &MessageSid,
-        now: u64,
+        lease: Lease,
     ) -> Result<Claim, StoreError> {
+        let now = lease.now_secs();
         let result = self
             .update(conversation)
             .update_expression(
-                "SET #t = if_not_exists(#t, :claimed), #status = if_not_exists(#status, :bot), \
+                "SET #t = if_not_exists(#t, :claimed), #l = :until, \
+                 #status = if_not_exists(#status, :bot), \
                  created_at = if_not_exists(created_at, :now), updated_at = :now, \
                  expires_at = :expires",
             )
+            // New turn: not handled, and the bot has the conversation. Resumed turn: not
+            // handled, in flight, and the delivery that ran it is past its deadline.
             .condition_expression(
-                "attribute_not_exists(pk) OR (NOT contains(handled, :m) AND (#status = :bot OR attribute_exists(#t)))",
+                "attribute_not_exists(pk) OR (NOT contains(handled, :m) AND \
+                 ((attribute_not_exists(#t) AND #status = :bot) OR \
+                  (attribute_exists(#t) AND (attribute_not_exists(#l) OR #l <= :now_ms))))",
             )
             .expression_attribute_names("#t", progress_attribute(message))
+            .expression_attribute_names("#l", lease_attribute(message))
+            .expression_attribute_values(":until", n(lease.until_ms))
+            .expression_attribute_values(":now_ms", n(lease.now_ms))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":claimed", json("claim", &Progress::Claimed)?)
             .expression_attribute_values(":bot", s(Status::Bot.as_str()))
@@ -289,10 +313,11 @@ impl ConversationStore for DynamoStore {
         self.update(conversation)
             .update_expression(
                 "SET memory = :memory, #status = :status, updated_at = :now, expires_at = :expires \
-                 ADD handled :m REMOVE #t",
+                 ADD handled :m REMOVE #t, #l",
             )
             .condition_expression("attribute_exists(#t)")
             .expression_attribute_names("#t", progress_attribute(message))
+            .expression_attribute_names("#l", lease_attribute(message))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":memory", json("finish", memory)?)
             .expression_attribute_values(":status", s(status.as_str()))
@@ -303,6 +328,32 @@ impl ConversationStore for DynamoStore {
             .await
             .map(drop)
             .map_err(|e| not_in_flight("finish", message, e))
+    }
+
+    async fn release(
+        &self,
+        conversation: &ConversationSid,
+        message: &MessageSid,
+        lease: Lease,
+    ) -> Result<(), StoreError> {
+        let released = self
+            .update(conversation)
+            .update_expression("REMOVE #l")
+            .condition_expression("#l = :until")
+            .expression_attribute_names("#l", lease_attribute(message))
+            .expression_attribute_values(":until", n(lease.until_ms))
+            .send()
+            .await;
+        match released {
+            Ok(_) => Ok(()),
+            // Not ours any more (finished, or another delivery took it over): nothing to do.
+            Err(SdkError::ServiceError(service))
+                if service.err().is_conditional_check_failed_exception() =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(store_error("release", e)),
+        }
     }
 
     fn durable(&self) -> bool {

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{Claim, ConversationStore, Memory, Progress, Status, StoreError};
+use super::{Claim, ConversationStore, Lease, Memory, Progress, Status, StoreError};
 use crate::content::{CacheError, ContentCache, ContentKey};
 use crate::ids::{ContentSid, ConversationSid, MessageSid};
 use crate::lock;
@@ -17,7 +17,8 @@ struct Record {
     status: Status,
     handled: HashSet<MessageSid>,
     memory: Memory,
-    in_flight: HashMap<MessageSid, Progress>,
+    /// Each turn in flight: its progress and the lease of the delivery running it.
+    in_flight: HashMap<MessageSid, (Progress, u64)>,
 }
 
 #[derive(Debug, Default)]
@@ -52,8 +53,9 @@ impl ConversationStore for InMemoryStore {
         &self,
         conversation: &ConversationSid,
         message: &MessageSid,
-        now: u64,
+        lease: Lease,
     ) -> Result<Claim, StoreError> {
+        let now = lease.now_secs();
         let mut records = lock(&self.records);
         let record = records
             .entry(conversation.clone())
@@ -70,7 +72,13 @@ impl ConversationStore for InMemoryStore {
         if record.handled.contains(message) {
             return Ok(Claim::Duplicate);
         }
-        if let Some(progress) = record.in_flight.get(message) {
+        if let Some((progress, until_ms)) = record.in_flight.get_mut(message) {
+            if *until_ms > lease.now_ms {
+                return Ok(Claim::Busy {
+                    until_ms: *until_ms,
+                });
+            }
+            *until_ms = lease.until_ms;
             return Ok(Claim::Resume {
                 memory: record.memory.clone(),
                 progress: Box::new(progress.clone()),
@@ -80,7 +88,9 @@ impl ConversationStore for InMemoryStore {
             Status::HandedOff => Ok(Claim::HandedOff),
             Status::Closed => Ok(Claim::Closed),
             Status::Bot => {
-                record.in_flight.insert(message.clone(), Progress::Claimed);
+                record
+                    .in_flight
+                    .insert(message.clone(), (Progress::Claimed, lease.until_ms));
                 Ok(Claim::Fresh {
                     memory: record.memory.clone(),
                 })
@@ -97,11 +107,14 @@ impl ConversationStore for InMemoryStore {
         _now: u64,
     ) -> Result<(), StoreError> {
         let mut records = lock(&self.records);
+        let (stored, _) = records
+            .get_mut(conversation)
+            .and_then(|r| r.in_flight.get_mut(message))
+            .ok_or_else(|| conflict("record", message))?;
+        *stored = progress.clone();
         let record = records
             .get_mut(conversation)
-            .filter(|r| r.in_flight.contains_key(message))
             .ok_or_else(|| conflict("record", message))?;
-        record.in_flight.insert(message.clone(), progress.clone());
         if let Some(status) = status {
             record.status = status;
         }
@@ -125,6 +138,23 @@ impl ConversationStore for InMemoryStore {
         record.handled.insert(message.clone());
         record.memory = memory.clone();
         record.status = status;
+        Ok(())
+    }
+
+    async fn release(
+        &self,
+        conversation: &ConversationSid,
+        message: &MessageSid,
+        lease: Lease,
+    ) -> Result<(), StoreError> {
+        let mut records = lock(&self.records);
+        if let Some((_, until_ms)) = records
+            .get_mut(conversation)
+            .and_then(|r| r.in_flight.get_mut(message))
+            .filter(|(_, until_ms)| *until_ms == lease.until_ms)
+        {
+            *until_ms = 0;
+        }
         Ok(())
     }
 

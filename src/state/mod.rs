@@ -95,6 +95,45 @@ pub struct Memory {
     pub dialog: ConversationMemory,
 }
 
+/// When a claim is made, and until when the claiming delivery may still be working on the turn
+/// (its invocation's deadline). A redelivery that arrives earlier — a visibility timeout shorter
+/// than a slow turn — must not run the same turn beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    /// Epoch milliseconds.
+    pub now_ms: u64,
+    /// Epoch milliseconds.
+    pub until_ms: u64,
+}
+
+impl Lease {
+    /// From now until `deadline`.
+    pub fn until(deadline: crate::deadline::Deadline) -> Self {
+        let now_ms = epoch_ms();
+        Self {
+            now_ms,
+            until_ms: now_ms
+                + u64::try_from(deadline.remaining().as_millis()).unwrap_or(u64::MAX / 2),
+        }
+    }
+
+    pub fn now_secs(&self) -> u64 {
+        self.now_ms / 1000
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 on a clock before it).
+pub fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Seconds since the Unix epoch.
+pub fn epoch_secs() -> u64 {
+    epoch_ms() / 1000
+}
+
 /// The answer to a claim: what this delivery of a message should do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim {
@@ -109,6 +148,10 @@ pub enum Claim {
     },
     /// Already handled.
     Duplicate,
+    /// Another delivery of this message is running its turn, within its lease (epoch ms).
+    Busy {
+        until_ms: u64,
+    },
     /// The conversation is with an agent (or being handed over).
     HandedOff,
     Closed,
@@ -123,6 +166,9 @@ pub enum StoreError {
         operation: &'static str,
         detail: String,
     },
+    /// Another delivery holds the turn (a redelivery during a slow turn): waiting helps.
+    #[error("conversation state busy: {detail}")]
+    Busy { detail: String },
     /// The record is not what a turn expects (another delivery finished the message, or the
     /// item cannot be read): repeating the same call cannot succeed.
     #[error("conversation state refused {operation}: {detail}")]
@@ -134,7 +180,7 @@ pub enum StoreError {
 
 impl StoreError {
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable { .. })
+        matches!(self, Self::Unavailable { .. } | Self::Busy { .. })
     }
 }
 
@@ -146,7 +192,7 @@ pub trait ConversationStore: Send + Sync {
         &self,
         conversation: &ConversationSid,
         message: &MessageSid,
-        now: u64,
+        lease: Lease,
     ) -> Result<Claim, StoreError>;
 
     /// Records the turn's progress and, when the plan ends the bot's part, the new status,
@@ -168,6 +214,16 @@ pub trait ConversationStore: Send + Sync {
         memory: &Memory,
         status: Status,
         now: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Gives up this delivery's lease on a turn that failed, so its redelivery can resume at
+    /// once instead of waiting for the lease to run out. Only a lease equal to `lease` is
+    /// released; another delivery's is left alone.
+    async fn release(
+        &self,
+        conversation: &ConversationSid,
+        message: &MessageSid,
+        lease: Lease,
     ) -> Result<(), StoreError>;
 
     /// Whether the state outlives the process, i.e. whether a replay elsewhere can resume.

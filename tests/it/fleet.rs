@@ -33,6 +33,11 @@ const INSTANCES: usize = 4;
 const CONVERSATIONS: usize = 50;
 const VISIBILITY_SECS: u32 = 2;
 const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:fleet.fifo";
+const INTAKE_BUDGET: Duration = Duration::from_secs(30);
+/// The turn invocations' deadline. Deployed, the visibility timeout is six times the function
+/// timeout, so a redelivery never meets a live delivery's lease; here the visibility timeout is
+/// shorter than the budget, so redeliveries during a slow or killed turn wait for its lease.
+const TURN_BUDGET: Duration = Duration::from_secs(8);
 
 struct Instance {
     runtime: RuntimeEmulator,
@@ -43,15 +48,19 @@ struct Instance {
 }
 
 impl Instance {
-    /// Invokes the function; `None` when it never answered (dead, or past `wait`).
-    async fn invoke(&self, event: Value, wait: Duration) -> Option<InvocationResult> {
+    /// Invokes the function with `budget` until its deadline; `None` when it never answered
+    /// (dead, or past `wait`).
+    async fn invoke(
+        &self,
+        event: Value,
+        budget: Duration,
+        wait: Duration,
+    ) -> Option<InvocationResult> {
         let _busy = self.busy.lock().await;
         if !self.alive.load(Ordering::SeqCst) {
             return None;
         }
-        self.runtime
-            .invoke(event, Duration::from_secs(30), wait)
-            .await
+        self.runtime.invoke(event, budget, wait).await
     }
 }
 
@@ -207,11 +216,13 @@ async fn a_fleet_answers_every_message_once_in_order_through_duplicates_and_a_cr
             let mut later = Vec::new();
             for (k, (first, duplicate)) in picks.into_iter().enumerate() {
                 let event = signed(&url(), &conversation.params[k]);
-                let original = instances[first].invoke(event.clone(), Duration::from_secs(30));
+                let original =
+                    instances[first].invoke(event.clone(), INTAKE_BUDGET, Duration::from_secs(30));
                 match duplicate {
                     Some((other, 0)) => {
                         duplicates.fetch_add(1, Ordering::SeqCst);
-                        let copy = instances[other].invoke(event, Duration::from_secs(30));
+                        let copy =
+                            instances[other].invoke(event, INTAKE_BUDGET, Duration::from_secs(30));
                         let (a, b) = tokio::join!(original, copy);
                         assert_eq!(a, Some(InvocationResult::Response(Value::Null)));
                         assert_eq!(b, Some(InvocationResult::Response(Value::Null)));
@@ -236,7 +247,7 @@ async fn a_fleet_answers_every_message_once_in_order_through_duplicates_and_a_cr
                 duplicates.fetch_add(1, Ordering::SeqCst);
                 assert_eq!(
                     instances[other]
-                        .invoke(event, Duration::from_secs(30))
+                        .invoke(event, INTAKE_BUDGET, Duration::from_secs(30))
                         .await,
                     Some(InvocationResult::Response(Value::Null))
                 );
@@ -291,8 +302,9 @@ async fn a_fleet_answers_every_message_once_in_order_through_duplicates_and_a_cr
                     (Arc::clone(&alive[pick]), Duration::from_secs(30))
                 };
                 // Dead or failed: nothing is deleted, the batch comes back.
-                if let Some(InvocationResult::Response(response)) =
-                    instance.invoke(lambda_event(&batch, QUEUE_ARN), wait).await
+                if let Some(InvocationResult::Response(response)) = instance
+                    .invoke(lambda_event(&batch, QUEUE_ARN), TURN_BUDGET, wait)
+                    .await
                 {
                     poller.settle(&batch, &response).await;
                 }
@@ -383,6 +395,7 @@ async fn a_fleet_answers_every_message_once_in_order_through_duplicates_and_a_cr
     // lines logged inside a turn carry its span's conversation and message.
     let mut resumed = Vec::new();
     let mut span_lines = Vec::new();
+    let mut waited = Vec::new();
     for instance in &instances[1..] {
         let mut function = instance.function.lock().await;
         while let Ok(line) = function.lines.try_recv() {
@@ -391,6 +404,10 @@ async fn a_fleet_answers_every_message_once_in_order_through_duplicates_and_a_cr
             };
             if line["conversationSid"] == victim_conversation.as_str() && line["resumed"] == true {
                 resumed.push(line);
+            } else if line["conversationSid"] == victim_conversation.as_str()
+                && line["outcome"] == "failed:claim"
+            {
+                waited.push(line);
             } else if line["fields"]["message"] == "resuming a turn that started before"
                 && line["span"]["conversation"] == victim_conversation.as_str()
             {
@@ -403,6 +420,16 @@ async fn a_fleet_answers_every_message_once_in_order_through_duplicates_and_a_cr
             && l["repliesSkipped"] == 1
             && l["messagesPosted"] == 0),
         "{resumed:?}"
+    );
+    // Redelivered while the killed delivery's lease ran: sent back, not run beside it.
+    assert!(
+        waited
+            .iter()
+            .any(|l| l["errorType"] == "Transient.ReplaySafe"
+                && l["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("another delivery is running this turn"))),
+        "{waited:?}"
     );
     assert!(
         span_lines

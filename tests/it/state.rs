@@ -15,7 +15,7 @@ use flexlex::queue::sqs::SqsTurnQueue;
 use flexlex::queue::{Dispatched, TurnQueue};
 use flexlex::state::dynamodb::DynamoStore;
 use flexlex::state::in_memory::InMemoryStore;
-use flexlex::state::{Claim, ConversationStore, Memory, Progress, Status, StoreError};
+use flexlex::state::{Claim, ConversationStore, Lease, Memory, Progress, Status, StoreError};
 use flexlex::webhook::MessageAdded;
 
 use crate::moto::{fifo_queue, moto, state_table};
@@ -27,6 +27,14 @@ where
     format!("{prefix}{:032x}", rand::random::<u128>())
         .parse()
         .unwrap()
+}
+
+/// A claim at `secs` by a delivery whose lease runs half a second.
+fn at(secs: u64) -> Lease {
+    Lease {
+        now_ms: secs * 1_000,
+        until_ms: secs * 1_000 + 500,
+    }
 }
 
 fn answered() -> Progress {
@@ -47,14 +55,28 @@ async fn conformance(store: &dyn ConversationStore) {
         (sid("IM"), sid("IM"), sid("IM"));
 
     // A message never seen is fresh, with empty memory.
-    let Claim::Fresh { memory } = store.claim(&conversation, &first, 1_000).await.unwrap() else {
+    let Claim::Fresh { memory } = store.claim(&conversation, &first, at(1_000)).await.unwrap()
+    else {
         panic!("a new message is fresh")
     };
     assert_eq!((memory.turns, memory.last_index), (0, None));
 
-    // Claimed again before anything was recorded: the turn resumes from the claim.
+    // Delivered again while the first delivery's lease runs: not run beside it.
+    let within = Lease {
+        now_ms: 1_000_200,
+        until_ms: 1_000_900,
+    };
     assert_eq!(
-        store.claim(&conversation, &first, 1_001).await.unwrap(),
+        store.claim(&conversation, &first, within).await.unwrap(),
+        Claim::Busy {
+            until_ms: 1_000_500
+        }
+    );
+
+    // Claimed again after that lease ended, before anything was recorded: the turn resumes
+    // from the claim.
+    assert_eq!(
+        store.claim(&conversation, &first, at(1_001)).await.unwrap(),
         Claim::Resume {
             memory: memory.clone(),
             progress: Box::new(Progress::Claimed)
@@ -66,7 +88,8 @@ async fn conformance(store: &dyn ConversationStore) {
         .record(&conversation, &first, &answered(), None, 1_002)
         .await
         .unwrap();
-    let Claim::Resume { progress, .. } = store.claim(&conversation, &first, 1_003).await.unwrap()
+    let Claim::Resume { progress, .. } =
+        store.claim(&conversation, &first, at(1_003)).await.unwrap()
     else {
         panic!("a recorded turn resumes")
     };
@@ -91,7 +114,7 @@ async fn conformance(store: &dyn ConversationStore) {
         .await
         .unwrap();
     assert_eq!(
-        store.claim(&conversation, &first, 1_005).await.unwrap(),
+        store.claim(&conversation, &first, at(1_005)).await.unwrap(),
         Claim::Duplicate
     );
     assert!(matches!(
@@ -105,7 +128,11 @@ async fn conformance(store: &dyn ConversationStore) {
     ));
 
     // The next message sees the memory.
-    let Claim::Fresh { memory } = store.claim(&conversation, &second, 1_007).await.unwrap() else {
+    let Claim::Fresh { memory } = store
+        .claim(&conversation, &second, at(1_007))
+        .await
+        .unwrap()
+    else {
         panic!("the next message is fresh")
     };
     assert_eq!(memory, kept);
@@ -133,10 +160,13 @@ async fn conformance(store: &dyn ConversationStore) {
         .await
         .unwrap();
     assert_eq!(
-        store.claim(&conversation, &third, 1_009).await.unwrap(),
+        store.claim(&conversation, &third, at(1_009)).await.unwrap(),
         Claim::HandedOff
     );
-    let Claim::Resume { progress, .. } = store.claim(&conversation, &second, 1_010).await.unwrap()
+    let Claim::Resume { progress, .. } = store
+        .claim(&conversation, &second, at(1_010))
+        .await
+        .unwrap()
     else {
         panic!("the handing-off turn resumes")
     };
@@ -146,24 +176,27 @@ async fn conformance(store: &dyn ConversationStore) {
         .await
         .unwrap();
     assert_eq!(
-        store.claim(&conversation, &second, 1_012).await.unwrap(),
+        store
+            .claim(&conversation, &second, at(1_012))
+            .await
+            .unwrap(),
         Claim::Duplicate
     );
     assert_eq!(
-        store.claim(&conversation, &third, 1_013).await.unwrap(),
+        store.claim(&conversation, &third, at(1_013)).await.unwrap(),
         Claim::HandedOff
     );
 
     // A closed conversation answers nothing new.
     let other: ConversationSid = sid("CH");
     let (last, after): (MessageSid, MessageSid) = (sid("IM"), sid("IM"));
-    store.claim(&other, &last, 2_000).await.unwrap();
+    store.claim(&other, &last, at(2_000)).await.unwrap();
     store
         .finish(&other, &last, &Memory::default(), Status::Closed, 2_001)
         .await
         .unwrap();
     assert_eq!(
-        store.claim(&other, &after, 2_002).await.unwrap(),
+        store.claim(&other, &after, at(2_002)).await.unwrap(),
         Claim::Closed
     );
 
@@ -255,7 +288,10 @@ async fn the_dynamodb_item_is_what_the_table_documents() {
     let store = DynamoStore::new(dynamodb.clone(), table.clone());
     let conversation: ConversationSid = sid("CH");
     let message: MessageSid = sid("IM");
-    store.claim(&conversation, &message, 1_000).await.unwrap();
+    store
+        .claim(&conversation, &message, at(1_000))
+        .await
+        .unwrap();
     let mut memory = Memory::default();
     memory.dialog.observe(
         &flexlex::bot::BotTurn {
