@@ -222,7 +222,7 @@ mod tests {
     use crate::bot::{BotMessage, Intent, IntentState};
     use crate::config::Config;
     use crate::conversations::{ChannelType, MessagingBinding, Participant};
-    use crate::conversations::{ConversationInfo, Conversations, TwilioError};
+
     use crate::ids::MessageSid;
     use crate::ids::{ConversationSid, InteractionSid, ParticipantSid, WebhookSid};
     use crate::memory::{Call, RecordingConversations, ScriptedBot};
@@ -602,103 +602,10 @@ mod tests {
 
     #[tokio::test]
     async fn twilio_failures_become_failed_outcomes_with_their_stage() {
-        #[derive(Clone)]
-        struct Down;
-        #[async_trait::async_trait]
-        impl Conversations for Down {
-            async fn post_message(
-                &self,
-                _: &ConversationSid,
-                _: &str,
-                _: &str,
-                _: &crate::conversations::ReplyTag,
-                _: Deadline,
-            ) -> Result<(), TwilioError> {
-                Err(TwilioError::Unavailable {
-                    operation: "post_message",
-                    attempts: 5,
-                    last: "HTTP 500".into(),
-                })
-            }
-            async fn close(&self, _: &ConversationSid, _: Deadline) -> Result<(), TwilioError> {
-                unreachable!()
-            }
-            async fn remove_webhook(
-                &self,
-                _: &ConversationSid,
-                _: &WebhookSid,
-                _: Deadline,
-            ) -> Result<(), TwilioError> {
-                unreachable!()
-            }
-            async fn fetch_conversation(
-                &self,
-                _: &ConversationSid,
-                _: Deadline,
-            ) -> Result<ConversationInfo, TwilioError> {
-                unreachable!()
-            }
-            async fn list_participants(
-                &self,
-                _: &ConversationSid,
-                _: Deadline,
-            ) -> Result<Vec<Participant>, TwilioError> {
-                unreachable!()
-            }
-            async fn recent_messages(
-                &self,
-                _: &ConversationSid,
-                _: u32,
-                _: Deadline,
-            ) -> Result<Vec<crate::conversations::PostedMessage>, TwilioError> {
-                unreachable!()
-            }
-            async fn create_interaction(
-                &self,
-                _: &crate::conversations::InteractionRequest,
-                _: Deadline,
-            ) -> Result<InteractionSid, TwilioError> {
-                unreachable!()
-            }
-            async fn set_timers(
-                &self,
-                _: &ConversationSid,
-                _: &crate::timers::TimerUpdate,
-                _: Deadline,
-            ) -> Result<(), TwilioError> {
-                unreachable!()
-            }
-            async fn post_content(
-                &self,
-                _: &ConversationSid,
-                _: &str,
-                _: &crate::ids::ContentSid,
-                _: &std::collections::BTreeMap<String, String>,
-                _: &crate::conversations::ReplyTag,
-                _: Deadline,
-            ) -> Result<(), TwilioError> {
-                unreachable!()
-            }
-            async fn list_webhooks(
-                &self,
-                _: &ConversationSid,
-                _: Deadline,
-            ) -> Result<Vec<crate::conversations::ScopedWebhook>, TwilioError> {
-                unreachable!()
-            }
-            async fn create_webhook(
-                &self,
-                _: &ConversationSid,
-                _: &crate::conversations::NewWebhook,
-                _: Deadline,
-            ) -> Result<WebhookSid, TwilioError> {
-                unreachable!()
-            }
-        }
         let f = fixture(&[]);
         let bridge = crate::app::bridge(
             &f.config,
-            crate::app::Ports::local(Arc::new(f.bot.clone()), Arc::new(Down)),
+            crate::app::Ports::local(Arc::new(f.bot.clone()), Arc::new(crate::memory::TwilioDown)),
         );
         let report = bridge
             .handle(

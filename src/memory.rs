@@ -445,3 +445,113 @@ mod tests {
         assert!(cache.is_empty());
     }
 }
+
+/// Twilio down: every call fails as unavailable (nothing applied, waiting may help).
+#[derive(Clone, Copy, Default)]
+pub struct TwilioDown;
+
+fn down<T>(operation: &'static str) -> Result<T, TwilioError> {
+    Err(TwilioError::Unavailable {
+        operation,
+        attempts: 5,
+        last: "HTTP 503".into(),
+    })
+}
+
+#[async_trait]
+impl Conversations for TwilioDown {
+    async fn post_message(
+        &self,
+        _: &ConversationSid,
+        _: &str,
+        _: &str,
+        _: &ReplyTag,
+        _: Deadline,
+    ) -> Result<(), TwilioError> {
+        down("post_message")
+    }
+
+    async fn close(&self, _: &ConversationSid, _: Deadline) -> Result<(), TwilioError> {
+        down("close")
+    }
+
+    async fn remove_webhook(
+        &self,
+        _: &ConversationSid,
+        _: &WebhookSid,
+        _: Deadline,
+    ) -> Result<(), TwilioError> {
+        down("remove_webhook")
+    }
+
+    async fn fetch_conversation(
+        &self,
+        _: &ConversationSid,
+        _: Deadline,
+    ) -> Result<ConversationInfo, TwilioError> {
+        down("fetch_conversation")
+    }
+
+    async fn list_participants(
+        &self,
+        _: &ConversationSid,
+        _: Deadline,
+    ) -> Result<Vec<Participant>, TwilioError> {
+        down("list_participants")
+    }
+
+    async fn create_interaction(
+        &self,
+        _: &InteractionRequest,
+        _: Deadline,
+    ) -> Result<InteractionSid, TwilioError> {
+        down("create_interaction")
+    }
+
+    async fn recent_messages(
+        &self,
+        _: &ConversationSid,
+        _: u32,
+        _: Deadline,
+    ) -> Result<Vec<PostedMessage>, TwilioError> {
+        down("recent_messages")
+    }
+
+    async fn set_timers(
+        &self,
+        _: &ConversationSid,
+        _: &TimerUpdate,
+        _: Deadline,
+    ) -> Result<(), TwilioError> {
+        down("set_timers")
+    }
+
+    async fn list_webhooks(
+        &self,
+        _: &ConversationSid,
+        _: Deadline,
+    ) -> Result<Vec<ScopedWebhook>, TwilioError> {
+        down("list_webhooks")
+    }
+
+    async fn create_webhook(
+        &self,
+        _: &ConversationSid,
+        _: &NewWebhook,
+        _: Deadline,
+    ) -> Result<WebhookSid, TwilioError> {
+        down("create_webhook")
+    }
+
+    async fn post_content(
+        &self,
+        _: &ConversationSid,
+        _: &str,
+        _: &ContentSid,
+        _: &BTreeMap<String, String>,
+        _: &ReplyTag,
+        _: Deadline,
+    ) -> Result<(), TwilioError> {
+        down("post_content")
+    }
+}

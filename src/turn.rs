@@ -1082,106 +1082,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_reply_failure_is_safe_to_replay_only_with_durable_state() {
-        /// Twilio refusing every post for now.
-        struct Down;
-        #[async_trait]
-        impl Conversations for Down {
-            async fn post_message(
-                &self,
-                _: &ConversationSid,
-                _: &str,
-                _: &str,
-                _: &ReplyTag,
-                _: Deadline,
-            ) -> Result<(), TwilioError> {
-                Err(TwilioError::Unavailable {
-                    operation: "post_message",
-                    attempts: 5,
-                    last: "HTTP 503".into(),
-                })
-            }
-            async fn close(&self, _: &ConversationSid, _: Deadline) -> Result<(), TwilioError> {
-                unreachable!()
-            }
-            async fn remove_webhook(
-                &self,
-                _: &ConversationSid,
-                _: &crate::ids::WebhookSid,
-                _: Deadline,
-            ) -> Result<(), TwilioError> {
-                unreachable!()
-            }
-            async fn fetch_conversation(
-                &self,
-                _: &ConversationSid,
-                _: Deadline,
-            ) -> Result<ConversationInfo, TwilioError> {
-                unreachable!()
-            }
-            async fn list_participants(
-                &self,
-                _: &ConversationSid,
-                _: Deadline,
-            ) -> Result<Vec<crate::conversations::Participant>, TwilioError> {
-                unreachable!()
-            }
-            async fn recent_messages(
-                &self,
-                _: &ConversationSid,
-                _: u32,
-                _: Deadline,
-            ) -> Result<Vec<crate::conversations::PostedMessage>, TwilioError> {
-                Ok(Vec::new())
-            }
-            async fn create_interaction(
-                &self,
-                _: &crate::conversations::InteractionRequest,
-                _: Deadline,
-            ) -> Result<InteractionSid, TwilioError> {
-                unreachable!()
-            }
-            async fn set_timers(
-                &self,
-                _: &ConversationSid,
-                _: &crate::timers::TimerUpdate,
-                _: Deadline,
-            ) -> Result<(), TwilioError> {
-                unreachable!()
-            }
-            async fn post_content(
-                &self,
-                _: &ConversationSid,
-                _: &str,
-                _: &crate::ids::ContentSid,
-                _: &std::collections::BTreeMap<String, String>,
-                _: &ReplyTag,
-                _: Deadline,
-            ) -> Result<(), TwilioError> {
-                unreachable!()
-            }
-            async fn list_webhooks(
-                &self,
-                _: &ConversationSid,
-                _: Deadline,
-            ) -> Result<Vec<crate::conversations::ScopedWebhook>, TwilioError> {
-                unreachable!()
-            }
-            async fn create_webhook(
-                &self,
-                _: &ConversationSid,
-                _: &crate::conversations::NewWebhook,
-                _: Deadline,
-            ) -> Result<crate::ids::WebhookSid, TwilioError> {
-                unreachable!()
-            }
-        }
         let message: MessageSid = "IM0123456789abcdef0123456789abcdef".parse().unwrap();
-        let (in_process, _) = engine(Arc::new(InMemoryStore::new()), Arc::new(Down));
+        let (in_process, _) = engine(
+            Arc::new(InMemoryStore::new()),
+            Arc::new(crate::memory::TwilioDown),
+        );
         assert_eq!(
             label(&run(&in_process, &message).await),
             "Transient.ReplayUnsafe"
         );
-        let (durable, bot) = engine(Arc::new(Durable(InMemoryStore::new())), Arc::new(Down));
+        let (durable, bot) = engine(
+            Arc::new(Durable(InMemoryStore::new())),
+            Arc::new(crate::memory::TwilioDown),
+        );
         let report = run(&durable, &message).await;
         assert_eq!(report.outcome.to_string(), "failed:reply");
         assert_eq!(label(&report), "Transient.ReplaySafe");
