@@ -79,6 +79,27 @@ impl Fleetless {
         (batch.len(), response)
     }
 
+    /// Receives a batch and runs its first record through the function's turn path, for the
+    /// record's own report; how many records came.
+    async fn run_one(&self) -> (usize, flexlex::outcome::Report) {
+        let batch = self.poller.receive(10).await;
+        let event = lambda_event(&batch, QUEUE_ARN);
+        let flexlex::lambda::Event::Turns(turns) = flexlex::lambda::Event::classify(event) else {
+            panic!("an SQS event")
+        };
+        let (lanes, _) = flexlex::sqs_batch::lanes(turns);
+        let report = self
+            .stack
+            .bridge
+            .run_record(
+                &lanes[0][0],
+                flexlex::deadline::Deadline::after(Duration::from_secs(10)),
+                flexlex::telemetry::LogFormat::Text,
+            )
+            .await;
+        (batch.len(), report)
+    }
+
     /// Texts Lex received in a conversation, in order.
     fn lex_texts(&self, seed: &SeededConversation) -> Vec<String> {
         self.stack
@@ -195,22 +216,8 @@ async fn a_delivery_after_the_fifo_dedup_window_is_ignored_as_a_duplicate() {
     // The same webhook again, after the first copy left the queue: the queue no longer
     // deduplicates it (as after SQS's five minutes), the conversation state does.
     f.deliver(&params).await;
-    let batch = f.poller.receive(10).await;
-    assert_eq!(batch.len(), 1, "the queue took the repeat");
-    let event = lambda_event(&batch, QUEUE_ARN);
-    let flexlex::lambda::Event::Turns(turns) = flexlex::lambda::Event::classify(event) else {
-        panic!("an SQS event")
-    };
-    let (lanes, _) = flexlex::sqs_batch::lanes(turns);
-    let report = f
-        .stack
-        .bridge
-        .run_record(
-            &lanes[0][0],
-            flexlex::deadline::Deadline::after(Duration::from_secs(10)),
-            flexlex::telemetry::LogFormat::Text,
-        )
-        .await;
+    let (n, report) = f.run_one().await;
+    assert_eq!(n, 1, "the queue took the repeat");
     assert_eq!(
         report.outcome,
         Outcome::Ignored(flexlex::outcome::Ignored::Duplicate)
@@ -410,21 +417,7 @@ async fn a_reply_twilio_stored_before_failing_is_not_posted_again_on_redelivery(
 
     // The redelivery reads the conversation, finds its tagged reply and posts nothing.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
-    let batch = f.poller.receive(10).await;
-    let event = lambda_event(&batch, QUEUE_ARN);
-    let flexlex::lambda::Event::Turns(turns) = flexlex::lambda::Event::classify(event) else {
-        panic!("an SQS event")
-    };
-    let (lanes, _) = flexlex::sqs_batch::lanes(turns);
-    let report = f
-        .stack
-        .bridge
-        .run_record(
-            &lanes[0][0],
-            flexlex::deadline::Deadline::after(Duration::from_secs(10)),
-            flexlex::telemetry::LogFormat::Text,
-        )
-        .await;
+    let (_, report) = f.run_one().await;
     assert_eq!(report.outcome, Outcome::Replied);
     assert!(report.trace.resumed);
     assert_eq!(
