@@ -49,7 +49,7 @@ use crate::envelope::Envelope;
 use crate::form::FormParams;
 use crate::ids::{AccountSid, BotRef, ConversationSid, MessageSid, ParticipantSid, WebhookSid};
 use crate::outcome::{Cause, Failure, Ignored, Outcome, Rejected, Replay, Report, Stage, Trace};
-use crate::state::{Claim, ConversationStore, Lease, Memory, Status, epoch_secs};
+use crate::state::{Claim, ConversationStore, Lease, Status, epoch_secs};
 use crate::turn::{TurnEngine, timed};
 use crate::webhook::{WebhookError, optional_sid, present, sid};
 
@@ -365,16 +365,59 @@ async fn swap(
         }
         Claim::Fresh { memory } | Claim::Resume { memory, .. } => memory,
     };
-    let swapped = swap_claimed(
-        conversations,
-        store,
-        conversation,
-        handover,
-        &wanted,
-        &memory,
-        deadline,
-        trace,
-    )
+    // Once claimed: list, remove Studio's webhooks, attach the bot's, record.
+    let swapped: Result<Swapped, StepError> = async {
+        let plan = plan_swap(
+            &list(conversations, conversation, deadline, trace).await?,
+            &wanted,
+        );
+        for studio in &plan.remove {
+            timed(
+                &mut trace.twilio,
+                conversations.remove_webhook(conversation, studio, deadline),
+            )
+            .await
+            .map_err(|e| (Stage::SwapWebhooks, Cause::from(e)))?;
+            trace.studio_webhooks_removed += 1;
+        }
+        let webhook = match plan.existing {
+            Some(existing) => existing,
+            None => {
+                let created = timed(
+                    &mut trace.twilio,
+                    conversations.create_webhook(conversation, &wanted, deadline),
+                )
+                .await
+                .map_err(|e| (Stage::SwapWebhooks, Cause::from(e)))?;
+                trace.bot_webhook_created = true;
+                created
+            }
+        };
+        tracing::info!(
+            removed = trace.studio_webhooks_removed,
+            created = trace.bot_webhook_created,
+            webhook = %webhook,
+            "studio webhooks replaced by the bot's"
+        );
+
+        trace.state_round_trips += 1;
+        timed(
+            &mut trace.state,
+            store.finish(
+                conversation,
+                &handover.swap_key,
+                &memory,
+                Status::Bot,
+                epoch_secs(),
+            ),
+        )
+        .await
+        .map_err(|e| (Stage::Finish, Cause::from(e)))?;
+        Ok(Swapped::Done {
+            repeat: false,
+            webhook: Some(webhook),
+        })
+    }
     .await;
     if swapped.is_err() {
         // Best effort, as for a turn: the redelivery may resume at once.
@@ -384,70 +427,6 @@ async fn swap(
         }
     }
     swapped
-}
-
-/// The swap once claimed: list, remove Studio's webhooks, attach the bot's, record.
-#[allow(clippy::too_many_arguments)]
-async fn swap_claimed(
-    conversations: &dyn Conversations,
-    store: &dyn ConversationStore,
-    conversation: &ConversationSid,
-    handover: &Handover,
-    wanted: &NewWebhook,
-    memory: &Memory,
-    deadline: Deadline,
-    trace: &mut Trace,
-) -> Result<Swapped, StepError> {
-    let plan = plan_swap(
-        &list(conversations, conversation, deadline, trace).await?,
-        wanted,
-    );
-    for studio in &plan.remove {
-        timed(
-            &mut trace.twilio,
-            conversations.remove_webhook(conversation, studio, deadline),
-        )
-        .await
-        .map_err(|e| (Stage::SwapWebhooks, Cause::from(e)))?;
-        trace.studio_webhooks_removed += 1;
-    }
-    let webhook = match plan.existing {
-        Some(existing) => existing,
-        None => {
-            let created = timed(
-                &mut trace.twilio,
-                conversations.create_webhook(conversation, wanted, deadline),
-            )
-            .await
-            .map_err(|e| (Stage::SwapWebhooks, Cause::from(e)))?;
-            trace.bot_webhook_created = true;
-            created
-        }
-    };
-    tracing::info!(
-        removed = trace.studio_webhooks_removed,
-        created = trace.bot_webhook_created,
-        webhook = %webhook,
-        "studio webhooks replaced by the bot's"
-    );
-
-    trace.state_round_trips += 1;
-    timed(
-        &mut trace.state,
-        store.finish(
-            conversation,
-            &handover.swap_key,
-            memory,
-            Status::Bot,
-            epoch_secs(),
-        ),
-    )
-    .await
-    .map_err(|e| (Stage::Finish, Cause::from(e)))?;
-    Ok(Swapped::Done {
-        repeat: false,
-        webhook: Some(webhook),
-    })
 }
 
 async fn list(
