@@ -11,6 +11,10 @@
 //!   template new, in the fleet's cache or in the instance's), the conversation-state round
 //!   trips (from the turn's `Trace`) and the Twilio requests (from the emulator's request log).
 //!
+//! - intake alone: admission and the turn's serialisation, with a queue that only encodes;
+//! - the `bootstrap` process on SQS FIFO and DynamoDB (moto's server behind a counting proxy):
+//!   peak RSS and the connections opened to the queue and table, Lex and Twilio.
+//!
 //! Run with `scripts/bench.sh` (it builds the binaries first).
 
 use std::path::{Path, PathBuf};
@@ -461,6 +465,287 @@ async fn calls_per_turn_kind(runs: usize) -> Option<()> {
     Some(())
 }
 
+/// A turn queue that encodes the turn as the SQS adapter does and sends nothing: intake's
+/// own work, without the SendMessage round trip.
+struct EncodeOnly;
+
+#[async_trait::async_trait]
+impl flexlex::queue::TurnQueue for EncodeOnly {
+    async fn dispatch(
+        &self,
+        turn: flexlex::admission::AdmittedTurn,
+        _: Deadline,
+    ) -> Result<flexlex::queue::Dispatched, flexlex::queue::QueueError> {
+        let body = serde_json::to_string(&turn)
+            .map_err(|e| flexlex::queue::QueueError::Refused(e.to_string()))?;
+        std::hint::black_box(body);
+        Ok(flexlex::queue::Dispatched::Queued)
+    }
+}
+
+async fn warm_intake(runs: usize) {
+    let settings: std::collections::HashMap<String, String> = [
+        ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+        ("TWILIO_AUTH_TOKEN", TOKEN),
+        ("FLEX_WORKSPACE_SID", "WS0123456789abcdef0123456789abcdef"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let config = Config::from_settings(&settings).expect("bench settings are valid");
+    let mut ports = flexlex::app::Ports::local(
+        Arc::new(ScriptedBot::default()),
+        Arc::new(RecordingConversations::default()),
+    );
+    ports.queue = Some(Arc::new(EncodeOnly));
+    let bridge = flexlex::app::bridge(&config, ports);
+    let events: Vec<serde_json::Value> = (0..runs)
+        .map(|i| {
+            let message = CustomerMessage {
+                account: "AC0123456789abcdef0123456789abcdef",
+                conversation: "CH0123456789abcdef0123456789abcdef",
+                webhook: "WH0123456789abcdef0123456789abcdef",
+                participant: "MB0123456789abcdef0123456789abcdef",
+                author: "+15551234567",
+                body: "I would like to order some flowers for my mother, please",
+                index: i as u64,
+                source: "SMS",
+            };
+            signed_envelope(URL, &message.params(), TOKEN).expect("valid URL")
+        })
+        .collect();
+    let mut samples = Vec::with_capacity(runs);
+    for event in events {
+        let started = Instant::now();
+        let report = bridge
+            .handle(event, Deadline::after(Duration::from_secs(10)))
+            .await;
+        let line = flexlex::telemetry::event_line(&report, 0);
+        std::hint::black_box(line);
+        samples.push(started.elapsed());
+    }
+    summary("warm intake (admission + encode, no send)", samples);
+}
+
+/// Forwards loopback connections to `target` and counts them: how many connections a client
+/// opens to a server that cannot count them itself.
+async fn counting_proxy(
+    target: std::net::SocketAddr,
+) -> Option<(String, Arc<std::sync::atomic::AtomicUsize>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.ok()?;
+    let address = listener.local_addr().ok()?;
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&count);
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    Some((format!("http://{address}"), count))
+}
+
+/// `bootstrap` on SQS FIFO and DynamoDB: moto's server behind a counting proxy, the emulators
+/// for Lex and Twilio. `runs` messages go through intake, then through turns (batches of up to
+/// ten from the queue). Needs `moto_server` on the PATH.
+async fn on_queue_and_table(runs: usize) -> Option<()> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    use aws_sdk_sqs::types::QueueAttributeName;
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .ok()?
+        .port();
+    let mut moto = tokio::process::Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .ok()?;
+    let moto_address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().ok()?;
+    let started = Instant::now();
+    while tokio::net::TcpStream::connect(moto_address).await.is_err() {
+        if started.elapsed() > Duration::from_secs(30) {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let direct = format!("http://{moto_address}");
+    let credentials =
+        aws_credential_types::Credentials::new("AKIDBENCH", "bench", None, None, "bench");
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+        )
+        .endpoint_url(&direct)
+        .http_client(flexlex::http::SmithyHttpClient::shared(
+            flexlex::http::client(Default::default()).ok()?,
+        ))
+        .build();
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queue = sqs
+        .create_queue()
+        .queue_name("bench-turns.fifo")
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .attributes(QueueAttributeName::VisibilityTimeout, "30")
+        .send()
+        .await
+        .ok()?
+        .queue_url?;
+    aws_sdk_dynamodb::Client::new(&sdk)
+        .create_table()
+        .table_name("bench-state")
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .ok()?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .ok()?,
+        )
+        .send()
+        .await
+        .ok()?;
+
+    let (proxied, aws_connections) = counting_proxy(moto_address).await?;
+    let lex = LexEmulator::start().await.ok()?;
+    let twilio = TwilioEmulator::start().await.ok()?;
+    let runtime = RuntimeEmulator::start().await.ok()?;
+    let mut vars = settings(&twilio);
+    vars.extend([
+        ("AWS_ENDPOINT_URL_LEX_RUNTIME_V2", lex.endpoint()),
+        ("AWS_ENDPOINT_URL_SQS", proxied.clone()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", proxied),
+        ("TURN_QUEUE_URL", queue.clone()),
+        ("STATE_TABLE", "bench-state".to_owned()),
+    ]);
+    let child = spawn(&release_binary("bootstrap"), &runtime, &vars).ok()?;
+    let pid = child.id()?;
+    runtime.wait_first_poll(Duration::from_secs(10)).await?;
+    let account = twilio.account_sid();
+    let mut seed = twilio.create_conversation(CustomerKind::Sms {
+        address: "+15551234567".into(),
+    });
+    let mut intake = Vec::with_capacity(runs);
+    for i in 0..runs {
+        if i % 3 == 0 {
+            seed = twilio.create_conversation(CustomerKind::Sms {
+                address: "+15551234567".into(),
+            });
+        }
+        let message = CustomerMessage {
+            account: account.as_str(),
+            conversation: seed.conversation.as_str(),
+            webhook: seed.webhook.as_str(),
+            participant: seed.customer.as_str(),
+            author: &seed.customer_author,
+            body: "help",
+            index: i as u64,
+            source: "SMS",
+        };
+        let event = signed_envelope(URL, &message.params(), TOKEN).ok()?;
+        let at = Instant::now();
+        runtime
+            .invoke(event, Duration::from_secs(20), Duration::from_secs(20))
+            .await?;
+        intake.push(at.elapsed());
+    }
+    summary("intake, bootstrap → SendMessage (moto)", intake);
+    let mut turns = Vec::new();
+    let mut handled = 0;
+    while handled < runs {
+        let batch = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .ok()?
+            .messages
+            .unwrap_or_default();
+        if batch.is_empty() {
+            break;
+        }
+        let records: Vec<serde_json::Value> = batch
+            .iter()
+            .map(|m| {
+                let attributes: serde_json::Map<String, serde_json::Value> = m
+                    .attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| (k.as_str().to_owned(), serde_json::json!(v)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                serde_json::json!({
+                    "messageId": m.message_id(),
+                    "receiptHandle": m.receipt_handle(),
+                    "body": m.body(),
+                    "attributes": attributes,
+                    "messageAttributes": {},
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bench-turns.fifo",
+                    "awsRegion": "us-east-1",
+                })
+            })
+            .collect();
+        let at = Instant::now();
+        runtime
+            .invoke(
+                serde_json::json!({ "Records": records }),
+                Duration::from_secs(20),
+                Duration::from_secs(20),
+            )
+            .await?;
+        turns.push(at.elapsed());
+        for m in &batch {
+            let _ = sqs
+                .delete_message()
+                .queue_url(&queue)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await;
+        }
+        handled += batch.len();
+    }
+    println!("turn batches: {} for {handled} messages", turns.len());
+    summary("turn batch, bootstrap (Lex, Twilio, DynamoDB)", turns);
+    println!(
+        "peak RSS of bootstrap on queue and table after {runs} intakes and {handled} turns: {} KiB",
+        peak_rss_kib(pid)
+            .map(|k| k.to_string())
+            .unwrap_or_else(|| "unknown".into())
+    );
+    println!(
+        "TCP connections: SQS + DynamoDB {} , Lex {} ({} calls), Twilio {} ({} requests)",
+        aws_connections.load(std::sync::atomic::Ordering::SeqCst),
+        lex.connections(),
+        lex.calls().len(),
+        twilio.connections(),
+        twilio.requests().len()
+    );
+    drop(child);
+    let _ = moto.kill().await;
+    Some(())
+}
+
 #[tokio::main]
 async fn main() {
     let runs: usize = std::env::var("BENCH_RUNS")
@@ -491,8 +776,27 @@ async fn main() {
     let vars = settings(&twilio);
     cold_start("hello_lambda", &hello, &[], runs).await;
     cold_start("bootstrap", &bootstrap, &vars, runs).await;
+    let mut queued = vars.clone();
+    queued.extend([
+        (
+            "TURN_QUEUE_URL",
+            "https://sqs.us-east-1.amazonaws.com/123456789012/turns.fifo".to_owned(),
+        ),
+        ("STATE_TABLE", "flexlex-state".to_owned()),
+    ]);
+    cold_start(
+        "bootstrap (queue + table configured)",
+        &bootstrap,
+        &queued,
+        runs,
+    )
+    .await;
+    warm_intake(runs * 250).await;
     warm_in_memory(runs * 250).await;
     if warm_emulated(runs * 10).await.is_none() {
         println!("the emulated warm run could not complete");
+    }
+    if on_queue_and_table(runs * 5).await.is_none() {
+        println!("the queue-and-table run could not complete (is moto_server installed?)");
     }
 }
