@@ -223,13 +223,40 @@ async fn warm_emulated(runs: usize) -> Option<()> {
     let child = spawn(&release_binary("bootstrap"), &runtime, &vars).ok()?;
     let pid = child.id()?;
     runtime.wait_first_poll(Duration::from_secs(10)).await?;
+    let samples = invoke_messages(&runtime, &twilio, runs, 50).await?;
+    summary("warm, bootstrap + loopback emulators (full)", samples);
+    println!(
+        "peak RSS of bootstrap after {runs} invocations: {} KiB",
+        peak_rss_kib(pid)
+            .map(|k| k.to_string())
+            .unwrap_or_else(|| "unknown".into())
+    );
+    println!(
+        "TCP connections opened over {runs} invocations: Lex {} ({} calls), Twilio {} ({} requests)",
+        lex.connections(),
+        lex.calls().len(),
+        twilio.connections(),
+        twilio.requests().len()
+    );
+    drop(child);
+    Some(())
+}
+
+/// Sends `runs` signed customer messages through `runtime`, `per_conversation` to each new SMS
+/// conversation, and times each invocation.
+async fn invoke_messages(
+    runtime: &RuntimeEmulator,
+    twilio: &TwilioEmulator,
+    runs: usize,
+    per_conversation: usize,
+) -> Option<Vec<Duration>> {
     let account = twilio.account_sid();
-    let mut samples = Vec::with_capacity(runs);
     let mut seed = twilio.create_conversation(CustomerKind::Sms {
         address: "+15551234567".into(),
     });
+    let mut samples = Vec::with_capacity(runs);
     for i in 0..runs {
-        if i % 50 == 0 {
+        if i % per_conversation == 0 {
             seed = twilio.create_conversation(CustomerKind::Sms {
                 address: "+15551234567".into(),
             });
@@ -251,22 +278,7 @@ async fn warm_emulated(runs: usize) -> Option<()> {
             .await?;
         samples.push(started.elapsed());
     }
-    summary("warm, bootstrap + loopback emulators (full)", samples);
-    println!(
-        "peak RSS of bootstrap after {runs} invocations: {} KiB",
-        peak_rss_kib(pid)
-            .map(|k| k.to_string())
-            .unwrap_or_else(|| "unknown".into())
-    );
-    println!(
-        "TCP connections opened over {runs} invocations: Lex {} ({} calls), Twilio {} ({} requests)",
-        lex.connections(),
-        lex.calls().len(),
-        twilio.connections(),
-        twilio.requests().len()
-    );
-    drop(child);
-    Some(())
+    Some(samples)
 }
 
 /// A bridge in this process over the emulators, the real Lex and Twilio clients, and `store`
@@ -638,34 +650,7 @@ async fn on_queue_and_table(runs: usize) -> Option<()> {
     let child = spawn(&release_binary("bootstrap"), &runtime, &vars).ok()?;
     let pid = child.id()?;
     runtime.wait_first_poll(Duration::from_secs(10)).await?;
-    let account = twilio.account_sid();
-    let mut seed = twilio.create_conversation(CustomerKind::Sms {
-        address: "+15551234567".into(),
-    });
-    let mut intake = Vec::with_capacity(runs);
-    for i in 0..runs {
-        if i % 3 == 0 {
-            seed = twilio.create_conversation(CustomerKind::Sms {
-                address: "+15551234567".into(),
-            });
-        }
-        let message = CustomerMessage {
-            account: account.as_str(),
-            conversation: seed.conversation.as_str(),
-            webhook: seed.webhook.as_str(),
-            participant: seed.customer.as_str(),
-            author: &seed.customer_author,
-            body: "help",
-            index: i as u64,
-            source: "SMS",
-        };
-        let event = signed_envelope(URL, &message.params(), TOKEN).ok()?;
-        let at = Instant::now();
-        runtime
-            .invoke(event, Duration::from_secs(20), Duration::from_secs(20))
-            .await?;
-        intake.push(at.elapsed());
-    }
+    let intake = invoke_messages(&runtime, &twilio, runs, 3).await?;
     summary("intake, bootstrap → SendMessage (moto)", intake);
     let mut turns = Vec::new();
     let mut handled = 0;
