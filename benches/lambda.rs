@@ -15,7 +15,8 @@
 //! - the `bootstrap` process on SQS FIFO and DynamoDB (moto's server behind a counting proxy):
 //!   peak RSS and the connections opened to the queue and table, Lex and Twilio.
 //!
-//! Run with `scripts/bench.sh` (it builds the binaries first).
+//! Run with `scripts/bench.sh` (it builds the binaries first). Arguments name the sections to run
+//! (`calls`, `cold`, `intake`, `turn`, `emulated`, `queue`); none runs them all.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -109,26 +110,22 @@ fn spawn(
     command.spawn()
 }
 
-async fn cold_start(name: &str, binary: &Path, extra: &[(&str, String)], runs: usize) {
-    let mut samples = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let Ok(runtime) = RuntimeEmulator::start().await else {
-            return;
-        };
-        let started = Instant::now();
-        let Ok(mut child) = spawn(binary, &runtime, extra) else {
-            println!("{name}: cannot start {}", binary.display());
-            return;
-        };
-        match runtime.wait_first_poll(Duration::from_secs(10)).await {
-            Some(at) => samples.push(at.duration_since(started)),
-            None => println!("{name}: no poll within 10 s"),
-        }
-        let _ = child.kill().await;
-    }
-    if !samples.is_empty() {
-        summary(&format!("cold start: {name}"), samples);
-    }
+/// Environment variables for a spawned function.
+type Settings<'a> = &'a [(&'a str, String)];
+
+/// One cold start: process start → the first poll of a fresh Runtime API.
+async fn cold_start(binary: &Path, extra: &[(&str, String)]) -> Result<Duration, String> {
+    let runtime = RuntimeEmulator::start()
+        .await
+        .map_err(|e| format!("cannot start the Runtime API: {e}"))?;
+    let started = Instant::now();
+    let mut child = spawn(binary, &runtime, extra)
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let polled = runtime.wait_first_poll(Duration::from_secs(10)).await;
+    let _ = child.kill().await;
+    polled
+        .map(|at| at.duration_since(started))
+        .ok_or_else(|| "no poll within 10 s".to_owned())
 }
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {
@@ -737,7 +734,13 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(40);
-    if calls_per_turn_kind(3).await.is_none() {
+    // `cargo bench` passes `--bench`; the other arguments name sections.
+    let chosen: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let run = |section: &str| chosen.is_empty() || chosen.iter().any(|c| c == section);
+    if run("calls") && calls_per_turn_kind(3).await.is_none() {
         println!("the calls per turn kind could not be measured");
     }
     let bootstrap = release_binary("bootstrap");
@@ -759,9 +762,27 @@ async fn main() {
         Err(e) => return println!("cannot start the Twilio emulator: {e}"),
     };
     let vars = settings(&twilio);
-    cold_start("hello_lambda", &hello, &[], runs).await;
-    cold_start("bootstrap", &bootstrap, &vars, runs).await;
-    let mut queued = vars.clone();
+    if run("cold") {
+        cold_starts(&bootstrap, &hello, &vars, runs).await;
+    }
+    if run("intake") {
+        warm_intake(runs * 250).await;
+    }
+    if run("turn") {
+        warm_in_memory(runs * 250).await;
+    }
+    if run("emulated") && warm_emulated(runs * 10).await.is_none() {
+        println!("the emulated warm run could not complete");
+    }
+    if run("queue") && on_queue_and_table(runs * 5).await.is_none() {
+        println!("the queue-and-table run could not complete (is moto_server installed?)");
+    }
+}
+
+/// `hello_lambda`, `bootstrap`, and `bootstrap` with the queue and table configured, interleaved
+/// run by run so that a slow spell of the machine weighs on all three alike.
+async fn cold_starts(bootstrap: &Path, hello: &Path, vars: &[(&str, String)], runs: usize) {
+    let mut queued = vars.to_vec();
     queued.extend([
         (
             "TURN_QUEUE_URL",
@@ -769,19 +790,21 @@ async fn main() {
         ),
         ("STATE_TABLE", "flexlex-state".to_owned()),
     ]);
-    cold_start(
-        "bootstrap (queue + table configured)",
-        &bootstrap,
-        &queued,
-        runs,
-    )
-    .await;
-    warm_intake(runs * 250).await;
-    warm_in_memory(runs * 250).await;
-    if warm_emulated(runs * 10).await.is_none() {
-        println!("the emulated warm run could not complete");
+    let kinds: [(&str, &Path, Settings); 3] = [
+        ("hello_lambda", hello, &[]),
+        ("bootstrap", bootstrap, vars),
+        ("bootstrap (queue + table configured)", bootstrap, &queued),
+    ];
+    let mut samples: [Vec<Duration>; 3] = Default::default();
+    for _ in 0..runs {
+        for ((name, binary, extra), into) in kinds.iter().zip(samples.iter_mut()) {
+            match cold_start(binary, extra).await {
+                Ok(took) => into.push(took),
+                Err(why) => return println!("{name}: {why}"),
+            }
+        }
     }
-    if on_queue_and_table(runs * 5).await.is_none() {
-        println!("the queue-and-table run could not complete (is moto_server installed?)");
+    for ((name, ..), taken) in kinds.iter().zip(samples) {
+        summary(&format!("cold start: {name}"), taken);
     }
 }
