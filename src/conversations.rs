@@ -60,12 +60,16 @@ pub struct ReplyTag {
     pub message: MessageSid,
     /// The reply's position among the turn's replies.
     pub part: u32,
+    /// The message's position among the pieces a long reply is cut into (0 for the first).
+    pub piece: u32,
 }
 
 impl ReplyTag {
     /// The `Attributes` JSON a tagged reply carries.
     pub fn attributes(&self) -> Value {
-        serde_json::json!({ "flexlex": { "replyTo": self.message.as_str(), "part": self.part } })
+        serde_json::json!({
+            "flexlex": { "replyTo": self.message.as_str(), "part": self.part, "piece": self.piece }
+        })
     }
 
     /// The tag in a message's `Attributes`, if it has one.
@@ -74,6 +78,11 @@ impl ReplyTag {
         Some(Self {
             message: MessageSid::parse(tag.get("replyTo")?.as_str()?).ok()?,
             part: u32::try_from(tag.get("part")?.as_u64()?).ok()?,
+            // Replies tagged before long replies were cut in the turn carry no piece.
+            piece: match tag.get("piece") {
+                None => 0,
+                Some(piece) => u32::try_from(piece.as_u64()?).ok()?,
+            },
         })
     }
 }
@@ -222,7 +231,8 @@ impl TwilioError {
 /// so they never trigger the bot's webhook again.
 #[async_trait]
 pub trait Conversations: Send + Sync {
-    /// Posts `body` as `author`, tagged with the message it answers (`tag`).
+    /// Posts `body` as `author` in one message, tagged with the message it answers (`tag`).
+    /// The body fits Twilio's limit: the turn cuts long replies ([`crate::message_body`]).
     async fn post_message(
         &self,
         conversation: &ConversationSid,
@@ -308,4 +318,41 @@ pub trait Conversations: Send + Sync {
         tag: &ReplyTag,
         deadline: Deadline,
     ) -> Result<(), TwilioError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IM: &str = "IM0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_tag_reads_back_from_the_attributes_it_writes() {
+        let tag = ReplyTag {
+            message: MessageSid::parse(IM).unwrap(),
+            part: 2,
+            piece: 1,
+        };
+        assert_eq!(ReplyTag::from_attributes(&tag.attributes()), Some(tag));
+    }
+
+    #[test]
+    fn a_tag_without_a_piece_is_the_first_piece_and_a_foreign_one_is_none() {
+        let old = serde_json::json!({ "flexlex": { "replyTo": IM, "part": 1 } });
+        assert_eq!(
+            ReplyTag::from_attributes(&old),
+            Some(ReplyTag {
+                message: MessageSid::parse(IM).unwrap(),
+                part: 1,
+                piece: 0,
+            })
+        );
+        for foreign in [
+            serde_json::json!({}),
+            serde_json::json!({ "flexlex": { "replyTo": "nope", "part": 1 } }),
+            serde_json::json!({ "flexlex": { "replyTo": IM, "part": 1, "piece": -1 } }),
+        ] {
+            assert_eq!(ReplyTag::from_attributes(&foreign), None, "{foreign}");
+        }
+    }
 }

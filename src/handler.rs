@@ -347,6 +347,7 @@ mod tests {
                 tag: crate::conversations::ReplyTag {
                     message: MessageSid::parse(report.trace.message.as_deref().unwrap()).unwrap(),
                     part: 0,
+                    piece: 0,
                 },
             }]
         );

@@ -22,6 +22,7 @@ pub mod ids;
 pub mod lambda;
 pub mod lex;
 pub mod memory;
+pub mod message_body;
 pub mod outcome;
 pub mod policy;
 pub mod queue;

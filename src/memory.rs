@@ -385,6 +385,7 @@ mod tests {
         ReplyTag {
             message: crate::ids::MessageSid::parse("IM0123456789abcdef0123456789abcdef").unwrap(),
             part: 1,
+            piece: 0,
         }
     }
 

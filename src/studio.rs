@@ -895,6 +895,7 @@ mod tests {
                     tag: crate::conversations::ReplyTag {
                         message: MessageSid::parse(IM).unwrap(),
                         part: 0,
+                        piece: 0,
                     },
                 },
             ]

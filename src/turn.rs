@@ -22,6 +22,7 @@ use crate::deadline::Deadline;
 use crate::escalation::decide_turn;
 use crate::handoff::{channel_hint, handoff_attributes, identify_customer, interaction_request};
 use crate::ids::{BotRef, InteractionSid, LocaleId};
+use crate::message_body::{MAX_BODY_CHARS, split_body};
 use crate::outcome::{Cause, Failure, Ignored, Outcome, Replay, Report, Stage, Trace};
 use crate::policy::{
     Action, Plan, Reason, Reply, plan_bot_error, plan_media_only, plan_unroutable,
@@ -475,53 +476,60 @@ impl TurnEngine {
         replies: &[Reply],
         destination: &Destination<'_>,
     ) -> Result<(), (Stage, Cause)> {
-        let message = &run.turn.message;
         let posted = if run.trace.resumed && !replies.is_empty() {
-            self.posted_parts(run).await?
+            self.posted_pieces(run).await?
         } else {
             HashSet::new()
         };
         for (part, reply) in (0u32..).zip(replies) {
-            if posted.contains(&part) {
-                run.trace.replies_skipped += 1;
-                continue;
-            }
-            let tag = ReplyTag {
-                message: message.message.clone(),
-                part,
-            };
             match reply {
-                Reply::Text(text) => self.post_text(run, text, &tag).await?,
-                Reply::Card(card) => self.post_card(run, card, &tag, destination).await?,
+                Reply::Text(text) => self.post_text(run, text, part, &posted).await?,
+                // A card is one message, whichever form it took.
+                Reply::Card(_) if posted.contains(&(part, 0)) => run.trace.replies_skipped += 1,
+                Reply::Card(card) => self.post_card(run, card, part, destination).await?,
             }
-            run.acted = true;
-            run.trace.messages_posted += 1;
         }
         Ok(())
     }
 
+    /// `text` cut to Twilio's limit, each piece tagged on its own; the pieces in `posted` (a
+    /// resumed turn found them in the conversation) are not posted again.
     async fn post_text(
         &self,
         run: &mut Run<'_>,
         text: &str,
-        tag: &ReplyTag,
+        part: u32,
+        posted: &HashSet<(u32, u32)>,
     ) -> Result<(), (Stage, Cause)> {
-        let result = timed(
-            &mut run.trace.twilio,
-            self.conversations.post_message(
-                &run.turn.message.conversation,
-                &self.behaviour.bot_author,
-                text,
-                tag,
-                run.deadline,
-            ),
-        )
-        .await;
-        if let Err(e) = result {
-            if matches!(e, TwilioError::Ambiguous { .. }) {
-                tracing::warn!(part = tag.part, error = %e, "reply outcome ambiguous; a redelivery checks Twilio before posting again");
+        for (piece, body) in (0u32..).zip(split_body(text, MAX_BODY_CHARS)) {
+            if posted.contains(&(part, piece)) {
+                run.trace.replies_skipped += 1;
+                continue;
             }
-            return Err((Stage::Reply, e.into()));
+            let tag = ReplyTag {
+                message: run.turn.message.message.clone(),
+                part,
+                piece,
+            };
+            let result = timed(
+                &mut run.trace.twilio,
+                self.conversations.post_message(
+                    &run.turn.message.conversation,
+                    &self.behaviour.bot_author,
+                    &body,
+                    &tag,
+                    run.deadline,
+                ),
+            )
+            .await;
+            if let Err(e) = result {
+                if matches!(e, TwilioError::Ambiguous { .. }) {
+                    tracing::warn!(part, piece, error = %e, "reply outcome ambiguous; a redelivery checks Twilio before posting again");
+                }
+                return Err((Stage::Reply, e.into()));
+            }
+            run.acted = true;
+            run.trace.messages_posted += 1;
         }
         Ok(())
     }
@@ -533,9 +541,14 @@ impl TurnEngine {
         &self,
         run: &mut Run<'_>,
         card: &Card,
-        tag: &ReplyTag,
+        part: u32,
         destination: &Destination<'_>,
     ) -> Result<(), (Stage, Cause)> {
+        let as_text = |run: &mut Run<'_>| {
+            run.trace.cards_as_text += 1;
+            card_to_text(card)
+        };
+        let none_posted = HashSet::new();
         let form = match &self.cards.api {
             Some(_) => {
                 self.behaviour
@@ -547,27 +560,35 @@ impl TurnEngine {
         let (rich, api) = match (form, &self.cards.api) {
             (CardForm::Rich(rich), Some(api)) => (rich, api),
             (CardForm::Text(AsText::DoesNotFit), _) => {
-                tracing::info!(
-                    part = tag.part,
-                    "the card fits no template; posted as numbered text"
-                );
-                run.trace.cards_as_text += 1;
-                return self.post_text(run, &card_to_text(card), tag).await;
+                tracing::info!(part, "the card fits no template; posted as numbered text");
+                let text = as_text(run);
+                return self.post_text(run, &text, part, &none_posted).await;
             }
-            _ => return self.post_text(run, &card_to_text(card), tag).await,
+            _ => {
+                return self
+                    .post_text(run, &card_to_text(card), part, &none_posted)
+                    .await;
+            }
         };
-        match self.send_card(run, api.as_ref(), &rich, tag).await {
+        let tag = ReplyTag {
+            message: run.turn.message.message.clone(),
+            part,
+            piece: 0,
+        };
+        match self.send_card(run, api.as_ref(), &rich, &tag).await {
             Ok(()) => {
                 run.trace.cards_rich += 1;
+                run.acted = true;
+                run.trace.messages_posted += 1;
                 Ok(())
             }
             Err(error) if error.falls_back_to_text() => {
-                tracing::warn!(part = tag.part, %error, "rich card not sent; posted as numbered text");
-                run.trace.cards_as_text += 1;
-                self.post_text(run, &card_to_text(card), tag).await
+                tracing::warn!(part, %error, "rich card not sent; posted as numbered text");
+                let text = as_text(run);
+                self.post_text(run, &text, part, &none_posted).await
             }
             Err(RichCardError::Create(e) | RichCardError::Send(e)) => {
-                tracing::warn!(part = tag.part, error = %e, "rich card outcome ambiguous; a redelivery checks Twilio before posting again");
+                tracing::warn!(part, error = %e, "rich card outcome ambiguous; a redelivery checks Twilio before posting again");
                 Err((Stage::Reply, e.into()))
             }
         }
@@ -632,7 +653,11 @@ impl TurnEngine {
         .map_err(RichCardError::Send)
     }
 
-    async fn posted_parts(&self, run: &mut Run<'_>) -> Result<HashSet<u32>, (Stage, Cause)> {
+    /// The (part, piece) of every reply to this message the conversation already holds.
+    async fn posted_pieces(
+        &self,
+        run: &mut Run<'_>,
+    ) -> Result<HashSet<(u32, u32)>, (Stage, Cause)> {
         let message = &run.turn.message;
         let recent = timed(
             &mut run.trace.twilio,
@@ -648,7 +673,7 @@ impl TurnEngine {
             .into_iter()
             .filter_map(|m| m.reply_to)
             .filter(|tag| tag.message == message.message)
-            .map(|tag| tag.part)
+            .map(|tag| (tag.part, tag.piece))
             .collect())
     }
 
@@ -1144,6 +1169,7 @@ mod tests {
                 &ReplyTag {
                     message: message.clone(),
                     part: 0,
+                    piece: 0,
                 },
                 Deadline::after(Duration::from_secs(1)),
             )
@@ -1169,6 +1195,126 @@ mod tests {
             run(&engine, &message).await.outcome,
             Outcome::Ignored(Ignored::Duplicate)
         );
+    }
+
+    /// A reply of `words` words: over Twilio's limit from about 180 words on.
+    fn long_text(words: usize) -> String {
+        (0..words)
+            .map(|i| format!("word{i}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn posts(twilio: &RecordingConversations) -> Vec<(String, u32, u32)> {
+        twilio
+            .calls()
+            .into_iter()
+            .filter_map(|c| match c {
+                Call::Post { body, tag, .. } => Some((body, tag.part, tag.piece)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_long_reply_is_cut_into_pieces_tagged_one_by_one() {
+        let text = long_text(1000);
+        let twilio = RecordingConversations::default();
+        let bot = ScriptedBot::answering(BotTurn {
+            messages: vec![BotMessage::PlainText(text.clone())],
+            ..greeting()
+        });
+        let store = Arc::new(InMemoryStore::new());
+        let engine = TurnEngine::new(
+            behaviour(),
+            Arc::new(bot),
+            Arc::new(twilio.clone()),
+            store,
+            Cards::new(None, Arc::new(InMemoryStore::new())),
+        );
+        let message: MessageSid = "IM0123456789abcdef0123456789abcdef".parse().unwrap();
+        let report = run(&engine, &message).await;
+        assert_eq!(report.outcome, Outcome::Replied);
+        let posted = posts(&twilio);
+        let pieces: Vec<(u32, u32)> = posted
+            .iter()
+            .map(|(_, part, piece)| (*part, *piece))
+            .collect();
+        let expected: Vec<(u32, u32)> = (0..posted.len() as u32).map(|piece| (0, piece)).collect();
+        assert_eq!(posted.len(), 5);
+        assert_eq!(pieces, expected);
+        assert!(
+            posted
+                .iter()
+                .all(|(body, ..)| body.encode_utf16().count() <= 1600)
+        );
+        let bodies: Vec<&str> = posted.iter().map(|(body, ..)| body.as_str()).collect();
+        assert_eq!(bodies.join(" "), text);
+        assert_eq!(report.trace.messages_posted, 5);
+    }
+
+    #[tokio::test]
+    async fn a_resumed_turn_posts_only_the_pieces_of_a_long_reply_twilio_lacks() {
+        let text = long_text(1000);
+        let pieces = split_body(&text, MAX_BODY_CHARS);
+        assert_eq!(pieces.len(), 5);
+        let store = Arc::new(Durable(InMemoryStore::new()));
+        let twilio = RecordingConversations::default();
+        let (engine, bot) = engine(store.clone(), Arc::new(twilio.clone()));
+        let message: MessageSid = "IM0123456789abcdef0123456789abcdef".parse().unwrap();
+        let conversation: ConversationSid = CH.parse().unwrap();
+        let expired = Lease {
+            now_ms: 1_000,
+            until_ms: 2_000,
+        };
+        store.claim(&conversation, &message, expired).await.unwrap();
+        let plan = Plan {
+            messages: vec![text.as_str().into(), "after".into()],
+            action: Action::Wait,
+        };
+        let answered = Progress::Answered {
+            plan,
+            turn: None,
+            late: false,
+        };
+        store
+            .record(&conversation, &message, &answered, None, 2)
+            .await
+            .unwrap();
+        // The earlier delivery stopped after the first two pieces of the long reply.
+        for piece in 0..2u32 {
+            let tag = ReplyTag {
+                message: message.clone(),
+                part: 0,
+                piece,
+            };
+            twilio
+                .post_message(
+                    &conversation,
+                    "Lex",
+                    &pieces[piece as usize],
+                    &tag,
+                    Deadline::after(Duration::from_secs(1)),
+                )
+                .await
+                .unwrap();
+        }
+        let report = run(&engine, &message).await;
+        assert_eq!(report.outcome, Outcome::Replied);
+        assert!(bot.requests().is_empty());
+        assert_eq!(
+            (report.trace.replies_skipped, report.trace.messages_posted),
+            (2, 4)
+        );
+        let posted = posts(&twilio);
+        let tags: Vec<(u32, u32)> = posted
+            .iter()
+            .map(|(_, part, piece)| (*part, *piece))
+            .collect();
+        assert_eq!(tags, [(0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (1, 0)]);
+        let bodies: Vec<&str> = posted.iter().map(|(body, ..)| body.as_str()).collect();
+        assert_eq!(bodies[..5].join(" "), text);
+        assert_eq!(bodies[5], "after");
     }
 
     use crate::bot::Button;

@@ -32,7 +32,6 @@ use super::api::{
 };
 use super::backoff::{Backoff, parse_retry_after};
 use super::hostname::regional_host;
-use super::split::{MAX_BODY_CHARS, split_body};
 use crate::config::TwilioCredentials;
 use crate::content::{ContentApi, ContentTemplate};
 use crate::conversations::{
@@ -529,8 +528,7 @@ fn base_url(
 
 #[async_trait]
 impl Conversations for TwilioClient {
-    /// Posts `body`, cut into several messages in order when it exceeds Twilio's limit. A body
-    /// without visible text posts nothing, since Twilio refuses an empty message.
+    /// Posts `body` as one message; the turn has cut it to Twilio's limit.
     async fn post_message(
         &self,
         conversation: &ConversationSid,
@@ -540,11 +538,8 @@ impl Conversations for TwilioClient {
         deadline: Deadline,
     ) -> Result<(), TwilioError> {
         let attributes = tag.attributes().to_string();
-        for part in split_body(body, MAX_BODY_CHARS) {
-            self.post_one(conversation, author, part, &attributes, deadline)
-                .await?;
-        }
-        Ok(())
+        self.post_one(conversation, author, body.to_owned(), &attributes, deadline)
+            .await
     }
 
     /// An earlier attempt with an unknown outcome followed by "already closed" (50377) means

@@ -5,13 +5,11 @@
 //! - [`api`]: the JSON resources Twilio answers with, mapped to domain types.
 //! - [`backoff`]: full-jitter backoff and `Retry-After`.
 //! - [`hostname`]: the `TWILIO_REGION` / `TWILIO_EDGE` host rule.
-//! - [`split`]: cutting long replies to Twilio's 1,600-character message limit.
 
 pub mod api;
 pub mod backoff;
 pub mod client;
 pub mod hostname;
-pub mod split;
 
 pub use backoff::Backoff;
 pub use client::{TwilioClient, TwilioClientConfig, TwilioConfigError};

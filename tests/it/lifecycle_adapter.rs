@@ -51,6 +51,7 @@ fn reply_tag() -> ReplyTag {
     ReplyTag {
         message: MessageSid::parse("IM0123456789abcdef0123456789abcdef").unwrap(),
         part: 0,
+        piece: 0,
     }
 }
 

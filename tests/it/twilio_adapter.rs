@@ -102,7 +102,7 @@ async fn post_message_sends_author_and_body_without_the_webhook_header() {
             ("Body".to_owned(), "Hello there".to_owned()),
             (
                 "Attributes".to_owned(),
-                r#"{"flexlex":{"part":0,"replyTo":"IM0123456789abcdef0123456789abcdef"}}"#
+                r#"{"flexlex":{"part":0,"piece":0,"replyTo":"IM0123456789abcdef0123456789abcdef"}}"#
                     .to_owned()
             )
         ]
@@ -512,24 +512,38 @@ async fn a_closed_conversation_refuses_posts_without_repeats() {
 }
 
 #[tokio::test]
-async fn long_replies_are_split_into_ordered_messages() {
+async fn a_reply_reads_back_with_its_tag_and_a_body_over_the_limit_is_refused() {
     let (emulator, client) = setup().await;
     let seeded = sms(&emulator);
-    let words: Vec<String> = (0..1000).map(|i| format!("word{i}")).collect();
-    let text = words.join(" ");
+    let conversation = ch(&seeded.conversation);
+    let tag = flexlex::conversations::ReplyTag { piece: 3, ..tag() };
     client
-        .post_message(&ch(&seeded.conversation), "Lex", &text, &tag(), deadline())
+        .post_message(&conversation, "Lex", "the fourth piece", &tag, deadline())
         .await
         .unwrap();
-    let messages = emulator.messages(&seeded.conversation);
-    assert!(messages.len() >= 4, "{} messages", messages.len());
+    let recent = client
+        .recent_messages(&conversation, 1, deadline())
+        .await
+        .unwrap();
+    assert_eq!(recent[0].body, "the fourth piece");
+    assert_eq!(recent[0].reply_to, Some(tag.clone()));
+
+    // The turn cuts long replies; a body Twilio would refuse is refused, not cut here.
+    let error = client
+        .post_message(&conversation, "Lex", &"x".repeat(1601), &tag, deadline())
+        .await
+        .unwrap_err();
     assert!(
-        messages
-            .iter()
-            .all(|(author, body)| author == "Lex" && body.chars().count() <= 1600)
+        matches!(
+            error,
+            TwilioError::Rejected {
+                code: Some(21617),
+                ..
+            }
+        ),
+        "{error:?}"
     );
-    let bodies: Vec<&str> = messages.iter().map(|(_, body)| body.as_str()).collect();
-    assert_eq!(bodies.join(" "), text);
+    assert_eq!(emulator.messages(&seeded.conversation).len(), 1);
 }
 
 #[tokio::test]
@@ -814,6 +828,7 @@ fn tag() -> flexlex::conversations::ReplyTag {
     flexlex::conversations::ReplyTag {
         message: flexlex::ids::MessageSid::parse("IM0123456789abcdef0123456789abcdef").unwrap(),
         part: 0,
+        piece: 0,
     }
 }
 

@@ -1,4 +1,5 @@
-//! Cutting a reply into messages Twilio accepts.
+//! Cutting a reply into messages Twilio accepts. The turn cuts, not the Twilio adapter, so that
+//! every piece is tagged on its own and a resumed turn posts exactly the pieces that are missing.
 //!
 //! Twilio limits a message `Body` to 1,600 characters. Whether it counts Unicode scalar values
 //! or UTF-16 code units is not documented, so length is measured in UTF-16 code units, which is
