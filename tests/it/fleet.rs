@@ -328,6 +328,27 @@ async fn a_fleet_answers_every_message_once_in_order_through_duplicates_and_a_cr
         "about 20% of 150 deliveries duplicated: {duplicated}"
     );
 
+    // Every instance's log lines, the killed one's included.
+    let mut logs: Vec<(usize, Value)> = Vec::new();
+    for (n, instance) in instances.iter().enumerate() {
+        let mut function = instance.function.lock().await;
+        while let Ok(line) = function.lines.try_recv() {
+            if let Ok(line) = serde_json::from_str::<Value>(&line) {
+                logs.push((n, line));
+            }
+        }
+    }
+    // What the instances logged about one conversation, for a failed assertion's message.
+    let story = |conversation: &str| -> String {
+        logs.iter()
+            .filter(|(_, l)| {
+                l["conversationSid"] == conversation || l["span"]["conversation"] == conversation
+            })
+            .map(|(n, l)| format!("instance {n}: {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+
     // Per conversation.
     let lex_calls = lex.calls();
     let interactions = twilio.interactions();
@@ -342,7 +363,8 @@ async fn a_fleet_answers_every_message_once_in_order_through_duplicates_and_a_cr
         assert_eq!(
             asked,
             c.texts[..answered],
-            "conversation {i}: Lex, once each, in order"
+            "conversation {i}: Lex, once each, in order\n{}",
+            story(conversation)
         );
 
         let position: HashMap<&str, usize> = c
@@ -396,23 +418,17 @@ async fn a_fleet_answers_every_message_once_in_order_through_duplicates_and_a_cr
     let mut resumed = Vec::new();
     let mut span_lines = Vec::new();
     let mut waited = Vec::new();
-    for instance in &instances[1..] {
-        let mut function = instance.function.lock().await;
-        while let Ok(line) = function.lines.try_recv() {
-            let Ok(line) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if line["conversationSid"] == victim_conversation.as_str() && line["resumed"] == true {
-                resumed.push(line);
-            } else if line["conversationSid"] == victim_conversation.as_str()
-                && line["outcome"] == "failed:claim"
-            {
-                waited.push(line);
-            } else if line["fields"]["message"] == "resuming a turn that started before"
-                && line["span"]["conversation"] == victim_conversation.as_str()
-            {
-                span_lines.push(line);
-            }
+    // The survivors' lines: the killed instance's turn is the one resumed.
+    for (_, line) in logs.iter().filter(|(n, _)| *n != 0) {
+        let victims = line["conversationSid"] == victim_conversation.as_str();
+        if victims && line["resumed"] == true {
+            resumed.push(line);
+        } else if victims && line["outcome"] == "failed:claim" {
+            waited.push(line);
+        } else if line["fields"]["message"] == "resuming a turn that started before"
+            && line["span"]["conversation"] == victim_conversation.as_str()
+        {
+            span_lines.push(line);
         }
     }
     assert!(

@@ -1,57 +1,13 @@
 //! The `flexlex` binary as a process: demo, chat through stdin, serve over real HTTP, and the
 //! command line's exit codes.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::time::Duration;
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
 
 use flexlex_emulators::webhook::signature as twilio_signature;
-
-/// Settings from the developer's environment that would change what the binary does.
-const ENV_TO_CLEAR: &[&str] = &[
-    "TWILIO_AUTH_TOKEN",
-    "TWILIO_PREVIOUS_AUTH_TOKEN",
-    "TWILIO_ACCOUNT_SID",
-    "TWILIO_API_KEY_SID",
-    "TWILIO_API_KEY_SECRET",
-    "TWILIO_SECRET_ID",
-    "FLEX_WORKSPACE_SID",
-    "FLEX_WORKFLOW_SID",
-    "HANDOFF_INTENTS",
-    "CLOSE_INTENTS",
-    "BOT_AUTHOR",
-    "IGNORE_AUTHORS",
-    "DEFAULT_LOCALE",
-    "ON_BOT_ERROR",
-    "BOT_ERROR_MESSAGE",
-    "ON_MEDIA",
-    "MEDIA_REPLY_MESSAGE",
-    "TASK_CHANNELS",
-    "WEBHOOK_PUBLIC_URL",
-    "HANDOFF_AFTER_FALLBACKS",
-    "FALLBACK_INTENTS",
-    "HANDOFF_BELOW_CONFIDENCE",
-    "LOW_CONFIDENCE_TURNS",
-    "HANDOFF_ON_NEGATIVE_SENTIMENT",
-    "INACTIVE_AFTER",
-    "CLOSE_AFTER",
-    "TIMERS_AFTER_HANDOFF",
-    "RICH_CARDS",
-    "RUST_LOG",
-];
-
-/// Generous: only a hung process gets near it.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-fn flexlex(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_flexlex"));
-    command.args(args).env("NO_COLOR", "1");
-    for name in ENV_TO_CLEAR {
-        command.env_remove(name);
-    }
-    command
-}
+use support::{Serve, flexlex};
 
 fn run(args: &[&str]) -> (Output, String, String) {
     let output = flexlex(args).output().unwrap();
@@ -219,62 +175,6 @@ struct Seeded {
     webhook: String,
 }
 
-struct Server {
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Server {
-    fn start() -> Self {
-        let mut child = flexlex(&["serve", "--simulate", "--port", "0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (send, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if send.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Reads lines until one satisfies `done`, and returns it.
-    fn until(&mut self, done: impl Fn(&str) -> bool) -> String {
-        loop {
-            match self.lines.recv_timeout(PATIENCE) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if done(&line) {
-                        return line;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => panic!("no such line; got {:#?}", self.seen),
-                Err(RecvTimeoutError::Disconnected) => {
-                    panic!("stdout closed; got {:#?}", self.seen)
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn field<'a>(line: &'a str, name: &str) -> &'a str {
     let words: Vec<&str> = line.split_whitespace().collect();
     let at = words.iter().position(|w| *w == name).unwrap();
@@ -322,7 +222,7 @@ async fn post(url: &str, params: &[(String, String)], signature: &str) -> reqwes
 
 #[tokio::test]
 async fn serve_answers_at_once_and_handles_signed_webhooks_in_the_background() {
-    let mut server = Server::start();
+    let mut server = Serve::spawn(flexlex(&["serve", "--simulate", "--port", "0"]));
     let listening = server.until(|l| l.starts_with("listening "));
     let url = listening.trim_start_matches("listening ").to_owned();
     assert!(

@@ -1,6 +1,6 @@
-//! What the `connect` and `doctor` process tests share: the binary with a clean environment,
-//! the Twilio emulator's credentials, a local `flexlex serve --simulate` as the stack's URL,
-//! and moto's server for the AWS parts.
+//! What the process tests share: the binary with a clean environment, the Twilio emulator's
+//! credentials, a local `flexlex serve --simulate` (as the stack's URL for `connect` and
+//! `doctor`), and moto's server for the AWS parts.
 
 #![allow(dead_code)]
 
@@ -24,7 +24,29 @@ const ENV_TO_CLEAR: &[&str] = &[
     "TWILIO_FLEX_BASE_URL",
     "TWILIO_REGION",
     "TWILIO_EDGE",
+    "TWILIO_CONTENT_BASE_URL",
     "WEBHOOK_PUBLIC_URL",
+    "FLEX_WORKSPACE_SID",
+    "FLEX_WORKFLOW_SID",
+    "HANDOFF_INTENTS",
+    "CLOSE_INTENTS",
+    "BOT_AUTHOR",
+    "IGNORE_AUTHORS",
+    "DEFAULT_LOCALE",
+    "ON_BOT_ERROR",
+    "BOT_ERROR_MESSAGE",
+    "ON_MEDIA",
+    "MEDIA_REPLY_MESSAGE",
+    "TASK_CHANNELS",
+    "HANDOFF_AFTER_FALLBACKS",
+    "FALLBACK_INTENTS",
+    "HANDOFF_BELOW_CONFIDENCE",
+    "LOW_CONFIDENCE_TURNS",
+    "HANDOFF_ON_NEGATIVE_SENTIMENT",
+    "INACTIVE_AFTER",
+    "CLOSE_AFTER",
+    "TIMERS_AFTER_HANDOFF",
+    "RICH_CARDS",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
@@ -152,7 +174,7 @@ impl Twilio {
 
 /// `flexlex serve --simulate` on a free port: the stand-in for the deployed stack's URL.
 pub struct Serve {
-    child: Child,
+    pub child: Child,
     lines: Receiver<String>,
     /// `http://127.0.0.1:PORT/webhook?BotId=FLWRSDEMO1&BotAliasId=TSTALIASID`.
     pub url: String,
@@ -160,10 +182,20 @@ pub struct Serve {
 }
 
 impl Serve {
-    /// Signs (and validates) with `token`.
+    /// Signs (and validates) with `token`; returns once it is ready.
     pub fn start(token: &str) -> Self {
-        let mut child = flexlex(&["serve", "--simulate", "--port", "0"])
-            .env("TWILIO_AUTH_TOKEN", token)
+        let mut command = flexlex(&["serve", "--simulate", "--port", "0"]);
+        command.env("TWILIO_AUTH_TOKEN", token);
+        let mut serve = Self::spawn(command);
+        let listening = serve.until(|l| l.starts_with("listening "));
+        serve.url = listening.trim_start_matches("listening ").to_owned();
+        serve.until(|l| l == "ready");
+        serve
+    }
+
+    /// Starts `command` (a `serve`) with its stdout read line by line; waits for nothing.
+    pub fn spawn(mut command: Command) -> Self {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -178,16 +210,12 @@ impl Serve {
                 }
             }
         });
-        let mut serve = Self {
+        Self {
             child,
             lines,
             url: String::new(),
             seen: Vec::new(),
-        };
-        let listening = serve.until(|l| l.starts_with("listening "));
-        serve.url = listening.trim_start_matches("listening ").to_owned();
-        serve.until(|l| l == "ready");
-        serve
+        }
     }
 
     /// Reads lines until one satisfies `done`, and returns it.
