@@ -260,8 +260,13 @@ async fn a_fleet_answers_every_message_once_in_order_through_duplicates_and_a_cr
     let intake_done = Arc::new(AtomicBool::new(false));
     let mut pollers = Vec::new();
     let next = Arc::new(AtomicUsize::new(1));
+    // moto's ReceiveMessage takes no lock: two receives at once can each hand out a message of
+    // the same group (one sees the other's message already invisible, and its group not yet
+    // pending), which SQS never does. The pollers take turns receiving, as Lambda's do.
+    let receiving = Arc::new(Mutex::new(()));
     for _ in 0..2 {
         let poller = Poller::new(&moto.sdk, &queue);
+        let receiving = Arc::clone(&receiving);
         let instances = instances.clone();
         let intake_done = Arc::clone(&intake_done);
         let next = Arc::clone(&next);
@@ -271,7 +276,10 @@ async fn a_fleet_answers_every_message_once_in_order_through_duplicates_and_a_cr
         pollers.push(tokio::spawn(async move {
             let mut idle_since: Option<Instant> = None;
             loop {
-                let batch = poller.receive(10).await;
+                let batch = {
+                    let _turn = receiving.lock().await;
+                    poller.receive(10).await
+                };
                 if batch.is_empty() {
                     let idle = idle_since.get_or_insert_with(Instant::now);
                     // Done when intake is over and nothing came back for three visibility
