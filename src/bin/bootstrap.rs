@@ -3,7 +3,9 @@
 use flexlex::telemetry::LogFormat;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
-#[tokio::main]
+// One thread: Lambda gives an execution environment one invocation at a time, and a turn waits
+// on the network, not the CPU. No worker threads to start at every cold start.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     // A bad setting fails init with the variable's name; Lambda reports it as an init error.
