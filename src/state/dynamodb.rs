@@ -7,6 +7,7 @@
 //! | `memory` | the [`Memory`] as JSON (turns, last index, timestamps, what was done to the timers, and the bot's side: streaks, intents, slots across intents, the last card's buttons) |
 //! | `t_<MessageSid>` | the [`Progress`] of a turn in flight, as JSON; removed when it finishes |
 //! | `l_<MessageSid>` | the lease of the delivery running that turn (epoch ms, its deadline) |
+//! | `holder`, `held_until` | the message whose turn holds the conversation, and that lease: one turn of a conversation runs at a time |
 //! | `expires_at` | epoch seconds; the table's TTL attribute |
 //!
 //! Content templates share the table (see [`ContentCache`]): an item `pk = content#<key>`
@@ -14,7 +15,8 @@
 //! is created once for the whole fleet.
 //!
 //! Every [`ConversationStore`] method is one `UpdateItem`. The claim is conditional — *no such item, or this message
-//! is not handled and (the bot has the conversation or this message's turn is in flight)* — and
+//! is not handled, no other message's turn holds the conversation within its lease, and (the bot
+//! has the conversation or this message's turn is in flight)* — and
 //! returns the item as it was before (`ALL_OLD`, on success and on a failed condition), so
 //! deciding between fresh, resumed, duplicate and handed off takes one round trip.
 
@@ -185,17 +187,31 @@ fn classify(item: &Item, message: &MessageSid, now: u64, won: bool) -> Result<Cl
             }
         };
     }
-    // Lost the condition while in flight: another delivery holds the lease.
+    let number = |name: &str| match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse::<u64>().ok(),
+        _ => None,
+    };
+    // Another message's turn holds the conversation (its lease had not ended at the claim).
+    let held_by_another = match item.get("holder") {
+        Some(AttributeValue::S(holder)) if holder != message.as_str() => number("held_until"),
+        _ => None,
+    };
+    // Lost the condition while in flight: another delivery holds this turn's lease, or another
+    // message's turn holds the conversation.
     if progress.is_some() {
-        let until_ms = match item.get(&lease_attribute(message)) {
-            Some(AttributeValue::N(n)) => n.parse().unwrap_or(0),
-            _ => 0,
-        };
+        let until_ms = held_by_another
+            .into_iter()
+            .chain(number(&lease_attribute(message)))
+            .max()
+            .unwrap_or(0);
         return Ok(Claim::Busy { until_ms });
     }
     match status_of(item) {
         Status::HandedOff => Ok(Claim::HandedOff),
         Status::Closed => Ok(Claim::Closed),
+        Status::Bot if held_by_another.is_some() => Ok(Claim::Busy {
+            until_ms: held_by_another.unwrap_or(0),
+        }),
         Status::Bot => Err(StoreError::Conflict {
             operation: "claim",
             detail: "the claim condition failed for a message neither handled nor in flight".into(),
@@ -216,17 +232,21 @@ impl ConversationStore for DynamoStore {
             .update(conversation)
             .update_expression(
                 "SET #t = if_not_exists(#t, :claimed), #l = :until, \
+                 holder = :holder, held_until = :until, \
                  #status = if_not_exists(#status, :bot), \
                  created_at = if_not_exists(created_at, :now), updated_at = :now, \
                  expires_at = :expires",
             )
-            // New turn: not handled, and the bot has the conversation. Resumed turn: not
-            // handled, in flight, and the delivery that ran it is past its deadline.
+            // Not handled, and no other message's turn within its lease. New turn: the bot has
+            // the conversation. Resumed turn: in flight, and the delivery that ran it is past
+            // its deadline.
             .condition_expression(
                 "attribute_not_exists(pk) OR (NOT contains(handled, :m) AND \
+                 (attribute_not_exists(held_until) OR held_until <= :now_ms OR holder = :holder) AND \
                  ((attribute_not_exists(#t) AND #status = :bot) OR \
                   (attribute_exists(#t) AND (attribute_not_exists(#l) OR #l <= :now_ms))))",
             )
+            .expression_attribute_values(":holder", s(message.to_string()))
             .expression_attribute_names("#t", progress_attribute(message))
             .expression_attribute_names("#l", lease_attribute(message))
             .expression_attribute_values(":until", n(lease.until_ms))
@@ -313,9 +333,13 @@ impl ConversationStore for DynamoStore {
         self.update(conversation)
             .update_expression(
                 "SET memory = :memory, #status = :status, updated_at = :now, expires_at = :expires \
-                 ADD handled :m REMOVE #t, #l",
+                 ADD handled :m REMOVE #t, #l, holder, held_until",
             )
-            .condition_expression("attribute_exists(#t)")
+            // The conversation is released only by the turn that holds it.
+            .condition_expression(
+                "attribute_exists(#t) AND (attribute_not_exists(holder) OR holder = :holder)",
+            )
+            .expression_attribute_values(":holder", s(message.to_string()))
             .expression_attribute_names("#t", progress_attribute(message))
             .expression_attribute_names("#l", lease_attribute(message))
             .expression_attribute_names("#status", "status")
@@ -338,10 +362,11 @@ impl ConversationStore for DynamoStore {
     ) -> Result<(), StoreError> {
         let released = self
             .update(conversation)
-            .update_expression("REMOVE #l")
-            .condition_expression("#l = :until")
+            .update_expression("REMOVE #l, holder, held_until")
+            .condition_expression("#l = :until AND holder = :holder")
             .expression_attribute_names("#l", lease_attribute(message))
             .expression_attribute_values(":until", n(lease.until_ms))
+            .expression_attribute_values(":holder", s(message.to_string()))
             .send()
             .await;
         match released {

@@ -72,11 +72,21 @@ impl ConversationStore for InMemoryStore {
         if record.handled.contains(message) {
             return Ok(Claim::Duplicate);
         }
+        // One turn of a conversation at a time: another message's delivery within its lease.
+        let held_until = record
+            .in_flight
+            .iter()
+            .filter(|(other, (_, until_ms))| *other != message && *until_ms > lease.now_ms)
+            .map(|(_, (_, until_ms))| *until_ms)
+            .max();
         if let Some((progress, until_ms)) = record.in_flight.get_mut(message) {
             if *until_ms > lease.now_ms {
                 return Ok(Claim::Busy {
                     until_ms: *until_ms,
                 });
+            }
+            if let Some(until_ms) = held_until {
+                return Ok(Claim::Busy { until_ms });
             }
             *until_ms = lease.until_ms;
             return Ok(Claim::Resume {
@@ -88,6 +98,9 @@ impl ConversationStore for InMemoryStore {
             Status::HandedOff => Ok(Claim::HandedOff),
             Status::Closed => Ok(Claim::Closed),
             Status::Bot => {
+                if let Some(until_ms) = held_until {
+                    return Ok(Claim::Busy { until_ms });
+                }
                 record
                     .in_flight
                     .insert(message.clone(), (Progress::Claimed, lease.until_ms));

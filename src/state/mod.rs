@@ -148,7 +148,9 @@ pub enum Claim {
     },
     /// Already handled.
     Duplicate,
-    /// Another delivery of this message is running its turn, within its lease (epoch ms).
+    /// Another delivery is running a turn of this conversation (this message's, or an earlier
+    /// one's), within its lease (epoch ms). Turns of one conversation never run side by side,
+    /// whatever the queue does: a redelivery during a slow turn, or a replay beside live traffic.
     Busy {
         until_ms: u64,
     },

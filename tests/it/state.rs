@@ -200,6 +200,62 @@ async fn conformance(store: &dyn ConversationStore) {
         Claim::Closed
     );
 
+    // One turn of a conversation at a time, whatever the queue delivers.
+    let busy: ConversationSid = sid("CH");
+    let (a, b, c): (MessageSid, MessageSid, MessageSid) = (sid("IM"), sid("IM"), sid("IM"));
+    assert!(matches!(
+        store.claim(&busy, &a, at(3_000)).await.unwrap(),
+        Claim::Fresh { .. }
+    ));
+    // A later message while that turn's lease runs: sent back until it ends.
+    let during = Lease {
+        now_ms: 3_000_200,
+        until_ms: 3_000_900,
+    };
+    assert_eq!(
+        store.claim(&busy, &b, during).await.unwrap(),
+        Claim::Busy {
+            until_ms: 3_000_500
+        }
+    );
+    // That delivery died: once its lease has ended, the conversation goes on, and the dead
+    // turn waits in its turn for the one now running.
+    assert!(matches!(
+        store.claim(&busy, &b, at(3_001)).await.unwrap(),
+        Claim::Fresh { .. }
+    ));
+    let redelivered = Lease {
+        now_ms: 3_001_100,
+        until_ms: 3_001_900,
+    };
+    assert_eq!(
+        store.claim(&busy, &a, redelivered).await.unwrap(),
+        Claim::Busy {
+            until_ms: 3_001_500
+        }
+    );
+    store
+        .finish(&busy, &b, &Memory::default(), Status::Bot, 3_002)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim(&busy, &a, at(3_003)).await.unwrap(),
+        Claim::Resume {
+            memory: Memory::default(),
+            progress: Box::new(Progress::Claimed)
+        }
+    );
+    // A failed turn gives the conversation back at once.
+    store.release(&busy, &a, at(3_003)).await.unwrap();
+    let right_after = Lease {
+        now_ms: 3_003_100,
+        until_ms: 3_003_900,
+    };
+    assert!(matches!(
+        store.claim(&busy, &c, right_after).await.unwrap(),
+        Claim::Fresh { .. }
+    ));
+
     // Recording for a message that is not in flight is refused.
     let stray: MessageSid = sid("IM");
     assert!(matches!(
@@ -288,10 +344,29 @@ async fn the_dynamodb_item_is_what_the_table_documents() {
     let store = DynamoStore::new(dynamodb.clone(), table.clone());
     let conversation: ConversationSid = sid("CH");
     let message: MessageSid = sid("IM");
+    let item = || async {
+        dynamodb
+            .get_item()
+            .table_name(&table)
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(conversation.to_string()),
+            )
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap()
+    };
     store
         .claim(&conversation, &message, at(1_000))
         .await
         .unwrap();
+    // The claimed turn holds the conversation until its lease ends.
+    let claimed = item().await;
+    assert_eq!(claimed["holder"].as_s().unwrap(), message.as_str());
+    assert_eq!(claimed["held_until"].as_n().unwrap(), "1000500");
+    assert_eq!(claimed[&format!("l_{message}")].as_n().unwrap(), "1000500");
     let mut memory = Memory::default();
     memory.dialog.observe(
         &flexlex::bot::BotTurn {
@@ -312,18 +387,7 @@ async fn the_dynamodb_item_is_what_the_table_documents() {
         .finish(&conversation, &message, &memory, Status::Bot, 1_001)
         .await
         .unwrap();
-    let item = dynamodb
-        .get_item()
-        .table_name(&table)
-        .key(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(conversation.to_string()),
-        )
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
+    let item = item().await;
     assert_eq!(item["status"].as_s().unwrap(), "bot");
     assert_eq!(item["handled"].as_ss().unwrap(), &vec![message.to_string()]);
     assert_eq!(
@@ -336,8 +400,14 @@ async fn the_dynamodb_item_is_what_the_table_documents() {
         stored.dialog.slots["OrderFlowers"],
         BTreeMap::from([("FlowerType".to_owned(), "roses".to_owned())])
     );
-    // The finished turn's progress attribute is gone.
-    assert!(!item.keys().any(|k| k.starts_with("t_")));
+    // The finished turn's progress and lease are gone, and the conversation is free.
+    assert!(
+        !item
+            .keys()
+            .any(|k| k.starts_with("t_") || k.starts_with("l_") || k.starts_with("held")),
+        "{item:?}"
+    );
+    assert!(!item.contains_key("holder"));
 }
 
 fn turn_for(conversation: &ConversationSid, message: &MessageSid, index: u64) -> AdmittedTurn {
