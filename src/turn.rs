@@ -1129,6 +1129,33 @@ mod tests {
         assert_eq!(bot.requests().len(), 1);
     }
 
+    /// A delivery whose invocation ended long ago claimed `message` and recorded the bot's
+    /// answer, `messages` to post and nothing else to do.
+    async fn answered_by_a_dead_delivery(
+        store: &dyn ConversationStore,
+        message: &MessageSid,
+        messages: Vec<Reply>,
+    ) {
+        let conversation: ConversationSid = CH.parse().unwrap();
+        let expired = Lease {
+            now_ms: 1_000,
+            until_ms: 2_000,
+        };
+        store.claim(&conversation, message, expired).await.unwrap();
+        let answered = Progress::Answered {
+            plan: Plan {
+                messages,
+                action: Action::Wait,
+            },
+            turn: None,
+            late: false,
+        };
+        store
+            .record(&conversation, message, &answered, None, 2)
+            .await
+            .unwrap();
+    }
+
     #[tokio::test]
     async fn a_resumed_turn_posts_only_the_replies_twilio_lacks() {
         let store = Arc::new(Durable(InMemoryStore::new()));
@@ -1137,30 +1164,12 @@ mod tests {
         let message: MessageSid = "IM0123456789abcdef0123456789abcdef".parse().unwrap();
         let conversation: ConversationSid = CH.parse().unwrap();
         // An earlier delivery: claimed, answered with two replies, the first one posted.
-        // A delivery whose invocation ended long ago.
-        let expired = Lease {
-            now_ms: 1_000,
-            until_ms: 2_000,
-        };
-        store.claim(&conversation, &message, expired).await.unwrap();
-        let plan = Plan {
-            messages: vec!["first".into(), "second".into()],
-            action: Action::Wait,
-        };
-        store
-            .record(
-                &conversation,
-                &message,
-                &Progress::Answered {
-                    plan,
-                    turn: None,
-                    late: false,
-                },
-                None,
-                2,
-            )
-            .await
-            .unwrap();
+        answered_by_a_dead_delivery(
+            store.as_ref(),
+            &message,
+            vec!["first".into(), "second".into()],
+        )
+        .await;
         twilio
             .post_message(
                 &conversation,
@@ -1263,24 +1272,12 @@ mod tests {
         let (engine, bot) = engine(store.clone(), Arc::new(twilio.clone()));
         let message: MessageSid = "IM0123456789abcdef0123456789abcdef".parse().unwrap();
         let conversation: ConversationSid = CH.parse().unwrap();
-        let expired = Lease {
-            now_ms: 1_000,
-            until_ms: 2_000,
-        };
-        store.claim(&conversation, &message, expired).await.unwrap();
-        let plan = Plan {
-            messages: vec![text.as_str().into(), "after".into()],
-            action: Action::Wait,
-        };
-        let answered = Progress::Answered {
-            plan,
-            turn: None,
-            late: false,
-        };
-        store
-            .record(&conversation, &message, &answered, None, 2)
-            .await
-            .unwrap();
+        answered_by_a_dead_delivery(
+            store.as_ref(),
+            &message,
+            vec![text.as_str().into(), "after".into()],
+        )
+        .await;
         // The earlier delivery stopped after the first two pieces of the long reply.
         for piece in 0..2u32 {
             let tag = ReplyTag {

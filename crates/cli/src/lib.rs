@@ -35,7 +35,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-pub use local::{Action, BotChoice, Exchange, LocalStack, SIMULATE_SIGNING_TOKEN, StackOptions};
+pub use local::{
+    Action, BEHAVIOUR_SETTINGS, BotChoice, Exchange, LocalStack, SIMULATE_SIGNING_TOKEN,
+    StackOptions,
+};
 pub use transcript::Style;
 
 /// The exit codes, shown after every command's help.

@@ -25,28 +25,8 @@ const ENV_TO_CLEAR: &[&str] = &[
     "TWILIO_REGION",
     "TWILIO_EDGE",
     "TWILIO_CONTENT_BASE_URL",
-    "WEBHOOK_PUBLIC_URL",
     "FLEX_WORKSPACE_SID",
     "FLEX_WORKFLOW_SID",
-    "HANDOFF_INTENTS",
-    "CLOSE_INTENTS",
-    "BOT_AUTHOR",
-    "IGNORE_AUTHORS",
-    "DEFAULT_LOCALE",
-    "ON_BOT_ERROR",
-    "BOT_ERROR_MESSAGE",
-    "ON_MEDIA",
-    "MEDIA_REPLY_MESSAGE",
-    "TASK_CHANNELS",
-    "HANDOFF_AFTER_FALLBACKS",
-    "FALLBACK_INTENTS",
-    "HANDOFF_BELOW_CONFIDENCE",
-    "LOW_CONFIDENCE_TURNS",
-    "HANDOFF_ON_NEGATIVE_SENTIMENT",
-    "INACTIVE_AFTER",
-    "CLOSE_AFTER",
-    "TIMERS_AFTER_HANDOFF",
-    "RICH_CARDS",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
@@ -66,7 +46,8 @@ pub const PATIENCE: Duration = Duration::from_secs(30);
 pub fn flexlex(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_flexlex"));
     command.args(args).env("NO_COLOR", "1");
-    for name in ENV_TO_CLEAR {
+    // And none of the bot's behaviour settings the tool reads.
+    for name in ENV_TO_CLEAR.iter().chain(&flexlex_cli::BEHAVIOUR_SETTINGS) {
         command.env_remove(name);
     }
     // No AWS configuration files from the developer's home either.
