@@ -348,7 +348,9 @@ async fn swap(
     .await
     .map_err(|e| (Stage::Claim, Cause::from(e)))?;
     let memory = match claim {
-        Claim::Busy { until_ms } => return Err((Stage::Claim, crate::turn::busy(until_ms))),
+        Claim::Busy { until_ms, turn } => {
+            return Err((Stage::Claim, crate::turn::busy(until_ms, turn)));
+        }
         Claim::HandedOff => return Ok(Swapped::Stop(Outcome::Ignored(Ignored::HandedOff))),
         Claim::Closed => return Ok(Swapped::Stop(Outcome::Ignored(Ignored::Closed))),
         Claim::Duplicate => {

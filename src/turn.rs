@@ -29,7 +29,7 @@ use crate::policy::{
 };
 use crate::render::{card_to_text, choice_in, choice_number};
 use crate::state::{
-    Claim, ConversationStore, Lease, Memory, Progress, Status, StoreError, epoch_secs,
+    BusyTurn, Claim, ConversationStore, Lease, Memory, Progress, Status, StoreError, epoch_secs,
 };
 use crate::timers::TimerStep;
 use crate::webhook::MessageAdded;
@@ -209,7 +209,7 @@ impl TurnEngine {
             run.lease = Some(lease);
         }
         let (mut memory, progress) = match claim {
-            Claim::Busy { until_ms } => return Err((Stage::Claim, busy(until_ms))),
+            Claim::Busy { until_ms, turn } => return Err((Stage::Claim, busy(until_ms, turn))),
             Claim::Duplicate => return Ok(Outcome::Ignored(Ignored::Duplicate)),
             Claim::HandedOff => return Ok(Outcome::Ignored(Ignored::HandedOff)),
             Claim::Closed => return Ok(Outcome::Ignored(Ignored::Closed)),
@@ -880,11 +880,13 @@ fn bot_request(bot: &BotRef, message: &MessageAdded, text: &str) -> BotRequest {
 
 /// Another delivery of the message is inside its lease: this one goes back to the queue and
 /// comes again after the visibility timeout, by when the other has finished or died.
-pub(crate) fn busy(until_ms: u64) -> Cause {
+pub(crate) fn busy(until_ms: u64, turn: BusyTurn) -> Cause {
+    let running = match turn {
+        BusyTurn::ThisMessage => "another delivery is running this turn",
+        BusyTurn::AnotherMessage => "a turn of another message of this conversation is running",
+    };
     Cause::State(StoreError::Busy {
-        detail: format!(
-            "another delivery is running this turn until epoch ms {until_ms}; this one waits its turn"
-        ),
+        detail: format!("{running} until epoch ms {until_ms}; this one waits its turn"),
     })
 }
 
@@ -1102,6 +1104,40 @@ mod tests {
         .await;
         assert_eq!(report.outcome.to_string(), "failed:claim");
         assert_eq!(label(&report), "Transient.ReplaySafe");
+        assert!(bot.requests().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_message_waits_while_another_turn_of_its_conversation_runs() {
+        let store = Arc::new(InMemoryStore::new());
+        let (engine, bot) = engine(store.clone(), Arc::new(RecordingConversations::default()));
+        let conversation: ConversationSid = CH.parse().unwrap();
+        let earlier: MessageSid = "IM00000000000000000000000000000001".parse().unwrap();
+        // Another delivery runs the earlier message's turn for a minute more.
+        let now = crate::state::epoch_ms();
+        let running = Lease {
+            now_ms: now,
+            until_ms: now + 60_000,
+        };
+        store.claim(&conversation, &earlier, running).await.unwrap();
+        let report = run(
+            &engine,
+            &"IM0123456789abcdef0123456789abcdef".parse().unwrap(),
+        )
+        .await;
+        assert_eq!(report.outcome.to_string(), "failed:claim");
+        assert_eq!(label(&report), "Transient.ReplaySafe");
+        let Outcome::Failed(failure) = &report.outcome else {
+            panic!("{:?}", report.outcome)
+        };
+        assert_eq!(
+            failure.cause.to_string(),
+            format!(
+                "conversation state busy: a turn of another message of this conversation is \
+                 running until epoch ms {}; this one waits its turn",
+                now + 60_000
+            )
+        );
         assert!(bot.requests().is_empty());
     }
 

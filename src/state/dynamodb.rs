@@ -28,7 +28,7 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use super::{
-    Claim, ConversationStore, Lease, Memory, Progress, RETENTION_SECS, Status, StoreError,
+    BusyTurn, Claim, ConversationStore, Lease, Memory, Progress, RETENTION_SECS, Status, StoreError,
 };
 use crate::content::{CacheError, ContentCache, ContentKey};
 use crate::ids::{ContentSid, ConversationSid, MessageSid};
@@ -162,7 +162,13 @@ fn handled(item: &Item, message: &MessageSid) -> bool {
 
 /// Reads the claim's answer from the item as it was before the claim; `won` says whether the
 /// claim's condition held.
-fn classify(item: &Item, message: &MessageSid, now: u64, won: bool) -> Result<Claim, StoreError> {
+fn classify(
+    item: &Item,
+    message: &MessageSid,
+    lease: Lease,
+    won: bool,
+) -> Result<Claim, StoreError> {
+    let now = lease.now_secs();
     if handled(item, message) {
         return Ok(Claim::Duplicate);
     }
@@ -199,20 +205,25 @@ fn classify(item: &Item, message: &MessageSid, now: u64, won: bool) -> Result<Cl
     // Lost the condition while in flight: another delivery holds this turn's lease, or another
     // message's turn holds the conversation.
     if progress.is_some() {
-        let until_ms = held_by_another
-            .into_iter()
-            .chain(number(&lease_attribute(message)))
-            .max()
-            .unwrap_or(0);
-        return Ok(Claim::Busy { until_ms });
+        return Ok(match number(&lease_attribute(message)) {
+            Some(until_ms) if until_ms > lease.now_ms => Claim::Busy {
+                until_ms,
+                turn: BusyTurn::ThisMessage,
+            },
+            _ => Claim::Busy {
+                until_ms: held_by_another.unwrap_or(0),
+                turn: BusyTurn::AnotherMessage,
+            },
+        });
     }
-    match status_of(item) {
-        Status::HandedOff => Ok(Claim::HandedOff),
-        Status::Closed => Ok(Claim::Closed),
-        Status::Bot if held_by_another.is_some() => Ok(Claim::Busy {
-            until_ms: held_by_another.unwrap_or(0),
+    match (status_of(item), held_by_another) {
+        (Status::HandedOff, _) => Ok(Claim::HandedOff),
+        (Status::Closed, _) => Ok(Claim::Closed),
+        (Status::Bot, Some(until_ms)) => Ok(Claim::Busy {
+            until_ms,
+            turn: BusyTurn::AnotherMessage,
         }),
-        Status::Bot => Err(StoreError::Conflict {
+        (Status::Bot, None) => Err(StoreError::Conflict {
             operation: "claim",
             detail: "the claim condition failed for a message neither handled nor in flight".into(),
         }),
@@ -264,7 +275,7 @@ impl ConversationStore for DynamoStore {
         match result {
             Ok(output) => {
                 let item = output.attributes.unwrap_or_default();
-                classify(&item, message, now, true)
+                classify(&item, message, lease, true)
             }
             Err(SdkError::ServiceError(service))
                 if service.err().is_conditional_check_failed_exception() =>
@@ -288,7 +299,7 @@ impl ConversationStore for DynamoStore {
                         .item
                         .unwrap_or_default(),
                 };
-                classify(&item, message, now, false)
+                classify(&item, message, lease, false)
             }
             Err(e) => Err(store_error("claim", e)),
         }

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{Claim, ConversationStore, Lease, Memory, Progress, Status, StoreError};
+use super::{BusyTurn, Claim, ConversationStore, Lease, Memory, Progress, Status, StoreError};
 use crate::content::{CacheError, ContentCache, ContentKey};
 use crate::ids::{ContentSid, ConversationSid, MessageSid};
 use crate::lock;
@@ -83,10 +83,14 @@ impl ConversationStore for InMemoryStore {
             if *until_ms > lease.now_ms {
                 return Ok(Claim::Busy {
                     until_ms: *until_ms,
+                    turn: BusyTurn::ThisMessage,
                 });
             }
             if let Some(until_ms) = held_until {
-                return Ok(Claim::Busy { until_ms });
+                return Ok(Claim::Busy {
+                    until_ms,
+                    turn: BusyTurn::AnotherMessage,
+                });
             }
             *until_ms = lease.until_ms;
             return Ok(Claim::Resume {
@@ -99,7 +103,10 @@ impl ConversationStore for InMemoryStore {
             Status::Closed => Ok(Claim::Closed),
             Status::Bot => {
                 if let Some(until_ms) = held_until {
-                    return Ok(Claim::Busy { until_ms });
+                    return Ok(Claim::Busy {
+                        until_ms,
+                        turn: BusyTurn::AnotherMessage,
+                    });
                 }
                 record
                     .in_flight

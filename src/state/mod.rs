@@ -153,10 +153,20 @@ pub enum Claim {
     /// whatever the queue does: a redelivery during a slow turn, or a replay beside live traffic.
     Busy {
         until_ms: u64,
+        turn: BusyTurn,
     },
     /// The conversation is with an agent (or being handed over).
     HandedOff,
     Closed,
+}
+
+/// Whose turn a busy claim met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusyTurn {
+    /// This message's, run by another delivery of it.
+    ThisMessage,
+    /// Another message's of the same conversation.
+    AnotherMessage,
 }
 
 /// A state store failure, by whether waiting can help.

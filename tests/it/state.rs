@@ -15,7 +15,9 @@ use flexlex::queue::sqs::SqsTurnQueue;
 use flexlex::queue::{Dispatched, TurnQueue};
 use flexlex::state::dynamodb::DynamoStore;
 use flexlex::state::in_memory::InMemoryStore;
-use flexlex::state::{Claim, ConversationStore, Lease, Memory, Progress, Status, StoreError};
+use flexlex::state::{
+    BusyTurn, Claim, ConversationStore, Lease, Memory, Progress, Status, StoreError,
+};
 use flexlex::webhook::MessageAdded;
 
 use crate::moto::{fifo_queue, moto, state_table};
@@ -69,7 +71,8 @@ async fn conformance(store: &dyn ConversationStore) {
     assert_eq!(
         store.claim(&conversation, &first, within).await.unwrap(),
         Claim::Busy {
-            until_ms: 1_000_500
+            until_ms: 1_000_500,
+            turn: BusyTurn::ThisMessage
         }
     );
 
@@ -215,7 +218,8 @@ async fn conformance(store: &dyn ConversationStore) {
     assert_eq!(
         store.claim(&busy, &b, during).await.unwrap(),
         Claim::Busy {
-            until_ms: 3_000_500
+            until_ms: 3_000_500,
+            turn: BusyTurn::AnotherMessage
         }
     );
     // That delivery died: once its lease has ended, the conversation goes on, and the dead
@@ -231,7 +235,8 @@ async fn conformance(store: &dyn ConversationStore) {
     assert_eq!(
         store.claim(&busy, &a, redelivered).await.unwrap(),
         Claim::Busy {
-            until_ms: 3_001_500
+            until_ms: 3_001_500,
+            turn: BusyTurn::AnotherMessage
         }
     );
     store
