@@ -32,6 +32,9 @@ use crate::poller::{Poller, lambda_event};
 const INSTANCES: usize = 4;
 const CONVERSATIONS: usize = 50;
 const VISIBILITY_SECS: u32 = 2;
+/// How long a received batch stays invisible in moto; the pollers give it back after
+/// `VISIBILITY_SECS` themselves.
+const HELD_SECS: i32 = 120;
 const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:fleet.fifo";
 const INTAKE_BUDGET: Duration = Duration::from_secs(30);
 /// The turn invocations' deadline. Deployed, the visibility timeout is six times the function
@@ -260,12 +263,17 @@ async fn a_fleet_answers_every_message_once_in_order_through_duplicates_and_a_cr
     let intake_done = Arc::new(AtomicBool::new(false));
     let mut pollers = Vec::new();
     let next = Arc::new(AtomicUsize::new(1));
-    // moto's ReceiveMessage takes no lock: two receives at once can each hand out a message of
-    // the same group (one sees the other's message already invisible, and its group not yet
-    // pending), which SQS never does. The pollers take turns receiving, as Lambda's do.
+    // Two ways moto hands out a group's messages out of order, which SQS never does:
+    // - its ReceiveMessage takes no lock: two receives at once can each hand out a message of the
+    //   same group. The pollers take turns receiving, as Lambda's do.
+    // - when a batch's visibility timeout runs out, a receive takes its messages back one at a
+    //   time, each time checking whether the group still has messages in flight: the earlier ones
+    //   are skipped for the later ones still pending, and the last one goes out alone. So the
+    //   pollers receive with a long timeout and, once the queue's timeout has passed, hand the
+    //   batch's remaining messages back themselves, in one request, between receives.
     let receiving = Arc::new(Mutex::new(()));
     for _ in 0..2 {
-        let poller = Poller::new(&moto.sdk, &queue);
+        let poller = Arc::new(Poller::new(&moto.sdk, &queue));
         let receiving = Arc::clone(&receiving);
         let instances = instances.clone();
         let intake_done = Arc::clone(&intake_done);
@@ -278,8 +286,17 @@ async fn a_fleet_answers_every_message_once_in_order_through_duplicates_and_a_cr
             loop {
                 let batch = {
                     let _turn = receiving.lock().await;
-                    poller.receive(10).await
+                    poller.receive_for(10, HELD_SECS).await
                 };
+                if !batch.is_empty() {
+                    let (poller, receiving, batch) =
+                        (Arc::clone(&poller), Arc::clone(&receiving), batch.clone());
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_secs(u64::from(VISIBILITY_SECS))).await;
+                        let _turn = receiving.lock().await;
+                        poller.release(&batch).await;
+                    });
+                }
                 if batch.is_empty() {
                     let idle = idle_since.get_or_insert_with(Instant::now);
                     // Done when intake is over and nothing came back for three visibility
@@ -465,4 +482,41 @@ async fn a_fleet_answers_every_message_once_in_order_through_duplicates_and_a_cr
     for instance in &instances {
         let _ = instance.function.lock().await.child.kill().await;
     }
+}
+
+/// The fleet's pollers hand batches back themselves: moto 5.2 lets a group's messages out one
+/// at a time when a batch's visibility timeout runs out, the last one first (received again
+/// after the timeout, `m1 m2 m3` come back as `m3` alone). Handed back in one request, the
+/// group comes out whole and in order, as SQS gives it.
+#[tokio::test]
+async fn a_batch_handed_back_comes_out_whole_and_in_order() {
+    let Some(moto) = moto("a_batch_handed_back_comes_out_whole_and_in_order").await else {
+        return;
+    };
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk);
+    let bodies = |batch: &[aws_sdk_sqs::types::Message]| -> Vec<String> {
+        batch
+            .iter()
+            .map(|m| m.body().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let (queue, _) = fifo_queue(&sqs, 1, 10).await;
+    for n in 1..=3 {
+        sqs.send_message()
+            .queue_url(&queue)
+            .message_body(format!("m{n}"))
+            .message_group_id("CH-one-conversation")
+            .message_deduplication_id(format!("m{n}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let poller = Poller::new(&moto.sdk, &queue);
+    let batch = poller.receive_for(10, HELD_SECS).await;
+    assert_eq!(bodies(&batch), ["m1", "m2", "m3"]);
+    // Held: the queue's own timeout (1 s) has passed, nothing comes out.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert!(poller.receive(10).await.is_empty());
+    poller.release(&batch).await;
+    assert_eq!(bodies(&poller.receive(10).await), ["m1", "m2", "m3"]);
 }

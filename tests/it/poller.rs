@@ -21,16 +21,53 @@ impl Poller {
     /// Up to `max` messages (SQS FIFO gives a group's messages in order, one batch per group
     /// at a time).
     pub async fn receive(&self, max: i32) -> Vec<Message> {
+        self.receive_with(max, None).await
+    }
+
+    /// As [`Self::receive`], invisible for `visibility_secs` instead of the queue's timeout.
+    pub async fn receive_for(&self, max: i32, visibility_secs: i32) -> Vec<Message> {
+        self.receive_with(max, Some(visibility_secs)).await
+    }
+
+    async fn receive_with(&self, max: i32, visibility_secs: Option<i32>) -> Vec<Message> {
         self.sqs
             .receive_message()
             .queue_url(&self.queue_url)
             .max_number_of_messages(max)
+            .set_visibility_timeout(visibility_secs)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .send()
             .await
             .expect("receive")
             .messages
             .unwrap_or_default()
+    }
+
+    /// Makes the batch's messages that are still in the queue visible again, in one request.
+    /// The ones already deleted are refused by the queue, which is what is wanted.
+    pub async fn release(&self, batch: &[Message]) {
+        let entries: Vec<_> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .visibility_timeout(0)
+                    .build()
+                    .expect("entry")
+            })
+            .collect();
+        if entries.is_empty() {
+            return;
+        }
+        self.sqs
+            .change_message_visibility_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .expect("release");
     }
 
     /// Deletes the batch's records except the ones the function reported as failed.
