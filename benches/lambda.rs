@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use flexlex::bot::{BotMessage, BotTurn, Intent, IntentState};
 use flexlex::config::Config;
 use flexlex::deadline::Deadline;
-use flexlex::ids::{AccountSid, ConversationSid, InteractionSid, ParticipantSid, WebhookSid};
+use flexlex::ids::InteractionSid;
 use flexlex::memory::{RecordingConversations, ScriptedBot};
 use flexlex_emulators::lex::LexEmulator;
 use flexlex_emulators::runtime::RuntimeEmulator;
@@ -136,7 +136,8 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-fn in_memory_bridge() -> (flexlex::handler::Bridge, RecordingConversations) {
+/// The bridge's settings for the in-process runs: the signing token and the account.
+fn bench_config() -> Config {
     let settings: std::collections::HashMap<String, String> = [
         ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
         ("TWILIO_AUTH_TOKEN", TOKEN),
@@ -145,7 +146,51 @@ fn in_memory_bridge() -> (flexlex::handler::Bridge, RecordingConversations) {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    let config = Config::from_settings(&settings).expect("bench settings are valid");
+    Config::from_settings(&settings).expect("bench settings are valid")
+}
+
+/// `runs` signed customer messages of one SMS conversation, Index 0, 1, ...
+fn signed_events(runs: usize) -> Vec<serde_json::Value> {
+    (0..runs)
+        .map(|i| {
+            let message = CustomerMessage {
+                account: "AC0123456789abcdef0123456789abcdef",
+                conversation: "CH0123456789abcdef0123456789abcdef",
+                webhook: "WH0123456789abcdef0123456789abcdef",
+                participant: "MB0123456789abcdef0123456789abcdef",
+                author: "+15551234567",
+                body: "I would like to order some flowers for my mother, please",
+                index: i as u64,
+                source: "SMS",
+            };
+            signed_envelope(URL, &message.params(), TOKEN).expect("valid URL")
+        })
+        .collect()
+}
+
+/// How long each event takes through `bridge`, its log line included (part of the per-event
+/// work); `after_each` runs outside the timing.
+async fn time_events(
+    bridge: &flexlex::handler::Bridge,
+    events: Vec<serde_json::Value>,
+    after_each: impl Fn(),
+) -> Vec<Duration> {
+    let mut samples = Vec::with_capacity(events.len());
+    for event in events {
+        let started = Instant::now();
+        let report = bridge
+            .handle(event, Deadline::after(Duration::from_secs(10)))
+            .await;
+        let line = flexlex::telemetry::event_line(&report, 0);
+        std::hint::black_box(line);
+        samples.push(started.elapsed());
+        after_each();
+    }
+    samples
+}
+
+fn in_memory_bridge() -> (flexlex::handler::Bridge, RecordingConversations) {
+    let config = bench_config();
     let turn = BotTurn {
         messages: vec![BotMessage::PlainText(
             "What type of flowers would you like to order?".into(),
@@ -175,39 +220,7 @@ fn in_memory_bridge() -> (flexlex::handler::Bridge, RecordingConversations) {
 
 async fn warm_in_memory(runs: usize) {
     let (bridge, twilio) = in_memory_bridge();
-    let ids = (
-        AccountSid::parse("AC0123456789abcdef0123456789abcdef").expect("valid"),
-        ConversationSid::parse("CH0123456789abcdef0123456789abcdef").expect("valid"),
-        WebhookSid::parse("WH0123456789abcdef0123456789abcdef").expect("valid"),
-        ParticipantSid::parse("MB0123456789abcdef0123456789abcdef").expect("valid"),
-    );
-    let events: Vec<serde_json::Value> = (0..runs)
-        .map(|i| {
-            let message = CustomerMessage {
-                account: ids.0.as_str(),
-                conversation: ids.1.as_str(),
-                webhook: ids.2.as_str(),
-                participant: ids.3.as_str(),
-                author: "+15551234567",
-                body: "I would like to order some flowers for my mother, please",
-                index: i as u64,
-                source: "SMS",
-            };
-            signed_envelope(URL, &message.params(), TOKEN).expect("valid URL")
-        })
-        .collect();
-    let mut samples = Vec::with_capacity(runs);
-    for event in events {
-        let started = Instant::now();
-        let report = bridge
-            .handle(event, Deadline::after(Duration::from_secs(10)))
-            .await;
-        // The log line is part of the per-event work.
-        let line = flexlex::telemetry::event_line(&report, 0);
-        std::hint::black_box(line);
-        samples.push(started.elapsed());
-        twilio.clear();
-    }
+    let samples = time_events(&bridge, signed_events(runs), || twilio.clear()).await;
     summary("warm, in-memory ports (handler overhead)", samples);
 }
 
@@ -508,51 +521,16 @@ impl flexlex::queue::TurnQueue for EncodeOnly {
 }
 
 async fn warm_intake(runs: usize) {
-    let settings: std::collections::HashMap<String, String> = [
-        ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
-        ("TWILIO_AUTH_TOKEN", TOKEN),
-        ("FLEX_WORKSPACE_SID", "WS0123456789abcdef0123456789abcdef"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let config = Config::from_settings(&settings).expect("bench settings are valid");
     let mut ports = flexlex::app::Ports::local(
         Arc::new(ScriptedBot::default()),
         Arc::new(RecordingConversations::default()),
     );
     ports.queue = Some(Arc::new(EncodeOnly));
-    let bridge = flexlex::app::bridge(&config, ports);
-    let events: Vec<serde_json::Value> = (0..runs)
-        .map(|i| {
-            let message = CustomerMessage {
-                account: "AC0123456789abcdef0123456789abcdef",
-                conversation: "CH0123456789abcdef0123456789abcdef",
-                webhook: "WH0123456789abcdef0123456789abcdef",
-                participant: "MB0123456789abcdef0123456789abcdef",
-                author: "+15551234567",
-                body: "I would like to order some flowers for my mother, please",
-                index: i as u64,
-                source: "SMS",
-            };
-            signed_envelope(URL, &message.params(), TOKEN).expect("valid URL")
-        })
-        .collect();
-    let mut samples = Vec::with_capacity(runs);
-    for event in events {
-        let started = Instant::now();
-        let report = bridge
-            .handle(event, Deadline::after(Duration::from_secs(10)))
-            .await;
-        let line = flexlex::telemetry::event_line(&report, 0);
-        std::hint::black_box(line);
-        samples.push(started.elapsed());
-    }
+    let bridge = flexlex::app::bridge(&bench_config(), ports);
+    let samples = time_events(&bridge, signed_events(runs), || {}).await;
     summary("warm intake (admission + encode, no send)", samples);
 }
 
-/// Forwards loopback connections to `target` and counts them: how many connections a client
-/// opens to a server that cannot count them itself.
 async fn counting_proxy(
     target: std::net::SocketAddr,
 ) -> Option<(String, Arc<std::sync::atomic::AtomicUsize>)> {
