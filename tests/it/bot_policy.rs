@@ -21,7 +21,7 @@ use flexlex::timers::TimersState;
 use flexlex_emulators::lex::orderflowers::{AGENT_REPLY, FALLBACK_REPLY};
 use flexlex_emulators::twilio::{Fault, FaultKind, RecordedRequest, SeededConversation};
 
-use crate::helpers::{Stack, signed, url};
+use crate::helpers::Stack;
 use crate::moto::{Moto, fifo_queue, moto, state_table};
 use crate::poller::{Poller, lambda_event};
 
@@ -71,18 +71,7 @@ impl Fleet {
 
     /// The customer writes `body`: stored in Twilio, then the webhook reaches intake.
     async fn says(&self, seed: &SeededConversation, body: &str) {
-        let stored = self
-            .stack
-            .twilio
-            .add_customer_message(&seed.conversation, &seed.customer_author, body)
-            .expect("seeded");
-        let mut params = self.stack.params(seed, body);
-        for (k, v) in params.iter_mut() {
-            if k == "Index" {
-                *v = stored.index.to_string();
-            }
-        }
-        let report = self.stack.handle(signed(&url(), &params)).await;
+        let report = self.stack.say_stored(seed, body).await;
         assert_eq!(report.outcome, Outcome::Enqueued);
     }
 

@@ -255,6 +255,12 @@ impl Stack {
     /// As Twilio does it: the message is stored in the conversation first, then the webhook
     /// carries its index.
     pub async fn say_stored(&self, seed: &SeededConversation, body: &str) -> Report {
+        let params = self.stored_params(seed, body);
+        self.handle(signed(&url(), &params)).await
+    }
+
+    /// The webhook's parameters for `body`, stored in the conversation first (its `Index`).
+    pub fn stored_params(&self, seed: &SeededConversation, body: &str) -> Vec<(String, String)> {
         let stored = self
             .twilio
             .add_customer_message(&seed.conversation, &seed.customer_author, body)
@@ -263,7 +269,7 @@ impl Stack {
         if let Some(index) = params.iter_mut().find(|(k, _)| k == "Index") {
             index.1 = stored.index.to_string();
         }
-        self.handle(signed(&url(), &params)).await
+        params
     }
 
     /// The bot's messages in the conversation, in order.

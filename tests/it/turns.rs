@@ -40,17 +40,7 @@ async fn on_aws(test: &str, visibility_secs: u32, max_receives: u32) -> Option<F
 impl Fleetless {
     /// The customer's message reaches intake (stored in Twilio first, as Twilio does).
     async fn intake(&self, seed: &SeededConversation, body: &str) -> Vec<(String, String)> {
-        let stored = self
-            .stack
-            .twilio
-            .add_customer_message(&seed.conversation, &seed.customer_author, body)
-            .expect("seeded");
-        let mut params = self.stack.params(seed, body);
-        for (k, v) in params.iter_mut() {
-            if k == "Index" {
-                *v = stored.index.to_string();
-            }
-        }
+        let params = self.stack.stored_params(seed, body);
         self.deliver(&params).await;
         params
     }
