@@ -23,11 +23,11 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flexlex::bot::{BotMessage, BotTurn, Intent, IntentState};
-use flexlex::config::Config;
-use flexlex::deadline::Deadline;
-use flexlex::ids::InteractionSid;
-use flexlex::memory::{RecordingConversations, ScriptedBot};
+use flexlex::domain::bot::{BotMessage, BotTurn, Intent, IntentState};
+use flexlex::app::config::Config;
+use flexlex::domain::deadline::Deadline;
+use flexlex::domain::ids::InteractionSid;
+use flexlex::testing::{RecordingConversations, ScriptedBot};
 use flexlex_emulators::lex::LexEmulator;
 use flexlex_emulators::runtime::RuntimeEmulator;
 use flexlex_emulators::twilio::{CustomerKind, TwilioEmulator};
@@ -171,7 +171,7 @@ fn signed_events(runs: usize) -> Vec<serde_json::Value> {
 /// How long each event takes through `bridge`, its log line included (part of the per-event
 /// work); `after_each` runs outside the timing.
 async fn time_events(
-    bridge: &flexlex::handler::Bridge,
+    bridge: &flexlex::app::bridge::Bridge,
     events: Vec<serde_json::Value>,
     after_each: impl Fn(),
 ) -> Vec<Duration> {
@@ -181,7 +181,7 @@ async fn time_events(
         let report = bridge
             .handle(event, Deadline::after(Duration::from_secs(10)))
             .await;
-        let line = flexlex::telemetry::event_line(&report, 0);
+        let line = flexlex::app::telemetry::event_line(&report, 0);
         std::hint::black_box(line);
         samples.push(started.elapsed());
         after_each();
@@ -189,7 +189,7 @@ async fn time_events(
     samples
 }
 
-fn in_memory_bridge() -> (flexlex::handler::Bridge, RecordingConversations) {
+fn in_memory_bridge() -> (flexlex::app::bridge::Bridge, RecordingConversations) {
     let config = bench_config();
     let turn = BotTurn {
         messages: vec![BotMessage::PlainText(
@@ -208,9 +208,9 @@ fn in_memory_bridge() -> (flexlex::handler::Bridge, RecordingConversations) {
         Default::default(),
         InteractionSid::parse("KD0123456789abcdef0123456789abcdef").expect("valid"),
     );
-    let bridge = flexlex::app::bridge(
+    let bridge = flexlex::app::compose::bridge(
         &config,
-        flexlex::app::Ports::local(
+        flexlex::app::compose::Ports::local(
             Arc::new(ScriptedBot::answering(turn)),
             Arc::new(twilio.clone()),
         ),
@@ -296,9 +296,9 @@ async fn invoke_messages(
 fn emulated_bridge(
     lex: &LexEmulator,
     twilio: &TwilioEmulator,
-    store: Arc<flexlex::state::in_memory::InMemoryStore>,
+    store: Arc<flexlex::adapters::in_memory::InMemoryStore>,
     extra: &[(&str, &str)],
-) -> Option<flexlex::handler::Bridge> {
+) -> Option<flexlex::app::bridge::Bridge> {
     let mut settings: std::collections::HashMap<String, String> = settings(twilio)
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -307,7 +307,7 @@ fn emulated_bridge(
         settings.insert((*k).to_owned(), (*v).to_owned());
     }
     let config = Config::from_settings(&settings).ok()?;
-    let client = Arc::new(flexlex::app::twilio_client(&config.twilio).ok()?);
+    let client = Arc::new(flexlex::app::compose::twilio_client(&config.twilio).ok()?);
     let credentials =
         aws_credential_types::Credentials::new("AKIDBENCH", "bench", None, None, "bench");
     let sdk = aws_config::SdkConfig::builder()
@@ -317,15 +317,15 @@ fn emulated_bridge(
             aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
         )
         .endpoint_url(lex.endpoint())
-        .http_client(flexlex::http::SmithyHttpClient::shared(
-            flexlex::http::client(Default::default()).ok()?,
+        .http_client(flexlex::adapters::http::SmithyHttpClient::shared(
+            flexlex::adapters::http::client(Default::default()).ok()?,
         ))
         .build();
-    let bot = flexlex::lex::LexBot::from_sdk_config(&sdk, &flexlex::lex::LexSettings::default());
-    let ports = flexlex::app::Ports::local(Arc::new(bot), client.clone())
+    let bot = flexlex::adapters::lex::LexBot::from_sdk_config(&sdk, &flexlex::adapters::lex::LexSettings::default());
+    let ports = flexlex::app::compose::Ports::local(Arc::new(bot), client.clone())
         .with_content(client)
         .with_state(store);
-    Some(flexlex::app::bridge(&config, ports))
+    Some(flexlex::app::compose::bridge(&config, ports))
 }
 
 /// What one turn cost.
@@ -354,7 +354,7 @@ impl Cost {
 
 /// Runs one turn and counts its state round trips and Twilio requests.
 async fn measured_turn(
-    bridge: &flexlex::handler::Bridge,
+    bridge: &flexlex::app::bridge::Bridge,
     twilio: &TwilioEmulator,
     event: serde_json::Value,
 ) -> Cost {
@@ -402,7 +402,7 @@ async fn calls_per_turn_kind(runs: usize) -> Option<()> {
     let lex = LexEmulator::start().await.ok()?;
     let twilio = TwilioEmulator::start().await.ok()?;
     let account = twilio.account_sid();
-    let store = Arc::new(flexlex::state::in_memory::InMemoryStore::new());
+    let store = Arc::new(flexlex::adapters::in_memory::InMemoryStore::new());
     let timers = [("INACTIVE_AFTER", "PT15M"), ("CLOSE_AFTER", "P1D")];
     let a = emulated_bridge(&lex, &twilio, store.clone(), &timers)?;
     let b = emulated_bridge(&lex, &twilio, store, &timers)?;
@@ -507,26 +507,26 @@ async fn calls_per_turn_kind(runs: usize) -> Option<()> {
 struct EncodeOnly;
 
 #[async_trait::async_trait]
-impl flexlex::queue::TurnQueue for EncodeOnly {
+impl flexlex::ports::queue::TurnQueue for EncodeOnly {
     async fn dispatch(
         &self,
-        turn: flexlex::admission::AdmittedTurn,
+        turn: flexlex::domain::job::AdmittedTurn,
         _: Deadline,
-    ) -> Result<flexlex::queue::Dispatched, flexlex::queue::QueueError> {
+    ) -> Result<flexlex::ports::queue::Dispatched, flexlex::ports::queue::QueueError> {
         let body = serde_json::to_string(&turn)
-            .map_err(|e| flexlex::queue::QueueError::Refused(e.to_string()))?;
+            .map_err(|e| flexlex::ports::queue::QueueError::Refused(e.to_string()))?;
         std::hint::black_box(body);
-        Ok(flexlex::queue::Dispatched::Queued)
+        Ok(flexlex::ports::queue::Dispatched::Queued)
     }
 }
 
 async fn warm_intake(runs: usize) {
-    let mut ports = flexlex::app::Ports::local(
+    let mut ports = flexlex::app::compose::Ports::local(
         Arc::new(ScriptedBot::default()),
         Arc::new(RecordingConversations::default()),
     );
     ports.queue = Some(Arc::new(EncodeOnly));
-    let bridge = flexlex::app::bridge(&bench_config(), ports);
+    let bridge = flexlex::app::compose::bridge(&bench_config(), ports);
     let samples = time_events(&bridge, signed_events(runs), || {}).await;
     summary("warm intake (admission + encode, no send)", samples);
 }
@@ -589,8 +589,8 @@ async fn on_queue_and_table(runs: usize) -> Option<()> {
             aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
         )
         .endpoint_url(&direct)
-        .http_client(flexlex::http::SmithyHttpClient::shared(
-            flexlex::http::client(Default::default()).ok()?,
+        .http_client(flexlex::adapters::http::SmithyHttpClient::shared(
+            flexlex::adapters::http::client(Default::default()).ok()?,
         ))
         .build();
     let sqs = aws_sdk_sqs::Client::new(&sdk);

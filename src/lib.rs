@@ -1,44 +1,29 @@
-//! flexlex: an Amazon Lex V2 bot in front of Twilio Flex Conversations.
+//! flexlex: an Amazon Lex V2 bot in front of Twilio Flex Conversations, as one Lambda.
 //!
-//! The crate is layered (see `docs/architecture.md`): the envelope, signature and webhook
-//! modules read what API Gateway hands over; `policy` decides; `bot` and `conversations` are
-//! the ports, implemented by `lex` and `twilio`; `handler` glues one event end to end.
+//! The folders are the layers (see `docs/architecture.md`):
+//! - [`domain`]: pure types and decisions — ids, the conversation record and its claim
+//!   decision, policy, escalation, memory, cards, timers, the handoff's attributes. No I/O.
+//! - [`ports`]: the traits the roles call — the bot, Twilio Conversations, the Content API, the
+//!   turn queue, the conversation store — with their error types.
+//! - [`intake`]: the webhook role — envelope, form, signature, the typed webhook, admission,
+//!   the Studio handover request — ending in a [`domain::job::Job`] on the queue.
+//! - [`turn`]: the turn role — an SQS batch in lanes, and the one pipeline (claim → work →
+//!   finish) every job kind goes through.
+//! - [`adapters`]: Lex, Twilio, SQS, DynamoDB, Secrets Manager and in-memory twins; they
+//!   translate and never decide.
+//! - [`app`]: configuration, composition, the Lambda entry point, telemetry.
+//!
+//! [`outcome`] is what became of one event, shared by both roles and telemetry.
 
-pub mod admission;
+pub mod adapters;
 pub mod app;
-pub mod bot;
-pub mod config;
-pub mod content;
-pub mod conversations;
-pub mod deadline;
-pub mod dialog_memory;
-pub mod envelope;
-pub mod escalation;
-pub mod form;
-pub mod handler;
-pub mod handoff;
-pub mod http;
-pub mod ids;
-pub mod lambda;
-pub mod lex;
-pub mod memory;
-pub mod message_body;
+pub mod domain;
+pub mod intake;
 pub mod outcome;
-pub mod policy;
-pub mod queue;
-pub mod render;
-pub mod secret;
-pub mod secrets_manager;
-pub mod signature;
-pub mod sqs_batch;
-pub mod state;
-pub mod studio;
-pub mod summary;
-pub mod telemetry;
-pub mod timers;
+pub mod ports;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod turn;
-pub mod twilio;
-pub mod webhook;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 

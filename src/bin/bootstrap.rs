@@ -1,6 +1,6 @@
 //! The Lambda function: build everything once, then hand each event to the bridge.
 
-use flexlex::telemetry::LogFormat;
+use flexlex::app::telemetry::LogFormat;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 // One thread: Lambda gives an execution environment one invocation at a time, and a turn waits
@@ -9,10 +9,10 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     // A bad setting fails init with the variable's name; Lambda reports it as an init error.
-    let bridge = flexlex::app::bridge_from_env().await?;
+    let bridge = flexlex::app::compose::bridge_from_env().await?;
     let format = LogFormat::from_env();
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        flexlex::lambda::invoke(&bridge, event, format)
+        flexlex::app::lambda::invoke(&bridge, event, format)
     }))
     .await
 }

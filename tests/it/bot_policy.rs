@@ -11,13 +11,13 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use http::Method;
 use serde_json::{Value, json};
 
-use flexlex::deadline::Deadline;
-use flexlex::handler::Bridge;
-use flexlex::lambda::Event;
+use flexlex::domain::deadline::Deadline;
+use flexlex::app::bridge::Bridge;
+use flexlex::app::lambda::Event;
 use flexlex::outcome::{Outcome, Report};
-use flexlex::policy::Reason;
-use flexlex::telemetry::LogFormat;
-use flexlex::timers::TimersState;
+use flexlex::domain::plan::Reason;
+use flexlex::app::telemetry::LogFormat;
+use flexlex::domain::timers::TimersState;
 use flexlex_emulators::lex::orderflowers::{AGENT_REPLY, FALLBACK_REPLY};
 use flexlex_emulators::twilio::{Fault, FaultKind, RecordedRequest, SeededConversation};
 
@@ -82,7 +82,7 @@ impl Fleet {
         let Event::Turns(turns) = Event::classify(lambda_event(&batch, QUEUE_ARN)) else {
             panic!("an SQS event")
         };
-        let (lanes, unreadable) = flexlex::sqs_batch::lanes(turns);
+        let (lanes, unreadable) = flexlex::turn::batch::lanes(turns);
         assert!(unreadable.is_empty());
         let mut reports = Vec::new();
         let mut failed = Vec::new();
@@ -244,7 +244,7 @@ async fn two_fallbacks_in_a_row_hand_off_after_the_bots_reply_with_the_summary()
     assert_eq!(
         report.outcome,
         Outcome::HandedOff(Reason::Escalation(
-            flexlex::escalation::Escalation::Fallbacks { count: 2 }
+            flexlex::domain::escalation::Escalation::Fallbacks { count: 2 }
         ))
     );
     assert_eq!(

@@ -7,7 +7,7 @@ use http::Method;
 use serde_json::json;
 
 use flexlex::outcome::{Ignored, Outcome, Rejected};
-use flexlex::policy::Reason;
+use flexlex::domain::plan::Reason;
 use flexlex_emulators::lex::{DEMO_BOT_ID, Fault as LexFault, Times};
 use flexlex_emulators::twilio::{Fault, FaultKind};
 
@@ -398,7 +398,7 @@ async fn lex_down_gets_the_customer_an_apology_and_an_agent() {
     );
     assert_eq!(
         stack.bot_messages(&sms),
-        [flexlex::config::DEFAULT_BOT_ERROR_MESSAGE]
+        [flexlex::domain::behaviour::DEFAULT_BOT_ERROR_MESSAGE]
     );
     let [interaction] = stack.twilio.interactions().try_into().unwrap();
     assert_eq!(
@@ -468,10 +468,10 @@ async fn twilio_failing_for_good_is_an_invocation_error_without_duplicates() {
     let mut context = lambda_runtime::Context::default();
     context.request_id = "req-1".into();
     context.deadline = deadline_in(Duration::from_secs(20));
-    let result = flexlex::lambda::invoke(
+    let result = flexlex::app::lambda::invoke(
         &stack.bridge,
         lambda_runtime::LambdaEvent::new(event, context),
-        flexlex::telemetry::LogFormat::Text,
+        flexlex::app::telemetry::LogFormat::Text,
     )
     .await;
     let error = result.expect_err("the event must reach the on-failure destination");

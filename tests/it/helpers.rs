@@ -11,16 +11,16 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha1::Sha1;
 
-use flexlex::app;
-use flexlex::config::Config;
-use flexlex::config::TwilioCredentials;
-use flexlex::deadline::Deadline;
-use flexlex::handler::Bridge;
-use flexlex::ids::{ApiKeySid, ConversationSid, ParticipantSid, WebhookSid};
-use flexlex::lex::{LexBot, LexSettings};
+use flexlex::app::compose;
+use flexlex::app::config::Config;
+use flexlex::app::config::TwilioCredentials;
+use flexlex::domain::deadline::Deadline;
+use flexlex::app::bridge::Bridge;
+use flexlex::domain::ids::{ApiKeySid, ConversationSid, ParticipantSid, WebhookSid};
+use flexlex::adapters::lex::{LexBot, LexSettings};
 use flexlex::outcome::Report;
-use flexlex::secret::Secret;
-use flexlex::twilio::{Backoff, TwilioClient, TwilioClientConfig};
+use flexlex::domain::secret::Secret;
+use flexlex::adapters::twilio::{Backoff, TwilioClient, TwilioClientConfig};
 use flexlex_emulators::lex::{DEMO_ALIAS_ID, DEMO_BOT_ID, LexEmulator};
 use flexlex_emulators::sid::Sid;
 use flexlex_emulators::twilio::{CustomerKind, SeededConversation, TwilioEmulator};
@@ -317,11 +317,11 @@ fn bridge_over(
     let bot = LexBot::from_sdk_config(&loopback_sdk_config(&lex.endpoint()), &fast_lex_settings());
     let mut ports = app::Ports::local(Arc::new(bot), client.clone()).with_content(client);
     if let Some((sdk, queue_url, table)) = aws {
-        ports = ports.with_state(Arc::new(flexlex::state::dynamodb::DynamoStore::new(
+        ports = ports.with_state(Arc::new(flexlex::adapters::dynamodb::DynamoStore::new(
             aws_sdk_dynamodb::Client::new(sdk),
             table,
         )));
-        ports.queue = Some(Arc::new(flexlex::queue::sqs::SqsTurnQueue::new(
+        ports.queue = Some(Arc::new(flexlex::adapters::sqs::SqsTurnQueue::new(
             aws_sdk_sqs::Client::new(sdk),
             queue_url,
         )));
@@ -360,8 +360,8 @@ pub fn loopback_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
             aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
         )
         .endpoint_url(endpoint)
-        .http_client(flexlex::http::SmithyHttpClient::shared(
-            flexlex::http::client(Default::default()).expect("http client"),
+        .http_client(flexlex::adapters::http::SmithyHttpClient::shared(
+            flexlex::adapters::http::client(Default::default()).expect("http client"),
         ))
         .build()
 }

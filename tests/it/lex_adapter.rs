@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::helpers::loopback_sdk_config;
-use flexlex::bot::{Bot, BotError, BotMessage, BotRequest, DialogAction, IntentState};
-use flexlex::deadline::Deadline;
-use flexlex::ids::{BotAliasId, BotId, BotRef, LocaleId};
-use flexlex::lex::{LexBot, LexSettings, StripNullSlots};
+use flexlex::ports::bot::Bot;
+use flexlex::domain::bot::{BotError, BotMessage, BotRequest, DialogAction, IntentState};
+use flexlex::domain::deadline::Deadline;
+use flexlex::domain::ids::{BotAliasId, BotId, BotRef, LocaleId};
+use flexlex::adapters::lex::{LexBot, LexSettings, StripNullSlots};
 use flexlex_emulators::lex::{
     DEMO_ALIAS_ID, DEMO_BOT_ID, DEMO_LOCALE_ID, Fault, LexEmulator, Times,
 };
@@ -336,8 +337,8 @@ async fn without_the_interceptor_the_sdk_cannot_read_null_slots() {
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("AKIDTEST", "test", None, None, "test"))
         .endpoint_url(emulator.endpoint())
-        .http_client(flexlex::http::SmithyHttpClient::shared(
-            flexlex::http::client(Default::default()).expect("http client"),
+        .http_client(flexlex::adapters::http::SmithyHttpClient::shared(
+            flexlex::adapters::http::client(Default::default()).expect("http client"),
         ))
         .build();
     let order_roses = |client: aws_sdk_lexruntimev2::Client, session: &'static str| async move {
@@ -415,7 +416,7 @@ mod raw {
         content_type: &str,
         body: String,
     ) -> reqwest::Response {
-        let mut req = flexlex::http::client(Default::default())
+        let mut req = flexlex::adapters::http::client(Default::default())
             .expect("http client")
             .post(format!("{}{path}", emulator.endpoint()))
             .header("content-type", content_type)
@@ -657,7 +658,7 @@ mod env_child {
         if !endpoint.starts_with("http://127.0.0.1:") {
             return;
         }
-        let config = flexlex::app::sdk_config(None).await.expect("http client");
+        let config = flexlex::app::compose::sdk_config(None).await.expect("http client");
         let bot = LexBot::from_sdk_config(&config, &settings());
         // A slot-filling turn: Lex's `null` slots need the interceptor this client must carry.
         let turn = bot

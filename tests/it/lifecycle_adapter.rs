@@ -6,17 +6,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::helpers::{api_key, ch};
-use flexlex::bot::{Button, Card};
-use flexlex::content::{
-    ActionKind, CardPost, ContentApi, ContentTemplate, ContentTypes, ListItem, ListPicker,
-    MemoryContentCache, QuickReply, QuickReplyAction, RichCardError, TextContent, rich_card,
-    send_rich_card,
-};
-use flexlex::conversations::{Conversations, ReplyTag, TwilioError};
-use flexlex::deadline::Deadline;
-use flexlex::ids::{ContentSid, ConversationSid, LocaleId, MessageSid};
-use flexlex::timers::{AfterHandoff, IsoDuration, TimerChange, TimerSettings, TimerUpdate};
-use flexlex::twilio::{Backoff, TwilioClient, TwilioClientConfig};
+use flexlex::domain::bot::{Button, Card};
+use flexlex::domain::cards::{ActionKind, CardPost, ContentTemplate, ContentTypes, ListItem, ListPicker, MemoryContentCache, QuickReply, QuickReplyAction, TextContent, rich_card, send_rich_card};
+use flexlex::ports::content::ContentApi;
+use flexlex::turn::replies::RichCardError;
+use flexlex::ports::conversations::{Conversations, ReplyTag, TwilioError};
+use flexlex::domain::deadline::Deadline;
+use flexlex::domain::ids::{ContentSid, ConversationSid, LocaleId, MessageSid};
+use flexlex::domain::timers::{AfterHandoff, IsoDuration, TimerChange, TimerSettings, TimerUpdate};
+use flexlex::adapters::twilio::{Backoff, TwilioClient, TwilioClientConfig};
 use flexlex_emulators::twilio::{
     CustomerKind, Fault, FaultKind, SeededConversation, TwilioEmulator,
 };
@@ -82,7 +80,7 @@ fn timers(inactive: Option<&str>, closed: Option<&str>) -> TimerSettings {
 /// A plain HTTP client with the emulator's account credentials, for requests the adapter
 /// never makes.
 async fn raw(emulator: &TwilioEmulator, path: &str, body: RawBody<'_>) -> (u16, Value) {
-    let http = flexlex::http::client(Default::default()).unwrap();
+    let http = flexlex::adapters::http::client(Default::default()).unwrap();
     let request = http
         .post(format!("{}{path}", emulator.base_url()))
         .basic_auth(emulator.account_sid().as_str(), Some(emulator.auth_token()));

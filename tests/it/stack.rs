@@ -749,7 +749,7 @@ fn bot_policy_settings_are_grouped_parameters_passed_to_the_function() {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    let unset = flexlex::config::Config::from_settings(&settings).expect("base settings");
+    let unset = flexlex::app::config::Config::from_settings(&settings).expect("base settings");
     for (param, var, default, passed) in cases {
         assert_eq!(default_text(&t, param), default, "{param}'s default");
         let description = str_of(at(&t, &["Parameters", param, "Description"]));
@@ -779,7 +779,7 @@ fn bot_policy_settings_are_grouped_parameters_passed_to_the_function() {
     }
     // The template's defaults are the product's: a stack deployed with them behaves as if
     // none of these variables were set.
-    let deployed = flexlex::config::Config::from_settings(&settings).expect("defaults are valid");
+    let deployed = flexlex::app::config::Config::from_settings(&settings).expect("defaults are valid");
     assert_eq!(deployed.behaviour, unset.behaviour);
 }
 

@@ -5,20 +5,20 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use flexlex::admission::{AdmittedTurn, Route, TURN_VERSION};
-use flexlex::bot::{Button, Card, Intent, IntentState};
-use flexlex::content::{ContentCache, rich_card};
-use flexlex::deadline::Deadline;
-use flexlex::ids::{ContentSid, ConversationSid, InteractionSid, LocaleId, MessageSid};
-use flexlex::policy::{Action, Plan, Reason};
-use flexlex::queue::sqs::SqsTurnQueue;
-use flexlex::queue::{Dispatched, TurnQueue};
-use flexlex::state::dynamodb::DynamoStore;
-use flexlex::state::in_memory::InMemoryStore;
-use flexlex::state::{
-    BusyTurn, Claim, ConversationStore, Lease, Memory, Progress, Status, StoreError,
-};
-use flexlex::webhook::MessageAdded;
+use flexlex::domain::job::{AdmittedTurn, Route, TURN_VERSION};
+use flexlex::domain::bot::{Button, Card, Intent, IntentState};
+use flexlex::ports::content::ContentCache;
+use flexlex::domain::cards::rich_card;
+use flexlex::domain::deadline::Deadline;
+use flexlex::domain::ids::{ContentSid, ConversationSid, InteractionSid, LocaleId, MessageSid};
+use flexlex::domain::plan::{Action, Plan, Reason};
+use flexlex::adapters::sqs::SqsTurnQueue;
+use flexlex::ports::queue::{Dispatched, TurnQueue};
+use flexlex::adapters::dynamodb::DynamoStore;
+use flexlex::adapters::in_memory::InMemoryStore;
+use flexlex::domain::conversation::{BusyTurn, Claim, Lease, Memory, Progress, Status};
+use flexlex::ports::store::{ConversationStore, StoreError};
+use flexlex::domain::message::MessageAdded;
 
 use crate::moto::{fifo_queue, moto, state_table};
 
@@ -104,7 +104,7 @@ async fn conformance(store: &dyn ConversationStore) {
         last_index: Some(4),
         started_at: 1_000,
         updated_at: 1_004,
-        timers: flexlex::timers::TimersState::Set,
+        timers: flexlex::domain::timers::TimersState::Set,
         ..Memory::default()
     };
     kept.dialog.slots.insert(
@@ -374,7 +374,7 @@ async fn the_dynamodb_item_is_what_the_table_documents() {
     assert_eq!(claimed[&format!("l_{message}")].as_n().unwrap(), "1000500");
     let mut memory = Memory::default();
     memory.dialog.observe(
-        &flexlex::bot::BotTurn {
+        &flexlex::domain::bot::BotTurn {
             intent: Some(Intent {
                 name: "OrderFlowers".into(),
                 state: IntentState::InProgress,
@@ -386,7 +386,7 @@ async fn the_dynamodb_item_is_what_the_table_documents() {
             }),
             ..Default::default()
         },
-        &flexlex::escalation::EscalationRules::default(),
+        &flexlex::domain::escalation_rules::EscalationRules::default(),
     );
     store
         .finish(&conversation, &message, &memory, Status::Bot, 1_001)
@@ -397,7 +397,7 @@ async fn the_dynamodb_item_is_what_the_table_documents() {
     assert_eq!(item["handled"].as_ss().unwrap(), &vec![message.to_string()]);
     assert_eq!(
         item["expires_at"].as_n().unwrap(),
-        &(1_001 + flexlex::state::RETENTION_SECS).to_string()
+        &(1_001 + flexlex::domain::conversation::RETENTION_SECS).to_string()
     );
     let stored: Memory = serde_json::from_str(item["memory"].as_s().unwrap()).unwrap();
     assert_eq!(stored, memory);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use http::Method;
 use serde_json::Value;
 
-use flexlex::deadline::Deadline;
+use flexlex::domain::deadline::Deadline;
 use flexlex::outcome::{Ignored, Outcome, Rejected};
 use flexlex_emulators::twilio::{
     CustomerKind, Fault, FaultKind, ScopedWebhook, SeededConversation,
@@ -280,10 +280,10 @@ impl OnAws {
         }
         let mut context = lambda_runtime::Context::default();
         context.deadline = crate::helpers::deadline_in(Duration::from_secs(30));
-        let response = flexlex::lambda::invoke(
+        let response = flexlex::app::lambda::invoke(
             &self.stack.bridge,
             lambda_runtime::LambdaEvent::new(lambda_event(&batch, QUEUE_ARN), context),
-            flexlex::telemetry::LogFormat::Text,
+            flexlex::app::telemetry::LogFormat::Text,
         )
         .await
         .expect("a batch always answers");
@@ -297,12 +297,12 @@ impl OnAws {
     async fn run_next(&self) -> flexlex::outcome::Report {
         let batch = self.poller.receive(10).await;
         assert_eq!(batch.len(), 1);
-        let flexlex::lambda::Event::Turns(turns) =
-            flexlex::lambda::Event::classify(lambda_event(&batch, QUEUE_ARN))
+        let flexlex::app::lambda::Event::Turns(turns) =
+            flexlex::app::lambda::Event::classify(lambda_event(&batch, QUEUE_ARN))
         else {
             panic!("an SQS event")
         };
-        let (lanes, unreadable) = flexlex::sqs_batch::lanes(turns);
+        let (lanes, unreadable) = flexlex::turn::batch::lanes(turns);
         assert_eq!(unreadable, []);
         let report = self
             .stack
@@ -310,7 +310,7 @@ impl OnAws {
             .run_record(
                 &lanes[0][0],
                 Deadline::after(Duration::from_secs(10)),
-                flexlex::telemetry::LogFormat::Text,
+                flexlex::app::telemetry::LogFormat::Text,
             )
             .await;
         self.poller.settle(&batch, &serde_json::json!({})).await;

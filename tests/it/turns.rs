@@ -58,10 +58,10 @@ impl Fleetless {
         }
         let mut context = lambda_runtime::Context::default();
         context.deadline = crate::helpers::deadline_in(Duration::from_secs(30));
-        let response = flexlex::lambda::invoke(
+        let response = flexlex::app::lambda::invoke(
             &self.stack.bridge,
             lambda_runtime::LambdaEvent::new(lambda_event(&batch, QUEUE_ARN), context),
-            flexlex::telemetry::LogFormat::Text,
+            flexlex::app::telemetry::LogFormat::Text,
         )
         .await
         .expect("a batch always answers");
@@ -74,17 +74,17 @@ impl Fleetless {
     async fn run_one(&self) -> (usize, flexlex::outcome::Report) {
         let batch = self.poller.receive(10).await;
         let event = lambda_event(&batch, QUEUE_ARN);
-        let flexlex::lambda::Event::Turns(turns) = flexlex::lambda::Event::classify(event) else {
+        let flexlex::app::lambda::Event::Turns(turns) = flexlex::app::lambda::Event::classify(event) else {
             panic!("an SQS event")
         };
-        let (lanes, _) = flexlex::sqs_batch::lanes(turns);
+        let (lanes, _) = flexlex::turn::batch::lanes(turns);
         let report = self
             .stack
             .bridge
             .run_record(
                 &lanes[0][0],
-                flexlex::deadline::Deadline::after(Duration::from_secs(10)),
-                flexlex::telemetry::LogFormat::Text,
+                flexlex::domain::deadline::Deadline::after(Duration::from_secs(10)),
+                flexlex::app::telemetry::LogFormat::Text,
             )
             .await;
         (batch.len(), report)

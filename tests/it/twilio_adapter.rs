@@ -3,12 +3,14 @@
 use std::time::Duration;
 
 use crate::helpers::{api_key, ch, mb, wh};
-use flexlex::config::TwilioCredentials;
-use flexlex::conversations::{ChannelType, Conversations, InteractionRequest, TwilioError};
-use flexlex::deadline::Deadline;
-use flexlex::ids::{AccountSid, ApiKeySid, ConversationSid, WebhookSid, WorkflowSid, WorkspaceSid};
-use flexlex::secret::Secret;
-use flexlex::twilio::{Backoff, TwilioClient, TwilioClientConfig, regional_host};
+use flexlex::app::config::TwilioCredentials;
+use flexlex::domain::channel::ChannelType;
+use flexlex::ports::conversations::{Conversations, TwilioError};
+use flexlex::domain::handoff::InteractionRequest;
+use flexlex::domain::deadline::Deadline;
+use flexlex::domain::ids::{AccountSid, ApiKeySid, ConversationSid, WebhookSid, WorkflowSid, WorkspaceSid};
+use flexlex::domain::secret::Secret;
+use flexlex::adapters::twilio::{Backoff, TwilioClient, TwilioClientConfig, regional_host};
 use flexlex_emulators::twilio::{
     CustomerKind, Fault, FaultKind, SeededConversation, TwilioEmulator,
 };
@@ -516,7 +518,7 @@ async fn a_reply_reads_back_with_its_tag_and_a_body_over_the_limit_is_refused() 
     let (emulator, client) = setup().await;
     let seeded = sms(&emulator);
     let conversation = ch(&seeded.conversation);
-    let tag = flexlex::conversations::ReplyTag { piece: 3, ..tag() };
+    let tag = flexlex::ports::conversations::ReplyTag { piece: 3, ..tag() };
     client
         .post_message(&conversation, "Lex", "the fourth piece", &tag, deadline())
         .await
@@ -580,7 +582,7 @@ async fn raw_post(
     form: &[(&str, &str)],
     auth: bool,
 ) -> (u16, Value) {
-    let http = flexlex::http::client(Default::default()).expect("http client");
+    let http = flexlex::adapters::http::client(Default::default()).expect("http client");
     let mut request = http
         .post(format!("{}{path}", emulator.base_url()))
         .form(form);
@@ -800,7 +802,7 @@ async fn recent_messages_come_newest_first_and_the_listing_is_strict() {
     assert_eq!((request.method.as_str(), request.status), ("GET", 200));
     assert_eq!(request.query.as_deref(), Some("Order=desc&PageSize=2"));
 
-    let http = flexlex::http::client(Default::default()).expect("http client");
+    let http = flexlex::adapters::http::client(Default::default()).expect("http client");
     let (key, secret) = emulator.add_api_key();
     let list = format!(
         "{}/v1/Conversations/{}/Messages",
@@ -824,9 +826,9 @@ async fn recent_messages_come_newest_first_and_the_listing_is_strict() {
 }
 
 /// A reply tag for adapter calls that are not part of a turn.
-fn tag() -> flexlex::conversations::ReplyTag {
-    flexlex::conversations::ReplyTag {
-        message: flexlex::ids::MessageSid::parse("IM0123456789abcdef0123456789abcdef").unwrap(),
+fn tag() -> flexlex::ports::conversations::ReplyTag {
+    flexlex::ports::conversations::ReplyTag {
+        message: flexlex::domain::ids::MessageSid::parse("IM0123456789abcdef0123456789abcdef").unwrap(),
         part: 0,
         piece: 0,
     }
@@ -834,8 +836,8 @@ fn tag() -> flexlex::conversations::ReplyTag {
 
 const FLOW: &str = "FW0123456789abcdef0123456789abcdef";
 
-fn bot_webhook() -> flexlex::conversations::NewWebhook {
-    flexlex::conversations::NewWebhook {
+fn bot_webhook() -> flexlex::ports::conversations::NewWebhook {
+    flexlex::ports::conversations::NewWebhook {
         url: "https://abc.execute-api.us-east-1.amazonaws.com/prod/webhook?BotId=ABCDEFGHIJ&BotAliasId=TSTALIASID".into(),
         filters: vec!["onMessageAdded".into()],
     }
@@ -857,7 +859,7 @@ async fn scoped_webhooks_are_listed_created_with_repeated_filters_and_removed() 
         .unwrap();
     assert_eq!(
         listed,
-        vec![flexlex::conversations::ScopedWebhook {
+        vec![flexlex::ports::conversations::ScopedWebhook {
             sid: Some(wh(&seeded.webhook)),
             target: "studio".into(),
             url: None,
@@ -904,7 +906,7 @@ async fn scoped_webhooks_are_listed_created_with_repeated_filters_and_removed() 
         .unwrap();
     assert_eq!(
         listed,
-        vec![flexlex::conversations::ScopedWebhook {
+        vec![flexlex::ports::conversations::ScopedWebhook {
             sid: Some(created),
             target: "webhook".into(),
             url: Some(two_filters.url.clone()),

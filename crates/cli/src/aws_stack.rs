@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use crate::CliError;
-use flexlex::config::SECRET_KEYS;
-use flexlex::secret::Secret;
+use flexlex::app::config::SECRET_KEYS;
+use flexlex::domain::secret::Secret;
 
 /// A stack as CloudFormation describes it.
 #[derive(Debug, Clone, Default)]
@@ -55,7 +55,7 @@ pub struct Aws {
 impl Aws {
     /// Clients from the AWS configuration the AWS CLI would use, in `region` when given.
     pub async fn new(region: Option<String>) -> Result<Self, CliError> {
-        let sdk = flexlex::app::sdk_config(region)
+        let sdk = flexlex::app::compose::sdk_config(region)
             .await
             .map_err(|e| CliError::Runtime(e.to_string()))?;
         if sdk.region().is_none() {

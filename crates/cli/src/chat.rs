@@ -8,9 +8,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::local::{self, BotChoice, LocalStack, StackOptions};
 use crate::transcript::Style;
 use crate::{ChatArgs, CliError};
-use flexlex::ids::{BotAliasId, BotId, LocaleId};
+use flexlex::domain::ids::{BotAliasId, BotId, LocaleId};
 use flexlex::outcome::Outcome;
-use flexlex::secret::Secret;
+use flexlex::domain::secret::Secret;
 use flexlex_emulators::twilio::SeededConversation;
 
 /// The execute-api-shaped URL the chat's webhooks are signed for.
@@ -118,7 +118,7 @@ async fn bot_choice(args: &ChatArgs) -> Result<BotChoice, CliError> {
     BotId::parse(&bot_id).map_err(|e| CliError::Config(format!("--bot-id: {e}")))?;
     BotAliasId::parse(&alias_id).map_err(|e| CliError::Config(format!("--bot-alias-id: {e}")))?;
     LocaleId::parse(&args.locale).map_err(|e| CliError::Config(format!("--locale: {e}")))?;
-    let sdk = flexlex::app::sdk_config(args.region.clone())
+    let sdk = flexlex::app::compose::sdk_config(args.region.clone())
         .await
         .map_err(|e| CliError::Runtime(e.to_string()))?;
     if sdk.region().is_none() {

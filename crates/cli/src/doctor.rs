@@ -15,7 +15,7 @@ use crate::webhook_url::{
     self, WebhookUrl, is_placeholder, parse_alias_id, parse_bot_id, parse_locale,
 };
 use crate::{CliError, DoctorArgs};
-use flexlex::secret::Secret;
+use flexlex::domain::secret::Secret;
 use flexlex_emulators::sid::random_hex;
 
 /// A parser of one of the URL's bot parameters.
@@ -330,13 +330,13 @@ async fn check_secret(report: &mut Report, aws: &Aws, facts: &StackFacts, check:
         );
     }
     if let Some(sid) = &secret.account_sid
-        && flexlex::ids::AccountSid::parse(sid).is_err()
+        && flexlex::domain::ids::AccountSid::parse(sid).is_err()
     {
         problems += 1;
         report.fix(&subject, "TWILIO_ACCOUNT_SID is not an AC… SID", fill);
     }
     if let Some(sid) = &secret.api_key_sid
-        && flexlex::ids::ApiKeySid::parse(sid).is_err()
+        && flexlex::domain::ids::ApiKeySid::parse(sid).is_err()
     {
         problems += 1;
         report.fix(&subject, "TWILIO_API_KEY_SID is not an SK… SID", fill);
@@ -656,7 +656,7 @@ async fn probe(
         .to_owned();
     let account = std::env::var("TWILIO_ACCOUNT_SID")
         .ok()
-        .filter(|a| flexlex::ids::AccountSid::parse(a.trim()).is_ok())
+        .filter(|a| flexlex::domain::ids::AccountSid::parse(a.trim()).is_ok())
         .unwrap_or_else(|| format!("AC{}", random_hex()));
     let params: Vec<(String, String)> = [
         ("AccountSid", account),
@@ -676,7 +676,7 @@ async fn probe(
     let body = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(&params)
         .finish();
-    let client = match flexlex::http::client(flexlex::http::HttpSettings::default()) {
+    let client = match flexlex::adapters::http::client(flexlex::adapters::http::HttpSettings::default()) {
         Ok(client) => client,
         Err(e) => {
             report.fix("probe", &e.to_string(), "report this as a bug");

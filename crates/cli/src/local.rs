@@ -10,15 +10,15 @@ use serde_json::Value;
 
 use crate::{Channel, CliError};
 use aws_credential_types::provider::SharedCredentialsProvider;
-use flexlex::app;
-use flexlex::bot::Bot;
-use flexlex::config::Config;
-use flexlex::deadline::Deadline;
-use flexlex::handler::Bridge;
-use flexlex::http::{HttpBuildError, HttpSettings, SmithyHttpClient};
-use flexlex::lex::{LexBot, LexSettings};
+use flexlex::app::compose;
+use flexlex::ports::bot::Bot;
+use flexlex::app::config::Config;
+use flexlex::domain::deadline::Deadline;
+use flexlex::app::bridge::Bridge;
+use flexlex::adapters::http::{HttpBuildError, HttpSettings, SmithyHttpClient};
+use flexlex::adapters::lex::{LexBot, LexSettings};
 use flexlex::outcome::Report;
-use flexlex::secret::Secret;
+use flexlex::domain::secret::Secret;
 use flexlex_emulators::lex::{DEMO_ALIAS_ID, DEMO_BOT_ID, LexEmulator};
 use flexlex_emulators::twilio::{
     ContentTemplate, CustomerKind, SeededConversation, TwilioEmulator,
@@ -218,12 +218,12 @@ impl LocalStack {
         }
         let config = Config::from_settings(&settings)
             .map_err(|e| CliError::Config(format!("{e} (check the variable's value)")))?;
-        let client = app::twilio_client(&config.twilio)
+        let client = compose::twilio_client(&config.twilio)
             .map_err(|e| CliError::Runtime(format!("cannot build the Twilio client: {e}")))?;
         let client = Arc::new(client);
-        let bridge = app::bridge(
+        let bridge = compose::bridge(
             &config,
-            app::Ports::local(bot, client.clone()).with_content(client),
+            compose::Ports::local(bot, client.clone()).with_content(client),
         );
         Ok(Self {
             lex,
@@ -256,8 +256,8 @@ impl LocalStack {
         token: Option<&str>,
     ) -> Result<Exchange, CliError> {
         let envelope = self.webhook_for(seeded, text, url, token)?;
-        let report = self.bridge.handle(envelope, event_deadline()).await;
-        flexlex::telemetry::emit(&report, flexlex::telemetry::LogFormat::Text);
+        let report = self.bridge.intake(envelope, event_deadline()).await;
+        flexlex::app::telemetry::emit(&report, flexlex::app::telemetry::LogFormat::Text);
         Ok(Exchange {
             report,
             actions: self.actions_since_last(),
@@ -272,11 +272,11 @@ impl LocalStack {
         let reports = futures::future::join_all(
             events
                 .into_iter()
-                .map(|event| bridge.handle(event, event_deadline())),
+                .map(|event| bridge.intake(event, event_deadline())),
         )
         .await;
         for report in &reports {
-            flexlex::telemetry::emit(report, flexlex::telemetry::LogFormat::Text);
+            flexlex::app::telemetry::emit(report, flexlex::app::telemetry::LogFormat::Text);
         }
         (reports, self.actions_since_last())
     }
@@ -317,9 +317,9 @@ impl LocalStack {
     pub async fn deliver(&mut self, event: Value, public_url: Option<&str>) -> Exchange {
         let report = self
             .bridge
-            .handle_at(event, public_url, event_deadline())
+            .intake_at(event, public_url, event_deadline())
             .await;
-        flexlex::telemetry::emit(&report, flexlex::telemetry::LogFormat::Text);
+        flexlex::app::telemetry::emit(&report, flexlex::app::telemetry::LogFormat::Text);
         Exchange {
             report,
             actions: self.actions_since_last(),
@@ -365,7 +365,7 @@ pub fn emulator_sdk_config(endpoint: &str) -> Result<aws_config::SdkConfig, Http
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(SharedCredentialsProvider::new(credentials))
         .endpoint_url(endpoint)
-        .http_client(SmithyHttpClient::shared(flexlex::http::client(
+        .http_client(SmithyHttpClient::shared(flexlex::adapters::http::client(
             HttpSettings::default(),
         )?))
         .build())

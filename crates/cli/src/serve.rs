@@ -16,11 +16,11 @@ use tokio::task::JoinSet;
 use crate::local::{self, BotChoice, LocalStack, SIMULATE_SIGNING_TOKEN, StackOptions};
 use crate::transcript::record_lines;
 use crate::{Channel, CliError, ServeArgs};
-use flexlex::config::Config;
-use flexlex::envelope::{Envelope, Headers};
-use flexlex::handler::Bridge;
+use flexlex::app::config::Config;
+use flexlex::intake::envelope::{Envelope, Headers};
+use flexlex::app::bridge::Bridge;
 use flexlex::outcome::Report;
-use flexlex::secret::Secret;
+use flexlex::domain::secret::Secret;
 use flexlex_emulators::sid::random_hex;
 
 /// Where events go: the emulated stack (one event at a time, so each event's recorded actions
@@ -128,7 +128,7 @@ async fn simulated_stack() -> Result<LocalStack, CliError> {
 /// The bridge as the Lambda builds it. The Twilio settings are checked first so a missing
 /// variable is reported without waiting on AWS configuration.
 async fn real_bridge() -> Result<Bridge, CliError> {
-    let advice = |e: flexlex::config::ConfigError| {
+    let advice = |e: flexlex::app::config::ConfigError| {
         CliError::Config(format!(
             "{e}\n  set {} (see `flexlex serve --help`), or use --simulate to try it with emulated Lex and Twilio",
             e.variable
@@ -137,9 +137,9 @@ async fn real_bridge() -> Result<Bridge, CliError> {
     if std::env::var_os("TWILIO_SECRET_ID").is_none() {
         Config::from_env().map_err(advice)?;
     }
-    flexlex::app::bridge_from_env().await.map_err(|e| match e {
-        flexlex::app::InitError::Config(e) => advice(e),
-        flexlex::app::InitError::Http(e) => CliError::Runtime(e.to_string()),
+    flexlex::app::compose::bridge_from_env().await.map_err(|e| match e {
+        flexlex::app::compose::InitError::Config(e) => advice(e),
+        flexlex::app::compose::InitError::Http(e) => CliError::Runtime(e.to_string()),
     })
 }
 
@@ -254,9 +254,9 @@ async fn process(app: &App, envelope: Envelope, public_url: &str) {
         }
         Backend::Real(bridge) => {
             let report = bridge
-                .handle_at(event, Some(public_url), local::event_deadline())
+                .intake_at(event, Some(public_url), local::event_deadline())
                 .await;
-            flexlex::telemetry::emit(&report, flexlex::telemetry::LogFormat::Text);
+            flexlex::app::telemetry::emit(&report, flexlex::app::telemetry::LogFormat::Text);
             outln!("{}", event_line(&report));
         }
     }

@@ -6,7 +6,7 @@
 use reqwest::Url;
 
 use crate::CliError;
-use flexlex::ids::{BotAliasId, BotId, LocaleId};
+use flexlex::domain::ids::{BotAliasId, BotId, LocaleId};
 
 /// The query parameters that name the bot, in the order `connect` writes them.
 pub const BOT_PARAMS: [&str; 3] = ["BotId", "BotAliasId", "LocaleId"];

@@ -206,7 +206,7 @@ async fn post(url: &str, params: &[(String, String)], signature: &str) -> reqwes
     let body = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(params)
         .finish();
-    flexlex::http::client(Default::default())
+    flexlex::adapters::http::client(Default::default())
         .expect("http client")
         .post(url)
         .header(
@@ -303,7 +303,7 @@ async fn serve_answers_at_once_and_handles_signed_webhooks_in_the_background() {
     assert!(event.starts_with("event rejected:signature "), "{event}");
 
     // Only form POSTs are webhooks.
-    let client = flexlex::http::client(Default::default()).expect("http client");
+    let client = flexlex::adapters::http::client(Default::default()).expect("http client");
     assert_eq!(client.get(&url).send().await.unwrap().status(), 405);
     let json = client
         .post(&url)

@@ -21,7 +21,7 @@ impl Api {
         let twilio = TwilioEmulator::start().await.unwrap();
         let (sid, secret) = twilio.add_api_key();
         Self {
-            http: flexlex::http::client(Default::default()).unwrap(),
+            http: flexlex::adapters::http::client(Default::default()).unwrap(),
             twilio,
             user: sid.to_string(),
             password: secret,

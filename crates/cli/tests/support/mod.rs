@@ -298,8 +298,8 @@ impl Moto {
                 aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
             )
             .endpoint_url(&self.endpoint)
-            .http_client(flexlex::http::SmithyHttpClient::shared(
-                flexlex::http::client(Default::default()).unwrap(),
+            .http_client(flexlex::adapters::http::SmithyHttpClient::shared(
+                flexlex::adapters::http::client(Default::default()).unwrap(),
             ))
             .build()
     }

@@ -1,0 +1,695 @@
+//! Every setting, read and validated once per cold start. A bad or missing value fails
+//! initialisation with the variable's name, so a misconfigured stack is caught at deploy time
+//! rather than on a customer's first message.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::domain::behaviour::{
+    Behaviour, BotErrorAction, DEFAULT_BOT_ERROR_MESSAGE, DEFAULT_MEDIA_REPLY, MediaAction,
+};
+use crate::domain::cards::RichCards;
+use crate::domain::channel::ChannelType;
+use crate::domain::escalation_rules::{EscalationRules, Threshold};
+use crate::domain::ids::{AccountSid, ApiKeySid, LocaleId, WorkflowSid, WorkspaceSid};
+use crate::domain::secret::Secret;
+use crate::domain::timers::{AfterHandoff, IsoDuration, Timer, TimerSettings};
+
+/// A setting that could not be used, named by its variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            variable,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Keys a Secrets Manager secret (`TWILIO_SECRET_ID`) may hold; they override the environment.
+pub const SECRET_KEYS: [&str; 5] = [
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "TWILIO_PREVIOUS_AUTH_TOKEN",
+    "TWILIO_API_KEY_SID",
+    "TWILIO_API_KEY_SECRET",
+];
+
+/// Twilio REST credentials. An API key is what Twilio recommends for servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TwilioCredentials {
+    ApiKey { sid: ApiKeySid, secret: Secret },
+    AuthToken { account: AccountSid, token: Secret },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TwilioSettings {
+    pub credentials: TwilioCredentials,
+    pub account: Option<AccountSid>,
+    pub auth_token: Secret,
+    pub previous_auth_token: Option<Secret>,
+    pub conversations_base_url: Option<String>,
+    pub flex_base_url: Option<String>,
+    /// `TWILIO_CONTENT_BASE_URL`: the Content API host (rich cards).
+    pub content_base_url: Option<String>,
+    pub region: Option<String>,
+    pub edge: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub twilio: TwilioSettings,
+    pub behaviour: Behaviour,
+    pub engines: Engines,
+}
+
+/// Where turns queue and conversation state lives. Unset: turns run in this process behind a
+/// per-conversation lane, with state in memory (local runs and tests).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Engines {
+    /// `TURN_QUEUE_URL`: the SQS FIFO queue of admitted turns.
+    pub turn_queue_url: Option<String>,
+    /// `STATE_TABLE`: the DynamoDB table of conversation state.
+    pub state_table: Option<String>,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        Self::from_settings(&vars)
+    }
+
+    /// Reads a settings map (the environment, possibly overlaid with the Twilio secret).
+    pub fn from_settings(settings: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| -> Option<&str> {
+            settings
+                .get(name)
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty())
+        };
+
+        let account = get("TWILIO_ACCOUNT_SID")
+            .map(|v| {
+                AccountSid::parse(v)
+                    .map_err(|e| ConfigError::new("TWILIO_ACCOUNT_SID", e.to_string()))
+            })
+            .transpose()?;
+        let auth_token = get("TWILIO_AUTH_TOKEN").map(Secret::new).ok_or_else(|| {
+            ConfigError::new(
+                "TWILIO_AUTH_TOKEN",
+                "missing: set it, or TWILIO_SECRET_ID to a Secrets Manager secret holding it",
+            )
+        })?;
+        let previous_auth_token = get("TWILIO_PREVIOUS_AUTH_TOKEN").map(Secret::new);
+        let api_key = match (get("TWILIO_API_KEY_SID"), get("TWILIO_API_KEY_SECRET")) {
+            (Some(sid), Some(secret)) => Some((
+                ApiKeySid::parse(sid)
+                    .map_err(|e| ConfigError::new("TWILIO_API_KEY_SID", e.to_string()))?,
+                Secret::new(secret),
+            )),
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "TWILIO_API_KEY_SECRET",
+                    "missing while TWILIO_API_KEY_SID is set",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "TWILIO_API_KEY_SID",
+                    "missing while TWILIO_API_KEY_SECRET is set",
+                ));
+            }
+            (None, None) => None,
+        };
+        let credentials = match (api_key, &account) {
+            (Some((sid, secret)), _) => TwilioCredentials::ApiKey { sid, secret },
+            (None, Some(account)) => TwilioCredentials::AuthToken {
+                account: account.clone(),
+                token: auth_token.clone(),
+            },
+            (None, None) => {
+                return Err(ConfigError::new(
+                    "TWILIO_ACCOUNT_SID",
+                    "missing: REST calls need TWILIO_API_KEY_SID/TWILIO_API_KEY_SECRET or TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN",
+                ));
+            }
+        };
+
+        let url = |name: &'static str| -> Result<Option<String>, ConfigError> {
+            get(name)
+                .map(|v| {
+                    if v.starts_with("https://") || v.starts_with("http://") {
+                        Ok(v.trim_end_matches('/').to_owned())
+                    } else {
+                        Err(ConfigError::new(name, "must be an http(s) URL"))
+                    }
+                })
+                .transpose()
+        };
+        let hostname_part = |name: &'static str| -> Result<Option<String>, ConfigError> {
+            get(name)
+                .map(|v| {
+                    if v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                        Ok(v.to_ascii_lowercase())
+                    } else {
+                        Err(ConfigError::new(
+                            name,
+                            "must be letters, digits and `-` (e.g. `ie1`, `dublin`)",
+                        ))
+                    }
+                })
+                .transpose()
+        };
+
+        let twilio = TwilioSettings {
+            credentials,
+            account,
+            auth_token,
+            previous_auth_token,
+            conversations_base_url: url("TWILIO_CONVERSATIONS_BASE_URL")?,
+            flex_base_url: url("TWILIO_FLEX_BASE_URL")?,
+            content_base_url: url("TWILIO_CONTENT_BASE_URL")?,
+            region: hostname_part("TWILIO_REGION")?,
+            edge: hostname_part("TWILIO_EDGE")?,
+        };
+
+        let names = |name: &'static str, default: &str| -> Vec<String> {
+            get(name)
+                .unwrap_or(default)
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+
+        let on_bot_error = match get("ON_BOT_ERROR")
+            .unwrap_or("handoff")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "handoff" => BotErrorAction::Handoff,
+            "close" => BotErrorAction::Close,
+            "reply" => BotErrorAction::Reply,
+            other => {
+                return Err(ConfigError::new(
+                    "ON_BOT_ERROR",
+                    format!("`{other}` is not one of handoff, close, reply"),
+                ));
+            }
+        };
+        let on_media = match get("ON_MEDIA")
+            .unwrap_or("reply")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "reply" => MediaAction::Reply(
+                get("MEDIA_REPLY_MESSAGE")
+                    .unwrap_or(DEFAULT_MEDIA_REPLY)
+                    .to_owned(),
+            ),
+            "handoff" => MediaAction::Handoff,
+            other => {
+                return Err(ConfigError::new(
+                    "ON_MEDIA",
+                    format!("`{other}` is not one of reply, handoff"),
+                ));
+            }
+        };
+
+        let workspace = get("FLEX_WORKSPACE_SID")
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "FLEX_WORKSPACE_SID",
+                    "missing: the TaskRouter workspace for handoffs (WS…)",
+                )
+            })
+            .and_then(|v| {
+                WorkspaceSid::parse(v)
+                    .map_err(|e| ConfigError::new("FLEX_WORKSPACE_SID", e.to_string()))
+            })?;
+        let workflow = get("FLEX_WORKFLOW_SID")
+            .map(|v| {
+                WorkflowSid::parse(v)
+                    .map_err(|e| ConfigError::new("FLEX_WORKFLOW_SID", e.to_string()))
+            })
+            .transpose()?;
+
+        let behaviour = Behaviour {
+            handoff_intents: names("HANDOFF_INTENTS", "Agent"),
+            close_intents: names("CLOSE_INTENTS", "OrderFlowers"),
+            bot_author: get("BOT_AUTHOR").unwrap_or("Lex").to_owned(),
+            ignore_authors: names("IGNORE_AUTHORS", "system"),
+            default_locale: LocaleId::parse(get("DEFAULT_LOCALE").unwrap_or("en_US"))
+                .map_err(|e| ConfigError::new("DEFAULT_LOCALE", e.to_string()))?,
+            on_bot_error,
+            bot_error_message: get("BOT_ERROR_MESSAGE")
+                .unwrap_or(DEFAULT_BOT_ERROR_MESSAGE)
+                .to_owned(),
+            on_media,
+            workspace,
+            workflow,
+            task_channels: parse_task_channels(
+                get("TASK_CHANNELS").unwrap_or("web=chat,sms=sms,whatsapp=chat"),
+            )?,
+            webhook_public_url: url("WEBHOOK_PUBLIC_URL")?,
+            escalation: escalation_rules(&get, &names)?,
+            timers: TimerSettings {
+                inactive_after: timer(Timer::Inactive, "INACTIVE_AFTER", get("INACTIVE_AFTER"))?,
+                close_after: timer(Timer::Closed, "CLOSE_AFTER", get("CLOSE_AFTER"))?,
+                after_handoff: match get("TIMERS_AFTER_HANDOFF")
+                    .unwrap_or("clear")
+                    .to_ascii_lowercase()
+                    .as_str()
+                {
+                    "clear" => AfterHandoff::Clear,
+                    "keep" => AfterHandoff::Keep,
+                    other => {
+                        return Err(ConfigError::new(
+                            "TIMERS_AFTER_HANDOFF",
+                            format!("`{other}` is not one of clear, keep"),
+                        ));
+                    }
+                },
+            },
+            rich_cards: parse_rich_cards(get("RICH_CARDS").unwrap_or("whatsapp"))?,
+        };
+
+        let engines = Engines {
+            turn_queue_url: get("TURN_QUEUE_URL")
+                .map(|raw| {
+                    if !raw.starts_with("https://") && !raw.starts_with("http://") {
+                        return Err(ConfigError::new("TURN_QUEUE_URL", "must be the queue's URL"));
+                    }
+                    if !raw.ends_with(".fifo") {
+                        return Err(ConfigError::new(
+                            "TURN_QUEUE_URL",
+                            "must be a FIFO queue (its name ends in .fifo): turns of one conversation must stay in order",
+                        ));
+                    }
+                    Ok(raw.to_owned())
+                })
+                .transpose()?,
+            state_table: get("STATE_TABLE").map(str::to_owned),
+        };
+        if engines.turn_queue_url.is_some() && engines.state_table.is_none() {
+            return Err(ConfigError::new(
+                "STATE_TABLE",
+                "missing while TURN_QUEUE_URL is set: turns delivered by the queue need the shared conversation state to be handled once",
+            ));
+        }
+
+        Ok(Self {
+            twilio,
+            behaviour,
+            engines,
+        })
+    }
+}
+
+/// A whole number of turns; `None` when unset.
+fn turns(name: &'static str, raw: Option<&str>) -> Result<Option<u32>, ConfigError> {
+    raw.map(|v| {
+        v.parse::<u32>()
+            .map_err(|_| ConfigError::new(name, format!("`{v}` is not a whole number of turns")))
+    })
+    .transpose()
+}
+
+fn escalation_rules<'a>(
+    get: &dyn Fn(&'static str) -> Option<&'a str>,
+    names: &dyn Fn(&'static str, &str) -> Vec<String>,
+) -> Result<EscalationRules, ConfigError> {
+    let defaults = EscalationRules::default();
+    // 0 turns the rule off, as "hand off after zero fallbacks" has no other sensible meaning.
+    let after_fallbacks = match turns("HANDOFF_AFTER_FALLBACKS", get("HANDOFF_AFTER_FALLBACKS"))? {
+        Some(0) => None,
+        Some(n) => Some(n),
+        None => defaults.after_fallbacks,
+    };
+    let fallback_intents = names("FALLBACK_INTENTS", "FallbackIntent");
+    if after_fallbacks.is_some() && fallback_intents.is_empty() {
+        return Err(ConfigError::new(
+            "FALLBACK_INTENTS",
+            "names no intent while HANDOFF_AFTER_FALLBACKS is on",
+        ));
+    }
+    let below_confidence = get("HANDOFF_BELOW_CONFIDENCE")
+        .map(|v| {
+            v.parse::<f64>()
+                .ok()
+                .and_then(Threshold::new)
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "HANDOFF_BELOW_CONFIDENCE",
+                        format!("`{v}` is not a confidence between 0 and 1"),
+                    )
+                })
+        })
+        .transpose()?;
+    let low_confidence_turns = match turns("LOW_CONFIDENCE_TURNS", get("LOW_CONFIDENCE_TURNS"))? {
+        Some(0) => {
+            return Err(ConfigError::new(
+                "LOW_CONFIDENCE_TURNS",
+                "must be at least 1",
+            ));
+        }
+        Some(n) => n,
+        None => defaults.low_confidence_turns,
+    };
+    let on_negative_sentiment = turns(
+        "HANDOFF_ON_NEGATIVE_SENTIMENT",
+        get("HANDOFF_ON_NEGATIVE_SENTIMENT"),
+    )?
+    .filter(|n| *n > 0);
+    Ok(EscalationRules {
+        after_fallbacks,
+        fallback_intents,
+        below_confidence,
+        low_confidence_turns,
+        on_negative_sentiment,
+    })
+}
+
+/// A timer duration, refused below Twilio's minimum (a shorter one would fail every update).
+fn timer(
+    which: Timer,
+    name: &'static str,
+    raw: Option<&str>,
+) -> Result<Option<IsoDuration>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let duration = IsoDuration::parse(raw).map_err(|e| ConfigError::new(name, e.to_string()))?;
+    if duration.length() < which.minimum() {
+        return Err(ConfigError::new(
+            name,
+            format!(
+                "`{raw}` is below Twilio's minimum of {} minute(s); unset it for no timer",
+                which.minimum().as_secs() / 60
+            ),
+        ));
+    }
+    Ok(Some(duration))
+}
+
+fn parse_rich_cards(raw: &str) -> Result<RichCards, ConfigError> {
+    let err = |reason: String| ConfigError::new("RICH_CARDS", reason);
+    let entries: Vec<String> = raw
+        .split(',')
+        .map(|e| e.trim().to_ascii_lowercase())
+        .filter(|e| !e.is_empty())
+        .collect();
+    if entries.iter().any(|e| e == "none") {
+        if entries.len() > 1 {
+            return Err(err("`none` cannot be combined with channels".into()));
+        }
+        return Ok(RichCards::none());
+    }
+    let mut channels = Vec::with_capacity(entries.len());
+    for entry in &entries {
+        channels.push(match entry.as_str() {
+            "web" => ChannelType::Web,
+            "sms" => ChannelType::Sms,
+            "whatsapp" => ChannelType::Whatsapp,
+            other => {
+                return Err(err(format!(
+                    "unknown channel `{other}` (whatsapp, sms, web, or none)"
+                )));
+            }
+        });
+    }
+    Ok(RichCards::on(channels))
+}
+
+fn parse_task_channels(raw: &str) -> Result<BTreeMap<ChannelType, String>, ConfigError> {
+    let err = |reason: String| ConfigError::new("TASK_CHANNELS", reason);
+    let mut map = BTreeMap::from([
+        (ChannelType::Web, "chat".to_owned()),
+        (ChannelType::Sms, "sms".to_owned()),
+        (ChannelType::Whatsapp, "chat".to_owned()),
+    ]);
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (channel, task_channel) = entry
+            .split_once('=')
+            .ok_or_else(|| err(format!("`{entry}` is not channel=task_channel")))?;
+        let channel = match channel.trim() {
+            "web" => ChannelType::Web,
+            "sms" => ChannelType::Sms,
+            "whatsapp" => ChannelType::Whatsapp,
+            other => {
+                return Err(err(format!(
+                    "unknown channel `{other}` (web, sms, whatsapp)"
+                )));
+            }
+        };
+        let task_channel = task_channel.trim();
+        if task_channel.is_empty()
+            || !task_channel
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(err(format!(
+                "task channel `{task_channel}` must be a TaskRouter unique name"
+            )));
+        }
+        map.insert(channel, task_channel.to_owned());
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> HashMap<String, String> {
+        [
+            ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+            ("TWILIO_AUTH_TOKEN", "tok-primary"),
+            ("FLEX_WORKSPACE_SID", "WS0123456789abcdef0123456789abcdef"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    fn with(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut m = base();
+        for (k, v) in pairs {
+            m.insert((*k).to_owned(), (*v).to_owned());
+        }
+        m
+    }
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let c = Config::from_settings(&base()).unwrap();
+        let b = &c.behaviour;
+        assert_eq!(b.handoff_intents, ["Agent"]);
+        assert_eq!(b.close_intents, ["OrderFlowers"]);
+        assert_eq!(b.bot_author, "Lex");
+        assert_eq!(b.default_locale.as_str(), "en_US");
+        assert_eq!(b.on_bot_error, BotErrorAction::Handoff);
+        assert_eq!(b.task_channels[&ChannelType::Sms], "sms");
+        assert_eq!(b.task_channels[&ChannelType::Web], "chat");
+        assert!(matches!(
+            c.twilio.credentials,
+            TwilioCredentials::AuthToken { .. }
+        ));
+        assert_eq!(b.escalation, EscalationRules::default());
+        assert_eq!(b.escalation.after_fallbacks, Some(2));
+        assert_eq!(b.escalation.fallback_intents, ["FallbackIntent"]);
+        assert_eq!(b.escalation.below_confidence, None);
+        assert_eq!(b.escalation.low_confidence_turns, 2);
+        assert_eq!(b.escalation.on_negative_sentiment, None);
+        assert_eq!(b.timers, TimerSettings::default());
+        assert_eq!(b.timers.after_handoff, AfterHandoff::Clear);
+        assert!(b.rich_cards.enabled_for(ChannelType::Whatsapp));
+        assert!(!b.rich_cards.enabled_for(ChannelType::Sms));
+        assert!(!b.rich_cards.enabled_for(ChannelType::Web));
+        assert_eq!(c.twilio.content_base_url, None);
+    }
+
+    #[test]
+    fn escalation_timers_and_cards_are_read() {
+        let c = Config::from_settings(&with(&[
+            ("HANDOFF_AFTER_FALLBACKS", "0"),
+            ("FALLBACK_INTENTS", "Unknown, Confused"),
+            ("HANDOFF_BELOW_CONFIDENCE", "0.45"),
+            ("LOW_CONFIDENCE_TURNS", "3"),
+            ("HANDOFF_ON_NEGATIVE_SENTIMENT", "2"),
+            ("INACTIVE_AFTER", "PT15M"),
+            ("CLOSE_AFTER", "P1D"),
+            ("TIMERS_AFTER_HANDOFF", "Keep"),
+            ("RICH_CARDS", "whatsapp, web"),
+            ("TWILIO_CONTENT_BASE_URL", "http://127.0.0.1:9/"),
+        ]))
+        .unwrap();
+        let b = &c.behaviour;
+        assert_eq!(b.escalation.after_fallbacks, None);
+        assert_eq!(b.escalation.fallback_intents, ["Unknown", "Confused"]);
+        assert_eq!(b.escalation.below_confidence, Threshold::new(0.45));
+        assert_eq!(b.escalation.low_confidence_turns, 3);
+        assert_eq!(b.escalation.on_negative_sentiment, Some(2));
+        assert_eq!(
+            b.timers.inactive_after.as_ref().map(IsoDuration::as_str),
+            Some("PT15M")
+        );
+        assert_eq!(
+            b.timers.close_after.as_ref().map(|d| d.length().as_secs()),
+            Some(86_400)
+        );
+        assert_eq!(b.timers.after_handoff, AfterHandoff::Keep);
+        assert!(b.rich_cards.enabled_for(ChannelType::Web));
+        assert!(!b.rich_cards.enabled_for(ChannelType::Sms));
+        assert_eq!(
+            c.twilio.content_base_url.as_deref(),
+            Some("http://127.0.0.1:9")
+        );
+        let off = Config::from_settings(&with(&[
+            ("RICH_CARDS", "none"),
+            ("HANDOFF_ON_NEGATIVE_SENTIMENT", "0"),
+        ]))
+        .unwrap();
+        assert!(!off.behaviour.rich_cards.enabled_for(ChannelType::Whatsapp));
+        assert_eq!(off.behaviour.escalation.on_negative_sentiment, None);
+        let minimums = Config::from_settings(&with(&[
+            ("INACTIVE_AFTER", "PT1M"),
+            ("CLOSE_AFTER", "PT10M"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            minimums.behaviour.timers.on_first_turn().unwrap().form(),
+            vec![
+                ("Timers.Inactive", "PT1M".to_owned()),
+                ("Timers.Closed", "PT10M".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn api_key_is_preferred_for_rest() {
+        let c = Config::from_settings(&with(&[
+            ("TWILIO_API_KEY_SID", "SK0123456789abcdef0123456789abcdef"),
+            ("TWILIO_API_KEY_SECRET", "key-secret"),
+        ]))
+        .unwrap();
+        assert!(matches!(
+            c.twilio.credentials,
+            TwilioCredentials::ApiKey { .. }
+        ));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("ON_BOT_ERROR", "explode", "ON_BOT_ERROR"),
+            ("ON_MEDIA", "ignore", "ON_MEDIA"),
+            ("DEFAULT_LOCALE", "en US", "DEFAULT_LOCALE"),
+            ("FLEX_WORKSPACE_SID", "WSnope", "FLEX_WORKSPACE_SID"),
+            (
+                "FLEX_WORKFLOW_SID",
+                "WS0123456789abcdef0123456789abcdef",
+                "FLEX_WORKFLOW_SID",
+            ),
+            ("TASK_CHANNELS", "fax=chat", "TASK_CHANNELS"),
+            ("TASK_CHANNELS", "sms", "TASK_CHANNELS"),
+            (
+                "WEBHOOK_PUBLIC_URL",
+                "example.com/hook",
+                "WEBHOOK_PUBLIC_URL",
+            ),
+            ("TWILIO_REGION", "ie1.", "TWILIO_REGION"),
+            ("HANDOFF_AFTER_FALLBACKS", "two", "HANDOFF_AFTER_FALLBACKS"),
+            ("HANDOFF_AFTER_FALLBACKS", "-1", "HANDOFF_AFTER_FALLBACKS"),
+            ("FALLBACK_INTENTS", " , ", "FALLBACK_INTENTS"),
+            (
+                "HANDOFF_BELOW_CONFIDENCE",
+                "1.5",
+                "HANDOFF_BELOW_CONFIDENCE",
+            ),
+            (
+                "HANDOFF_BELOW_CONFIDENCE",
+                "NaN",
+                "HANDOFF_BELOW_CONFIDENCE",
+            ),
+            (
+                "HANDOFF_BELOW_CONFIDENCE",
+                "low",
+                "HANDOFF_BELOW_CONFIDENCE",
+            ),
+            ("LOW_CONFIDENCE_TURNS", "0", "LOW_CONFIDENCE_TURNS"),
+            ("LOW_CONFIDENCE_TURNS", "2.5", "LOW_CONFIDENCE_TURNS"),
+            (
+                "HANDOFF_ON_NEGATIVE_SENTIMENT",
+                "yes",
+                "HANDOFF_ON_NEGATIVE_SENTIMENT",
+            ),
+            ("INACTIVE_AFTER", "15m", "INACTIVE_AFTER"),
+            ("INACTIVE_AFTER", "PT59S", "INACTIVE_AFTER"),
+            ("INACTIVE_AFTER", "PT0S", "INACTIVE_AFTER"),
+            ("INACTIVE_AFTER", "P1W", "INACTIVE_AFTER"),
+            ("CLOSE_AFTER", "PT9M59S", "CLOSE_AFTER"),
+            ("CLOSE_AFTER", "P1M", "CLOSE_AFTER"),
+            ("TIMERS_AFTER_HANDOFF", "forget", "TIMERS_AFTER_HANDOFF"),
+            ("RICH_CARDS", "telegram", "RICH_CARDS"),
+            ("RICH_CARDS", "none,whatsapp", "RICH_CARDS"),
+            (
+                "TWILIO_CONTENT_BASE_URL",
+                "content.twilio.com",
+                "TWILIO_CONTENT_BASE_URL",
+            ),
+            (
+                "TWILIO_API_KEY_SID",
+                "SK0123456789abcdef0123456789abcdef",
+                "TWILIO_API_KEY_SECRET",
+            ),
+        ];
+        for (var, value, named) in cases {
+            let err = Config::from_settings(&with(&[(var, value)])).unwrap_err();
+            assert_eq!(err.variable, *named, "{var}={value}");
+        }
+        let mut m = base();
+        m.remove("TWILIO_AUTH_TOKEN");
+        assert_eq!(
+            Config::from_settings(&m).unwrap_err().variable,
+            "TWILIO_AUTH_TOKEN"
+        );
+        let mut m = base();
+        m.remove("FLEX_WORKSPACE_SID");
+        assert_eq!(
+            Config::from_settings(&m).unwrap_err().variable,
+            "FLEX_WORKSPACE_SID"
+        );
+    }
+
+    #[test]
+    fn errors_never_echo_secrets() {
+        let err = Config::from_settings(&with(&[("TWILIO_API_KEY_SECRET", "very-secret-value")]))
+            .unwrap_err();
+        assert!(!err.to_string().contains("very-secret-value"));
+        let c = Config::from_settings(&base()).unwrap();
+        assert!(!format!("{c:?}").contains("tok-primary"));
+    }
+
+    #[test]
+    fn lists_are_trimmed_and_task_channels_overridable() {
+        let c = Config::from_settings(&with(&[
+            ("HANDOFF_INTENTS", " Agent , Human,,"),
+            ("TASK_CHANNELS", "whatsapp=whatsapp, web=chat"),
+        ]))
+        .unwrap();
+        assert_eq!(c.behaviour.handoff_intents, ["Agent", "Human"]);
+        assert_eq!(
+            c.behaviour.task_channels[&ChannelType::Whatsapp],
+            "whatsapp"
+        );
+        assert_eq!(c.behaviour.task_channels[&ChannelType::Sms], "sms");
+    }
+}

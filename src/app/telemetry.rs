@@ -1,0 +1,304 @@
+//! The one log line per event. In Lambda (JSON log format) it is a JSON object that is also a
+//! CloudWatch embedded-metric document, so the alarms need no extra calls; elsewhere it is a
+//! readable `tracing` event. Never carries secrets or message text.
+
+use std::io::Write;
+
+use serde_json::{Map, Value, json};
+
+use crate::outcome::{Outcome, Rejected, Report};
+
+/// CloudWatch namespace of the metrics (the stack's alarms read it).
+pub const NAMESPACE: &str = "flexlex";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+impl LogFormat {
+    /// JSON when Lambda's `LoggingConfig.LogFormat` is JSON (`AWS_LAMBDA_LOG_FORMAT`).
+    pub fn from_env() -> Self {
+        match std::env::var("AWS_LAMBDA_LOG_FORMAT") {
+            Ok(v) if v.eq_ignore_ascii_case("json") => Self::Json,
+            _ => Self::Text,
+        }
+    }
+}
+
+fn level(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Failed(_) => "ERROR",
+        Outcome::Rejected(_) => "WARN",
+        _ => "INFO",
+    }
+}
+
+fn millis(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+/// The metric values one event contributes.
+fn metrics(report: &Report) -> [(&'static str, &'static str, f64); 7] {
+    let o = &report.outcome;
+    let count = |hit: bool| if hit { 1.0 } else { 0.0 };
+    [
+        (
+            "SignatureRejected",
+            "Count",
+            count(matches!(o, Outcome::Rejected(Rejected::Signature { .. }))),
+        ),
+        (
+            "EventFailed",
+            "Count",
+            count(matches!(o, Outcome::Failed(_))),
+        ),
+        (
+            "Handoff",
+            "Count",
+            count(matches!(o, Outcome::HandedOff(_))),
+        ),
+        ("Closed", "Count", count(matches!(o, Outcome::Closed(_)))),
+        ("Replied", "Count", count(matches!(o, Outcome::Replied))),
+        ("LexLatencyMs", "Milliseconds", millis(report.trace.lex)),
+        (
+            "TwilioLatencyMs",
+            "Milliseconds",
+            millis(report.trace.twilio),
+        ),
+    ]
+}
+
+/// The JSON log line for one event (pure, for tests).
+pub fn event_line(report: &Report, timestamp_ms: u64) -> Value {
+    let t = &report.trace;
+    let mut line = Map::new();
+    line.insert("level".into(), json!(level(&report.outcome)));
+    line.insert("message".into(), json!("event handled"));
+    line.insert("outcome".into(), json!(report.outcome.to_string()));
+    let optional = [
+        ("detail", report.outcome.detail()),
+        (
+            "requestId",
+            Some(t.request_id.clone()).filter(|s| !s.is_empty()),
+        ),
+        ("conversationSid", t.conversation.clone()),
+        ("messageSid", t.message.clone()),
+        ("intent", t.intent.clone()),
+        ("lexError", t.lex_error.clone()),
+    ];
+    for (key, value) in optional {
+        if let Some(value) = value {
+            line.insert(key.into(), json!(value));
+        }
+    }
+    if let Outcome::Rejected(Rejected::Signature { tried, .. }) = &report.outcome
+        && !tried.is_empty()
+    {
+        line.insert("urlsTried".into(), json!(tried));
+    }
+    if let Outcome::Failed(failure) = &report.outcome {
+        // Both halves of the Lambda error type, as fields a query can filter on.
+        line.insert("errorType".into(), json!(failure.label()));
+        line.insert("transient".into(), json!(failure.cause.is_transient()));
+        line.insert(
+            "replaySafe".into(),
+            json!(failure.replay == crate::outcome::Replay::Safe),
+        );
+    }
+    line.insert("messagesPosted".into(), json!(t.messages_posted));
+    for (key, on) in [("resumed", t.resumed), ("late", t.late)] {
+        if on {
+            line.insert(key.into(), json!(true));
+        }
+    }
+    if t.replies_skipped > 0 {
+        line.insert("repliesSkipped".into(), json!(t.replies_skipped));
+    }
+    if t.state_round_trips > 0 {
+        line.insert("stateMs".into(), json!(millis(t.state)));
+        line.insert("stateRoundTrips".into(), json!(t.state_round_trips));
+    }
+    if !t.queue.is_zero() {
+        line.insert("queueMs".into(), json!(millis(t.queue)));
+    }
+    if t.text_truncated {
+        line.insert("textTruncated".into(), json!(true));
+    }
+    if t.choice_mapped {
+        line.insert("choiceMapped".into(), json!(true));
+    }
+    if t.studio_webhooks_removed > 0 {
+        line.insert(
+            "studioWebhooksRemoved".into(),
+            json!(t.studio_webhooks_removed),
+        );
+    }
+    if t.bot_webhook_created {
+        line.insert("botWebhookCreated".into(), json!(true));
+    }
+    for (key, n) in [
+        ("cardsRich", t.cards_rich),
+        ("cardsAsText", t.cards_as_text),
+        ("templatesCreated", t.templates_created),
+    ] {
+        if n > 0 {
+            line.insert(key.into(), json!(n));
+        }
+    }
+    if let Some(timers) = t.timers {
+        let done = match timers {
+            crate::domain::timers::TimersState::Untouched => "untouched",
+            crate::domain::timers::TimersState::Set => "set",
+            crate::domain::timers::TimersState::Cleared => "cleared",
+        };
+        line.insert("timers".into(), json!(done));
+    }
+    line.insert("totalMs".into(), json!(millis(report.total)));
+
+    let metrics = metrics(report);
+    let definitions: Vec<Value> = metrics
+        .iter()
+        .map(|(name, unit, _)| json!({"Name": name, "Unit": unit}))
+        .collect();
+    for (name, _, value) in metrics {
+        line.insert(name.into(), json!(value));
+    }
+    line.insert("Service".into(), json!(NAMESPACE));
+    line.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["Service"]],
+                "Metrics": definitions,
+            }],
+        }),
+    );
+    Value::Object(line)
+}
+
+/// Writes the event's line in the given format.
+pub fn emit(report: &Report, format: LogFormat) {
+    match format {
+        LogFormat::Json => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+            let mut out = std::io::stdout().lock();
+            // Logging must never fail an event; a closed stdout loses only the line.
+            let _ = writeln!(out, "{}", event_line(report, now));
+        }
+        LogFormat::Text => {
+            let t = &report.trace;
+            let outcome = report.outcome.to_string();
+            let detail = report.outcome.detail().unwrap_or_default();
+            let conversation = t.conversation.as_deref().unwrap_or("-");
+            let lex_ms = millis(t.lex);
+            let twilio_ms = millis(t.twilio);
+            let total_ms = millis(report.total);
+            match &report.outcome {
+                Outcome::Failed(failure) => {
+                    let error_type = failure.label();
+                    tracing::error!(%outcome, %error_type, %detail, %conversation, lex_ms, twilio_ms, total_ms, "event handled")
+                }
+                Outcome::Rejected(_) => {
+                    tracing::warn!(%outcome, %detail, %conversation, lex_ms, twilio_ms, total_ms, "event handled")
+                }
+                _ => {
+                    tracing::info!(%outcome, %detail, %conversation, lex_ms, twilio_ms, total_ms, "event handled")
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::outcome::{Cause, Failure, Replay, Stage, Trace};
+    use crate::domain::plan::Reason;
+
+    fn report(outcome: Outcome) -> Report {
+        Report {
+            outcome,
+            trace: Trace {
+                request_id: "req-1".into(),
+                conversation: Some("CH0123456789abcdef0123456789abcdef".into()),
+                lex: Duration::from_micros(12_345),
+                twilio: Duration::from_millis(40),
+                ..Trace::default()
+            },
+            total: Duration::from_millis(60),
+        }
+    }
+
+    #[test]
+    fn line_is_an_emf_document_with_the_outcome() {
+        let line = event_line(
+            &report(Outcome::HandedOff(Reason::Intent("Agent".into()))),
+            1_700_000_000_000,
+        );
+        assert_eq!(line["outcome"], "handed_off");
+        assert_eq!(line["detail"], "intent:Agent");
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["Handoff"], 1.0);
+        assert_eq!(line["Closed"], 0.0);
+        assert_eq!(line["LexLatencyMs"], 12.345);
+        assert_eq!(line["TwilioLatencyMs"], 40.0);
+        let emf = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(emf["Namespace"], NAMESPACE);
+        assert_eq!(emf["Dimensions"], json!([["Service"]]));
+        let names: Vec<&str> = emf["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        for name in &names {
+            assert!(line.get(*name).is_some(), "metric {name} has a value");
+        }
+        assert!(names.contains(&"SignatureRejected") && names.contains(&"EventFailed"));
+    }
+
+    #[test]
+    fn rejections_and_failures_raise_the_level_and_counters() {
+        let line = event_line(
+            &report(Outcome::Rejected(Rejected::Signature {
+                missing: false,
+                tried: vec!["https://a.example/prod/webhook?BotId=X".into()],
+            })),
+            0,
+        );
+        assert_eq!(
+            (line["level"].as_str(), line["SignatureRejected"].as_f64()),
+            (Some("WARN"), Some(1.0))
+        );
+        let failure = Failure {
+            stage: Stage::Reply,
+            cause: Cause::Twilio(crate::ports::conversations::TwilioError::Unavailable {
+                operation: "post_message",
+                attempts: 5,
+                last: "HTTP 503".into(),
+            }),
+            replay: Replay::Safe,
+        };
+        let line = event_line(&report(Outcome::Failed(failure)), 0);
+        assert_eq!(
+            (line["level"].as_str(), line["EventFailed"].as_f64()),
+            (Some("ERROR"), Some(1.0))
+        );
+        assert_eq!(line["outcome"], "failed:reply");
+        assert_eq!(line["errorType"], "Transient.ReplaySafe");
+        assert_eq!(
+            (line["transient"].as_bool(), line["replaySafe"].as_bool()),
+            (Some(true), Some(true))
+        );
+        assert!(line.get("urlsTried").is_none());
+    }
+}

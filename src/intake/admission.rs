@@ -1,0 +1,126 @@
+//! Admission: what intake decides about one API Gateway event, purely. Envelope → form →
+//! signature → webhook → filters → routing, each an early return with its reason; what passes
+//! is a [`Job`], what the turn queue carries.
+
+use std::collections::BTreeMap;
+
+use crate::domain::behaviour::Behaviour;
+use crate::domain::ids::{AccountSid, BotAliasId, BotId, BotRef, LocaleId};
+use crate::domain::job::{Job, MessageJob, Route};
+use crate::intake::envelope::Envelope;
+use crate::intake::form::FormParams;
+use crate::intake::signature::{self, Verdict, Verifier};
+use crate::intake::studio;
+use crate::intake::webhook::WebhookEvent;
+use crate::outcome::{Ignored, Outcome, Rejected, Trace};
+
+/// What admission needs from the configuration.
+pub struct Gate<'a> {
+    pub behaviour: &'a Behaviour,
+    pub account: Option<&'a AccountSid>,
+    pub verifier: &'a Verifier,
+}
+
+/// Admits one event, or says why not. `public_url` is where a local server was reached, used
+/// for the signature when `WEBHOOK_PUBLIC_URL` is not set. Fills `trace` with what it learns.
+pub fn admit(
+    gate: &Gate<'_>,
+    event: serde_json::Value,
+    public_url: Option<&str>,
+    trace: &mut Trace,
+) -> Result<Job, Outcome> {
+    let envelope = Envelope::from_value(event)
+        .map_err(|e| Outcome::Rejected(Rejected::Envelope(e.to_string())))?;
+    trace.request_id.clone_from(&envelope.request_id);
+
+    let params = FormParams::parse(&envelope.body)
+        .map_err(|e| Outcome::Rejected(Rejected::Form(e.to_string())))?;
+
+    let behaviour = gate.behaviour;
+    let urls = signature::candidate_urls(
+        behaviour.webhook_public_url.as_deref().or(public_url),
+        &envelope.domain_name,
+        &envelope.path,
+        &envelope.query,
+    );
+    let signed_url = match gate
+        .verifier
+        .verify(envelope.header(signature::HEADER), &urls, &params)
+    {
+        Verdict::Valid { url, .. } => url,
+        Verdict::Missing => {
+            return Err(Outcome::Rejected(Rejected::Signature {
+                missing: true,
+                tried: Vec::new(),
+            }));
+        }
+        Verdict::Mismatch { tried } => {
+            return Err(Outcome::Rejected(Rejected::Signature {
+                missing: false,
+                tried,
+            }));
+        }
+    };
+
+    if studio::is_handover(&params) {
+        return studio::admit(gate, &envelope, &params, &signed_url, trace);
+    }
+
+    let message = match WebhookEvent::from_params(&params) {
+        Ok(WebhookEvent::MessageAdded(message)) => *message,
+        Ok(WebhookEvent::Other { event_type }) => {
+            return Err(Outcome::Ignored(Ignored::EventType(event_type)));
+        }
+        Err(e) => return Err(Outcome::Rejected(Rejected::Webhook(e.to_string()))),
+    };
+    trace.conversation = Some(message.conversation.to_string());
+    trace.message = Some(message.message.to_string());
+
+    if gate.account.is_some_and(|a| a != &message.account) {
+        return Err(Outcome::Rejected(Rejected::Account));
+    }
+    if message.author == behaviour.bot_author {
+        return Err(Outcome::Ignored(Ignored::OwnMessage));
+    }
+    if behaviour
+        .ignore_authors
+        .iter()
+        .any(|a| a == &message.author)
+    {
+        return Err(Outcome::Ignored(Ignored::NonCustomer));
+    }
+    if message.body.trim().is_empty() && message.media.is_empty() {
+        return Err(Outcome::Ignored(Ignored::EmptyBody));
+    }
+
+    let route = match bot_ref(&envelope.query, &behaviour.default_locale) {
+        Ok(bot) => Route::Bot(bot),
+        Err(why) => Route::Unroutable(why),
+    };
+    Ok(Job::Message(MessageJob {
+        message,
+        route,
+        request_id: envelope.request_id,
+    }))
+}
+
+/// The bot to ask, from the webhook URL's `BotId`, `BotAliasId` and optional `LocaleId`.
+pub(crate) fn bot_ref(
+    query: &BTreeMap<String, String>,
+    default_locale: &LocaleId,
+) -> Result<BotRef, String> {
+    let bot_id = query
+        .get("BotId")
+        .ok_or("the webhook URL has no BotId query parameter")?;
+    let alias = query
+        .get("BotAliasId")
+        .ok_or("the webhook URL has no BotAliasId query parameter")?;
+    Ok(BotRef {
+        bot_id: BotId::parse(bot_id).map_err(|e| e.to_string())?,
+        alias_id: BotAliasId::parse(alias).map_err(|e| e.to_string())?,
+        locale: match query.get("LocaleId") {
+            Some(locale) => LocaleId::parse(locale).map_err(|e| e.to_string())?,
+            None => default_locale.clone(),
+        },
+    })
+}

@@ -1,0 +1,915 @@
+//! Twilio's `X-Twilio-Signature`: base64(HMAC-SHA1(auth token, URL + sorted params)).
+//!
+//! The URL must be byte-for-byte the one Twilio called, which the Lambda cannot see directly:
+//! API Gateway hands over the host, the path and the query as a map. [`candidate_urls`]
+//! rebuilds the URLs Twilio may have signed and [`Verifier::verify`] tries each of them (and
+//! their default-port forms, as Twilio's own libraries do) with the current and the previous
+//! auth token.
+
+use std::collections::{BTreeMap, HashSet};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use sha1::Sha1;
+
+use crate::intake::form::FormParams;
+use crate::domain::secret::Secret;
+
+pub const HEADER: &str = "X-Twilio-Signature";
+
+type HmacSha1 = Hmac<Sha1>;
+
+/// Up to this many query parameters every order is tried (5! = 120 URLs); beyond it only the
+/// sorted and reverse-sorted orders, because 6! = 720 URLs (times port forms and tokens) would
+/// blow the warm-path budget and the mismatch log line. A webhook URL normally carries two or
+/// three (`BotId`, `BotAliasId`, `LocaleId`); a longer one should be given verbatim in
+/// `WEBHOOK_PUBLIC_URL`.
+pub const MAX_PERMUTED_PARAMS: usize = 5;
+
+/// What a person writing the Flex address URL leaves as is: RFC 3986 unreserved characters.
+const QUERY_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+fn keyed(token: &str) -> HmacSha1 {
+    HmacSha1::new_from_slice(token.as_bytes()).expect("HMAC accepts keys of any length")
+}
+
+/// The parameter half of the signed string: pairs sorted by name in byte order, values of a
+/// repeated name sorted too and all kept (twilio-python's behaviour), `name` + `value` with no
+/// delimiters. Sorting whole (name, value) pairs gives exactly that order.
+fn param_string(params: &FormParams) -> Vec<u8> {
+    let mut pairs: Vec<&(String, String)> = params.pairs().iter().collect();
+    pairs.sort_unstable();
+    let len = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
+    let mut out = Vec::with_capacity(len);
+    for (k, v) in pairs {
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(v.as_bytes());
+    }
+    out
+}
+
+/// The signature Twilio sends for a request to `url` with the (form-decoded) `params`.
+pub fn sign(token: &str, url: &str, params: &FormParams) -> String {
+    let mut mac = keyed(token);
+    mac.update(url.as_bytes());
+    mac.update(&param_string(params));
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// The URLs Twilio may have signed, deterministic, sorted query order first, no duplicates.
+///
+/// With `public_url` (`WEBHOOK_PUBLIC_URL`): used as is when it already has a query, else the
+/// query is appended to it. Without: `https://{domain_name}{path}` plus the query. Since the
+/// query arrives as a map, one URL per order of its parameters (see [`MAX_PERMUTED_PARAMS`]),
+/// each name and value percent-encoded except for unreserved characters. A `#fragment` is never
+/// part of what Twilio signs and is dropped.
+pub fn candidate_urls(
+    public_url: Option<&str>,
+    domain_name: &str,
+    path: &str,
+    query: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let base = match public_url.filter(|u| !u.is_empty()) {
+        Some(url) => {
+            let url = url.split_once('#').map_or(url, |(before, _)| before);
+            if url.contains('?') {
+                return vec![url.to_owned()];
+            }
+            url.to_owned()
+        }
+        None => format!("https://{domain_name}{path}"),
+    };
+    if query.is_empty() {
+        return vec![base];
+    }
+    let encoded: Vec<String> = query
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                utf8_percent_encode(k, QUERY_ESCAPE),
+                utf8_percent_encode(v, QUERY_ESCAPE)
+            )
+        })
+        .collect();
+    let build = |order: &[usize]| {
+        let mut url = base.clone();
+        for (n, &i) in order.iter().enumerate() {
+            url.push(if n == 0 { '?' } else { '&' });
+            url.push_str(&encoded[i]);
+        }
+        url
+    };
+    let mut order: Vec<usize> = (0..encoded.len()).collect();
+    let mut urls = Vec::new();
+    if order.len() <= MAX_PERMUTED_PARAMS {
+        loop {
+            urls.push(build(&order));
+            if !next_permutation(&mut order) {
+                break;
+            }
+        }
+    } else {
+        urls.push(build(&order));
+        order.reverse();
+        urls.push(build(&order));
+    }
+    let mut seen = HashSet::new();
+    urls.retain(|u| seen.insert(u.clone()));
+    urls
+}
+
+/// Advances to the next lexicographic order; false after the last one.
+fn next_permutation(order: &mut [usize]) -> bool {
+    let Some(i) = order.windows(2).rposition(|w| w[0] < w[1]) else {
+        return false;
+    };
+    let Some(j) = order.iter().rposition(|&x| x > order[i]) else {
+        return false;
+    };
+    order.swap(i, j);
+    order[i + 1..].reverse();
+    true
+}
+
+/// `url` and, when it differs, its other port form: an explicit port removed, or the scheme's
+/// default port (443 for https, 80 for http) added, as twilio-python's validator tries both.
+fn port_variants(url: &str) -> (&str, Option<String>) {
+    let Some(scheme_end) = url.find("://") else {
+        return (url, None);
+    };
+    let start = scheme_end + 3;
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    let authority = &url[start..end];
+    let host_start = authority.rfind('@').map_or(0, |i| i + 1);
+    let host_port = &authority[host_start..];
+    // For an IPv6 literal the port colon comes after the closing bracket.
+    let search_from = host_port.rfind(']').unwrap_or(0);
+    let colon = host_port[search_from..]
+        .rfind(':')
+        .map(|i| start + host_start + search_from + i);
+    match colon {
+        Some(colon) => {
+            let port = &url[colon + 1..end];
+            if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+                return (url, None);
+            }
+            (url, Some(format!("{}{}", &url[..colon], &url[end..])))
+        }
+        None => {
+            let scheme = &url[..scheme_end];
+            let port = if scheme.eq_ignore_ascii_case("https") {
+                "443"
+            } else if scheme.eq_ignore_ascii_case("http") {
+                "80"
+            } else {
+                return (url, None);
+            };
+            (url, Some(format!("{}:{port}{}", &url[..end], &url[end..])))
+        }
+    }
+}
+
+/// Which configured auth token produced a valid signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSlot {
+    Primary,
+    Previous,
+}
+
+/// The outcome of checking one request's signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Valid {
+        url: String,
+        token: TokenSlot,
+    },
+    /// No signature header, or an empty one.
+    Missing,
+    /// Nothing matched; `tried` lists every URL tried (never a token), for the log line.
+    Mismatch {
+        tried: Vec<String>,
+    },
+}
+
+/// Checks signatures against the current auth token and, during rotation, the previous one.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    primary: Secret,
+    previous: Option<Secret>,
+}
+
+impl Verifier {
+    pub fn new(primary: Secret, previous: Option<Secret>) -> Self {
+        Self { primary, previous }
+    }
+
+    /// Tries each URL in `urls` and its other port form, with the primary token then the
+    /// previous one. The comparison is constant-time over the decoded signature bytes.
+    pub fn verify(&self, signature: Option<&str>, urls: &[String], params: &FormParams) -> Verdict {
+        let Some(signature) = signature.map(str::trim).filter(|s| !s.is_empty()) else {
+            return Verdict::Missing;
+        };
+        let mut tried: Vec<String> = Vec::with_capacity(urls.len() * 2);
+        for url in urls {
+            let (url, other) = port_variants(url);
+            for candidate in std::iter::once(url).chain(other.as_deref()) {
+                if !tried.iter().any(|t| t == candidate) {
+                    tried.push(candidate.to_owned());
+                }
+            }
+        }
+        // A header that is not canonical base64 of 20 bytes cannot equal any HMAC-SHA1.
+        let expected = match STANDARD.decode(signature) {
+            Ok(bytes) if bytes.len() == 20 => bytes,
+            _ => return Verdict::Mismatch { tried },
+        };
+        let params = param_string(params);
+        let tokens = std::iter::once((TokenSlot::Primary, &self.primary))
+            .chain(self.previous.iter().map(|t| (TokenSlot::Previous, t)));
+        for (slot, token) in tokens {
+            let key = keyed(token.expose());
+            for url in &tried {
+                let mut mac = key.clone();
+                mac.update(url.as_bytes());
+                mac.update(&params);
+                if mac.verify_slice(&expected).is_ok() {
+                    return Verdict::Valid {
+                        url: url.clone(),
+                        token: slot,
+                    };
+                }
+            }
+        }
+        Verdict::Mismatch { tried }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TOKEN: &str = "12345";
+    const URL: &str = "https://mycompany.com/myapp.php?foo=1&bar=2";
+
+    fn params(list: &[(&str, &str)]) -> FormParams {
+        FormParams::from_pairs(
+            list.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    /// The common parameter set of Twilio's library tests.
+    fn p() -> FormParams {
+        params(&[
+            ("CallSid", "CA1234567890ABCDE"),
+            ("Caller", "+14158675309"),
+            ("Digits", "1234"),
+            ("From", "+14158675309"),
+            ("To", "+18005551212"),
+        ])
+    }
+
+    fn verifier(token: &str) -> Verifier {
+        Verifier::new(Secret::new(token), None)
+    }
+
+    fn check(token: &str, sig: &str, url: &str, params: &FormParams) -> Verdict {
+        verifier(token).verify(Some(sig), &[url.to_string()], params)
+    }
+
+    fn valid(url: &str) -> Verdict {
+        Verdict::Valid {
+            url: url.into(),
+            token: TokenSlot::Primary,
+        }
+    }
+
+    #[test]
+    fn vector_1_plain() {
+        assert_eq!(sign(TOKEN, URL, &p()), "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
+        assert_eq!(
+            check(TOKEN, "RSOYDt4T1cUTdK1PDd93/VVr8B8=", URL, &p()),
+            valid(URL)
+        );
+    }
+
+    #[test]
+    fn vector_2_signed_with_443_request_without_port() {
+        let with_port = "https://mycompany.com:443/myapp.php?foo=1&bar=2";
+        assert_eq!(sign(TOKEN, with_port, &p()), "kvajT1Ptam85bY51eRf/AJRuM3w=");
+        assert_eq!(
+            check(TOKEN, "kvajT1Ptam85bY51eRf/AJRuM3w=", URL, &p()),
+            valid(with_port)
+        );
+    }
+
+    #[test]
+    fn vector_3_request_with_other_port_signed_without() {
+        let request = "https://mycompany.com:1234/myapp.php?foo=1&bar=2";
+        assert_eq!(
+            check(TOKEN, "RSOYDt4T1cUTdK1PDd93/VVr8B8=", request, &p()),
+            valid(URL)
+        );
+    }
+
+    #[test]
+    fn vector_4_http_with_other_port_as_given() {
+        let url = "http://mycompany.com:1234/myapp.php?foo=1&bar=2";
+        assert_eq!(sign(TOKEN, url, &p()), "Zmvh+3yNM1Phv2jhDCwEM3q5ebU=");
+        assert_eq!(
+            check(TOKEN, "Zmvh+3yNM1Phv2jhDCwEM3q5ebU=", url, &p()),
+            valid(url)
+        );
+    }
+
+    #[test]
+    fn vector_5_and_6_http_default_port() {
+        let with_port = "http://mycompany.com:80/myapp.php?foo=1&bar=2";
+        let without = "http://mycompany.com/myapp.php?foo=1&bar=2";
+        assert_eq!(sign(TOKEN, with_port, &p()), "0ZXoZLH/DfblKGATFgpif+LLRf4=");
+        assert_eq!(sign(TOKEN, without, &p()), "OyGYPqTF6ztdbRNCvuQO/oPvqQ4=");
+        assert_eq!(
+            check(TOKEN, "0ZXoZLH/DfblKGATFgpif+LLRf4=", without, &p()),
+            valid(with_port)
+        );
+        assert_eq!(
+            check(TOKEN, "OyGYPqTF6ztdbRNCvuQO/oPvqQ4=", with_port, &p()),
+            valid(without)
+        );
+    }
+
+    #[test]
+    fn vectors_7_to_9_credentials_hashed_as_given() {
+        let user_pass = "https://user:pass@mycompany.com/myapp.php?foo=1&bar=2";
+        let user = "https://user@mycompany.com/myapp.php?foo=1&bar=2";
+        let user_pass_443 = "https://user:pass@mycompany.com:443/myapp.php?foo=1&bar=2";
+        assert_eq!(sign(TOKEN, user_pass, &p()), "CukzLTc1tT5dXEDIHm/tKBanW10=");
+        assert_eq!(sign(TOKEN, user, &p()), "2YRLlVAflCqxaNicjMpJcSTgzSs=");
+        assert_eq!(
+            sign(TOKEN, user_pass_443, &p()),
+            "ZQFR1PTIZXF2MXB8ZnKCvnnA+rI="
+        );
+        assert_eq!(
+            check(TOKEN, "CukzLTc1tT5dXEDIHm/tKBanW10=", user_pass, &p()),
+            valid(user_pass)
+        );
+        assert_eq!(
+            check(TOKEN, "2YRLlVAflCqxaNicjMpJcSTgzSs=", user, &p()),
+            valid(user)
+        );
+        assert_eq!(
+            check(TOKEN, "ZQFR1PTIZXF2MXB8ZnKCvnnA+rI=", user_pass, &p()),
+            valid(user_pass_443)
+        );
+    }
+
+    #[test]
+    fn vector_10_url_bytes_as_received() {
+        let raw = "https://mycompany.com/myapp.php?foo=1&bar=2&Body=It's+amazing";
+        let escaped = "https://mycompany.com/myapp.php?foo=1&bar=2&Body=It%27s+amazing";
+        assert_eq!(sign(TOKEN, raw, &p()), "dsq4Ehbj6cs+KdTkpF5sSSplOWw=");
+        assert_eq!(sign(TOKEN, escaped, &p()), "TfZzewPq8wqrGlMfyAud8+/IvJ0=");
+        assert_eq!(
+            check(TOKEN, "dsq4Ehbj6cs+KdTkpF5sSSplOWw=", raw, &p()),
+            valid(raw)
+        );
+        assert!(matches!(
+            check(TOKEN, "dsq4Ehbj6cs+KdTkpF5sSSplOWw=", escaped, &p()),
+            Verdict::Mismatch { .. }
+        ));
+    }
+
+    #[test]
+    fn vector_11_repeated_key_any_order() {
+        for order in [
+            ["+1325xxxxxxx", "+1415xxxxxxx"],
+            ["+1415xxxxxxx", "+1325xxxxxxx"],
+        ] {
+            let ps = params(&[
+                ("MessagingBinding.Address", order[0]),
+                ("MessagingBinding.Address", order[1]),
+            ]);
+            assert_eq!(sign(TOKEN, URL, &ps), "83O6e2vORAoJHUNzJjDWN1jz+BA=");
+            assert_eq!(
+                check(TOKEN, "83O6e2vORAoJHUNzJjDWN1jz+BA=", URL, &ps),
+                valid(URL)
+            );
+        }
+    }
+
+    #[test]
+    fn vector_12_repeated_values_sorted() {
+        let ps = params(&[
+            ("Sid", "CA123"),
+            ("SidAccount", "AC123"),
+            ("Digits", "5678"),
+            ("Digits", "1234"),
+        ]);
+        assert_eq!(
+            param_string(&ps),
+            b"Digits1234Digits5678SidCA123SidAccountAC123"
+        );
+        assert_eq!(sign(TOKEN, URL, &ps), "IK+Dwps556ElfBT0I3Rgjkr1wJU=");
+        assert_eq!(
+            check(TOKEN, "IK+Dwps556ElfBT0I3Rgjkr1wJU=", URL, &ps),
+            valid(URL)
+        );
+    }
+
+    #[test]
+    fn vector_12b_repeated_values_not_deduplicated() {
+        let ps = params(&[
+            ("Sid", "CA123"),
+            ("SidAccount", "AC123"),
+            ("Digits", "5678"),
+            ("Digits", "1234"),
+            ("Digits", "1234"),
+        ]);
+        assert_eq!(sign(TOKEN, URL, &ps), "tM//N+MVWOh7+ol2z8YCNxSY0Eg=");
+        assert_eq!(
+            check(TOKEN, "tM//N+MVWOh7+ol2z8YCNxSY0Eg=", URL, &ps),
+            valid(URL)
+        );
+        // twilio-node's deduplicated form is not what Twilio's python library accepts either.
+        assert!(matches!(
+            check(TOKEN, "IK+Dwps556ElfBT0I3Rgjkr1wJU=", URL, &ps),
+            Verdict::Mismatch { .. }
+        ));
+    }
+
+    // Vectors 13-15 sign JSON bodies via `bodySHA256`; Conversations webhooks are form bodies.
+
+    #[test]
+    fn vector_16_docs_example() {
+        let ps = params(&[
+            ("Digits", "1234"),
+            ("To", "+18005551212"),
+            ("From", "+14158675310"),
+            ("Caller", "+14158675310"),
+            ("CallSid", "CA1234567890ABCDE"),
+        ]);
+        let url = "https://example.com/myapp.php?foo=1&bar=2";
+        assert_eq!(sign("12345", url, &ps), "L/OH5YylLD5NRKLltdqwSvS0BnU=");
+    }
+
+    #[test]
+    fn vector_17_sorted_by_name_not_by_concatenation() {
+        let ps = params(&[("SidAccount", "AC123"), ("Sid", "CA123")]);
+        assert_eq!(sign(TOKEN, URL, &ps), "KbzCusS/GpHkn5AoozYUlIMTvvw=");
+        assert!(matches!(
+            check(TOKEN, "XCsNlJ3kmmT1stDFj3VzapP2c4Q=", URL, &ps),
+            Verdict::Mismatch { .. }
+        ));
+    }
+
+    #[test]
+    fn negatives() {
+        for bad in [
+            "WRONG_SIGNATURE",
+            "NOTRSOYDt4T1cUTdK1PDd93/VVr8B8=",
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8",
+            "KbzCusS/GpHkn5AoozYUlIMTvvw=",
+        ] {
+            let verdict = check(TOKEN, bad, URL, &p());
+            let Verdict::Mismatch { tried } = verdict else {
+                panic!("{bad}: {verdict:?}")
+            };
+            assert_eq!(
+                tried,
+                [URL, "https://mycompany.com:443/myapp.php?foo=1&bar=2"]
+            );
+        }
+        assert_eq!(
+            check("54321", "RSOYDt4T1cUTdK1PDd93/VVr8B8=", URL, &p()).clone(),
+            Verdict::Mismatch {
+                tried: vec![
+                    URL.into(),
+                    "https://mycompany.com:443/myapp.php?foo=1&bar=2".into()
+                ]
+            }
+        );
+        let v = verifier(TOKEN);
+        assert_eq!(v.verify(None, &[URL.into()], &p()), Verdict::Missing);
+        assert_eq!(v.verify(Some(""), &[URL.into()], &p()), Verdict::Missing);
+        assert_eq!(v.verify(Some("  "), &[URL.into()], &p()), Verdict::Missing);
+    }
+
+    #[test]
+    fn s3cr3t_port_cross_validation() {
+        let empty = FormParams::default();
+        let plain = "https://example.com/path?test=param";
+        let port = "https://example.com:443/path?test=param";
+        assert_eq!(
+            sign("s3cr3t", plain, &empty),
+            "loLgTitFAoWx57yy5oEU4Hlddzw="
+        );
+        assert_eq!(sign("s3cr3t", port, &empty), "IdwMFypqvNxti3YgvWWmfcNL26M=");
+        assert_eq!(
+            check("s3cr3t", "loLgTitFAoWx57yy5oEU4Hlddzw=", port, &empty),
+            valid(plain)
+        );
+        assert_eq!(
+            check("s3cr3t", "IdwMFypqvNxti3YgvWWmfcNL26M=", plain, &empty),
+            valid(port)
+        );
+        let other = "https://example.com/path?test=param2";
+        assert!(matches!(
+            check("s3cr3t", "loLgTitFAoWx57yy5oEU4Hlddzw=", other, &empty),
+            Verdict::Mismatch { .. }
+        ));
+    }
+
+    #[test]
+    fn previous_token_accepted_and_reported() {
+        let sig = sign("old-token", URL, &p());
+        let v = Verifier::new(Secret::new("new-token"), Some(Secret::new("old-token")));
+        assert_eq!(
+            v.verify(Some(&sig), &[URL.into()], &p()),
+            Verdict::Valid {
+                url: URL.into(),
+                token: TokenSlot::Previous
+            }
+        );
+        let v = Verifier::new(Secret::new("new-token"), None);
+        assert!(matches!(
+            v.verify(Some(&sig), &[URL.into()], &p()),
+            Verdict::Mismatch { .. }
+        ));
+    }
+
+    #[test]
+    fn mismatch_never_mentions_a_token() {
+        let v = Verifier::new(
+            Secret::new("tok-primary-xyz"),
+            Some(Secret::new("tok-previous-xyz")),
+        );
+        let verdict = v.verify(Some("RSOYDt4T1cUTdK1PDd93/VVr8B8="), &[URL.into()], &p());
+        let text = format!("{verdict:?} {v:?}");
+        assert!(!text.contains("tok-"), "{text}");
+    }
+
+    #[test]
+    fn port_forms() {
+        assert_eq!(
+            port_variants("https://h/p?q=1").1.as_deref(),
+            Some("https://h:443/p?q=1")
+        );
+        assert_eq!(
+            port_variants("https://h:443/p").1.as_deref(),
+            Some("https://h/p")
+        );
+        assert_eq!(
+            port_variants("http://h?x=1").1.as_deref(),
+            Some("http://h:80?x=1")
+        );
+        assert_eq!(
+            port_variants("https://h").1.as_deref(),
+            Some("https://h:443")
+        );
+        assert_eq!(
+            port_variants("https://u:p@h/x").1.as_deref(),
+            Some("https://u:p@h:443/x")
+        );
+        assert_eq!(
+            port_variants("https://[::1]/x").1.as_deref(),
+            Some("https://[::1]:443/x")
+        );
+        assert_eq!(
+            port_variants("https://[::1]:8443/x").1.as_deref(),
+            Some("https://[::1]/x")
+        );
+        assert_eq!(
+            port_variants("https://h/p?u=a:b").1.as_deref(),
+            Some("https://h:443/p?u=a:b")
+        );
+        assert_eq!(port_variants("ftp://h/x").1, None);
+        assert_eq!(port_variants("not a url").1, None);
+        assert_eq!(port_variants("https://h:/x").1, None);
+    }
+
+    fn query(list: &[(&str, &str)]) -> BTreeMap<String, String> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    const DOMAIN: &str = "abc.execute-api.us-east-1.amazonaws.com";
+
+    #[test]
+    fn candidates_without_query() {
+        assert_eq!(
+            candidate_urls(None, DOMAIN, "/prod/webhook", &BTreeMap::new()),
+            ["https://abc.execute-api.us-east-1.amazonaws.com/prod/webhook"]
+        );
+    }
+
+    #[test]
+    fn candidates_every_order_sorted_first() {
+        let q = query(&[
+            ("BotId", "ABCDEFGHIJ"),
+            ("BotAliasId", "TSTALIASID"),
+            ("LocaleId", "en_US"),
+        ]);
+        let urls = candidate_urls(None, DOMAIN, "/prod/webhook", &q);
+        let base = "https://abc.execute-api.us-east-1.amazonaws.com/prod/webhook";
+        assert_eq!(urls.len(), 6);
+        assert_eq!(
+            urls[0],
+            format!("{base}?BotAliasId=TSTALIASID&BotId=ABCDEFGHIJ&LocaleId=en_US")
+        );
+        assert!(urls.contains(&format!(
+            "{base}?BotId=ABCDEFGHIJ&BotAliasId=TSTALIASID&LocaleId=en_US"
+        )));
+        assert_eq!(
+            urls[5],
+            format!("{base}?LocaleId=en_US&BotId=ABCDEFGHIJ&BotAliasId=TSTALIASID")
+        );
+        assert_eq!(urls.iter().collect::<HashSet<_>>().len(), 6);
+        assert_eq!(
+            urls,
+            candidate_urls(None, DOMAIN, "/prod/webhook", &q),
+            "deterministic"
+        );
+    }
+
+    #[test]
+    fn candidates_cap_permutations() {
+        let five: BTreeMap<String, String> =
+            (0..5).map(|i| (format!("k{i}"), "v".to_string())).collect();
+        assert_eq!(candidate_urls(None, "h", "/p", &five).len(), 120);
+        let six: BTreeMap<String, String> =
+            (0..6).map(|i| (format!("k{i}"), "v".to_string())).collect();
+        assert_eq!(
+            candidate_urls(None, "h", "/p", &six),
+            [
+                "https://h/p?k0=v&k1=v&k2=v&k3=v&k4=v&k5=v",
+                "https://h/p?k5=v&k4=v&k3=v&k2=v&k1=v&k0=v"
+            ]
+        );
+    }
+
+    #[test]
+    fn candidates_encode_like_a_person_writes() {
+        let q = query(&[("Note", "a b/c~é&=+")]);
+        assert_eq!(
+            candidate_urls(None, "h", "/p", &q),
+            ["https://h/p?Note=a%20b%2Fc~%C3%A9%26%3D%2B"]
+        );
+    }
+
+    #[test]
+    fn candidates_from_public_url() {
+        let q = query(&[("BotId", "B"), ("BotAliasId", "A")]);
+        assert_eq!(
+            candidate_urls(
+                Some("https://bot.example.com/hook?BotId=B&BotAliasId=A#x"),
+                DOMAIN,
+                "/prod/w",
+                &q
+            ),
+            ["https://bot.example.com/hook?BotId=B&BotAliasId=A"]
+        );
+        assert_eq!(
+            candidate_urls(Some("https://bot.example.com/hook"), DOMAIN, "/prod/w", &q),
+            [
+                "https://bot.example.com/hook?BotAliasId=A&BotId=B",
+                "https://bot.example.com/hook?BotId=B&BotAliasId=A"
+            ]
+        );
+        assert_eq!(
+            candidate_urls(Some(""), DOMAIN, "/prod/w", &BTreeMap::new()),
+            [format!("https://{DOMAIN}/prod/w")]
+        );
+    }
+
+    #[test]
+    fn user_ordered_url_with_port_validates_end_to_end() {
+        let q = query(&[("BotId", "ABCDEFGHIJ"), ("BotAliasId", "TSTALIASID")]);
+        let signed =
+            format!("https://{DOMAIN}:443/prod/webhook?BotId=ABCDEFGHIJ&BotAliasId=TSTALIASID");
+        let body = FormParams::parse(
+            b"EventType=onMessageAdded&Body=Hello+there%21&Author=%2B15551234567",
+        )
+        .unwrap();
+        let sig = sign("tok", &signed, &body);
+        let urls = candidate_urls(None, DOMAIN, "/prod/webhook", &q);
+        assert_eq!(
+            verifier("tok").verify(Some(&sig), &urls, &body),
+            valid(&signed)
+        );
+        let Verdict::Mismatch { tried } = verifier("other").verify(Some(&sig), &urls, &body) else {
+            panic!()
+        };
+        assert_eq!(tried.len(), 4);
+        assert!(tried.contains(&signed));
+    }
+
+    // ---- independent reference implementation for generated cases ----
+
+    mod reference {
+        use std::collections::BTreeMap;
+
+        use base64::Engine as _;
+        use hmac::{Hmac, Mac};
+        use sha1::Sha1;
+
+        /// Groups values by name, sorts names and each name's values, then HMACs the string.
+        pub fn sign(token: &str, url: &str, pairs: &[(String, String)]) -> String {
+            let mut grouped: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+            for (k, v) in pairs {
+                grouped.entry(k).or_default().push(v);
+            }
+            let mut data = String::from(url);
+            for (name, mut values) in grouped {
+                values.sort();
+                for value in values {
+                    data += name;
+                    data += value;
+                }
+            }
+            let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(token.as_bytes()).unwrap();
+            mac.update(data.as_bytes());
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+        }
+
+        pub fn escape(s: &str) -> String {
+            s.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect()
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    struct Case {
+        pairs: Vec<(String, String)>,
+        ordered_query: Vec<(String, String)>,
+        token: String,
+        other_token: String,
+        host: String,
+        path: String,
+        explicit_port: bool,
+        rotated: bool,
+    }
+
+    impl Case {
+        fn query(&self) -> BTreeMap<String, String> {
+            self.ordered_query.iter().cloned().collect()
+        }
+
+        fn signed_url(&self) -> String {
+            let port = if self.explicit_port { ":443" } else { "" };
+            let mut url = format!("https://{}{port}{}", self.host, self.path);
+            for (i, (k, v)) in self.ordered_query.iter().enumerate() {
+                url += if i == 0 { "?" } else { "&" };
+                url += &format!("{}={}", reference::escape(k), reference::escape(v));
+            }
+            url
+        }
+
+        fn verifier(&self) -> Verifier {
+            if self.rotated {
+                Verifier::new(
+                    Secret::new(self.other_token.clone()),
+                    Some(Secret::new(self.token.clone())),
+                )
+            } else {
+                Verifier::new(Secret::new(self.token.clone()), None)
+            }
+        }
+
+        fn verify(&self, sig: &str, pairs: &[(String, String)]) -> Verdict {
+            let urls = candidate_urls(None, &self.host, &self.path, &self.query());
+            let params =
+                FormParams::parse(FormParams::from_pairs(pairs.to_vec()).encode().as_bytes())
+                    .unwrap();
+            self.verifier().verify(Some(sig), &urls, &params)
+        }
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("Body".to_string()),
+            Just("Author".to_string()),
+            Just("MessagingBinding.Address".to_string()),
+            Just("Sid".to_string()),
+            Just("SidAccount".to_string()),
+            "[A-Za-z+%=& ]{0,6}",
+            any::<String>(),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            "[a-z+%=& é😀.*~-]{0,10}",
+            any::<String>()
+        ]
+    }
+
+    fn case() -> impl Strategy<Value = Case> {
+        let query_text = "[A-Za-z0-9 _.~%+&=é/-]{0,8}";
+        (
+            proptest::collection::vec((name(), value()), 0..10),
+            proptest::collection::btree_map("[A-Za-z0-9é ]{1,8}", query_text, 0..=4),
+            "[a-f0-9]{32}",
+            "[a-f0-9]{32}",
+            "[a-z]{1,10}\\.example\\.com",
+            "(/[a-z0-9]{1,6}){1,3}",
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_flat_map(
+                |(pairs, query, token, other_token, host, path, explicit_port, rotated)| {
+                    let entries: Vec<(String, String)> = query.into_iter().collect();
+                    (
+                        Just(entries).prop_shuffle(),
+                        Just((
+                            pairs,
+                            token,
+                            other_token,
+                            host,
+                            path,
+                            explicit_port,
+                            rotated,
+                        )),
+                    )
+                },
+            )
+            .prop_map(
+                |(
+                    ordered_query,
+                    (pairs, token, other_token, host, path, explicit_port, rotated),
+                )| Case {
+                    pairs,
+                    ordered_query,
+                    token,
+                    other_token,
+                    host,
+                    path,
+                    explicit_port,
+                    rotated,
+                },
+            )
+    }
+
+    fn mismatch(verdict: &Verdict) -> bool {
+        matches!(verdict, Verdict::Mismatch { .. })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        #[test]
+        fn generated_signatures_verify(c in case(), pick in any::<prop::sample::Index>()) {
+            let url = c.signed_url();
+            let sig = reference::sign(&c.token, &url, &c.pairs);
+            prop_assert_eq!(&sign(&c.token, &url, &FormParams::from_pairs(c.pairs.clone())), &sig);
+            let slot = if c.rotated { TokenSlot::Previous } else { TokenSlot::Primary };
+            prop_assert_eq!(c.verify(&sig, &c.pairs), Verdict::Valid { url: url.clone(), token: slot });
+
+            // One byte of the signature changed.
+            let mut flipped = sig.clone().into_bytes();
+            let i = pick.index(flipped.len());
+            flipped[i] = if flipped[i] == b'A' { b'B' } else { b'A' };
+            let flipped = String::from_utf8(flipped).unwrap();
+            prop_assert!(mismatch(&c.verify(&flipped, &c.pairs)));
+
+            // One value changed.
+            if !c.pairs.is_empty() {
+                let mut changed = c.pairs.clone();
+                let at = pick.index(changed.len());
+                changed[at].1.push('x');
+                prop_assert!(mismatch(&c.verify(&sig, &changed)));
+            }
+
+            // A parameter added.
+            let mut added = c.pairs.clone();
+            added.push(("RetryCount".into(), String::new()));
+            prop_assert!(mismatch(&c.verify(&sig, &added)));
+
+            // Signed with a token the verifier does not hold.
+            prop_assume!(c.token != c.other_token);
+            let foreign = reference::sign(&c.other_token, &url, &c.pairs);
+            let v = Verifier::new(Secret::new(c.token.clone()), None);
+            let urls = candidate_urls(None, &c.host, &c.path, &c.query());
+            prop_assert!(mismatch(&v.verify(Some(&foreign), &urls, &FormParams::from_pairs(c.pairs.clone()))));
+        }
+    }
+}

@@ -1,0 +1,559 @@
+//! In-memory adapters of the two ports: a bot that answers from a script and a conversations
+//! store that records every call. They isolate the handler from the network, for unit tests and
+//! for measuring the handler's own overhead.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use crate::ports::bot::Bot;
+use crate::domain::bot::{BotError, BotRequest, BotTurn};
+use crate::ports::content::ContentApi;
+use crate::domain::cards::ContentTemplate;
+use crate::domain::customer::{ConversationInfo, Participant};
+use crate::ports::conversations::{Conversations, NewWebhook, PostedMessage, ReplyTag, ScopedWebhook, TwilioError, WEBHOOK_TARGET};
+use crate::domain::handoff::InteractionRequest;
+use crate::domain::deadline::Deadline;
+use crate::domain::ids::{ContentSid, ConversationSid, InteractionSid, WebhookSid};
+use crate::lock;
+use crate::domain::timers::TimerUpdate;
+
+/// Answers each request with the next scripted result, or `fallback` when the script is empty.
+#[derive(Clone, Default)]
+pub struct ScriptedBot {
+    script: Arc<Mutex<VecDeque<Result<BotTurn, BotError>>>>,
+    fallback: BotTurn,
+    requests: Arc<Mutex<Vec<BotRequest>>>,
+}
+
+impl ScriptedBot {
+    pub fn answering(fallback: BotTurn) -> Self {
+        Self {
+            fallback,
+            ..Self::default()
+        }
+    }
+
+    pub fn push(&self, result: Result<BotTurn, BotError>) {
+        lock(&self.script).push_back(result);
+    }
+
+    pub fn requests(&self) -> Vec<BotRequest> {
+        lock(&self.requests).clone()
+    }
+}
+
+#[async_trait]
+impl Bot for ScriptedBot {
+    async fn recognize_text(
+        &self,
+        request: &BotRequest,
+        _deadline: Deadline,
+    ) -> Result<BotTurn, BotError> {
+        lock(&self.requests).push(request.clone());
+        lock(&self.script)
+            .pop_front()
+            .unwrap_or_else(|| Ok(self.fallback.clone()))
+    }
+}
+
+/// One call made to [`RecordingConversations`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Call {
+    Post {
+        conversation: ConversationSid,
+        author: String,
+        body: String,
+        tag: ReplyTag,
+    },
+    Close(ConversationSid),
+    RemoveWebhook(ConversationSid, WebhookSid),
+    FetchConversation(ConversationSid),
+    ListParticipants(ConversationSid),
+    CreateInteraction(Box<InteractionRequest>),
+    RecentMessages(ConversationSid),
+    SetTimers(ConversationSid, TimerUpdate),
+    PostContent {
+        conversation: ConversationSid,
+        author: String,
+        content: ContentSid,
+        variables: BTreeMap<String, String>,
+        tag: ReplyTag,
+    },
+    ListWebhooks(ConversationSid),
+    CreateWebhook(ConversationSid, NewWebhook),
+}
+
+/// Accepts every call and records it; participants and conversation info are preset. Scoped
+/// webhooks are kept per conversation, so creating and removing them shows in later lists.
+#[derive(Clone, Default)]
+pub struct RecordingConversations {
+    calls: Arc<Mutex<Vec<Call>>>,
+    participants: Vec<Participant>,
+    info: ConversationInfo,
+    interaction: Option<InteractionSid>,
+    webhooks: Arc<Mutex<BTreeMap<ConversationSid, Vec<ScopedWebhook>>>>,
+}
+
+impl RecordingConversations {
+    pub fn new(
+        participants: Vec<Participant>,
+        info: ConversationInfo,
+        interaction: InteractionSid,
+    ) -> Self {
+        Self {
+            participants,
+            info,
+            interaction: Some(interaction),
+            ..Self::default()
+        }
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        lock(&self.calls).clone()
+    }
+
+    pub fn clear(&self) {
+        lock(&self.calls).clear();
+    }
+
+    /// Attaches a scoped webhook to `conversation`, as an address configuration would.
+    pub fn attach_webhook(&self, conversation: &ConversationSid, webhook: ScopedWebhook) {
+        lock(&self.webhooks)
+            .entry(conversation.clone())
+            .or_default()
+            .push(webhook);
+    }
+
+    /// The scoped webhooks attached to `conversation` now.
+    pub fn webhooks(&self, conversation: &ConversationSid) -> Vec<ScopedWebhook> {
+        lock(&self.webhooks)
+            .get(conversation)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn record(&self, call: Call) {
+        lock(&self.calls).push(call);
+    }
+}
+
+#[async_trait]
+impl Conversations for RecordingConversations {
+    async fn post_message(
+        &self,
+        conversation: &ConversationSid,
+        author: &str,
+        body: &str,
+        tag: &ReplyTag,
+        _: Deadline,
+    ) -> Result<(), TwilioError> {
+        self.record(Call::Post {
+            conversation: conversation.clone(),
+            author: author.to_owned(),
+            body: body.to_owned(),
+            tag: tag.clone(),
+        });
+        Ok(())
+    }
+
+    async fn close(&self, conversation: &ConversationSid, _: Deadline) -> Result<(), TwilioError> {
+        self.record(Call::Close(conversation.clone()));
+        Ok(())
+    }
+
+    async fn remove_webhook(
+        &self,
+        conversation: &ConversationSid,
+        webhook: &WebhookSid,
+        _: Deadline,
+    ) -> Result<(), TwilioError> {
+        self.record(Call::RemoveWebhook(conversation.clone(), webhook.clone()));
+        if let Some(attached) = lock(&self.webhooks).get_mut(conversation) {
+            attached.retain(|w| w.sid.as_ref() != Some(webhook));
+        }
+        Ok(())
+    }
+
+    async fn fetch_conversation(
+        &self,
+        conversation: &ConversationSid,
+        _: Deadline,
+    ) -> Result<ConversationInfo, TwilioError> {
+        self.record(Call::FetchConversation(conversation.clone()));
+        Ok(self.info.clone())
+    }
+
+    async fn list_participants(
+        &self,
+        conversation: &ConversationSid,
+        _: Deadline,
+    ) -> Result<Vec<Participant>, TwilioError> {
+        self.record(Call::ListParticipants(conversation.clone()));
+        Ok(self.participants.clone())
+    }
+
+    async fn create_interaction(
+        &self,
+        request: &InteractionRequest,
+        _: Deadline,
+    ) -> Result<InteractionSid, TwilioError> {
+        self.record(Call::CreateInteraction(Box::new(request.clone())));
+        self.interaction.clone().ok_or(TwilioError::Malformed {
+            operation: "create_interaction",
+            detail: "no interaction sid configured".into(),
+        })
+    }
+
+    /// The messages posted through this adapter, newest first (a template message shows its
+    /// `ContentSid` as its body).
+    async fn recent_messages(
+        &self,
+        conversation: &ConversationSid,
+        limit: u32,
+        _: Deadline,
+    ) -> Result<Vec<PostedMessage>, TwilioError> {
+        self.record(Call::RecentMessages(conversation.clone()));
+        let posted: Vec<PostedMessage> = self
+            .calls()
+            .into_iter()
+            .filter_map(|call| match call {
+                Call::Post {
+                    conversation: c,
+                    author,
+                    body,
+                    tag,
+                } if &c == conversation => Some((author, body, tag)),
+                Call::PostContent {
+                    conversation: c,
+                    author,
+                    content,
+                    tag,
+                    ..
+                } if &c == conversation => Some((author, content.to_string(), tag)),
+                _ => None,
+            })
+            .enumerate()
+            .map(|(index, (author, body, tag))| PostedMessage {
+                index: index as u64,
+                author,
+                body,
+                reply_to: Some(tag),
+            })
+            .collect();
+        Ok(posted.into_iter().rev().take(limit as usize).collect())
+    }
+
+    async fn set_timers(
+        &self,
+        conversation: &ConversationSid,
+        update: &TimerUpdate,
+        _: Deadline,
+    ) -> Result<(), TwilioError> {
+        self.record(Call::SetTimers(conversation.clone(), update.clone()));
+        Ok(())
+    }
+
+    async fn list_webhooks(
+        &self,
+        conversation: &ConversationSid,
+        _: Deadline,
+    ) -> Result<Vec<ScopedWebhook>, TwilioError> {
+        self.record(Call::ListWebhooks(conversation.clone()));
+        Ok(self.webhooks(conversation))
+    }
+
+    async fn create_webhook(
+        &self,
+        conversation: &ConversationSid,
+        webhook: &NewWebhook,
+        _: Deadline,
+    ) -> Result<WebhookSid, TwilioError> {
+        self.record(Call::CreateWebhook(conversation.clone(), webhook.clone()));
+        let sid = WebhookSid::parse(&crate::domain::ids::random_sid("WH")).map_err(|e| {
+            TwilioError::Malformed {
+                operation: "create_webhook",
+                detail: e.to_string(),
+            }
+        })?;
+        self.attach_webhook(
+            conversation,
+            ScopedWebhook {
+                sid: Some(sid.clone()),
+                target: WEBHOOK_TARGET.to_owned(),
+                url: Some(webhook.url.clone()),
+                method: Some("post".to_owned()),
+                filters: webhook.filters.clone(),
+                flow_sid: None,
+            },
+        );
+        Ok(sid)
+    }
+
+    async fn post_content(
+        &self,
+        conversation: &ConversationSid,
+        author: &str,
+        content: &ContentSid,
+        variables: &BTreeMap<String, String>,
+        tag: &ReplyTag,
+        _: Deadline,
+    ) -> Result<(), TwilioError> {
+        self.record(Call::PostContent {
+            conversation: conversation.clone(),
+            author: author.to_owned(),
+            content: content.clone(),
+            variables: variables.clone(),
+            tag: tag.clone(),
+        });
+        Ok(())
+    }
+}
+
+/// A Content API that records the templates it is asked to create and answers with fresh
+/// `HX…` SIDs, or with the error it was given.
+#[derive(Clone, Default)]
+pub struct RecordingContentApi {
+    created: Arc<Mutex<Vec<ContentTemplate>>>,
+    failure: Arc<Mutex<Option<TwilioError>>>,
+}
+
+impl RecordingContentApi {
+    /// Every later create fails with `error`.
+    pub fn fail_with(&self, error: TwilioError) {
+        *lock(&self.failure) = Some(error);
+    }
+
+    pub fn created(&self) -> Vec<ContentTemplate> {
+        lock(&self.created).clone()
+    }
+}
+
+#[async_trait]
+impl ContentApi for RecordingContentApi {
+    async fn create_content(
+        &self,
+        template: &ContentTemplate,
+        _: Deadline,
+    ) -> Result<ContentSid, TwilioError> {
+        if let Some(error) = lock(&self.failure).clone() {
+            return Err(error);
+        }
+        lock(&self.created).push(template.clone());
+        ContentSid::parse(&crate::domain::ids::random_sid("HX")).map_err(|e| TwilioError::Malformed {
+            operation: "create_content",
+            detail: e.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::bot::{Button, Card};
+    use crate::domain::cards::{CardPost, MemoryContentCache, rich_card, send_rich_card};
+    use crate::ports::content::ContentCache;
+    use crate::turn::replies::RichCardError;
+    use crate::domain::ids::LocaleId;
+
+    fn card() -> crate::domain::cards::RichCard {
+        let card = Card {
+            title: "Which flowers?".into(),
+            buttons: ["Roses", "Lilies"]
+                .iter()
+                .map(|t| Button {
+                    text: (*t).into(),
+                    value: t.to_lowercase(),
+                })
+                .collect(),
+            ..Card::default()
+        };
+        rich_card(&card, &LocaleId::parse("en_US").unwrap()).unwrap()
+    }
+
+    fn ch() -> ConversationSid {
+        ConversationSid::parse("CH0123456789abcdef0123456789abcdef").unwrap()
+    }
+
+    fn deadline() -> Deadline {
+        Deadline::after(Duration::from_secs(5))
+    }
+
+    fn tag() -> ReplyTag {
+        ReplyTag {
+            message: crate::domain::ids::MessageSid::parse("IM0123456789abcdef0123456789abcdef").unwrap(),
+            part: 1,
+            piece: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_card_is_created_once_and_posted_by_sid() {
+        let conversations = RecordingConversations::default();
+        let api = RecordingContentApi::default();
+        let cache = MemoryContentCache::default();
+        let rich = card();
+        let (conversation, tag) = (ch(), tag());
+        let to = CardPost {
+            conversation: &conversation,
+            author: "Lex",
+            tag: &tag,
+        };
+        let first = send_rich_card(&rich, to, &conversations, &cache, &api, deadline())
+            .await
+            .unwrap();
+        let second = send_rich_card(&rich, to, &conversations, &cache, &api, deadline())
+            .await
+            .unwrap();
+        assert_eq!(first, second);
+        assert_eq!(api.created(), vec![rich.template.clone()]);
+        assert_eq!(cache.get(&rich.key).await.unwrap(), Some(first.clone()));
+        let posted = Call::PostContent {
+            conversation: ch(),
+            author: "Lex".into(),
+            content: first,
+            variables: BTreeMap::new(),
+            tag,
+        };
+        assert_eq!(conversations.calls(), vec![posted.clone(), posted]);
+    }
+
+    #[tokio::test]
+    async fn a_content_api_failure_posts_nothing_and_falls_back_to_text() {
+        let conversations = RecordingConversations::default();
+        let api = RecordingContentApi::default();
+        api.fail_with(TwilioError::Rejected {
+            operation: "create_content",
+            status: 400,
+            code: Some(20001),
+            message: "bad".into(),
+        });
+        let cache = MemoryContentCache::default();
+        let (conversation, tag) = (ch(), tag());
+        let to = CardPost {
+            conversation: &conversation,
+            author: "Lex",
+            tag: &tag,
+        };
+        let error = send_rich_card(&card(), to, &conversations, &cache, &api, deadline())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, RichCardError::Create(_)));
+        assert!(error.falls_back_to_text());
+        assert_eq!(conversations.calls(), vec![]);
+        assert!(cache.is_empty());
+    }
+}
+
+/// Twilio down: every call fails as unavailable (nothing applied, waiting may help).
+#[derive(Clone, Copy, Default)]
+pub struct TwilioDown;
+
+fn down<T>(operation: &'static str) -> Result<T, TwilioError> {
+    Err(TwilioError::Unavailable {
+        operation,
+        attempts: 5,
+        last: "HTTP 503".into(),
+    })
+}
+
+#[async_trait]
+impl Conversations for TwilioDown {
+    async fn post_message(
+        &self,
+        _: &ConversationSid,
+        _: &str,
+        _: &str,
+        _: &ReplyTag,
+        _: Deadline,
+    ) -> Result<(), TwilioError> {
+        down("post_message")
+    }
+
+    async fn close(&self, _: &ConversationSid, _: Deadline) -> Result<(), TwilioError> {
+        down("close")
+    }
+
+    async fn remove_webhook(
+        &self,
+        _: &ConversationSid,
+        _: &WebhookSid,
+        _: Deadline,
+    ) -> Result<(), TwilioError> {
+        down("remove_webhook")
+    }
+
+    async fn fetch_conversation(
+        &self,
+        _: &ConversationSid,
+        _: Deadline,
+    ) -> Result<ConversationInfo, TwilioError> {
+        down("fetch_conversation")
+    }
+
+    async fn list_participants(
+        &self,
+        _: &ConversationSid,
+        _: Deadline,
+    ) -> Result<Vec<Participant>, TwilioError> {
+        down("list_participants")
+    }
+
+    async fn create_interaction(
+        &self,
+        _: &InteractionRequest,
+        _: Deadline,
+    ) -> Result<InteractionSid, TwilioError> {
+        down("create_interaction")
+    }
+
+    async fn recent_messages(
+        &self,
+        _: &ConversationSid,
+        _: u32,
+        _: Deadline,
+    ) -> Result<Vec<PostedMessage>, TwilioError> {
+        down("recent_messages")
+    }
+
+    async fn set_timers(
+        &self,
+        _: &ConversationSid,
+        _: &TimerUpdate,
+        _: Deadline,
+    ) -> Result<(), TwilioError> {
+        down("set_timers")
+    }
+
+    async fn list_webhooks(
+        &self,
+        _: &ConversationSid,
+        _: Deadline,
+    ) -> Result<Vec<ScopedWebhook>, TwilioError> {
+        down("list_webhooks")
+    }
+
+    async fn create_webhook(
+        &self,
+        _: &ConversationSid,
+        _: &NewWebhook,
+        _: Deadline,
+    ) -> Result<WebhookSid, TwilioError> {
+        down("create_webhook")
+    }
+
+    async fn post_content(
+        &self,
+        _: &ConversationSid,
+        _: &str,
+        _: &ContentSid,
+        _: &BTreeMap<String, String>,
+        _: &ReplyTag,
+        _: Deadline,
+    ) -> Result<(), TwilioError> {
+        down("post_content")
+    }
+}
