@@ -33,8 +33,10 @@ mod form_rules;
 mod model;
 mod routes;
 pub mod scoped_webhooks;
+mod stamps;
 mod timers;
 mod views;
+mod wire;
 
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -42,10 +44,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::oneshot;
 
 pub use address_config::{AddressConfiguration, AutoCreation};
-pub use content::{ContentMessage, ContentTemplate};
 pub use faults::{Fault, FaultKind, FaultTimes};
 pub use model::{
-    CustomerKind, RecordedInteraction, RecordedMessage, RecordedRequest, SeededConversation,
+    ContentMessage, ContentTemplate, CustomerKind, RecordedInteraction, RecordedMessage,
+    RecordedRequest, SeededConversation,
 };
 pub use scoped_webhooks::ScopedWebhook;
 
@@ -109,7 +111,7 @@ impl TwilioEmulator {
             base_url: format!("http://{address}"),
             account: Sid::random("AC"),
             auth_token: crate::sid::random_hex(),
-            chat_service: model::new_sid("IS"),
+            chat_service: stamps::new_sid("IS"),
             state: Mutex::new(model::State::default()),
             connections,
         });

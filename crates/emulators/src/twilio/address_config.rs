@@ -14,17 +14,21 @@
 //! Refusals carry code 20001 (invalid parameter) and a message naming the problem, 404/20404
 //! for an unknown SID: Twilio does not document a code per case for this resource.
 
-use std::collections::BTreeSet;
 use std::time::SystemTime;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
+// The data is the store's (`model`), so the store needs nothing from here; it is still
+// public under this module's name.
+pub use super::model::{AddressConfiguration, AutoCreation};
+
 use super::TwilioEmulator;
 use super::form_rules::{self, Form};
-use super::model::{State, iso8601};
-use super::routes::{Incoming, Reply, paging};
+use super::model::{AddressBook, State};
+use super::stamps::iso8601;
 use super::views::Context;
+use super::wire::{Incoming, Reply, paging};
 use crate::sid::Sid;
 
 /// `Type`, as the spec's enum lists it. There is no `web`: Flex webchat addresses are `chat`.
@@ -67,58 +71,8 @@ const FILTERS: &str = "AutoCreation.WebhookFilters";
 const MAX_FRIENDLY_NAME: usize = 256;
 const MAX_PAGE_SIZE: usize = 50;
 
-/// One address configuration as the emulator holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddressConfiguration {
-    pub sid: Sid,
-    /// `Type` as sent (Twilio echoes it).
-    pub kind: String,
-    pub address: String,
-    pub friendly_name: Option<String>,
-    pub address_country: Option<String>,
-    pub auto_creation: AutoCreation,
-    pub date_created: String,
-    pub date_updated: String,
-}
-
-/// The `AutoCreation.*` settings.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AutoCreation {
-    pub enabled: bool,
-    /// `webhook`, `studio` or `default`.
-    pub kind: Option<String>,
-    pub conversation_service_sid: Option<String>,
-    pub webhook_url: Option<String>,
-    /// Upper-case, as Twilio answers (`POST`), whatever case was sent.
-    pub webhook_method: Option<String>,
-    pub webhook_filters: Vec<String>,
-    pub studio_flow_sid: Option<String>,
-    pub studio_retry_count: Option<u64>,
-}
-
 impl AutoCreation {
-    /// What the bot's address needs: a webhook POSTing `onMessageAdded` to `url`.
-    pub fn webhook(url: &str, method: &str, filters: &[&str]) -> Self {
-        Self {
-            enabled: true,
-            kind: Some("webhook".to_owned()),
-            webhook_url: Some(url.to_owned()),
-            webhook_method: Some(method.to_ascii_uppercase()),
-            webhook_filters: filters.iter().map(|f| (*f).to_owned()).collect(),
-            ..Self::default()
-        }
-    }
-
-    /// A Studio flow integration, as the Flex Console sets it up by default.
-    pub fn studio(flow_sid: &str) -> Self {
-        Self {
-            enabled: true,
-            kind: Some("studio".to_owned()),
-            studio_flow_sid: Some(flow_sid.to_owned()),
-            ..Self::default()
-        }
-    }
-
+    /// Whether `AutoCreation.Type` is `kind`, in any case.
     fn kind_is(&self, kind: &str) -> bool {
         self.kind
             .as_deref()
@@ -126,14 +80,8 @@ impl AutoCreation {
     }
 }
 
-/// Every configuration of the account, and the numbers it owns.
-#[derive(Debug, Default)]
-pub(crate) struct AddressBook {
-    configs: Vec<AddressConfiguration>,
-    owned_numbers: BTreeSet<String>,
-}
-
 impl AddressBook {
+    /// The configuration whose SID or address is `key`.
     fn find(&self, key: &str) -> Option<usize> {
         self.configs
             .iter()

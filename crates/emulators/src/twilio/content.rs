@@ -20,7 +20,8 @@ use std::time::SystemTime;
 
 use serde_json::{Map, Value, json};
 
-use super::model::{iso8601, new_sid};
+use super::model::{ContentStore, ContentTemplate};
+use super::stamps::{iso8601, new_sid};
 use crate::sid::Sid;
 
 const INVALID_PARAMETER: u32 = 20001;
@@ -53,35 +54,6 @@ const NOT_EMULATED: [&str; 11] = [
     "whatsapp/authentication",
     "whatsapp/flows",
 ];
-
-/// A created template, as received.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ContentTemplate {
-    pub sid: Sid,
-    pub friendly_name: String,
-    pub language: String,
-    pub variables: Map<String, Value>,
-    /// The `types` object as sent.
-    pub types: Value,
-    pub date_created: String,
-}
-
-/// A message that was sent with a template.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContentMessage {
-    pub conversation: Sid,
-    pub message: Sid,
-    pub content: Sid,
-    /// `ContentVariables`, parsed.
-    pub variables: BTreeMap<String, String>,
-}
-
-/// Templates and template messages.
-#[derive(Debug, Default)]
-pub(crate) struct ContentStore {
-    pub templates: Vec<ContentTemplate>,
-    pub messages: Vec<ContentMessage>,
-}
 
 /// A refusal: the code and the message.
 pub(crate) type Refusal = (u32, String);

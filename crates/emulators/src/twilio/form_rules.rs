@@ -1,11 +1,11 @@
 //! Parameter checks for the resources whose forms carry arrays (one repeated key per value, as
 //! Twilio's libraries send `AutoCreation.WebhookFilters` or `Configuration.Filters`), which the
-//! single-valued [`super::routes::Incoming::params`] refuses by design, and for their list
+//! single-valued [`super::wire::Incoming::params`] refuses by design, and for their list
 //! queries.
 
 use serde_json::{Value, json};
 
-use super::routes::{Incoming, Reply};
+use super::wire::{Incoming, Reply};
 
 /// A form checked against the parameters an endpoint knows.
 pub(super) struct Form<'a> {

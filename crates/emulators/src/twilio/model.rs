@@ -1,18 +1,18 @@
-//! What the emulator remembers: conversations, their participants, messages and webhooks,
-//! created Interactions and every request received.
+//! What the emulator remembers: conversations, their participants, messages, timers and
+//! webhooks, created Interactions, content templates, address configurations and every request
+//! received.
+//!
+//! Plain data only: the resource modules (`address_config`, `content`, `scoped_webhooks`,
+//! `timers`) add the checks and views on top and depend on this store, never the reverse.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::faults::Fault;
+use super::stamps::iso8601;
 use crate::sid::Sid;
-
-/// A fresh Twilio-shaped SID as text.
-pub(crate) fn new_sid(prefix: &str) -> String {
-    Sid::random(prefix).to_string()
-}
 
 /// The customer a seeded conversation starts with, as each channel presents it to Twilio.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +143,7 @@ pub(crate) struct ConversationRecord {
     pub messages: Vec<RecordedMessage>,
     pub date_created: String,
     pub date_updated: String,
-    pub timers: super::timers::Timers,
+    pub timers: Timers,
 }
 
 impl ConversationRecord {
@@ -159,7 +159,7 @@ impl ConversationRecord {
             messages: Vec::new(),
             date_created: now.clone(),
             date_updated: now,
-            timers: super::timers::Timers::default(),
+            timers: Timers::default(),
         }
     }
 
@@ -206,6 +206,130 @@ impl ConversationRecord {
     }
 }
 
+/// A conversation timer as set: the text received and when it fires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Armed {
+    pub duration: String,
+    pub fires_at: SystemTime,
+}
+
+/// A conversation's two timers (`timers` validates and shows them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Timers {
+    pub inactive: Option<Armed>,
+    pub closed: Option<Armed>,
+}
+
+/// A created Content API template, as received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContentTemplate {
+    pub sid: Sid,
+    pub friendly_name: String,
+    pub language: String,
+    pub variables: Map<String, Value>,
+    /// The `types` object as sent.
+    pub types: Value,
+    pub date_created: String,
+}
+
+/// A message that was sent with a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentMessage {
+    pub conversation: Sid,
+    pub message: Sid,
+    pub content: Sid,
+    /// `ContentVariables`, parsed.
+    pub variables: BTreeMap<String, String>,
+}
+
+/// Templates and template messages (`content` creates and checks them).
+#[derive(Debug, Default)]
+pub(crate) struct ContentStore {
+    pub templates: Vec<ContentTemplate>,
+    pub messages: Vec<ContentMessage>,
+}
+
+/// One address configuration as the emulator holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressConfiguration {
+    pub sid: Sid,
+    /// `Type` as sent (Twilio echoes it).
+    pub kind: String,
+    pub address: String,
+    pub friendly_name: Option<String>,
+    pub address_country: Option<String>,
+    pub auto_creation: AutoCreation,
+    pub date_created: String,
+    pub date_updated: String,
+}
+
+/// The `AutoCreation.*` settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AutoCreation {
+    pub enabled: bool,
+    /// `webhook`, `studio` or `default`.
+    pub kind: Option<String>,
+    pub conversation_service_sid: Option<String>,
+    pub webhook_url: Option<String>,
+    /// Upper-case, as Twilio answers (`POST`), whatever case was sent.
+    pub webhook_method: Option<String>,
+    pub webhook_filters: Vec<String>,
+    pub studio_flow_sid: Option<String>,
+    pub studio_retry_count: Option<u64>,
+}
+
+impl AutoCreation {
+    /// What the bot's address needs: a webhook POSTing `onMessageAdded` to `url`.
+    pub fn webhook(url: &str, method: &str, filters: &[&str]) -> Self {
+        Self {
+            enabled: true,
+            kind: Some("webhook".to_owned()),
+            webhook_url: Some(url.to_owned()),
+            webhook_method: Some(method.to_ascii_uppercase()),
+            webhook_filters: filters.iter().map(|f| (*f).to_owned()).collect(),
+            ..Self::default()
+        }
+    }
+
+    /// A Studio flow integration, as the Flex Console sets it up by default.
+    pub fn studio(flow_sid: &str) -> Self {
+        Self {
+            enabled: true,
+            kind: Some("studio".to_owned()),
+            studio_flow_sid: Some(flow_sid.to_owned()),
+            ..Self::default()
+        }
+    }
+}
+
+/// Every address configuration of the account, and the numbers it owns
+/// (`address_config` serves and checks them).
+#[derive(Debug, Default)]
+pub(crate) struct AddressBook {
+    pub configs: Vec<AddressConfiguration>,
+    pub owned_numbers: BTreeSet<String>,
+}
+
+/// A conversation-scoped webhook as created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopedWebhook {
+    pub sid: Sid,
+    /// `webhook`, `trigger` or `studio`.
+    pub target: String,
+    pub url: Option<String>,
+    /// Lower-case, as sent and as Twilio's examples echo it.
+    pub method: Option<String>,
+    pub filters: Vec<String>,
+    pub triggers: Vec<String>,
+    pub flow_sid: Option<String>,
+    pub replay_after: Option<u64>,
+    pub date_created: String,
+}
+
+/// What the emulator knows about each scoped webhook beyond its SID, by SID
+/// (`scoped_webhooks` serves them).
+pub(crate) type WebhookDetails = BTreeMap<Sid, ScopedWebhook>;
+
 /// Everything behind the emulator's lock.
 #[derive(Debug, Default)]
 pub(crate) struct State {
@@ -214,9 +338,9 @@ pub(crate) struct State {
     pub requests: Vec<RecordedRequest>,
     pub interactions: Vec<RecordedInteraction>,
     pub faults: Vec<Fault>,
-    pub content: super::content::ContentStore,
-    pub addresses: super::address_config::AddressBook,
-    pub scoped_webhooks: super::scoped_webhooks::WebhookDetails,
+    pub content: ContentStore,
+    pub addresses: AddressBook,
+    pub scoped_webhooks: WebhookDetails,
 }
 
 /// The proxy (Twilio) number seeded SMS and WhatsApp customers write to.
@@ -276,35 +400,9 @@ impl State {
     }
 }
 
-/// RFC 3339 UTC with whole seconds, as Twilio formats `date_created`.
-pub(crate) fn iso8601(time: SystemTime) -> String {
-    let secs = time
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let crate::lex::orderflowers::CivilDate { year, month, day } =
-        crate::lex::orderflowers::CivilDate::from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn dates_are_rfc3339() {
-        assert_eq!(iso8601(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_709_251_199);
-        assert_eq!(iso8601(t), "2024-02-29T23:59:59Z");
-    }
 
     #[test]
     fn seeded_customers_author_like_twilio() {

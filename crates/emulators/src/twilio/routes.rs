@@ -1,4 +1,5 @@
-//! Request handling: auth, faults, routing, Twilio's validation, recording.
+//! Request handling: auth, faults, routing, Twilio's validation, recording. The request and
+//! reply types are [`super::wire`]'s; the address and webhook resources route themselves.
 //!
 //! Error codes follow Twilio where it documents them (20003 authenticate, 20404 not found,
 //! 20429 too many requests, 21617 body over 1,600 characters, 50377 closed conversation).
@@ -7,32 +8,33 @@
 //! documented for these endpoints.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
-use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use serde_json::Value;
 
 use super::Shared;
 use super::faults::{self, FaultKind};
 use super::model::{
-    ConversationState, RecordedInteraction, RecordedRequest, State as Model, new_sid,
+    ContentMessage, ConversationRecord, ConversationState, RecordedInteraction, RecordedRequest,
+    State as Model,
 };
+use super::stamps::{iso8601, new_sid};
+use super::timers::TimerParams;
 use super::views::{self, Context};
+use super::wire::{Incoming, Params, Reply, basic_credentials, header, paging};
+use super::{address_config, scoped_webhooks};
 use crate::sid::Sid;
 
-const INVALID_PARAMETER: u32 = 20001;
 const AUTHENTICATE: u32 = 20003;
 const METHOD_NOT_ALLOWED: u32 = 20004;
-const NOT_FOUND: u32 = 20404;
 const TOO_MANY_REQUESTS: u32 = 20429;
 const INTERNAL_ERROR: u32 = 20500;
 const SERVICE_UNAVAILABLE: u32 = 20503;
 const BODY_TOO_LONG: u32 = 21617;
-const CONVERSATION_CLOSED: u32 = 50377;
 
 /// Twilio's message body limit, counted in UTF-16 units (the stricter reading).
 const MAX_BODY_UNITS: usize = 1600;
@@ -73,176 +75,6 @@ const CHANNEL_TYPES: &[&str] = &[
     "gbm",
 ];
 const INITIATORS: &[&str] = &["customer", "agent", "api"];
-
-/// An answer: status, optional JSON body, extra headers.
-pub(crate) struct Reply {
-    status: StatusCode,
-    body: Option<Value>,
-    headers: Vec<(axum::http::HeaderName, HeaderValue)>,
-}
-
-impl Reply {
-    pub(super) fn json(status: StatusCode, body: Value) -> Self {
-        Self {
-            status,
-            body: Some(body),
-            headers: Vec::new(),
-        }
-    }
-
-    pub(super) fn error(status: StatusCode, code: u32, message: impl AsRef<str>) -> Self {
-        Self::json(
-            status,
-            views::error(status.as_u16(), code, message.as_ref()),
-        )
-    }
-
-    pub(super) fn invalid(message: impl AsRef<str>) -> Self {
-        Self::error(StatusCode::BAD_REQUEST, INVALID_PARAMETER, message)
-    }
-
-    pub(super) fn not_found(path: &str) -> Self {
-        let resource = path.strip_prefix("/v1").unwrap_or(path);
-        Self::error(
-            StatusCode::NOT_FOUND,
-            NOT_FOUND,
-            format!("The requested resource {resource} was not found"),
-        )
-    }
-
-    pub(super) fn closed() -> Self {
-        Self::error(
-            StatusCode::BAD_REQUEST,
-            CONVERSATION_CLOSED,
-            "Can't update conversation as it's in final closed state",
-        )
-    }
-
-    pub(super) fn no_content() -> Self {
-        Self {
-            status: StatusCode::NO_CONTENT,
-            body: None,
-            headers: Vec::new(),
-        }
-    }
-
-    fn with_header(mut self, name: axum::http::HeaderName, value: &str) -> Self {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            self.headers.push((name, value));
-        }
-        self
-    }
-}
-
-impl IntoResponse for Reply {
-    fn into_response(self) -> Response {
-        let mut response = match self.body {
-            Some(body) => (self.status, axum::Json(body)).into_response(),
-            None => (self.status, Body::empty()).into_response(),
-        };
-        response.headers_mut().extend(self.headers);
-        response
-    }
-}
-
-/// A request as read off the wire.
-pub(super) struct Incoming {
-    pub(super) method: Method,
-    pub(super) path: String,
-    pub(super) query: Option<String>,
-    headers: HeaderMap,
-    content_type: Option<String>,
-    /// Decoded pairs, when the body is form-encoded.
-    pub(super) form: Option<Vec<(String, String)>>,
-    /// The body as received (the Content API takes JSON).
-    raw: Bytes,
-}
-
-impl Incoming {
-    fn read(parts: axum::http::request::Parts, body: Bytes) -> Self {
-        let content_type = header(&parts.headers, CONTENT_TYPE.as_str());
-        let is_form = content_type.as_deref().is_some_and(|ct| {
-            ct.split(';').next().is_some_and(|m| {
-                m.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            })
-        });
-        let form = is_form.then(|| form_urlencoded::parse(&body).into_owned().collect());
-        Self {
-            method: parts.method,
-            path: parts.uri.path().to_owned(),
-            query: parts.uri.query().map(str::to_owned),
-            headers: parts.headers,
-            content_type,
-            form,
-            raw: body,
-        }
-    }
-
-    fn auth_user(&self) -> Option<String> {
-        basic_credentials(&self.headers).map(|(user, _)| user)
-    }
-
-    /// The form, checked against the parameters the endpoint knows; a repeated parameter is
-    /// refused since every parameter used here is single-valued.
-    fn params(&self, allowed: &[&str]) -> Result<Params<'_>, Reply> {
-        let Some(pairs) = &self.form else {
-            return Err(Reply::invalid(
-                "Content-Type must be application/x-www-form-urlencoded",
-            ));
-        };
-        for (i, (name, _)) in pairs.iter().enumerate() {
-            if !allowed.contains(&name.as_str()) {
-                return Err(Reply::invalid(format!("Unknown parameter: {name}")));
-            }
-            if pairs[..i].iter().any(|(earlier, _)| earlier == name) {
-                return Err(Reply::invalid(format!(
-                    "Parameter {name} was given more than once"
-                )));
-            }
-        }
-        Ok(Params(pairs))
-    }
-
-    pub(super) fn query_param(&self, name: &str) -> Option<String> {
-        let query = self.query.as_deref()?;
-        form_urlencoded::parse(query.as_bytes())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    }
-}
-
-struct Params<'a>(&'a [(String, String)]);
-
-impl Params<'_> {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let decoded = String::from_utf8(decoded).ok()?;
-    let (user, password) = decoded.split_once(':')?;
-    Some((user.to_owned(), password.to_owned()))
-}
 
 /// Entry point for every request.
 pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
@@ -297,7 +129,7 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
         content_type: incoming.content_type.clone(),
         webhook_enabled: header(&incoming.headers, "x-twilio-webhook-enabled"),
         auth_user: incoming.auth_user(),
-        status: reply.status.as_u16(),
+        status: reply.status().as_u16(),
     });
     reply.into_response()
 }
@@ -349,10 +181,10 @@ fn route(shared: &Shared, incoming: &Incoming) -> Reply {
             }
         }
         ["v1", "Configuration", "Addresses", rest @ ..] => {
-            super::address_config::route(&ctx, &mut state, incoming, rest)
+            address_config::route(&ctx, &mut state, incoming, rest)
         }
         ["v1", "Conversations", sid, "Webhooks", rest @ ..] => {
-            super::scoped_webhooks::route(&ctx, &mut state, incoming, sid, rest)
+            scoped_webhooks::route(&ctx, &mut state, incoming, sid, rest)
         }
         ["v1", "Conversations", _, "Messages" | "Participants"]
         | ["v1", "Interactions" | "Content"] => method_not_allowed(),
@@ -410,7 +242,7 @@ fn writable_conversation<'a>(
     state: &'a mut Model,
     sid: &Sid,
     path: &str,
-) -> Result<&'a mut super::model::ConversationRecord, Reply> {
+) -> Result<&'a mut ConversationRecord, Reply> {
     let record = state
         .conversations
         .get_mut(sid)
@@ -450,13 +282,10 @@ fn update_conversation(
             })
             .transpose()?;
         check_json_attributes(params.get("Attributes"))?;
-        let timers = super::timers::TimerParams::read(
-            params.get("Timers.Inactive"),
-            params.get("Timers.Closed"),
-        )
-        .map_err(refused)?;
+        let timers = TimerParams::read(params.get("Timers.Inactive"), params.get("Timers.Closed"))
+            .map_err(refused)?;
         let record = writable_conversation(state, &sid, &incoming.path)?;
-        timers.apply(&mut record.timers, std::time::SystemTime::now());
+        timers.apply(&mut record.timers, SystemTime::now());
         if let Some(new_state) = new_state {
             record.state = new_state;
         }
@@ -469,7 +298,7 @@ fn update_conversation(
         if let Some(attributes) = params.get("Attributes") {
             record.attributes = attributes.to_owned();
         }
-        record.date_updated = super::model::iso8601(std::time::SystemTime::now());
+        record.date_updated = iso8601(SystemTime::now());
         Ok(Reply::json(
             StatusCode::OK,
             views::conversation(ctx, &sid, record),
@@ -515,7 +344,7 @@ fn create_message(ctx: &Context<'_>, state: &mut Model, incoming: &Incoming, raw
             if let Some(stored) = record.messages.last_mut() {
                 stored.content_sid = Some(content_sid.clone());
             }
-            state.content.messages.push(super::content::ContentMessage {
+            state.content.messages.push(ContentMessage {
                 conversation: sid.clone(),
                 message: message.sid.clone(),
                 content: content_sid,
@@ -579,25 +408,6 @@ fn list_messages(ctx: &Context<'_>, state: &Model, incoming: &Incoming, raw: &st
     result.unwrap_or_else(|reply| reply)
 }
 
-/// `Page` (from 0) and `PageSize` (1 to `max`, default 50) of a list request.
-pub(super) fn paging(incoming: &Incoming, max: usize) -> Result<(usize, usize), Reply> {
-    let page_size = match incoming.query_param("PageSize") {
-        None => 50,
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| Reply::invalid(format!("PageSize must be between 1 and {max}")))?,
-    };
-    let page = match incoming.query_param("Page") {
-        None => 0,
-        Some(raw) => raw
-            .parse::<usize>()
-            .map_err(|_| Reply::invalid("Page must be a non-negative integer"))?,
-    };
-    Ok((page, page_size))
-}
-
 fn delete_webhook(state: &mut Model, incoming: &Incoming, raw: &str, raw_webhook: &str) -> Reply {
     let Ok(sid) = known_conversation(state, raw, &incoming.path) else {
         return Reply::not_found(&incoming.path);
@@ -614,11 +424,7 @@ fn delete_webhook(state: &mut Model, incoming: &Incoming, raw: &str, raw_webhook
         return Reply::not_found(&incoming.path);
     }
     state.scoped_webhooks.remove(&webhook);
-    Reply {
-        status: StatusCode::NO_CONTENT,
-        body: None,
-        headers: Vec::new(),
-    }
+    Reply::no_content()
 }
 
 fn create_interaction(ctx: &Context<'_>, state: &mut Model, incoming: &Incoming) -> Reply {

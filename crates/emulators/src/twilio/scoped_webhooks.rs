@@ -10,17 +10,21 @@
 //! `studio`, `Configuration.Triggers` only with `trigger`; a closed conversation refuses new
 //! webhooks (50377) like any other write.
 
-use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
+// The data is the store's (`model`), so the store needs nothing from here; it is still
+// public under this module's name.
+pub use super::model::ScopedWebhook;
+
 use super::TwilioEmulator;
 use super::form_rules::{self, Form};
-use super::model::{ConversationState, CustomerKind, SeededConversation, State, iso8601};
-use super::routes::{Incoming, Reply, paging};
+use super::model::{ConversationState, CustomerKind, SeededConversation, State};
+use super::stamps::iso8601;
 use super::views::Context;
+use super::wire::{Incoming, Reply, paging};
 use crate::sid::Sid;
 
 /// `Target`, as the spec's enum lists it.
@@ -36,22 +40,6 @@ const PARAMS: &[&str] = &[
     "Configuration.ReplayAfter",
 ];
 const ARRAYS: &[&str] = &["Configuration.Filters", "Configuration.Triggers"];
-
-/// A conversation-scoped webhook as created.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScopedWebhook {
-    pub sid: Sid,
-    /// `webhook`, `trigger` or `studio`.
-    pub target: String,
-    pub url: Option<String>,
-    /// Lower-case, as sent and as Twilio's examples echo it.
-    pub method: Option<String>,
-    pub filters: Vec<String>,
-    pub triggers: Vec<String>,
-    pub flow_sid: Option<String>,
-    pub replay_after: Option<u64>,
-    pub date_created: String,
-}
 
 impl ScopedWebhook {
     /// The bot's webhook that [`TwilioEmulator::create_conversation`] attaches without being
@@ -70,9 +58,6 @@ impl ScopedWebhook {
         }
     }
 }
-
-/// What the emulator knows about each webhook beyond its SID, by SID.
-pub(crate) type WebhookDetails = BTreeMap<Sid, ScopedWebhook>;
 
 impl TwilioEmulator {
     /// A new active conversation with one customer whose scoped webhook is a Studio flow's

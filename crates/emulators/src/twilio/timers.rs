@@ -14,26 +14,13 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value, json};
 
-use super::model::iso8601;
+use super::model::{Armed, Timers};
+use super::stamps::iso8601;
 
 const INACTIVE_TOO_SHORT: u32 = 50375;
 const CLOSED_TOO_SHORT: u32 = 50376;
 const INACTIVE_FORMAT: u32 = 50379;
 const CLOSED_FORMAT: u32 = 50380;
-
-/// A timer as set: the text received and when it fires.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Armed {
-    pub duration: String,
-    pub fires_at: SystemTime,
-}
-
-/// A conversation's two timers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Timers {
-    pub inactive: Option<Armed>,
-    pub closed: Option<Armed>,
-}
 
 /// What a request asks of one timer, once validated.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,17 +3,8 @@
 use serde_json::{Value, json};
 
 use super::model::{ConversationRecord, ParticipantRecord, RecordedMessage};
+use super::stamps::new_sid;
 use crate::sid::Sid;
-
-/// Twilio's exception body.
-pub(crate) fn error(status: u16, code: u32, message: &str) -> Value {
-    json!({
-        "code": code,
-        "message": message,
-        "more_info": format!("https://www.twilio.com/docs/errors/{code}"),
-        "status": status,
-    })
-}
 
 pub(crate) struct Context<'a> {
     pub base_url: &'a str,
@@ -162,7 +153,7 @@ pub(crate) fn message_page(
 /// `attributes` Twilio returns as a JSON string.
 pub(crate) fn interaction(ctx: &Context<'_>, sid: &str, channel: &Value, routing: &Value) -> Value {
     let url = format!("{}/v1/Interactions/{sid}", ctx.base_url);
-    let channel_sid = super::model::new_sid("UO");
+    let channel_sid = new_sid("UO");
     let properties = &routing["properties"];
     let conversation = channel["properties"]["media_channel_sid"].clone();
     let mut task_attributes = properties["attributes"]
@@ -180,11 +171,11 @@ pub(crate) fn interaction(ctx: &Context<'_>, sid: &str, channel: &Value, routing
         "channel": { "type": channel["type"], "sid": channel_sid },
         "routing": {
             "properties": {
-                "sid": super::model::new_sid("WT"),
+                "sid": new_sid("WT"),
                 "account_sid": ctx.account.as_str(),
                 "workspace_sid": properties["workspace_sid"],
                 "workflow_sid": properties["workflow_sid"],
-                "queue_sid": super::model::new_sid("WQ"),
+                "queue_sid": new_sid("WQ"),
                 "task_channel_unique_name": properties["task_channel_unique_name"],
                 "assignment_status": "pending",
                 "age": 0,
