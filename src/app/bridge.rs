@@ -59,6 +59,9 @@ impl Bridge {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use crate::outcome::Outcome;
     use std::collections::HashMap;
     use std::time::Duration;
 
@@ -171,7 +174,7 @@ mod tests {
 
     async fn handle(f: &Fixture, event: serde_json::Value) -> Report {
         f.bridge
-            .handle(event, Deadline::after(Duration::from_secs(10)))
+            .intake(event, Deadline::after(Duration::from_secs(10)))
             .await
     }
 
@@ -312,7 +315,7 @@ mod tests {
             crate::app::compose::Ports::local(Arc::new(f.bot.clone()), Arc::new(f.twilio.clone())),
         );
         let report = rotated
-            .handle(
+            .intake(
                 event("+15551234567", "hi"),
                 Deadline::after(Duration::from_secs(5)),
             )
@@ -457,7 +460,7 @@ mod tests {
             crate::app::compose::Ports::local(Arc::new(f.bot.clone()), Arc::new(crate::testing::TwilioDown)),
         );
         let report = bridge
-            .handle(
+            .intake(
                 event("+15551234567", "hi"),
                 Deadline::after(Duration::from_secs(5)),
             )
@@ -530,7 +533,7 @@ mod tests {
         );
         f.bot.push(Ok(card));
         let report = bridge
-            .handle(
+            .intake(
                 event(whatsapp, "flowers"),
                 Deadline::after(Duration::from_secs(5)),
             )

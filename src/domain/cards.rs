@@ -561,28 +561,4 @@ mod tests {
         assert!(!RichCards::none().enabled_for(ChannelType::Whatsapp));
         assert!(RichCards::on([ChannelType::Sms]).enabled_for(ChannelType::Sms));
     }
-
-    #[test]
-    fn only_failures_that_posted_nothing_fall_back_to_text() {
-        let rejected = TwilioError::Rejected {
-            operation: "x",
-            status: 400,
-            code: None,
-            message: "no".into(),
-        };
-        let unavailable = TwilioError::Unavailable {
-            operation: "x",
-            attempts: 1,
-            last: "503".into(),
-        };
-        let malformed = TwilioError::Malformed {
-            operation: "x",
-            detail: "?".into(),
-        };
-        assert!(RichCardError::Create(unavailable.clone()).falls_back_to_text());
-        assert!(RichCardError::Create(malformed.clone()).falls_back_to_text());
-        assert!(RichCardError::Send(rejected).falls_back_to_text());
-        assert!(!RichCardError::Send(unavailable).falls_back_to_text());
-        assert!(!RichCardError::Send(malformed).falls_back_to_text());
-    }
 }

@@ -82,6 +82,10 @@ pub fn escalation(memory: &ConversationMemory, rules: &EscalationRules) -> Optio
 
 #[cfg(test)]
 mod tests {
+    use crate::domain::behaviour::Behaviour;
+    use crate::domain::bot::BotTurn;
+    use crate::domain::plan::{Action, Reason};
+    use crate::domain::policy::decide;
     use std::collections::{BTreeMap, HashMap};
 
     use super::*;

@@ -170,6 +170,7 @@ pub fn interaction_request(
 
 #[cfg(test)]
 mod tests {
+    use crate::domain::customer::{ConversationInfo, Participant, channel_hint, identify_customer};
     use std::collections::BTreeMap;
 
     use super::*;

@@ -207,12 +207,16 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::domain::bot::{BotMessage, BotTurn, Intent, IntentState};
     use crate::app::config::Config;
-    use crate::ports::conversations::WEBHOOK_TARGET;
-    use crate::domain::ids::InteractionSid;
-    use crate::testing::{Call, RecordingConversations, ScriptedBot};
+    use crate::domain::bot::{BotMessage, BotTurn, Intent, IntentState};
+    use crate::domain::deadline::Deadline;
+    use crate::domain::ids::{InteractionSid, WebhookSid};
+    use crate::domain::job::HandoverJob;
     use crate::intake::signature::Verifier;
+    use crate::outcome::{Ignored, Report};
+    use crate::ports::conversations::{NewWebhook, STUDIO_TARGET, ScopedWebhook};
+    use crate::testing::{Call, RecordingConversations, ScriptedBot};
+    use crate::turn::handover::bot_webhook;
 
     const TOKEN: &str = "studio-test-token";
     const BASE: &str = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/webhook";
@@ -256,7 +260,7 @@ mod tests {
         }
     }
 
-    fn admit_with(config: &Config, event: Value) -> Result<AdmittedTurn, Outcome> {
+    fn admit_with(config: &Config, event: Value) -> Result<Job, Outcome> {
         let verifier = Verifier::new(config.twilio.auth_token.clone(), None);
         let gate = Gate {
             behaviour: &config.behaviour,
@@ -266,30 +270,34 @@ mod tests {
         crate::intake::admission::admit(&gate, event, None, &mut Trace::default())
     }
 
-    fn admit_signed(params: &Params) -> Result<AdmittedTurn, Outcome> {
+    fn admit_signed(params: &Params) -> Result<Job, Outcome> {
         admit_with(
             &config(&[]),
             signed_envelope(&url(), params, TOKEN).unwrap(),
         )
     }
 
-    fn admitted(params: &Params) -> AdmittedTurn {
+    fn admitted(params: &Params) -> Job {
         match admit_signed(params) {
-            Ok(turn) => turn,
+            Ok(job) => job,
             Err(outcome) => panic!("not admitted: {outcome:?}"),
         }
     }
 
-    fn handover(turn: &AdmittedTurn) -> &Handover {
-        turn.handover.as_ref().expect("a handover")
+    fn handover(job: &Job) -> &Handover {
+        match job {
+            Job::Handover(HandoverJob { handover, .. }) => handover,
+            Job::Message(_) => panic!("a message, not a handover"),
+        }
     }
 
     #[test]
     fn a_signed_handover_becomes_a_first_turn_with_the_bot_webhook_to_attach() {
-        let turn = admitted(&request("I want roses", Some(IM)).params());
+        let job = admitted(&request("I want roses", Some(IM)).params());
+        let turn = job.turn();
         let ch = ConversationSid::parse(CH).unwrap();
         let im = MessageSid::parse(IM).unwrap();
-        assert_eq!(turn.v, HANDOVER_TURN_VERSION);
+        assert_eq!(job.kind(), "handover");
         assert_eq!(turn.message.conversation, ch);
         assert_eq!(turn.message.message, im);
         assert_eq!(turn.message.body, "I want roses");
@@ -313,7 +321,7 @@ mod tests {
             ("FLWRSDEMO1", "TSTALIASID", "en_US")
         );
         assert_eq!(
-            handover(&turn),
+            handover(&job),
             &Handover {
                 webhook_url: url(),
                 swap_key: swap_key(&ch, &im),
@@ -321,7 +329,7 @@ mod tests {
             }
         );
         assert_eq!(
-            handover(&turn).bot_webhook(),
+            bot_webhook(handover(&job)),
             NewWebhook {
                 url: url(),
                 filters: vec!["onMessageAdded".into()],
@@ -334,10 +342,10 @@ mod tests {
         let first = admitted(&request("hello", None).params());
         let again = admitted(&request("hello", None).params());
         let other = admitted(&request("goodbye", None).params());
-        let key = &first.message.message;
-        assert_eq!(key, &again.message.message);
+        let key = &first.turn().message.message;
+        assert_eq!(key, &again.turn().message.message);
         assert_eq!(handover(&first).swap_key, handover(&again).swap_key);
-        assert_ne!(key, &other.message.message);
+        assert_ne!(key, &other.turn().message.message);
         assert_ne!(handover(&first).swap_key, handover(&other).swap_key);
         assert_ne!(key, &handover(&first).swap_key);
         // Fixed derivation: a key stored by one version is found by the next.
@@ -349,6 +357,7 @@ mod tests {
         // An empty MessageSid (an unresolved Liquid variable) counts as absent.
         assert_eq!(
             admitted(&request("hello", Some("")).params())
+                .turn()
                 .message
                 .message,
             *key
@@ -479,32 +488,36 @@ mod tests {
             source: "SMS",
         }
         .params();
-        let turn = admitted(&params);
-        assert_eq!(turn.v, crate::domain::job::TURN_VERSION);
-        assert_eq!(turn.handover, None);
-        let json = serde_json::to_value(&turn).unwrap();
+        let job = admitted(&params);
+        assert_eq!(job.kind(), "message");
+        let json: Value = serde_json::from_str(&job.to_body().unwrap()).unwrap();
         assert!(json.get("handover").is_none(), "{json}");
     }
 
     #[test]
     fn the_queue_carries_a_handover_and_drops_a_mislabelled_one() {
-        let turn = admitted(&request("roses", Some(IM)).params());
-        let body = serde_json::to_string(&turn).unwrap();
-        let mut unlabelled = serde_json::to_value(&turn).unwrap();
+        let job = admitted(&request("roses", Some(IM)).params());
+        let body = job.to_body().unwrap();
+        let mut unlabelled: Value = serde_json::from_str(&body).unwrap();
         unlabelled.as_object_mut().unwrap().remove("handover");
-        let event: crate::turn::batch::SqsEvent = serde_json::from_value(json!({
+        let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_value(json!({
             "Records": [
-                {"messageId": "1", "body": body},
-                {"messageId": "2", "body": unlabelled.to_string()},
+                {"messageId": "1", "body": body, "attributes": {"MessageGroupId": CH}},
+                {"messageId": "2", "body": unlabelled.to_string(), "attributes": {"MessageGroupId": CH}},
             ]
         }))
         .unwrap();
-        let (lanes, unreadable) = crate::turn::batch::lanes(event);
-        assert_eq!(lanes.len(), 1);
-        assert_eq!(lanes[0].len(), 1);
-        assert_eq!(lanes[0][0].turn, turn);
-        assert_eq!(unreadable.len(), 1);
-        assert_eq!(unreadable[0].message_id, "2");
+        let split = crate::turn::batch::lanes(event);
+        assert_eq!(split.lanes.len(), 1);
+        assert_eq!(split.lanes[0].jobs.len(), 1);
+        assert_eq!(split.lanes[0].jobs[0].job, job);
+        assert_eq!(split.lanes[0].back, ["2"]);
+        assert_eq!(split.unreadable.len(), 1);
+        assert_eq!(split.unreadable[0].message_id, "2");
+        assert_eq!(
+            split.unreadable[0].reason,
+            "a handover job without its handover"
+        );
     }
 
     fn studio_webhook() -> ScopedWebhook {
@@ -514,60 +527,6 @@ mod tests {
             flow_sid: Some(FLOW.into()),
             ..ScopedWebhook::default()
         }
-    }
-
-    #[test]
-    fn the_swap_removes_every_studio_webhook_and_reuses_an_identical_bot_webhook() {
-        let wanted = NewWebhook {
-            url: url(),
-            filters: vec!["onMessageAdded".into()],
-        };
-        let bot = |sid: &str, method: &str, filters: &[&str], url: &str| ScopedWebhook {
-            sid: Some(WebhookSid::parse(sid).unwrap()),
-            target: WEBHOOK_TARGET.into(),
-            url: Some(url.into()),
-            method: Some(method.into()),
-            filters: filters.iter().map(|f| (*f).to_owned()).collect(),
-            flow_sid: None,
-        };
-        let same = "WH1111111111abcdef0123456789abcdef";
-        let plan = plan_swap(
-            &[
-                studio_webhook(),
-                bot(
-                    "WH2222222222abcdef0123456789abcdef",
-                    "post",
-                    &["onMessageAdded"],
-                    BASE,
-                ),
-                bot(
-                    "WH3333333333abcdef0123456789abcdef",
-                    "get",
-                    &["onMessageAdded"],
-                    &url(),
-                ),
-                bot(
-                    "WH4444444444abcdef0123456789abcdef",
-                    "post",
-                    &["onMessageAdded", "onMessageUpdated"],
-                    &url(),
-                ),
-                bot(same, "POST", &["onMessageAdded", "onMessageAdded"], &url()),
-                ScopedWebhook {
-                    sid: None,
-                    ..studio_webhook()
-                },
-            ],
-            &wanted,
-        );
-        assert_eq!(
-            plan,
-            SwapPlan {
-                remove: vec![WebhookSid::parse(STUDIO_WH).unwrap()],
-                existing: Some(WebhookSid::parse(same).unwrap()),
-            }
-        );
-        assert_eq!(plan_swap(&[], &wanted), SwapPlan::default());
     }
 
     struct Fixture {
@@ -610,7 +569,7 @@ mod tests {
 
     async fn handle(f: &Fixture, params: &Params) -> Report {
         f.bridge
-            .handle(
+            .intake(
                 signed_envelope(&url(), params, TOKEN).unwrap(),
                 Deadline::after(Duration::from_secs(10)),
             )

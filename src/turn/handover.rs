@@ -129,3 +129,80 @@ impl Worker {
             .map_err(|e| (Stage::SwapWebhooks, Cause::from(e)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::conversations::WEBHOOK_TARGET;
+
+    const BASE: &str = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/webhook";
+    const STUDIO_WH: &str = "WH5555555555abcdef0123456789abcdef";
+    const FLOW: &str = "FW0123456789abcdef0123456789abcdef";
+
+    fn url() -> String {
+        format!("{BASE}?BotId=FLWRSDEMO1&BotAliasId=TSTALIASID")
+    }
+
+    fn studio_webhook() -> ScopedWebhook {
+        ScopedWebhook {
+            sid: Some(WebhookSid::parse(STUDIO_WH).unwrap()),
+            target: STUDIO_TARGET.into(),
+            flow_sid: Some(FLOW.into()),
+            ..ScopedWebhook::default()
+        }
+    }
+
+    #[test]
+    fn the_swap_removes_every_studio_webhook_and_reuses_an_identical_bot_webhook() {
+        let wanted = NewWebhook {
+            url: url(),
+            filters: vec!["onMessageAdded".into()],
+        };
+        let bot = |sid: &str, method: &str, filters: &[&str], url: &str| ScopedWebhook {
+            sid: Some(WebhookSid::parse(sid).unwrap()),
+            target: WEBHOOK_TARGET.into(),
+            url: Some(url.into()),
+            method: Some(method.into()),
+            filters: filters.iter().map(|f| (*f).to_owned()).collect(),
+            flow_sid: None,
+        };
+        let same = "WH1111111111abcdef0123456789abcdef";
+        let plan = plan_swap(
+            &[
+                studio_webhook(),
+                bot(
+                    "WH2222222222abcdef0123456789abcdef",
+                    "post",
+                    &["onMessageAdded"],
+                    BASE,
+                ),
+                bot(
+                    "WH3333333333abcdef0123456789abcdef",
+                    "get",
+                    &["onMessageAdded"],
+                    &url(),
+                ),
+                bot(
+                    "WH4444444444abcdef0123456789abcdef",
+                    "post",
+                    &["onMessageAdded", "onMessageUpdated"],
+                    &url(),
+                ),
+                bot(same, "POST", &["onMessageAdded", "onMessageAdded"], &url()),
+                ScopedWebhook {
+                    sid: None,
+                    ..studio_webhook()
+                },
+            ],
+            &wanted,
+        );
+        assert_eq!(
+            plan,
+            SwapPlan {
+                remove: vec![WebhookSid::parse(STUDIO_WH).unwrap()],
+                existing: Some(WebhookSid::parse(same).unwrap()),
+            }
+        );
+        assert_eq!(plan_swap(&[], &wanted), SwapPlan::default());
+    }
+}

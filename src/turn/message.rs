@@ -389,3 +389,66 @@ fn bot_request(bot: &BotRef, message: &MessageAdded, text: &str) -> BotRequest {
         request_attributes,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::bot::{BotMessage, Card};
+    use crate::domain::bot::Button;
+    use crate::domain::escalation_rules::EscalationRules;
+
+    fn with_card() -> Memory {
+        let mut memory = Memory {
+            turns: 1,
+            ..Memory::default()
+        };
+        memory.dialog.observe(
+            &BotTurn {
+                messages: vec![BotMessage::Card(Card {
+                    title: "Pick".into(),
+                    buttons: ["Roses", "Lilies"]
+                        .iter()
+                        .map(|t| Button {
+                            text: (*t).into(),
+                            value: t.to_lowercase(),
+                        })
+                        .collect(),
+                    ..Card::default()
+                })],
+                ..BotTurn::default()
+            },
+            &EscalationRules::default(),
+        );
+        memory
+    }
+
+    #[test]
+    fn a_reply_to_a_card_is_read_from_the_memory() {
+        let memory = with_card();
+        assert_eq!(choice(&memory, "2"), Choice::Value("lilies"));
+        assert_eq!(choice(&memory, " roses "), Choice::Value("roses"));
+        assert_eq!(choice(&memory, "3"), Choice::AsTyped);
+        assert_eq!(choice(&memory, "tulips"), Choice::AsTyped);
+    }
+
+    #[test]
+    fn the_conversation_is_read_only_when_the_memory_cannot_tell() {
+        // Turns handled before the memory kept cards: a bare number is looked up.
+        let legacy = Memory {
+            turns: 3,
+            ..Memory::default()
+        };
+        assert_eq!(choice(&legacy, "2"), Choice::LookUp(2));
+        assert_eq!(choice(&legacy, "roses"), Choice::AsTyped);
+        // A first message, or a bot that posted no card last: as typed, no read.
+        assert_eq!(choice(&Memory::default(), "2"), Choice::AsTyped);
+        let mut moved_on = with_card();
+        moved_on
+            .dialog
+            .observe(&BotTurn::default(), &EscalationRules::default());
+        assert_eq!(choice(&moved_on, "2"), Choice::AsTyped);
+        let mut failed = with_card();
+        forget_choices(&mut failed);
+        assert_eq!(choice(&failed, "2"), Choice::AsTyped);
+    }
+}

@@ -186,14 +186,25 @@ mod tests {
     use async_trait::async_trait;
     use serde_json::json;
 
+    use std::sync::Arc;
+    use std::time::Duration;
+
     use super::*;
-    use crate::domain::bot::BotMessage;
-    use crate::app::config::Config;
-    use crate::domain::ids::{ConversationSid, MessageSid};
-    use crate::testing::{Call, RecordingConversations, ScriptedBot};
-    use crate::outcome::Report;
-    use crate::ports::store::StoreError;
     use crate::adapters::in_memory::InMemoryStore;
+    use crate::app::config::Config;
+    use crate::domain::behaviour::Behaviour;
+    use crate::domain::bot::{BotMessage, BotTurn};
+    use crate::domain::conversation::BusyTurn;
+    use crate::domain::ids::{BotRef, ConversationSid, MessageSid};
+    use crate::domain::job::Route;
+    use crate::domain::message::MessageAdded;
+    use crate::domain::message_body::{MAX_MESSAGE_CHARS, split_body};
+    use crate::domain::plan::{Action, Plan, Reply};
+    use crate::outcome::Cause;
+    use crate::ports::conversations::{Conversations, ReplyTag};
+    use crate::ports::store::ConversationStore;
+    use crate::testing::{Call, RecordingConversations, ScriptedBot};
+    use crate::turn::context::Cards;
 
     const CH: &str = "CH0123456789abcdef0123456789abcdef";
 
@@ -209,9 +220,8 @@ mod tests {
         Config::from_settings(&settings).unwrap().behaviour
     }
 
-    fn turn(message: &MessageSid) -> AdmittedTurn {
-        AdmittedTurn {
-            v: crate::domain::job::TURN_VERSION,
+    fn turn(message: &MessageSid) -> Job {
+        Job::Message(MessageJob {
             message: MessageAdded {
                 account: "AC0123456789abcdef0123456789abcdef".parse().unwrap(),
                 conversation: CH.parse().unwrap(),
@@ -232,8 +242,7 @@ mod tests {
                 locale: "en_US".parse().unwrap(),
             }),
             request_id: String::new(),
-            handover: None,
-        }
+        })
     }
 
     fn greeting() -> BotTurn {
@@ -338,7 +347,7 @@ mod tests {
         }
     }
 
-    async fn run(engine: &TurnEngine, message: &MessageSid) -> Report {
+    async fn run(engine: &Pipeline, message: &MessageSid) -> Report {
         engine
             .run(&turn(message), Deadline::after(Duration::from_secs(5)))
             .await
@@ -347,16 +356,16 @@ mod tests {
     fn engine(
         store: Arc<dyn ConversationStore>,
         twilio: Arc<dyn Conversations>,
-    ) -> (TurnEngine, ScriptedBot) {
+    ) -> (Pipeline, ScriptedBot) {
         let bot = ScriptedBot::answering(greeting());
         (
-            TurnEngine::new(
+            Pipeline::new(Worker::new(
                 behaviour(),
                 Arc::new(bot.clone()),
                 twilio,
                 store,
-                Cards::new(None, Arc::new(MemoryContentCache::default())),
-            ),
+                Cards::new(None, Arc::new(InMemoryStore::new())),
+            )),
             bot,
         )
     }
@@ -408,12 +417,11 @@ mod tests {
             panic!("{:?}", report.outcome)
         };
         assert_eq!(
-            failure.cause.to_string(),
-            format!(
-                "conversation state busy: a turn of another message of this conversation is \
-                 running until epoch ms {}; this one waits its turn",
-                now + 60_000
-            )
+            failure.cause,
+            Cause::State(StoreError::Busy {
+                until_ms: now + 60_000,
+                turn: BusyTurn::AnotherMessage,
+            })
         );
         assert!(bot.requests().is_empty());
     }
@@ -547,13 +555,13 @@ mod tests {
             ..greeting()
         });
         let store = Arc::new(InMemoryStore::new());
-        let engine = TurnEngine::new(
+        let engine = Pipeline::new(Worker::new(
             behaviour(),
             Arc::new(bot),
             Arc::new(twilio.clone()),
             store,
             Cards::new(None, Arc::new(InMemoryStore::new())),
-        );
+        ));
         let message: MessageSid = "IM0123456789abcdef0123456789abcdef".parse().unwrap();
         let report = run(&engine, &message).await;
         assert_eq!(report.outcome, Outcome::Replied);
@@ -578,7 +586,7 @@ mod tests {
     #[tokio::test]
     async fn a_resumed_turn_posts_only_the_pieces_of_a_long_reply_twilio_lacks() {
         let text = long_text(1000);
-        let pieces = split_body(&text, MAX_BODY_CHARS);
+        let pieces = split_body(&text, MAX_MESSAGE_CHARS);
         assert_eq!(pieces.len(), 5);
         let store = Arc::new(Durable(InMemoryStore::new()));
         let twilio = RecordingConversations::default();
@@ -625,63 +633,5 @@ mod tests {
         let bodies: Vec<&str> = posted.iter().map(|(body, ..)| body.as_str()).collect();
         assert_eq!(bodies[..5].join(" "), text);
         assert_eq!(bodies[5], "after");
-    }
-
-    use crate::domain::bot::Button;
-    use crate::domain::escalation_rules::EscalationRules;
-
-    fn with_card() -> Memory {
-        let mut memory = Memory {
-            turns: 1,
-            ..Memory::default()
-        };
-        memory.dialog.observe(
-            &BotTurn {
-                messages: vec![BotMessage::Card(Card {
-                    title: "Pick".into(),
-                    buttons: ["Roses", "Lilies"]
-                        .iter()
-                        .map(|t| Button {
-                            text: (*t).into(),
-                            value: t.to_lowercase(),
-                        })
-                        .collect(),
-                    ..Card::default()
-                })],
-                ..BotTurn::default()
-            },
-            &EscalationRules::default(),
-        );
-        memory
-    }
-
-    #[test]
-    fn a_reply_to_a_card_is_read_from_the_memory() {
-        let memory = with_card();
-        assert_eq!(choice(&memory, "2"), Choice::Value("lilies"));
-        assert_eq!(choice(&memory, " roses "), Choice::Value("roses"));
-        assert_eq!(choice(&memory, "3"), Choice::AsTyped);
-        assert_eq!(choice(&memory, "tulips"), Choice::AsTyped);
-    }
-
-    #[test]
-    fn the_conversation_is_read_only_when_the_memory_cannot_tell() {
-        // Turns handled before the memory kept cards: a bare number is looked up.
-        let legacy = Memory {
-            turns: 3,
-            ..Memory::default()
-        };
-        assert_eq!(choice(&legacy, "2"), Choice::LookUp(2));
-        assert_eq!(choice(&legacy, "roses"), Choice::AsTyped);
-        // A first message, or a bot that posted no card last: as typed, no read.
-        assert_eq!(choice(&Memory::default(), "2"), Choice::AsTyped);
-        let mut moved_on = with_card();
-        moved_on
-            .dialog
-            .observe(&BotTurn::default(), &EscalationRules::default());
-        assert_eq!(choice(&moved_on, "2"), Choice::AsTyped);
-        let mut failed = with_card();
-        forget_choices(&mut failed);
-        assert_eq!(choice(&failed, "2"), Choice::AsTyped);
     }
 }

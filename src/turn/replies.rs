@@ -260,3 +260,178 @@ impl RichCardError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::adapters::in_memory::InMemoryStore;
+    use crate::app::config::Config;
+    use crate::domain::bot::Button;
+    use crate::domain::cards::rich_card;
+    use crate::domain::deadline::Deadline;
+    use crate::domain::ids::{ConversationSid, MessageSid};
+    use crate::domain::job::{MessageJob, Route};
+    use crate::domain::message::MessageAdded;
+    use crate::outcome::Trace;
+    use crate::ports::content::ContentCache;
+    use crate::testing::{Call, RecordingContentApi, RecordingConversations, ScriptedBot};
+    use crate::turn::context::Cards;
+
+    const CH: &str = "CH0123456789abcdef0123456789abcdef";
+    const IM: &str = "IM0123456789abcdef0123456789abcdef";
+
+    fn card() -> RichCard {
+        let card = Card {
+            title: "Which flowers?".into(),
+            buttons: ["Roses", "Lilies"]
+                .iter()
+                .map(|t| Button {
+                    text: (*t).into(),
+                    value: t.to_lowercase(),
+                })
+                .collect(),
+            ..Card::default()
+        };
+        rich_card(&card, &LocaleId::parse("en_US").unwrap()).unwrap()
+    }
+
+    fn tag() -> ReplyTag {
+        ReplyTag {
+            message: MessageSid::parse(IM).unwrap(),
+            part: 1,
+            piece: 0,
+        }
+    }
+
+    fn job() -> MessageJob {
+        let settings = [
+            ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+            ("TWILIO_AUTH_TOKEN", "token"),
+        ];
+        let _ = settings;
+        MessageJob {
+            message: MessageAdded {
+                account: "AC0123456789abcdef0123456789abcdef".parse().unwrap(),
+                conversation: CH.parse().unwrap(),
+                message: IM.parse().unwrap(),
+                author: "whatsapp:+15551234567".into(),
+                body: "hi".into(),
+                participant: None,
+                webhook: None,
+                source: None,
+                client_identity: None,
+                media: Vec::new(),
+                index: Some(1),
+                attributes: serde_json::json!({}),
+            },
+            route: Route::Unroutable("test".into()),
+            request_id: String::new(),
+        }
+    }
+
+    /// A worker whose cards go through `api`, with `cache` as the fleet's template cache.
+    fn worker(
+        conversations: &RecordingConversations,
+        api: &RecordingContentApi,
+        cache: Arc<InMemoryStore>,
+    ) -> Worker {
+        let settings: std::collections::HashMap<String, String> = [
+            ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+            ("TWILIO_AUTH_TOKEN", "token"),
+            ("FLEX_WORKSPACE_SID", "WS0123456789abcdef0123456789abcdef"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        Worker::new(
+            Config::from_settings(&settings).unwrap().behaviour,
+            Arc::new(ScriptedBot::default()),
+            Arc::new(conversations.clone()),
+            Arc::new(InMemoryStore::new()),
+            Cards::new(Some(Arc::new(api.clone())), cache),
+        )
+    }
+
+    async fn send(worker: &Worker, rich: &RichCard) -> Result<(), RichCardError> {
+        let job = job();
+        let key = job.message.message.clone();
+        let mut run = Run {
+            turn: &job,
+            key: &key,
+            deadline: Deadline::after(Duration::from_secs(5)),
+            trace: Trace::default(),
+            acted: false,
+            lease: None,
+        };
+        let api = worker.cards.api.clone().unwrap();
+        worker.send_card(&mut run, api.as_ref(), rich, &tag()).await
+    }
+
+    #[tokio::test]
+    async fn a_card_is_created_once_and_posted_by_sid() {
+        let conversations = RecordingConversations::default();
+        let api = RecordingContentApi::default();
+        let cache = Arc::new(InMemoryStore::new());
+        let worker = worker(&conversations, &api, cache.clone());
+        let rich = card();
+        send(&worker, &rich).await.unwrap();
+        send(&worker, &rich).await.unwrap();
+        assert_eq!(api.created(), vec![rich.template.clone()]);
+        let sid = cache.get(&rich.key).await.unwrap().expect("the template's SID, cached");
+        let posted = Call::PostContent {
+            conversation: CH.parse::<ConversationSid>().unwrap(),
+            author: "Lex".into(),
+            content: sid,
+            variables: BTreeMap::new(),
+            tag: tag(),
+        };
+        assert_eq!(conversations.calls(), vec![posted.clone(), posted]);
+    }
+
+    #[tokio::test]
+    async fn a_content_api_failure_posts_nothing_and_falls_back_to_text() {
+        let conversations = RecordingConversations::default();
+        let api = RecordingContentApi::default();
+        api.fail_with(TwilioError::Rejected {
+            operation: "create_content",
+            status: 400,
+            code: Some(20001),
+            message: "bad".into(),
+        });
+        let cache = Arc::new(InMemoryStore::new());
+        let worker = worker(&conversations, &api, cache.clone());
+        let rich = card();
+        let error = send(&worker, &rich).await.unwrap_err();
+        assert!(matches!(error, RichCardError::Create(_)));
+        assert!(error.falls_back_to_text());
+        assert_eq!(conversations.calls(), vec![]);
+        assert_eq!(cache.get(&rich.key).await.unwrap(), None);
+    }
+
+    #[test]
+    fn only_failures_that_posted_nothing_fall_back_to_text() {
+        let rejected = TwilioError::Rejected {
+            operation: "x",
+            status: 400,
+            code: None,
+            message: "no".into(),
+        };
+        let unavailable = TwilioError::Unavailable {
+            operation: "x",
+            attempts: 1,
+            last: "503".into(),
+        };
+        let malformed = TwilioError::Malformed {
+            operation: "x",
+            detail: "?".into(),
+        };
+        assert!(RichCardError::Create(unavailable.clone()).falls_back_to_text());
+        assert!(RichCardError::Create(malformed.clone()).falls_back_to_text());
+        assert!(RichCardError::Send(rejected).falls_back_to_text());
+        assert!(!RichCardError::Send(unavailable).falls_back_to_text());
+        assert!(!RichCardError::Send(malformed).falls_back_to_text());
+    }
+}
