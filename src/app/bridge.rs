@@ -9,7 +9,7 @@ use crate::domain::behaviour::Behaviour;
 use crate::domain::deadline::Deadline;
 use crate::intake::Intake;
 use crate::outcome::Report;
-use crate::turn::batch::Batch;
+use crate::turn::batch::{Batch, Queued};
 
 /// Shared by every invocation of a warm instance: built once at cold start.
 pub struct Bridge {
@@ -54,6 +54,13 @@ impl Bridge {
     ) -> SqsBatchResponse {
         let emit = move |report: &Report| telemetry::emit(report, format);
         self.batch.run(event, deadline, &emit).await
+    }
+
+    /// One decoded record of a batch, as [`Bridge::turns`] runs it: for tools and tests that
+    /// play the SQS trigger record by record.
+    pub async fn turn_record(&self, record: &Queued, deadline: Deadline, format: LogFormat) -> Report {
+        let emit = move |report: &Report| telemetry::emit(report, format);
+        self.batch.run_record(record, deadline, &emit).await
     }
 }
 

@@ -82,14 +82,14 @@ impl Fleet {
         let Event::Turns(turns) = Event::classify(lambda_event(&batch, QUEUE_ARN)) else {
             panic!("an SQS event")
         };
-        let (lanes, unreadable) = flexlex::turn::batch::lanes(turns);
-        assert!(unreadable.is_empty());
+        let split = flexlex::turn::batch::lanes(turns);
+        assert!(split.unreadable.is_empty());
         let mut reports = Vec::new();
         let mut failed = Vec::new();
-        for record in lanes.into_iter().flatten() {
+        for record in split.lanes.into_iter().flat_map(|lane| lane.jobs) {
             let report = self
                 .bridge(on)
-                .run_record(
+                .turn_record(
                     &record,
                     Deadline::after(Duration::from_secs(20)),
                     LogFormat::Text,

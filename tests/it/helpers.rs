@@ -242,7 +242,7 @@ impl Stack {
 
     pub async fn handle(&self, event: Value) -> Report {
         self.bridge
-            .handle(event, Deadline::after(Duration::from_secs(20)))
+            .intake(event, Deadline::after(Duration::from_secs(20)))
             .await
     }
 
@@ -315,7 +315,7 @@ fn bridge_over(
     };
     let client = Arc::new(TwilioClient::new(client).expect("twilio client"));
     let bot = LexBot::from_sdk_config(&loopback_sdk_config(&lex.endpoint()), &fast_lex_settings());
-    let mut ports = app::Ports::local(Arc::new(bot), client.clone()).with_content(client);
+    let mut ports = compose::Ports::local(Arc::new(bot), client.clone()).with_content(client);
     if let Some((sdk, queue_url, table)) = aws {
         ports = ports.with_state(Arc::new(flexlex::adapters::dynamodb::DynamoStore::new(
             aws_sdk_dynamodb::Client::new(sdk),
@@ -326,7 +326,7 @@ fn bridge_over(
             queue_url,
         )));
     }
-    app::bridge(&config, ports)
+    compose::bridge(&config, ports)
 }
 
 /// The product's typed SIDs for what an emulator handed out (the emulators share no types

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use crate::helpers::{api_key, ch};
 use flexlex::domain::bot::{Button, Card};
-use flexlex::domain::cards::{ActionKind, CardPost, ContentTemplate, ContentTypes, ListItem, ListPicker, MemoryContentCache, QuickReply, QuickReplyAction, TextContent, rich_card, send_rich_card};
+use flexlex::domain::cards::{ActionKind, ContentTemplate, ContentTypes, ListItem, ListPicker, QuickReply, QuickReplyAction, TextContent, rich_card};
 use flexlex::ports::content::ContentApi;
 use flexlex::turn::replies::RichCardError;
 use flexlex::ports::conversations::{Conversations, ReplyTag, TwilioError};
 use flexlex::domain::deadline::Deadline;
-use flexlex::domain::ids::{ContentSid, ConversationSid, LocaleId, MessageSid};
+use flexlex::domain::ids::{ContentSid, LocaleId, MessageSid};
 use flexlex::domain::timers::{AfterHandoff, IsoDuration, TimerChange, TimerSettings, TimerUpdate};
 use flexlex::adapters::twilio::{Backoff, TwilioClient, TwilioClientConfig};
 use flexlex_emulators::twilio::{
@@ -53,13 +53,6 @@ fn reply_tag() -> ReplyTag {
     }
 }
 
-fn to<'a>(conversation: &'a ConversationSid, tag: &'a ReplyTag) -> CardPost<'a> {
-    CardPost {
-        conversation,
-        author: "Lex",
-        tag,
-    }
-}
 
 fn deadline() -> Deadline {
     Deadline::after(Duration::from_secs(10))
@@ -452,35 +445,6 @@ async fn a_template_message_carries_the_sid_and_its_variables() {
     );
 }
 
-#[tokio::test]
-async fn the_same_card_is_created_once_and_sent_each_time() {
-    let (emulator, client, seeded) = setup().await;
-    let cache = MemoryContentCache::default();
-    let card = rich_card(&flowers(&["Roses", "Lilies"]), &en()).unwrap();
-    let conversation = ch(&seeded.conversation);
-    let mut sids = Vec::new();
-    for _ in 0..2 {
-        sids.push(
-            send_rich_card(
-                &card,
-                to(&conversation, &reply_tag()),
-                &client,
-                &cache,
-                &client,
-                deadline(),
-            )
-            .await
-            .unwrap(),
-        );
-    }
-    assert_eq!(sids[0], sids[1]);
-    assert_eq!(emulator.contents().len(), 1);
-    assert_eq!(emulator.content_messages().len(), 2);
-    assert_eq!(
-        emulator.messages(&seeded.conversation)[0].1,
-        "What type of flowers would you like?\n1. Roses\n2. Lilies"
-    );
-}
 
 /// A hand-built template, so the adapter can send what the card mapping never would.
 fn quick_reply(body: &str, titles: &[&str]) -> ContentTemplate {
@@ -738,82 +702,7 @@ async fn template_messages_need_a_real_sid_and_object_variables() {
     assert_eq!(rejected_code(&error), Some(50377));
 }
 
-#[tokio::test]
-async fn an_unavailable_content_api_is_retried_then_falls_back() {
-    let (emulator, client, seeded) = setup().await;
-    let cache = MemoryContentCache::default();
-    let card = rich_card(&flowers(&["Roses", "Lilies"]), &en()).unwrap();
-    let conversation = ch(&seeded.conversation);
-    emulator
-        .push_fault(Fault::next(1, FaultKind::Unavailable).matching(Method::POST, "/v1/Content"));
-    send_rich_card(
-        &card,
-        to(&conversation, &reply_tag()),
-        &client,
-        &cache,
-        &client,
-        deadline(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(emulator.contents().len(), 1);
 
-    let other = rich_card(&flowers(&["Tulips"]), &en()).unwrap();
-    emulator
-        .push_fault(Fault::always(FaultKind::Unavailable).matching(Method::POST, "/v1/Content"));
-    let error = send_rich_card(
-        &other,
-        to(&conversation, &reply_tag()),
-        &client,
-        &cache,
-        &client,
-        deadline(),
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(
-            error,
-            RichCardError::Create(TwilioError::Unavailable { .. })
-        ),
-        "{error:?}"
-    );
-    assert!(error.falls_back_to_text());
-    assert_eq!(emulator.content_messages().len(), 1);
-}
-
-#[tokio::test]
-async fn an_ambiguous_template_message_is_not_repeated_nor_replaced_by_text() {
-    let (emulator, client, seeded) = setup().await;
-    let cache = MemoryContentCache::default();
-    let card = rich_card(&flowers(&["Roses", "Lilies"]), &en()).unwrap();
-    emulator.push_fault(
-        Fault::next(1, FaultKind::ServerError { applied: true })
-            .matching(Method::POST, "/Messages"),
-    );
-    let error = send_rich_card(
-        &card,
-        to(&ch(&seeded.conversation), &reply_tag()),
-        &client,
-        &cache,
-        &client,
-        deadline(),
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(error, RichCardError::Send(TwilioError::Ambiguous { .. })),
-        "{error:?}"
-    );
-    assert!(!error.falls_back_to_text());
-    let posts = emulator
-        .requests()
-        .iter()
-        .filter(|r| r.path.ends_with("/Messages"))
-        .count();
-    assert_eq!(posts, 1);
-    assert_eq!(emulator.content_messages().len(), 1);
-}
 
 #[tokio::test]
 async fn the_content_host_follows_region_and_edge_like_the_others() {

@@ -5,15 +5,14 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use flexlex::domain::job::{AdmittedTurn, Route, TURN_VERSION};
+use flexlex::domain::job::{Job, MessageJob, Route};
 use flexlex::domain::bot::{Button, Card, Intent, IntentState};
 use flexlex::ports::content::ContentCache;
 use flexlex::domain::cards::rich_card;
-use flexlex::domain::deadline::Deadline;
 use flexlex::domain::ids::{ContentSid, ConversationSid, InteractionSid, LocaleId, MessageSid};
 use flexlex::domain::plan::{Action, Plan, Reason};
 use flexlex::adapters::sqs::SqsTurnQueue;
-use flexlex::ports::queue::{Dispatched, TurnQueue};
+use flexlex::ports::queue::TurnQueue;
 use flexlex::adapters::dynamodb::DynamoStore;
 use flexlex::adapters::in_memory::InMemoryStore;
 use flexlex::domain::conversation::{BusyTurn, Claim, Lease, Memory, Progress, Status};
@@ -415,9 +414,8 @@ async fn the_dynamodb_item_is_what_the_table_documents() {
     assert!(!item.contains_key("holder"));
 }
 
-fn turn_for(conversation: &ConversationSid, message: &MessageSid, index: u64) -> AdmittedTurn {
-    AdmittedTurn {
-        v: TURN_VERSION,
+fn turn_for(conversation: &ConversationSid, message: &MessageSid, index: u64) -> Job {
+    Job::Message(MessageJob {
         message: MessageAdded {
             account: sid("AC"),
             conversation: conversation.clone(),
@@ -434,8 +432,7 @@ fn turn_for(conversation: &ConversationSid, message: &MessageSid, index: u64) ->
         },
         route: Route::Unroutable("test".into()),
         request_id: "req".into(),
-        handover: None,
-    }
+    })
 }
 
 #[tokio::test]
@@ -450,12 +447,8 @@ async fn the_sqs_queue_groups_by_conversation_and_deduplicates_by_message() {
     let conversation: ConversationSid = sid("CH");
     let message: MessageSid = sid("IM");
     let turn = turn_for(&conversation, &message, 7);
-    let deadline = Deadline::after(std::time::Duration::from_secs(10));
     for _ in 0..2 {
-        assert!(matches!(
-            queue.dispatch(turn.clone(), deadline).await.unwrap(),
-            Dispatched::Queued
-        ));
+        queue.enqueue(&turn).await.unwrap();
     }
     let received = sqs
         .receive_message()
@@ -477,7 +470,7 @@ async fn the_sqs_queue_groups_by_conversation_and_deduplicates_by_message() {
         attributes[&MessageSystemAttributeName::MessageDeduplicationId],
         message.as_str()
     );
-    let body: AdmittedTurn = serde_json::from_str(received[0].body().unwrap()).unwrap();
+    let body = Job::from_body(received[0].body().unwrap()).unwrap();
     assert_eq!(body, turn);
 }
 
@@ -490,10 +483,7 @@ async fn a_refusing_queue_is_a_permanent_queue_error() {
     let missing = format!("{}/123456789012/no-such-queue.fifo", moto.endpoint);
     let queue = SqsTurnQueue::new(sqs, missing);
     let error = queue
-        .dispatch(
-            turn_for(&sid("CH"), &sid("IM"), 1),
-            Deadline::after(std::time::Duration::from_secs(10)),
-        )
+        .enqueue(&turn_for(&sid("CH"), &sid("IM"), 1))
         .await
         .unwrap_err();
     assert!(!error.is_transient(), "{error}");

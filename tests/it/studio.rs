@@ -302,13 +302,13 @@ impl OnAws {
         else {
             panic!("an SQS event")
         };
-        let (lanes, unreadable) = flexlex::turn::batch::lanes(turns);
-        assert_eq!(unreadable, []);
+        let split = flexlex::turn::batch::lanes(turns);
+        assert_eq!(split.unreadable, []);
         let report = self
             .stack
             .bridge
-            .run_record(
-                &lanes[0][0],
+            .turn_record(
+                &split.lanes[0].jobs[0],
                 Deadline::after(Duration::from_secs(10)),
                 flexlex::app::telemetry::LogFormat::Text,
             )

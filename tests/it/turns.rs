@@ -77,12 +77,12 @@ impl Fleetless {
         let flexlex::app::lambda::Event::Turns(turns) = flexlex::app::lambda::Event::classify(event) else {
             panic!("an SQS event")
         };
-        let (lanes, _) = flexlex::turn::batch::lanes(turns);
+        let split = flexlex::turn::batch::lanes(turns);
         let report = self
             .stack
             .bridge
-            .run_record(
-                &lanes[0][0],
+            .turn_record(
+                &split.lanes[0].jobs[0],
                 flexlex::domain::deadline::Deadline::after(Duration::from_secs(10)),
                 flexlex::app::telemetry::LogFormat::Text,
             )
