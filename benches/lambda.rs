@@ -23,8 +23,8 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flexlex::domain::bot::{BotMessage, BotTurn, Intent, IntentState};
 use flexlex::app::config::Config;
+use flexlex::domain::bot::{BotMessage, BotTurn, Intent, IntentState};
 use flexlex::domain::deadline::Deadline;
 use flexlex::domain::ids::InteractionSid;
 use flexlex::testing::{RecordingConversations, ScriptedBot};
@@ -321,7 +321,10 @@ fn emulated_bridge(
             flexlex::adapters::http::client(Default::default()).ok()?,
         ))
         .build();
-    let bot = flexlex::adapters::lex::LexBot::from_sdk_config(&sdk, &flexlex::adapters::lex::LexSettings::default());
+    let bot = flexlex::adapters::lex::LexBot::from_sdk_config(
+        &sdk,
+        &flexlex::adapters::lex::LexSettings::default(),
+    );
     let ports = flexlex::app::compose::Ports::local(Arc::new(bot), client.clone())
         .with_content(client)
         .with_state(store);

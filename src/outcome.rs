@@ -3,11 +3,11 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::ports::conversations::TwilioError;
 use crate::domain::plan::Reason;
+use crate::domain::timers::TimersState;
+use crate::ports::conversations::TwilioError;
 use crate::ports::queue::QueueError;
 use crate::ports::store::StoreError;
-use crate::domain::timers::TimersState;
 
 /// The end of one event's processing. Exactly one per event.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,17 +7,19 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use crate::ports::bot::Bot;
 use crate::domain::bot::{BotError, BotRequest, BotTurn};
-use crate::ports::content::ContentApi;
 use crate::domain::cards::ContentTemplate;
 use crate::domain::customer::{ConversationInfo, Participant};
-use crate::ports::conversations::{Conversations, NewWebhook, PostedMessage, ReplyTag, ScopedWebhook, TwilioError, WEBHOOK_TARGET};
-use crate::domain::handoff::InteractionRequest;
 use crate::domain::deadline::Deadline;
+use crate::domain::handoff::InteractionRequest;
 use crate::domain::ids::{ContentSid, ConversationSid, InteractionSid, WebhookSid};
-use crate::lock;
 use crate::domain::timers::TimerUpdate;
+use crate::lock;
+use crate::ports::bot::Bot;
+use crate::ports::content::ContentApi;
+use crate::ports::conversations::{
+    Conversations, NewWebhook, PostedMessage, ReplyTag, ScopedWebhook, TwilioError, WEBHOOK_TARGET,
+};
 
 /// Answers each request with the next scripted result, or `fallback` when the script is empty.
 #[derive(Clone, Default)]
@@ -341,9 +343,11 @@ impl ContentApi for RecordingContentApi {
             return Err(error);
         }
         lock(&self.created).push(template.clone());
-        ContentSid::parse(&crate::domain::ids::random_sid("HX")).map_err(|e| TwilioError::Malformed {
-            operation: "create_content",
-            detail: e.to_string(),
+        ContentSid::parse(&crate::domain::ids::random_sid("HX")).map_err(|e| {
+            TwilioError::Malformed {
+                operation: "create_content",
+                detail: e.to_string(),
+            }
         })
     }
 }

@@ -28,11 +28,13 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use crate::adapters::aws_error;
-use crate::domain::conversation::{BusyTurn, Claim, Lease, Memory, Progress, RETENTION_SECS, Status};
-use crate::ports::store::{ConversationStore, StoreError};
-use crate::ports::content::{CacheError, ContentCache};
 use crate::domain::cards::ContentKey;
+use crate::domain::conversation::{
+    BusyTurn, Claim, Lease, Memory, Progress, RETENTION_SECS, Status,
+};
 use crate::domain::ids::{ContentSid, ConversationSid, MessageSid};
+use crate::ports::content::{CacheError, ContentCache};
+use crate::ports::store::{ConversationStore, StoreError};
 
 type Item = HashMap<String, AttributeValue>;
 

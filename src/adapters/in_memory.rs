@@ -7,12 +7,12 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::domain::conversation::{BusyTurn, Claim, Lease, Memory, Progress, Status};
-use crate::ports::store::{ConversationStore, StoreError};
-use crate::ports::content::{CacheError, ContentCache};
 use crate::domain::cards::ContentKey;
+use crate::domain::conversation::{BusyTurn, Claim, Lease, Memory, Progress, Status};
 use crate::domain::ids::{ContentSid, ConversationSid, MessageSid};
 use crate::lock;
+use crate::ports::content::{CacheError, ContentCache};
+use crate::ports::store::{ConversationStore, StoreError};
 
 #[derive(Debug, Clone)]
 struct Record {

@@ -58,7 +58,12 @@ impl Bridge {
 
     /// One decoded record of a batch, as [`Bridge::turns`] runs it: for tools and tests that
     /// play the SQS trigger record by record.
-    pub async fn turn_record(&self, record: &Queued, deadline: Deadline, format: LogFormat) -> Report {
+    pub async fn turn_record(
+        &self,
+        record: &Queued,
+        deadline: Deadline,
+        format: LogFormat,
+    ) -> Report {
         let emit = move |report: &Report| telemetry::emit(report, format);
         self.batch.run_record(record, deadline, &emit).await
     }
@@ -75,19 +80,19 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::app::config::Config;
     use crate::domain::bot::{BotError, BotTurn};
     use crate::domain::bot::{BotMessage, Intent, IntentState};
-    use crate::app::config::Config;
     use crate::domain::channel::ChannelType;
     use crate::domain::customer::{MessagingBinding, Participant};
 
     use crate::domain::ids::MessageSid;
     use crate::domain::ids::{ConversationSid, InteractionSid, ParticipantSid, WebhookSid};
-    use crate::testing::{Call, RecordingConversations, ScriptedBot};
-    use crate::outcome::Stage;
-    use crate::outcome::{Ignored, Rejected};
     use crate::domain::plan::Reason;
     use crate::domain::secret::Secret;
+    use crate::outcome::Stage;
+    use crate::outcome::{Ignored, Rejected};
+    use crate::testing::{Call, RecordingConversations, ScriptedBot};
     use flexlex_emulators::webhook::{
         CustomerMessage, Params, envelope, signature, signed_envelope,
     };
@@ -464,7 +469,10 @@ mod tests {
         let f = fixture(&[]);
         let bridge = crate::app::compose::bridge(
             &f.config,
-            crate::app::compose::Ports::local(Arc::new(f.bot.clone()), Arc::new(crate::testing::TwilioDown)),
+            crate::app::compose::Ports::local(
+                Arc::new(f.bot.clone()),
+                Arc::new(crate::testing::TwilioDown),
+            ),
         );
         let report = bridge
             .intake(

@@ -8,10 +8,10 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::domain::deadline::Deadline;
 use crate::app::bridge::Bridge;
-use crate::outcome::Outcome;
 use crate::app::telemetry::{self, LogFormat};
+use crate::domain::deadline::Deadline;
+use crate::outcome::Outcome;
 
 /// An intake event could not be completed; carried to the on-failure destination. The error
 /// type says whether waiting can help and whether a replay is safe (`Transient.ReplaySafe`).

@@ -221,8 +221,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::outcome::{Cause, Failure, Replay, Stage, Trace};
     use crate::domain::plan::Reason;
+    use crate::outcome::{Cause, Failure, Replay, Stage, Trace};
 
     fn report(outcome: Outcome) -> Report {
         Report {

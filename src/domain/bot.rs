@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-
 use crate::domain::ids::BotRef;
 
 /// Lex accepts at most this many UTF-16 code units of text per turn.

@@ -240,7 +240,8 @@ pub fn rich_card(card: &Card, locale: &LocaleId) -> Option<RichCard> {
         .collect::<Vec<_>>()
         .join("\n");
     let fallback = card_to_text(card);
-    if body.is_empty() || chars(&body) > MAX_CARD_BODY_CHARS || chars(&fallback) > MAX_MESSAGE_CHARS {
+    if body.is_empty() || chars(&body) > MAX_CARD_BODY_CHARS || chars(&fallback) > MAX_MESSAGE_CHARS
+    {
         return None;
     }
 

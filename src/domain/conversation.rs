@@ -8,8 +8,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::bot::BotTurn;
-use crate::domain::dialog_memory::ConversationMemory;
 use crate::domain::clock::epoch_ms;
+use crate::domain::dialog_memory::ConversationMemory;
 use crate::domain::ids::InteractionSid;
 use crate::domain::plan::Plan;
 use crate::domain::timers::TimersState;
@@ -182,4 +182,3 @@ impl BusyTurn {
         }
     }
 }
-

@@ -89,8 +89,8 @@ mod tests {
     use std::collections::{BTreeMap, HashMap};
 
     use super::*;
-    use crate::domain::bot::{BotMessage, DialogAction, Intent, IntentState};
     use crate::app::config::Config;
+    use crate::domain::bot::{BotMessage, DialogAction, Intent, IntentState};
     use crate::domain::plan::{ACTION_ATTRIBUTE, Via};
 
     fn behaviour(extra: &[(&str, &str)]) -> Behaviour {

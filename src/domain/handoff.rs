@@ -9,11 +9,11 @@ use crate::domain::channel::ChannelType;
 use crate::domain::conversation::Memory;
 use crate::domain::customer::Customer;
 use crate::domain::dialog_memory::ConversationMemory;
-use crate::domain::ids::{ConversationSid, WorkflowSid, WorkspaceSid};
 use crate::domain::ids::BotRef;
+use crate::domain::ids::{ConversationSid, WorkflowSid, WorkspaceSid};
+use crate::domain::message::MessageAdded;
 use crate::domain::plan::Reason;
 use crate::domain::summary::{Cut, Summary, TASK_ATTRIBUTES_BUDGET, fit_task_attributes};
-use crate::domain::message::MessageAdded;
 
 fn slots_json(intent: &Intent) -> Value {
     let slots: Map<String, Value> = intent

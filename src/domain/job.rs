@@ -255,7 +255,10 @@ mod tests {
         assert_eq!(Job::from_body(&written).unwrap(), handover_job);
         let value: Value = serde_json::from_str(&written).unwrap();
         assert_eq!(value["kind"], "handover");
-        assert_eq!(handover_job.key().as_str(), "IMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+        assert_eq!(
+            handover_job.key().as_str(),
+            "IMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        );
     }
 
     #[test]
@@ -273,7 +276,9 @@ mod tests {
             refused,
             Err(JobError::Shape("a message job carries no handover"))
         );
-        let refused = Job::from_body(&body(json!({"kind": "message", "v": 1, "handover": handover()})));
+        let refused = Job::from_body(&body(
+            json!({"kind": "message", "v": 1, "handover": handover()}),
+        ));
         assert_eq!(
             refused,
             Err(JobError::Shape("a message job carries no handover"))

@@ -2,7 +2,6 @@
 
 use std::fmt;
 
-
 use crate::domain::bot::Card;
 use crate::domain::escalation::Escalation;
 use crate::domain::render::card_to_text;

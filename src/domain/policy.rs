@@ -134,8 +134,8 @@ mod tests {
     use std::collections::{BTreeMap, HashMap};
 
     use super::*;
-    use crate::domain::bot::{Button, Card, Intent};
     use crate::app::config::Config;
+    use crate::domain::bot::{Button, Card, Intent};
 
     fn behaviour(extra: &[(&str, &str)]) -> Behaviour {
         let mut m: HashMap<String, String> = [
@@ -364,7 +364,10 @@ mod tests {
             message: "slow down".into(),
         };
         let p = plan_bot_error(&err, &behaviour(&[]));
-        assert_eq!(p.texts(), [crate::domain::behaviour::DEFAULT_BOT_ERROR_MESSAGE]);
+        assert_eq!(
+            p.texts(),
+            [crate::domain::behaviour::DEFAULT_BOT_ERROR_MESSAGE]
+        );
         assert_eq!(
             p.action,
             Action::Handoff(Reason::BotError("ThrottlingException".into()))
@@ -427,11 +430,7 @@ pub struct Decision {
 }
 
 /// Observes `turn` into `memory`, then plans it: the one call the turn code needs.
-pub fn decide(
-    turn: &BotTurn,
-    memory: &mut ConversationMemory,
-    behaviour: &Behaviour,
-) -> Decision {
+pub fn decide(turn: &BotTurn, memory: &mut ConversationMemory, behaviour: &Behaviour) -> Decision {
     let observed = memory.observe(turn, &behaviour.escalation);
     Decision {
         plan: plan_turn_with_memory(turn, memory, behaviour),

@@ -2,24 +2,15 @@
 //! signature → webhook → filters → routing, each an early return with its reason; what passes
 //! is a [`Job`], what the turn queue carries.
 
-use std::collections::BTreeMap;
-
-use crate::domain::behaviour::Behaviour;
-use crate::domain::ids::{AccountSid, BotAliasId, BotId, BotRef, LocaleId};
 use crate::domain::job::{Job, MessageJob, Route};
 use crate::intake::envelope::Envelope;
 use crate::intake::form::FormParams;
-use crate::intake::signature::{self, Verdict, Verifier};
+use crate::intake::gate::Gate;
+use crate::intake::route::bot_ref;
+use crate::intake::signature::{self, Verdict};
 use crate::intake::studio;
 use crate::intake::webhook::WebhookEvent;
 use crate::outcome::{Ignored, Outcome, Rejected, Trace};
-
-/// What admission needs from the configuration.
-pub struct Gate<'a> {
-    pub behaviour: &'a Behaviour,
-    pub account: Option<&'a AccountSid>,
-    pub verifier: &'a Verifier,
-}
 
 /// Admits one event, or says why not. `public_url` is where a local server was reached, used
 /// for the signature when `WEBHOOK_PUBLIC_URL` is not set. Fills `trace` with what it learns.
@@ -102,25 +93,4 @@ pub fn admit(
         route,
         request_id: envelope.request_id,
     }))
-}
-
-/// The bot to ask, from the webhook URL's `BotId`, `BotAliasId` and optional `LocaleId`.
-pub(crate) fn bot_ref(
-    query: &BTreeMap<String, String>,
-    default_locale: &LocaleId,
-) -> Result<BotRef, String> {
-    let bot_id = query
-        .get("BotId")
-        .ok_or("the webhook URL has no BotId query parameter")?;
-    let alias = query
-        .get("BotAliasId")
-        .ok_or("the webhook URL has no BotAliasId query parameter")?;
-    Ok(BotRef {
-        bot_id: BotId::parse(bot_id).map_err(|e| e.to_string())?,
-        alias_id: BotAliasId::parse(alias).map_err(|e| e.to_string())?,
-        locale: match query.get("LocaleId") {
-            Some(locale) => LocaleId::parse(locale).map_err(|e| e.to_string())?,
-            None => default_locale.clone(),
-        },
-    })
 }

@@ -6,6 +6,8 @@
 pub mod admission;
 pub mod envelope;
 pub mod form;
+pub mod gate;
+pub mod route;
 pub mod signature;
 pub mod studio;
 pub mod webhook;
@@ -22,7 +24,8 @@ use crate::outcome::{Cause, Failure, Outcome, Replay, Report, Stage, Trace};
 use crate::ports::queue::TurnQueue;
 use crate::turn::context::timed;
 use crate::turn::in_process::InProcess;
-use admission::{Gate, admit};
+use admission::admit;
+use gate::Gate;
 use signature::Verifier;
 
 /// Where admitted jobs go.

@@ -14,8 +14,8 @@ use hmac::{Hmac, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use sha1::Sha1;
 
-use crate::intake::form::FormParams;
 use crate::domain::secret::Secret;
+use crate::intake::form::FormParams;
 
 pub const HEADER: &str = "X-Twilio-Signature";
 

@@ -39,9 +39,10 @@ use sha1::{Digest, Sha1};
 use crate::domain::ids::{AccountSid, BotRef, ConversationSid, MessageSid, ParticipantSid};
 use crate::domain::job::{Handover, HandoverJob, Job, MessageJob, Route};
 use crate::domain::message::MessageAdded;
-use crate::intake::admission::{Gate, bot_ref};
 use crate::intake::envelope::Envelope;
 use crate::intake::form::FormParams;
+use crate::intake::gate::Gate;
+use crate::intake::route::bot_ref;
 use crate::intake::webhook::{WebhookError, optional_sid, present, sid};
 use crate::outcome::{Outcome, Rejected, Trace};
 

@@ -9,9 +9,7 @@ use serde_json::Value;
 use crate::domain::customer::{ConversationInfo, Participant};
 use crate::domain::deadline::Deadline;
 use crate::domain::handoff::InteractionRequest;
-use crate::domain::ids::{
-    ContentSid, ConversationSid, InteractionSid, MessageSid, WebhookSid,
-};
+use crate::domain::ids::{ContentSid, ConversationSid, InteractionSid, MessageSid, WebhookSid};
 use crate::domain::timers::TimerUpdate;
 
 /// A message already in the conversation.

@@ -70,7 +70,10 @@ pub fn lanes(event: SqsEvent) -> Lanes {
     let mut groups: BTreeMap<String, Lane> = BTreeMap::new();
     for (position, record) in event.records.into_iter().enumerate() {
         let Some(message_id) = record.message_id.clone() else {
-            tracing::warn!(position, "an SQS record without a messageId cannot be handed back; skipped");
+            tracing::warn!(
+                position,
+                "an SQS record without a messageId cannot be handed back; skipped"
+            );
             continue;
         };
         let decoded = Job::from_body(record.body.as_deref().unwrap_or_default());
@@ -289,7 +292,10 @@ mod tests {
     #[test]
     fn unreadable_bodies_go_back_with_the_rest_of_their_conversation() {
         let mut wrong_version = record("v9", A, Some(2));
-        let body = wrong_version["body"].as_str().unwrap().replacen("\"v\":1", "\"v\":9", 1);
+        let body = wrong_version["body"]
+            .as_str()
+            .unwrap()
+            .replacen("\"v\":1", "\"v\":9", 1);
         wrong_version["body"] = json!(body);
         let mut garbage = record("junk", B, Some(2));
         garbage["body"] = json!("not json");
@@ -317,7 +323,9 @@ mod tests {
             "message job version 9 is unknown (this release reads version 1)"
         );
         assert!(
-            split.unreadable[1].reason.starts_with("the body is not a job"),
+            split.unreadable[1]
+                .reason
+                .starts_with("the body is not a job"),
             "{}",
             split.unreadable[1].reason
         );

@@ -146,7 +146,8 @@ impl Worker {
         .await
         .map_err(|e| (Stage::Interaction, Cause::from(e)))?;
         run.acted = true;
-        self.record(run, &handing_off(Some(sid.clone())), None).await?;
+        self.record(run, &handing_off(Some(sid.clone())), None)
+            .await?;
         Ok(sid)
     }
 }

@@ -77,9 +77,9 @@ impl Worker {
         let webhook = match plan.existing {
             Some(existing) => existing,
             None => {
-                let created = self
-                    .conversations
-                    .create_webhook(&conversation, &wanted, run.deadline);
+                let created =
+                    self.conversations
+                        .create_webhook(&conversation, &wanted, run.deadline);
                 let created = timed(&mut run.trace.twilio, created)
                     .await
                     .map_err(|e| (Stage::SwapWebhooks, Cause::from(e)))?;

@@ -156,7 +156,10 @@ impl Worker {
         let interaction = Interaction::of(&progress);
         match progress {
             Progress::Claimed => {}
-            Progress::Answered { plan, turn, late } | Progress::HandingOff { plan, turn, late, .. } => {
+            Progress::Answered { plan, turn, late }
+            | Progress::HandingOff {
+                plan, turn, late, ..
+            } => {
                 self.observe_again(turn.as_ref(), memory);
                 return Ok(Decided {
                     plan,
@@ -345,13 +348,9 @@ impl Worker {
         progress: &Progress,
         status: Option<Status>,
     ) -> Result<(), StepError> {
-        let recorded = self.store.record(
-            run.conversation(),
-            run.key,
-            progress,
-            status,
-            epoch_secs(),
-        );
+        let recorded =
+            self.store
+                .record(run.conversation(), run.key, progress, status, epoch_secs());
         timed_state(&mut run.trace, recorded)
             .await
             .map_err(|e| (Stage::Record, e.into()))
@@ -393,8 +392,8 @@ fn bot_request(bot: &BotRef, message: &MessageAdded, text: &str) -> BotRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::bot::{BotMessage, Card};
     use crate::domain::bot::Button;
+    use crate::domain::bot::{BotMessage, Card};
     use crate::domain::escalation_rules::EscalationRules;
 
     fn with_card() -> Memory {

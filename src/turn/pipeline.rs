@@ -148,7 +148,11 @@ impl Pipeline {
         };
         run.lease = Some(lease);
         let done = match job {
-            Job::Message(message) => worker.answer_message(run, message, memory, progress).await?,
+            Job::Message(message) => {
+                worker
+                    .answer_message(run, message, memory, progress)
+                    .await?
+            }
             Job::Handover(handover) => worker.swap(run, handover, memory).await?,
         };
         let finished = worker.store.finish(

@@ -185,7 +185,8 @@ impl Worker {
                         .map_err(RichCardError::Create)?;
                         run.trace.templates_created += 1;
                         let stored =
-                            timed_state(&mut run.trace, self.cards.shared.put(&rich.key, &sid)).await;
+                            timed_state(&mut run.trace, self.cards.shared.put(&rich.key, &sid))
+                                .await;
                         if let Err(error) = stored {
                             tracing::warn!(%error, key = %rich.key, "content cache not updated; another instance may create the template again");
                         }
@@ -214,10 +215,7 @@ impl Worker {
     }
 
     /// The (part, piece) of every reply to this message the conversation already holds.
-    async fn posted_pieces(
-        &self,
-        run: &mut Run<'_>,
-    ) -> Result<HashSet<(u32, u32)>, StepError> {
+    async fn posted_pieces(&self, run: &mut Run<'_>) -> Result<HashSet<(u32, u32)>, StepError> {
         let message = &run.turn.message;
         let recent = timed(
             &mut run.trace.twilio,
@@ -380,7 +378,11 @@ mod tests {
         send(&worker, &rich).await.unwrap();
         send(&worker, &rich).await.unwrap();
         assert_eq!(api.created(), vec![rich.template.clone()]);
-        let sid = cache.get(&rich.key).await.unwrap().expect("the template's SID, cached");
+        let sid = cache
+            .get(&rich.key)
+            .await
+            .unwrap()
+            .expect("the template's SID, cached");
         let posted = Call::PostContent {
             conversation: CH.parse::<ConversationSid>().unwrap(),
             author: "Lex".into(),

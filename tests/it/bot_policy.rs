@@ -11,13 +11,13 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use http::Method;
 use serde_json::{Value, json};
 
-use flexlex::domain::deadline::Deadline;
 use flexlex::app::bridge::Bridge;
 use flexlex::app::lambda::Event;
-use flexlex::outcome::{Outcome, Report};
-use flexlex::domain::plan::Reason;
 use flexlex::app::telemetry::LogFormat;
+use flexlex::domain::deadline::Deadline;
+use flexlex::domain::plan::Reason;
 use flexlex::domain::timers::TimersState;
+use flexlex::outcome::{Outcome, Report};
 use flexlex_emulators::lex::orderflowers::{AGENT_REPLY, FALLBACK_REPLY};
 use flexlex_emulators::twilio::{Fault, FaultKind, RecordedRequest, SeededConversation};
 

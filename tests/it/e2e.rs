@@ -6,8 +6,8 @@ use std::time::Duration;
 use http::Method;
 use serde_json::json;
 
-use flexlex::outcome::{Ignored, Outcome, Rejected};
 use flexlex::domain::plan::Reason;
+use flexlex::outcome::{Ignored, Outcome, Rejected};
 use flexlex_emulators::lex::{DEMO_BOT_ID, Fault as LexFault, Times};
 use flexlex_emulators::twilio::{Fault, FaultKind};
 

@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::helpers::loopback_sdk_config;
-use flexlex::ports::bot::Bot;
+use flexlex::adapters::lex::{LexBot, LexSettings, StripNullSlots};
 use flexlex::domain::bot::{BotError, BotMessage, BotRequest, DialogAction, IntentState};
 use flexlex::domain::deadline::Deadline;
 use flexlex::domain::ids::{BotAliasId, BotId, BotRef, LocaleId};
-use flexlex::adapters::lex::{LexBot, LexSettings, StripNullSlots};
+use flexlex::ports::bot::Bot;
 use flexlex_emulators::lex::{
     DEMO_ALIAS_ID, DEMO_BOT_ID, DEMO_LOCALE_ID, Fault, LexEmulator, Times,
 };
@@ -658,7 +658,9 @@ mod env_child {
         if !endpoint.starts_with("http://127.0.0.1:") {
             return;
         }
-        let config = flexlex::app::compose::sdk_config(None).await.expect("http client");
+        let config = flexlex::app::compose::sdk_config(None)
+            .await
+            .expect("http client");
         let bot = LexBot::from_sdk_config(&config, &settings());
         // A slot-filling turn: Lex's `null` slots need the interceptor this client must carry.
         let turn = bot

@@ -6,15 +6,18 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::helpers::{api_key, ch};
+use flexlex::adapters::twilio::{Backoff, TwilioClient, TwilioClientConfig};
 use flexlex::domain::bot::{Button, Card};
-use flexlex::domain::cards::{ActionKind, ContentTemplate, ContentTypes, ListItem, ListPicker, QuickReply, QuickReplyAction, TextContent, rich_card};
-use flexlex::ports::content::ContentApi;
-use flexlex::turn::replies::RichCardError;
-use flexlex::ports::conversations::{Conversations, ReplyTag, TwilioError};
+use flexlex::domain::cards::{
+    ActionKind, ContentTemplate, ContentTypes, ListItem, ListPicker, QuickReply, QuickReplyAction,
+    TextContent, rich_card,
+};
 use flexlex::domain::deadline::Deadline;
 use flexlex::domain::ids::{ContentSid, LocaleId, MessageSid};
 use flexlex::domain::timers::{AfterHandoff, IsoDuration, TimerChange, TimerSettings, TimerUpdate};
-use flexlex::adapters::twilio::{Backoff, TwilioClient, TwilioClientConfig};
+use flexlex::ports::content::ContentApi;
+use flexlex::ports::conversations::{Conversations, ReplyTag, TwilioError};
+use flexlex::turn::replies::RichCardError;
 use flexlex_emulators::twilio::{
     CustomerKind, Fault, FaultKind, SeededConversation, TwilioEmulator,
 };
@@ -52,7 +55,6 @@ fn reply_tag() -> ReplyTag {
         piece: 0,
     }
 }
-
 
 fn deadline() -> Deadline {
     Deadline::after(Duration::from_secs(10))
@@ -445,7 +447,6 @@ async fn a_template_message_carries_the_sid_and_its_variables() {
     );
 }
 
-
 /// A hand-built template, so the adapter can send what the card mapping never would.
 fn quick_reply(body: &str, titles: &[&str]) -> ContentTemplate {
     ContentTemplate {
@@ -701,8 +702,6 @@ async fn template_messages_need_a_real_sid_and_object_variables() {
         .unwrap_err();
     assert_eq!(rejected_code(&error), Some(50377));
 }
-
-
 
 #[tokio::test]
 async fn the_content_host_follows_region_and_edge_like_the_others() {

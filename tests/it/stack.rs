@@ -779,7 +779,8 @@ fn bot_policy_settings_are_grouped_parameters_passed_to_the_function() {
     }
     // The template's defaults are the product's: a stack deployed with them behaves as if
     // none of these variables were set.
-    let deployed = flexlex::app::config::Config::from_settings(&settings).expect("defaults are valid");
+    let deployed =
+        flexlex::app::config::Config::from_settings(&settings).expect("defaults are valid");
     assert_eq!(deployed.behaviour, unset.behaviour);
 }
 

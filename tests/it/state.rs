@@ -5,19 +5,19 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use flexlex::domain::job::{Job, MessageJob, Route};
-use flexlex::domain::bot::{Button, Card, Intent, IntentState};
-use flexlex::ports::content::ContentCache;
-use flexlex::domain::cards::rich_card;
-use flexlex::domain::ids::{ContentSid, ConversationSid, InteractionSid, LocaleId, MessageSid};
-use flexlex::domain::plan::{Action, Plan, Reason};
-use flexlex::adapters::sqs::SqsTurnQueue;
-use flexlex::ports::queue::TurnQueue;
 use flexlex::adapters::dynamodb::DynamoStore;
 use flexlex::adapters::in_memory::InMemoryStore;
+use flexlex::adapters::sqs::SqsTurnQueue;
+use flexlex::domain::bot::{Button, Card, Intent, IntentState};
+use flexlex::domain::cards::rich_card;
 use flexlex::domain::conversation::{BusyTurn, Claim, Lease, Memory, Progress, Status};
-use flexlex::ports::store::{ConversationStore, StoreError};
+use flexlex::domain::ids::{ContentSid, ConversationSid, InteractionSid, LocaleId, MessageSid};
+use flexlex::domain::job::{Job, MessageJob, Route};
 use flexlex::domain::message::MessageAdded;
+use flexlex::domain::plan::{Action, Plan, Reason};
+use flexlex::ports::content::ContentCache;
+use flexlex::ports::queue::TurnQueue;
+use flexlex::ports::store::{ConversationStore, StoreError};
 
 use crate::moto::{fifo_queue, moto, state_table};
 

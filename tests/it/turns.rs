@@ -74,7 +74,9 @@ impl Fleetless {
     async fn run_one(&self) -> (usize, flexlex::outcome::Report) {
         let batch = self.poller.receive(10).await;
         let event = lambda_event(&batch, QUEUE_ARN);
-        let flexlex::app::lambda::Event::Turns(turns) = flexlex::app::lambda::Event::classify(event) else {
+        let flexlex::app::lambda::Event::Turns(turns) =
+            flexlex::app::lambda::Event::classify(event)
+        else {
             panic!("an SQS event")
         };
         let split = flexlex::turn::batch::lanes(turns);

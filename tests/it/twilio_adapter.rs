@@ -3,14 +3,16 @@
 use std::time::Duration;
 
 use crate::helpers::{api_key, ch, mb, wh};
+use flexlex::adapters::twilio::{Backoff, TwilioClient, TwilioClientConfig, regional_host};
 use flexlex::app::config::TwilioCredentials;
 use flexlex::domain::channel::ChannelType;
-use flexlex::ports::conversations::{Conversations, TwilioError};
-use flexlex::domain::handoff::InteractionRequest;
 use flexlex::domain::deadline::Deadline;
-use flexlex::domain::ids::{AccountSid, ApiKeySid, ConversationSid, WebhookSid, WorkflowSid, WorkspaceSid};
+use flexlex::domain::handoff::InteractionRequest;
+use flexlex::domain::ids::{
+    AccountSid, ApiKeySid, ConversationSid, WebhookSid, WorkflowSid, WorkspaceSid,
+};
 use flexlex::domain::secret::Secret;
-use flexlex::adapters::twilio::{Backoff, TwilioClient, TwilioClientConfig, regional_host};
+use flexlex::ports::conversations::{Conversations, TwilioError};
 use flexlex_emulators::twilio::{
     CustomerKind, Fault, FaultKind, SeededConversation, TwilioEmulator,
 };
@@ -828,7 +830,8 @@ async fn recent_messages_come_newest_first_and_the_listing_is_strict() {
 /// A reply tag for adapter calls that are not part of a turn.
 fn tag() -> flexlex::ports::conversations::ReplyTag {
     flexlex::ports::conversations::ReplyTag {
-        message: flexlex::domain::ids::MessageSid::parse("IM0123456789abcdef0123456789abcdef").unwrap(),
+        message: flexlex::domain::ids::MessageSid::parse("IM0123456789abcdef0123456789abcdef")
+            .unwrap(),
         part: 0,
         piece: 0,
     }

@@ -14,9 +14,9 @@ use std::sync::OnceLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use flexlex::domain::secret::Secret;
 use flexlex::intake::envelope::Envelope;
 use flexlex::intake::form::FormParams;
-use flexlex::domain::secret::Secret;
 use flexlex::intake::signature::{self, TokenSlot, Verdict, Verifier};
 use hmac::{Hmac, Mac};
 use sha1::Sha1;

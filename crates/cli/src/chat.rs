@@ -9,8 +9,8 @@ use crate::local::{self, BotChoice, LocalStack, StackOptions};
 use crate::transcript::Style;
 use crate::{ChatArgs, CliError};
 use flexlex::domain::ids::{BotAliasId, BotId, LocaleId};
-use flexlex::outcome::Outcome;
 use flexlex::domain::secret::Secret;
+use flexlex::outcome::Outcome;
 use flexlex_emulators::twilio::SeededConversation;
 
 /// The execute-api-shaped URL the chat's webhooks are signed for.

@@ -676,13 +676,14 @@ async fn probe(
     let body = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(&params)
         .finish();
-    let client = match flexlex::adapters::http::client(flexlex::adapters::http::HttpSettings::default()) {
-        Ok(client) => client,
-        Err(e) => {
-            report.fix("probe", &e.to_string(), "report this as a bug");
-            return;
-        }
-    };
+    let client =
+        match flexlex::adapters::http::client(flexlex::adapters::http::HttpSettings::default()) {
+            Ok(client) => client,
+            Err(e) => {
+                report.fix("probe", &e.to_string(), "report this as a bug");
+                return;
+            }
+        };
     let started = Instant::now();
     let sent = client
         .post(&exact)

@@ -10,15 +10,15 @@ use serde_json::Value;
 
 use crate::{Channel, CliError};
 use aws_credential_types::provider::SharedCredentialsProvider;
-use flexlex::app::compose;
-use flexlex::ports::bot::Bot;
-use flexlex::app::config::Config;
-use flexlex::domain::deadline::Deadline;
-use flexlex::app::bridge::Bridge;
 use flexlex::adapters::http::{HttpBuildError, HttpSettings, SmithyHttpClient};
 use flexlex::adapters::lex::{LexBot, LexSettings};
-use flexlex::outcome::Report;
+use flexlex::app::bridge::Bridge;
+use flexlex::app::compose;
+use flexlex::app::config::Config;
+use flexlex::domain::deadline::Deadline;
 use flexlex::domain::secret::Secret;
+use flexlex::outcome::Report;
+use flexlex::ports::bot::Bot;
 use flexlex_emulators::lex::{DEMO_ALIAS_ID, DEMO_BOT_ID, LexEmulator};
 use flexlex_emulators::twilio::{
     ContentTemplate, CustomerKind, SeededConversation, TwilioEmulator,

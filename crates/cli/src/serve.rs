@@ -16,11 +16,11 @@ use tokio::task::JoinSet;
 use crate::local::{self, BotChoice, LocalStack, SIMULATE_SIGNING_TOKEN, StackOptions};
 use crate::transcript::record_lines;
 use crate::{Channel, CliError, ServeArgs};
-use flexlex::app::config::Config;
-use flexlex::intake::envelope::{Envelope, Headers};
 use flexlex::app::bridge::Bridge;
-use flexlex::outcome::Report;
+use flexlex::app::config::Config;
 use flexlex::domain::secret::Secret;
+use flexlex::intake::envelope::{Envelope, Headers};
+use flexlex::outcome::Report;
 use flexlex_emulators::sid::random_hex;
 
 /// Where events go: the emulated stack (one event at a time, so each event's recorded actions
@@ -137,10 +137,12 @@ async fn real_bridge() -> Result<Bridge, CliError> {
     if std::env::var_os("TWILIO_SECRET_ID").is_none() {
         Config::from_env().map_err(advice)?;
     }
-    flexlex::app::compose::bridge_from_env().await.map_err(|e| match e {
-        flexlex::app::compose::InitError::Config(e) => advice(e),
-        flexlex::app::compose::InitError::Http(e) => CliError::Runtime(e.to_string()),
-    })
+    flexlex::app::compose::bridge_from_env()
+        .await
+        .map_err(|e| match e {
+            flexlex::app::compose::InitError::Config(e) => advice(e),
+            flexlex::app::compose::InitError::Http(e) => CliError::Runtime(e.to_string()),
+        })
 }
 
 async fn shutdown_signal() {

@@ -14,12 +14,12 @@ use reqwest::{Method, Url};
 use serde::Deserialize;
 
 use crate::CliError;
-use flexlex::app::config::TwilioCredentials;
-use flexlex::domain::ids::{AccountSid, ApiKeySid};
-use flexlex::domain::secret::Secret;
 use flexlex::adapters::twilio::api::ErrorBody;
 use flexlex::adapters::twilio::client::DEFAULT_CONVERSATIONS_BASE;
 use flexlex::adapters::twilio::regional_host;
+use flexlex::app::config::TwilioCredentials;
+use flexlex::domain::ids::{AccountSid, ApiKeySid};
+use flexlex::domain::secret::Secret;
 
 /// The list is paged by 50 (Twilio's maximum); a real account has far fewer pages than this.
 const PAGE_SIZE: usize = 50;
@@ -208,8 +208,9 @@ impl TwilioAdmin {
     }
 
     pub fn new(credentials: TwilioCredentials, base: Url) -> Result<Self, CliError> {
-        let http = flexlex::adapters::http::client(flexlex::adapters::http::HttpSettings::default())
-            .map_err(|e| CliError::Runtime(e.to_string()))?;
+        let http =
+            flexlex::adapters::http::client(flexlex::adapters::http::HttpSettings::default())
+                .map_err(|e| CliError::Runtime(e.to_string()))?;
         Ok(Self {
             http,
             credentials,

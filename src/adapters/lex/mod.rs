@@ -25,9 +25,11 @@ use aws_sdk_lexruntimev2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_lexruntimev2::operation::recognize_text::{RecognizeTextError, RecognizeTextOutput};
 use aws_sdk_lexruntimev2::types;
 
-use crate::ports::bot::Bot;
-use crate::domain::bot::{BotError, BotMessage, BotRequest, BotTurn, Button, Card, DialogAction, Intent, IntentState};
+use crate::domain::bot::{
+    BotError, BotMessage, BotRequest, BotTurn, Button, Card, DialogAction, Intent, IntentState,
+};
 use crate::domain::deadline::Deadline;
+use crate::ports::bot::Bot;
 
 /// Timeouts and retries for the Lex client.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,8 +5,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::domain::customer::{ConversationInfo, MessagingBinding, Participant};
-use crate::ports::conversations::ScopedWebhook;
 use crate::domain::ids::{ContentSid, InteractionSid, ParticipantSid, WebhookSid};
+use crate::ports::conversations::ScopedWebhook;
 
 /// Twilio's exception body: `{"code", "message", "more_info", "status"}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

@@ -30,17 +30,19 @@ use super::api::{
     ContentResource, ConversationResource, ErrorBody, InteractionResource, MessagePage,
     ParticipantPage, WebhookPage, WebhookResource,
 };
-use crate::adapters::backoff::{Backoff, parse_retry_after};
 use super::hostname::regional_host;
+use crate::adapters::backoff::{Backoff, parse_retry_after};
 use crate::app::config::TwilioCredentials;
-use crate::ports::content::ContentApi;
 use crate::domain::cards::ContentTemplate;
 use crate::domain::customer::{ConversationInfo, Participant};
-use crate::ports::conversations::{Conversations, NewWebhook, PostedMessage, ReplyTag, ScopedWebhook, TwilioError};
-use crate::domain::handoff::InteractionRequest;
 use crate::domain::deadline::Deadline;
+use crate::domain::handoff::InteractionRequest;
 use crate::domain::ids::{ContentSid, ConversationSid, InteractionSid, WebhookSid};
 use crate::domain::timers::TimerUpdate;
+use crate::ports::content::ContentApi;
+use crate::ports::conversations::{
+    Conversations, NewWebhook, PostedMessage, ReplyTag, ScopedWebhook, TwilioError,
+};
 
 /// Twilio's production hosts.
 pub const DEFAULT_CONVERSATIONS_BASE: &str = "https://conversations.twilio.com";
@@ -722,7 +724,10 @@ impl Conversations for TwilioClient {
     ) -> Result<WebhookSid, TwilioError> {
         const OPERATION: &str = "create_webhook";
         let mut form = vec![
-            ("Target", crate::ports::conversations::WEBHOOK_TARGET.to_owned()),
+            (
+                "Target",
+                crate::ports::conversations::WEBHOOK_TARGET.to_owned(),
+            ),
             ("Configuration.Url", webhook.url.clone()),
             ("Configuration.Method", "POST".to_owned()),
         ];
