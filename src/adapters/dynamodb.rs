@@ -30,7 +30,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use crate::adapters::aws_error;
 use crate::domain::cards::ContentKey;
 use crate::domain::conversation::{
-    BusyTurn, Claim, Lease, Memory, Progress, RETENTION_SECS, Status,
+    BusyTurn, Claim, ClaimView, Lease, Memory, Progress, RETENTION_SECS, Status, Verdict,
+    decide_claim,
 };
 use crate::domain::ids::{ContentSid, ConversationSid, MessageSid};
 use crate::ports::content::{CacheError, ContentCache};
@@ -149,74 +150,76 @@ fn handled(item: &Item, message: &MessageSid) -> bool {
     matches!(item.get("handled"), Some(AttributeValue::Ss(set)) if set.iter().any(|m| m == message.as_str()))
 }
 
-/// Reads the claim's answer from the item as it was before the claim; `won` says whether the
-/// claim's condition held.
+fn number(item: &Item, name: &str) -> Option<u64> {
+    match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse().ok(),
+        _ => None,
+    }
+}
+
+/// Reads the claim's answer from the item as it was before the claim (the domain's claim
+/// decision over what the item holds); `won` says whether the claim's condition held.
 fn classify(
     item: &Item,
     message: &MessageSid,
     lease: Lease,
     won: bool,
 ) -> Result<Claim, StoreError> {
-    let now = lease.now_secs();
-    if handled(item, message) {
-        return Ok(Claim::Duplicate);
-    }
     let progress = match item.get(&progress_attribute(message)) {
         Some(AttributeValue::S(text)) => Some(text),
         _ => None,
     };
-    if won {
-        let memory = memory_of(item, now)?;
-        return match progress {
-            // No progress before this claim: a message not seen before.
-            None => Ok(Claim::Fresh { memory }),
-            Some(text) => {
-                let progress = serde_json::from_str(text).map_err(|e| StoreError::Conflict {
+    let holder = match (item.get("holder"), number(item, "held_until")) {
+        (Some(AttributeValue::S(holder)), Some(until_ms)) => Some((holder.as_str(), until_ms)),
+        _ => None,
+    };
+    let view = ClaimView {
+        status: status_of(item),
+        handled: handled(item, message),
+        in_flight_until: progress.map(|_| number(item, &lease_attribute(message)).unwrap_or(0)),
+        holder,
+    };
+    let verdict = decide_claim(&view, message, lease);
+    // The condition expression and the decision are the same rule; if they disagree, the item
+    // changed between the write and the read that replaced a missing `ALL_OLD`.
+    let verdict = match verdict {
+        Verdict::Fresh | Verdict::Resume if !won => {
+            if progress.is_none() {
+                return Err(StoreError::Conflict {
                     operation: "claim",
-                    detail: format!("stored progress is not readable: {e}"),
-                })?;
-                Ok(Claim::Resume {
-                    memory,
-                    progress: Box::new(progress),
-                })
+                    detail:
+                        "the claim condition failed for a message neither handled nor in flight"
+                            .into(),
+                });
             }
-        };
-    }
-    let number = |name: &str| match item.get(name) {
-        Some(AttributeValue::N(n)) => n.parse::<u64>().ok(),
-        _ => None,
-    };
-    // Another message's turn holds the conversation (its lease had not ended at the claim).
-    let held_by_another = match item.get("holder") {
-        Some(AttributeValue::S(holder)) if holder != message.as_str() => number("held_until"),
-        _ => None,
-    };
-    // Lost the condition while in flight: another delivery holds this turn's lease, or another
-    // message's turn holds the conversation.
-    if progress.is_some() {
-        return Ok(match number(&lease_attribute(message)) {
-            Some(until_ms) if until_ms > lease.now_ms => Claim::Busy {
-                until_ms,
-                turn: BusyTurn::ThisMessage,
-            },
-            _ => Claim::Busy {
-                until_ms: held_by_another.unwrap_or(0),
+            Verdict::Busy {
+                until_ms: 0,
                 turn: BusyTurn::AnotherMessage,
-            },
-        });
-    }
-    match (status_of(item), held_by_another) {
-        (Status::HandedOff, _) => Ok(Claim::HandedOff),
-        (Status::Closed, _) => Ok(Claim::Closed),
-        (Status::Bot, Some(until_ms)) => Ok(Claim::Busy {
-            until_ms,
-            turn: BusyTurn::AnotherMessage,
-        }),
-        (Status::Bot, None) => Err(StoreError::Conflict {
-            operation: "claim",
-            detail: "the claim condition failed for a message neither handled nor in flight".into(),
-        }),
-    }
+            }
+        }
+        verdict => verdict,
+    };
+    let now = lease.now_secs();
+    Ok(match verdict {
+        Verdict::Fresh => Claim::Fresh {
+            memory: memory_of(item, now)?,
+        },
+        Verdict::Resume => {
+            let text = progress.map_or("", String::as_str);
+            let progress = serde_json::from_str(text).map_err(|e| StoreError::Conflict {
+                operation: "claim",
+                detail: format!("stored progress is not readable: {e}"),
+            })?;
+            Claim::Resume {
+                memory: memory_of(item, now)?,
+                progress: Box::new(progress),
+            }
+        }
+        Verdict::Busy { until_ms, turn } => Claim::Busy { until_ms, turn },
+        Verdict::Duplicate => Claim::Duplicate,
+        Verdict::HandedOff => Claim::HandedOff,
+        Verdict::Closed => Claim::Closed,
+    })
 }
 
 #[async_trait]

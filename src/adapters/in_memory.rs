@@ -8,7 +8,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use crate::domain::cards::ContentKey;
-use crate::domain::conversation::{BusyTurn, Claim, Lease, Memory, Progress, Status};
+use crate::domain::conversation::{
+    Claim, ClaimView, Lease, Memory, Progress, Status, Verdict, decide_claim,
+};
 use crate::domain::ids::{ContentSid, ConversationSid, MessageSid};
 use crate::lock;
 use crate::ports::content::{CacheError, ContentCache};
@@ -19,8 +21,11 @@ struct Record {
     status: Status,
     handled: HashSet<MessageSid>,
     memory: Memory,
-    /// Each turn in flight: its progress and the lease of the delivery running it.
+    /// Each turn in flight: its progress and the lease of the delivery running it (epoch ms;
+    /// 0 when released).
     in_flight: HashMap<MessageSid, (Progress, u64)>,
+    /// The message whose turn holds the conversation, and until when (epoch ms).
+    holder: Option<(MessageSid, u64)>,
 }
 
 #[derive(Debug, Default)]
@@ -70,54 +75,44 @@ impl ConversationStore for InMemoryStore {
                     ..Memory::default()
                 },
                 in_flight: HashMap::new(),
+                holder: None,
             });
-        if record.handled.contains(message) {
-            return Ok(Claim::Duplicate);
-        }
-        // One turn of a conversation at a time: another message's delivery within its lease.
-        let held_until = record
-            .in_flight
-            .iter()
-            .filter(|(other, (_, until_ms))| *other != message && *until_ms > lease.now_ms)
-            .map(|(_, (_, until_ms))| *until_ms)
-            .max();
-        if let Some((progress, until_ms)) = record.in_flight.get_mut(message) {
-            if *until_ms > lease.now_ms {
-                return Ok(Claim::Busy {
-                    until_ms: *until_ms,
-                    turn: BusyTurn::ThisMessage,
-                });
-            }
-            if let Some(until_ms) = held_until {
-                return Ok(Claim::Busy {
-                    until_ms,
-                    turn: BusyTurn::AnotherMessage,
-                });
-            }
+        let view = ClaimView {
+            status: record.status,
+            handled: record.handled.contains(message),
+            in_flight_until: record.in_flight.get(message).map(|(_, until_ms)| *until_ms),
+            holder: record
+                .holder
+                .as_ref()
+                .map(|(holder, until_ms)| (holder.as_str(), *until_ms)),
+        };
+        let verdict = decide_claim(&view, message, lease);
+        if verdict.takes_the_turn() {
+            let (_, until_ms) = record
+                .in_flight
+                .entry(message.clone())
+                .or_insert((Progress::Claimed, 0));
             *until_ms = lease.until_ms;
-            return Ok(Claim::Resume {
+            record.holder = Some((message.clone(), lease.until_ms));
+        }
+        Ok(match verdict {
+            Verdict::Fresh => Claim::Fresh {
                 memory: record.memory.clone(),
-                progress: Box::new(progress.clone()),
-            });
-        }
-        match record.status {
-            Status::HandedOff => Ok(Claim::HandedOff),
-            Status::Closed => Ok(Claim::Closed),
-            Status::Bot => {
-                if let Some(until_ms) = held_until {
-                    return Ok(Claim::Busy {
-                        until_ms,
-                        turn: BusyTurn::AnotherMessage,
-                    });
-                }
-                record
-                    .in_flight
-                    .insert(message.clone(), (Progress::Claimed, lease.until_ms));
-                Ok(Claim::Fresh {
-                    memory: record.memory.clone(),
-                })
-            }
-        }
+            },
+            Verdict::Resume => Claim::Resume {
+                memory: record.memory.clone(),
+                progress: Box::new(
+                    record
+                        .in_flight
+                        .get(message)
+                        .map_or(Progress::Claimed, |(progress, _)| progress.clone()),
+                ),
+            },
+            Verdict::Busy { until_ms, turn } => Claim::Busy { until_ms, turn },
+            Verdict::Duplicate => Claim::Duplicate,
+            Verdict::HandedOff => Claim::HandedOff,
+            Verdict::Closed => Claim::Closed,
+        })
     }
 
     async fn record(
@@ -152,11 +147,19 @@ impl ConversationStore for InMemoryStore {
         _now: u64,
     ) -> Result<(), StoreError> {
         let mut records = lock(&self.records);
+        // As in DynamoDB: only the turn in flight that holds the conversation (or a
+        // conversation nobody holds) finishes.
         let record = records
             .get_mut(conversation)
             .filter(|r| r.in_flight.contains_key(message))
+            .filter(|r| {
+                r.holder
+                    .as_ref()
+                    .is_none_or(|(holder, _)| holder == message)
+            })
             .ok_or_else(|| conflict("finish", message))?;
         record.in_flight.remove(message);
+        record.holder = None;
         record.handled.insert(message.clone());
         record.memory = memory.clone();
         record.status = status;
@@ -170,12 +173,20 @@ impl ConversationStore for InMemoryStore {
         lease: Lease,
     ) -> Result<(), StoreError> {
         let mut records = lock(&self.records);
-        if let Some((_, until_ms)) = records
-            .get_mut(conversation)
-            .and_then(|r| r.in_flight.get_mut(message))
-            .filter(|(_, until_ms)| *until_ms == lease.until_ms)
-        {
-            *until_ms = 0;
+        let Some(record) = records.get_mut(conversation) else {
+            return Ok(());
+        };
+        let holds = record
+            .holder
+            .as_ref()
+            .is_some_and(|(holder, _)| holder == message);
+        match record.in_flight.get_mut(message) {
+            Some((_, until_ms)) if holds && *until_ms == lease.until_ms => {
+                *until_ms = 0;
+                record.holder = None;
+            }
+            // Not ours any more (finished, or another delivery took it over): nothing to do.
+            _ => {}
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::bot::BotTurn;
 use crate::domain::clock::epoch_ms;
 use crate::domain::dialog_memory::ConversationMemory;
-use crate::domain::ids::InteractionSid;
+use crate::domain::ids::{InteractionSid, MessageSid};
 use crate::domain::plan::Plan;
 use crate::domain::timers::TimersState;
 
@@ -165,6 +165,82 @@ pub enum BusyTurn {
     AnotherMessage,
 }
 
+/// What a claim reads from a conversation's record, whichever store holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimView<'a> {
+    pub status: Status,
+    /// This message was handled.
+    pub handled: bool,
+    /// This message's turn is in flight: the end of the lease of the delivery running it
+    /// (epoch ms; 0 when released or never leased).
+    pub in_flight_until: Option<u64>,
+    /// The message whose turn holds the conversation, and until when (epoch ms).
+    pub holder: Option<(&'a str, u64)>,
+}
+
+/// What a claim decides, before the store attaches the memory and the progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The turn is ours, new.
+    Fresh,
+    /// The turn is ours, started before by a delivery now past its lease.
+    Resume,
+    Busy {
+        until_ms: u64,
+        turn: BusyTurn,
+    },
+    Duplicate,
+    HandedOff,
+    Closed,
+}
+
+impl Verdict {
+    /// Whether the claim takes the turn (and so writes the lease).
+    pub fn takes_the_turn(self) -> bool {
+        matches!(self, Self::Fresh | Self::Resume)
+    }
+}
+
+/// The claim decision, the conversation's state machine: one turn of a conversation at a time,
+/// each message once, nothing for the bot once the conversation is an agent's or closed.
+///
+/// In order: a handled message is a duplicate; this message's turn in flight is busy while
+/// another delivery's lease runs, else resumed (unless another message's turn now holds the
+/// conversation); a new message waits while another message's turn holds the conversation;
+/// otherwise the status decides. Both stores call this; the DynamoDB adapter's condition
+/// expression is the same rule, written for the store.
+pub fn decide_claim(view: &ClaimView<'_>, message: &MessageSid, lease: Lease) -> Verdict {
+    if view.handled {
+        return Verdict::Duplicate;
+    }
+    let held_by_another = view
+        .holder
+        .filter(|(holder, until_ms)| *holder != message.as_str() && *until_ms > lease.now_ms)
+        .map(|(_, until_ms)| until_ms);
+    if let Some(until_ms) = view.in_flight_until {
+        return match held_by_another {
+            _ if until_ms > lease.now_ms => Verdict::Busy {
+                until_ms,
+                turn: BusyTurn::ThisMessage,
+            },
+            Some(until_ms) => Verdict::Busy {
+                until_ms,
+                turn: BusyTurn::AnotherMessage,
+            },
+            None => Verdict::Resume,
+        };
+    }
+    match (view.status, held_by_another) {
+        (Status::HandedOff, _) => Verdict::HandedOff,
+        (Status::Closed, _) => Verdict::Closed,
+        (Status::Bot, Some(until_ms)) => Verdict::Busy {
+            until_ms,
+            turn: BusyTurn::AnotherMessage,
+        },
+        (Status::Bot, None) => Verdict::Fresh,
+    }
+}
+
 impl BusyTurn {
     /// As the log line's `busy` field says it.
     pub fn as_str(self) -> &'static str {
@@ -180,5 +256,127 @@ impl BusyTurn {
             Self::ThisMessage => "another delivery is running this turn",
             Self::AnotherMessage => "a turn of another message of this conversation is running",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_000_000;
+
+    fn me() -> MessageSid {
+        MessageSid::parse("IM0000000000000000000000000000000a").unwrap()
+    }
+
+    fn lease() -> Lease {
+        Lease {
+            now_ms: NOW,
+            until_ms: NOW + 30_000,
+        }
+    }
+
+    fn view(status: Status) -> ClaimView<'static> {
+        ClaimView {
+            status,
+            handled: false,
+            in_flight_until: None,
+            holder: None,
+        }
+    }
+
+    const OTHER: &str = "IM0000000000000000000000000000000b";
+
+    #[test]
+    fn a_new_message_of_a_bot_conversation_is_fresh() {
+        assert_eq!(
+            decide_claim(&view(Status::Bot), &me(), lease()),
+            Verdict::Fresh
+        );
+        // Another message's lease that has run out does not hold the conversation.
+        let expired = ClaimView {
+            holder: Some((OTHER, NOW)),
+            ..view(Status::Bot)
+        };
+        assert_eq!(decide_claim(&expired, &me(), lease()), Verdict::Fresh);
+    }
+
+    #[test]
+    fn a_handled_message_is_a_duplicate_whatever_else_holds() {
+        let handled = ClaimView {
+            handled: true,
+            in_flight_until: Some(NOW + 1),
+            holder: Some((OTHER, NOW + 1)),
+            ..view(Status::Closed)
+        };
+        assert_eq!(decide_claim(&handled, &me(), lease()), Verdict::Duplicate);
+    }
+
+    #[test]
+    fn a_new_message_waits_while_another_turn_holds_the_conversation() {
+        let held = ClaimView {
+            holder: Some((OTHER, NOW + 5)),
+            ..view(Status::Bot)
+        };
+        assert_eq!(
+            decide_claim(&held, &me(), lease()),
+            Verdict::Busy {
+                until_ms: NOW + 5,
+                turn: BusyTurn::AnotherMessage
+            }
+        );
+    }
+
+    #[test]
+    fn a_turn_in_flight_is_busy_during_its_lease_and_resumed_after() {
+        let mine = me();
+        let running = ClaimView {
+            in_flight_until: Some(NOW + 7),
+            holder: Some((mine.as_str(), NOW + 7)),
+            ..view(Status::HandedOff)
+        };
+        assert_eq!(
+            decide_claim(&running, &mine, lease()),
+            Verdict::Busy {
+                until_ms: NOW + 7,
+                turn: BusyTurn::ThisMessage
+            }
+        );
+        // Past its lease (or released: 0), the turn resumes even after the status moved on:
+        // a handoff under way finishes.
+        for until in [NOW, 0] {
+            let dead = ClaimView {
+                in_flight_until: Some(until),
+                ..running
+            };
+            assert_eq!(decide_claim(&dead, &mine, lease()), Verdict::Resume);
+        }
+        // Unless another message's turn holds the conversation now.
+        let overtaken = ClaimView {
+            in_flight_until: Some(0),
+            holder: Some((OTHER, NOW + 9)),
+            ..running
+        };
+        assert_eq!(
+            decide_claim(&overtaken, &mine, lease()),
+            Verdict::Busy {
+                until_ms: NOW + 9,
+                turn: BusyTurn::AnotherMessage
+            }
+        );
+    }
+
+    #[test]
+    fn an_agents_or_closed_conversation_gets_no_new_turn() {
+        assert_eq!(
+            decide_claim(&view(Status::HandedOff), &me(), lease()),
+            Verdict::HandedOff
+        );
+        assert_eq!(
+            decide_claim(&view(Status::Closed), &me(), lease()),
+            Verdict::Closed
+        );
+        assert!(!Verdict::HandedOff.takes_the_turn());
+        assert!(Verdict::Resume.takes_the_turn());
     }
 }
