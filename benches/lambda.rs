@@ -179,7 +179,7 @@ async fn time_events(
     for event in events {
         let started = Instant::now();
         let report = bridge
-            .handle(event, Deadline::after(Duration::from_secs(10)))
+            .intake(event, Deadline::after(Duration::from_secs(10)))
             .await;
         let line = flexlex::app::telemetry::event_line(&report, 0);
         std::hint::black_box(line);
@@ -363,7 +363,7 @@ async fn measured_turn(
 ) -> Cost {
     let before = twilio.requests().len();
     let report = bridge
-        .handle(event, Deadline::after(Duration::from_secs(20)))
+        .intake(event, Deadline::after(Duration::from_secs(20)))
         .await;
     let requests: Vec<String> = twilio.requests()[before..]
         .iter()
@@ -511,15 +511,15 @@ struct EncodeOnly;
 
 #[async_trait::async_trait]
 impl flexlex::ports::queue::TurnQueue for EncodeOnly {
-    async fn dispatch(
+    async fn enqueue(
         &self,
-        turn: flexlex::domain::job::AdmittedTurn,
-        _: Deadline,
-    ) -> Result<flexlex::ports::queue::Dispatched, flexlex::ports::queue::QueueError> {
-        let body = serde_json::to_string(&turn)
+        job: &flexlex::domain::job::Job,
+    ) -> Result<(), flexlex::ports::queue::QueueError> {
+        let body = job
+            .to_body()
             .map_err(|e| flexlex::ports::queue::QueueError::Refused(e.to_string()))?;
         std::hint::black_box(body);
-        Ok(flexlex::ports::queue::Dispatched::Queued)
+        Ok(())
     }
 }
 

@@ -190,7 +190,7 @@ pub async fn bridge_from_env() -> Result<Bridge, InitError> {
     let twilio = twilio_client(&config.twilio)?;
     let twilio = Arc::new(twilio);
     let ports = Ports::local(Arc::new(bot), twilio.clone()).with_content(twilio);
-    let mut ports = match &config.engines.state_table {
+    let mut ports = match &config.aws.state_table {
         Some(table) => {
             let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
                 .timeout_config(state_timeouts())
@@ -203,7 +203,7 @@ pub async fn bridge_from_env() -> Result<Bridge, InitError> {
         None => ports,
     };
     ports.queue = config
-        .engines
+        .aws
         .turn_queue_url
         .as_ref()
         .map(|url| -> Arc<dyn TurnQueue> {

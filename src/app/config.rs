@@ -65,13 +65,13 @@ pub struct TwilioSettings {
 pub struct Config {
     pub twilio: TwilioSettings,
     pub behaviour: Behaviour,
-    pub engines: Engines,
+    pub aws: AwsResources,
 }
 
-/// Where turns queue and conversation state lives. Unset: turns run in this process behind a
+/// The AWS resources the stack created for turns and state. Unset: turns run in this process behind a
 /// per-conversation lane, with state in memory (local runs and tests).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Engines {
+pub struct AwsResources {
     /// `TURN_QUEUE_URL`: the SQS FIFO queue of admitted turns.
     pub turn_queue_url: Option<String>,
     /// `STATE_TABLE`: the DynamoDB table of conversation state.
@@ -281,7 +281,7 @@ impl Config {
             rich_cards: parse_rich_cards(get("RICH_CARDS").unwrap_or("whatsapp"))?,
         };
 
-        let engines = Engines {
+        let aws = AwsResources {
             turn_queue_url: get("TURN_QUEUE_URL")
                 .map(|raw| {
                     if !raw.starts_with("https://") && !raw.starts_with("http://") {
@@ -298,7 +298,7 @@ impl Config {
                 .transpose()?,
             state_table: get("STATE_TABLE").map(str::to_owned),
         };
-        if engines.turn_queue_url.is_some() && engines.state_table.is_none() {
+        if aws.turn_queue_url.is_some() && aws.state_table.is_none() {
             return Err(ConfigError::new(
                 "STATE_TABLE",
                 "missing while TURN_QUEUE_URL is set: turns delivered by the queue need the shared conversation state to be handled once",
@@ -308,7 +308,7 @@ impl Config {
         Ok(Self {
             twilio,
             behaviour,
-            engines,
+            aws,
         })
     }
 }

@@ -150,7 +150,7 @@ impl std::fmt::Debug for TwilioClient {
 
 /// Whether an attempt with an unknown outcome may be made again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Replay {
+enum Retry {
     /// Doing it twice has the effect of doing it once.
     Idempotent,
     /// Creates something: repeated only when Twilio certainly did not process it.
@@ -158,14 +158,14 @@ enum Replay {
 }
 
 /// One REST call, before it is sent.
-struct Call {
+struct Request {
     operation: &'static str,
     method: Method,
     url: Url,
     form: Vec<(&'static str, String)>,
     /// A JSON body instead of the form (the Content API takes JSON).
     json: Option<serde_json::Value>,
-    replay: Replay,
+    retry: Retry,
 }
 
 /// A 2xx answer.
@@ -174,7 +174,7 @@ struct Reply {
 }
 
 /// What happened across the attempts of one call, whatever its result.
-struct Outcome {
+struct Attempts {
     result: Result<Reply, TwilioError>,
     /// An earlier attempt may have been applied by Twilio although it did not say so.
     maybe_applied_before: bool,
@@ -241,7 +241,7 @@ impl TwilioClient {
     }
 
     /// Runs a call with its retries, within the deadline.
-    async fn execute(&self, call: Call, deadline: Deadline) -> Outcome {
+    async fn execute(&self, call: Request, deadline: Deadline) -> Attempts {
         let mut attempts = 0u32;
         let mut maybe_applied_before = false;
         let mut last: Option<String> = None;
@@ -249,7 +249,7 @@ impl TwilioClient {
             let remaining = deadline.remaining();
             if remaining < MIN_ATTEMPT {
                 let last = last.unwrap_or_else(|| "no time left before the deadline".to_owned());
-                return Outcome {
+                return Attempts {
                     result: Err(unavailable(
                         &call,
                         attempts,
@@ -264,21 +264,21 @@ impl TwilioClient {
                 .await
             {
                 Ok(reply) => {
-                    return Outcome {
+                    return Attempts {
                         result: Ok(reply),
                         maybe_applied_before,
                     };
                 }
                 Err(AttemptError::Final(error)) => {
-                    return Outcome {
+                    return Attempts {
                         result: Err(error),
                         maybe_applied_before,
                     };
                 }
                 Err(AttemptError::Transient(t)) => t,
             };
-            if transient.maybe_applied && call.replay == Replay::OnlyIfUnprocessed {
-                return Outcome {
+            if transient.maybe_applied && call.retry == Retry::OnlyIfUnprocessed {
+                return Attempts {
                     result: Err(TwilioError::Ambiguous {
                         operation: call.operation,
                         attempts,
@@ -292,7 +292,7 @@ impl TwilioClient {
             }
             maybe_applied_before |= transient.maybe_applied;
             if attempts >= self.backoff.max_attempts {
-                return Outcome {
+                return Attempts {
                     result: Err(unavailable(&call, attempts, transient.what)),
                     maybe_applied_before,
                 };
@@ -307,7 +307,7 @@ impl TwilioClient {
                     transient.what,
                     pause.as_millis()
                 );
-                return Outcome {
+                return Attempts {
                     result: Err(unavailable(&call, attempts, what)),
                     maybe_applied_before,
                 };
@@ -324,7 +324,7 @@ impl TwilioClient {
         }
     }
 
-    async fn attempt(&self, call: &Call, timeout: Duration) -> Result<Reply, AttemptError> {
+    async fn attempt(&self, call: &Request, timeout: Duration) -> Result<Reply, AttemptError> {
         let mut request = self
             .http
             .request(call.method.clone(), call.url.clone())
@@ -394,7 +394,7 @@ impl TwilioClient {
         attributes: &str,
         deadline: Deadline,
     ) -> Result<(), TwilioError> {
-        let call = Call {
+        let call = Request {
             operation: "post_message",
             method: Method::POST,
             url: self.conversations_url(&format!("v1/Conversations/{conversation}/Messages")),
@@ -404,7 +404,7 @@ impl TwilioClient {
                 ("Attributes", attributes.to_owned()),
             ],
             json: None,
-            replay: Replay::OnlyIfUnprocessed,
+            retry: Retry::OnlyIfUnprocessed,
         };
         self.execute(call, deadline).await.result.map(drop)
     }
@@ -415,13 +415,13 @@ impl TwilioClient {
         url: Url,
         deadline: Deadline,
     ) -> Result<T, TwilioError> {
-        let call = Call {
+        let call = Request {
             operation,
             method: Method::GET,
             url,
             form: Vec::new(),
             json: None,
-            replay: Replay::Idempotent,
+            retry: Retry::Idempotent,
         };
         let reply = self.execute(call, deadline).await.result?;
         decode(operation, &reply.body)
@@ -458,7 +458,7 @@ fn transport_failure(error: &reqwest::Error) -> Transient {
     }
 }
 
-fn unavailable(call: &Call, attempts: u32, last: String) -> TwilioError {
+fn unavailable(call: &Request, attempts: u32, last: String) -> TwilioError {
     TwilioError::Unavailable {
         operation: call.operation,
         attempts,
@@ -551,13 +551,13 @@ impl Conversations for TwilioClient {
         conversation: &ConversationSid,
         deadline: Deadline,
     ) -> Result<(), TwilioError> {
-        let call = Call {
+        let call = Request {
             operation: "close",
             method: Method::POST,
             url: self.conversations_url(&format!("v1/Conversations/{conversation}")),
             form: vec![("State", "closed".to_owned())],
             json: None,
-            replay: Replay::Idempotent,
+            retry: Retry::Idempotent,
         };
         let outcome = self.execute(call, deadline).await;
         match outcome.result {
@@ -575,7 +575,7 @@ impl Conversations for TwilioClient {
         webhook: &WebhookSid,
         deadline: Deadline,
     ) -> Result<(), TwilioError> {
-        let call = Call {
+        let call = Request {
             operation: "remove_webhook",
             method: Method::DELETE,
             url: self.conversations_url(&format!(
@@ -583,7 +583,7 @@ impl Conversations for TwilioClient {
             )),
             form: Vec::new(),
             json: None,
-            replay: Replay::Idempotent,
+            retry: Retry::Idempotent,
         };
         match self.execute(call, deadline).await.result {
             Err(TwilioError::Rejected { status: 404, .. }) => Ok(()),
@@ -658,7 +658,7 @@ impl Conversations for TwilioClient {
         deadline: Deadline,
     ) -> Result<InteractionSid, TwilioError> {
         const OPERATION: &str = "create_interaction";
-        let call = Call {
+        let call = Request {
             operation: OPERATION,
             method: Method::POST,
             url: join(&self.flex_base, "v1/Interactions"),
@@ -667,7 +667,7 @@ impl Conversations for TwilioClient {
                 ("Routing", request.routing_json().to_string()),
             ],
             json: None,
-            replay: Replay::OnlyIfUnprocessed,
+            retry: Retry::OnlyIfUnprocessed,
         };
         let reply = self.execute(call, deadline).await.result?;
         let resource: InteractionResource = decode(OPERATION, &reply.body)?;
@@ -690,13 +690,13 @@ impl Conversations for TwilioClient {
         if update.is_empty() {
             return Ok(());
         }
-        let call = Call {
+        let call = Request {
             operation: "set_timers",
             method: Method::POST,
             url: self.conversations_url(&format!("v1/Conversations/{conversation}")),
             form: update.form(),
             json: None,
-            replay: Replay::Idempotent,
+            retry: Retry::Idempotent,
         };
         self.execute(call, deadline).await.result.map(drop)
     }
@@ -737,13 +737,13 @@ impl Conversations for TwilioClient {
                 .iter()
                 .map(|f| ("Configuration.Filters", f.clone())),
         );
-        let call = Call {
+        let call = Request {
             operation: OPERATION,
             method: Method::POST,
             url: self.conversations_url(&format!("v1/Conversations/{conversation}/Webhooks")),
             form,
             json: None,
-            replay: Replay::OnlyIfUnprocessed,
+            retry: Retry::OnlyIfUnprocessed,
         };
         let reply = self.execute(call, deadline).await.result?;
         let resource: WebhookResource = decode(OPERATION, &reply.body)?;
@@ -778,13 +778,13 @@ impl Conversations for TwilioClient {
             form.push(("ContentVariables", variables));
         }
         form.push(("Attributes", tag.attributes().to_string()));
-        let call = Call {
+        let call = Request {
             operation: "post_content",
             method: Method::POST,
             url: self.conversations_url(&format!("v1/Conversations/{conversation}/Messages")),
             form,
             json: None,
-            replay: Replay::OnlyIfUnprocessed,
+            retry: Retry::OnlyIfUnprocessed,
         };
         self.execute(call, deadline).await.result.map(drop)
     }
@@ -804,13 +804,13 @@ impl ContentApi for TwilioClient {
             operation: OPERATION,
             detail: e.to_string(),
         })?;
-        let call = Call {
+        let call = Request {
             operation: OPERATION,
             method: Method::POST,
             url: join(&self.content_base, "v1/Content"),
             form: Vec::new(),
             json: Some(body),
-            replay: Replay::Idempotent,
+            retry: Retry::Idempotent,
         };
         let reply = self.execute(call, deadline).await.result?;
         let resource: ContentResource = decode(OPERATION, &reply.body)?;
