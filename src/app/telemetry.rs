@@ -6,7 +6,8 @@ use std::io::Write;
 
 use serde_json::{Map, Value, json};
 
-use crate::outcome::{Outcome, Rejected, Report};
+use crate::outcome::{Cause, Outcome, Rejected, Report};
+use crate::ports::store::StoreError;
 
 /// CloudWatch namespace of the metrics (the stack's alarms read it).
 pub const NAMESPACE: &str = "flexlex";
@@ -106,6 +107,11 @@ pub fn event_line(report: &Report, timestamp_ms: u64) -> Value {
             "replaySafe".into(),
             json!(failure.replay == crate::outcome::Replay::Safe),
         );
+        // A busy conversation, typed: whose turn held it and until when.
+        if let Cause::State(StoreError::Busy { until_ms, turn }) = &failure.cause {
+            line.insert("busy".into(), json!(turn.as_str()));
+            line.insert("busyUntilMs".into(), json!(until_ms));
+        }
     }
     line.insert("messagesPosted".into(), json!(t.messages_posted));
     for (key, on) in [("resumed", t.resumed), ("late", t.late)] {
@@ -221,8 +227,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::domain::conversation::BusyTurn;
     use crate::domain::plan::Reason;
-    use crate::outcome::{Cause, Failure, Replay, Stage, Trace};
+    use crate::outcome::{Failure, Replay, Stage, Trace};
 
     fn report(outcome: Outcome) -> Report {
         Report {
@@ -300,5 +307,24 @@ mod tests {
             (Some(true), Some(true))
         );
         assert!(line.get("urlsTried").is_none());
+    }
+
+    #[test]
+    fn a_busy_conversation_is_typed_in_the_line() {
+        let busy = report(Outcome::Failed(Failure {
+            stage: Stage::Claim,
+            cause: Cause::State(StoreError::Busy {
+                until_ms: 1_700_000_000_000,
+                turn: BusyTurn::ThisMessage,
+            }),
+            replay: Replay::Safe,
+        }));
+        let line = event_line(&busy, 1);
+        assert_eq!(line["outcome"], "failed:claim");
+        assert_eq!(line["errorType"], "Transient.ReplaySafe");
+        assert_eq!(line["busy"], "this_message");
+        assert_eq!(line["busyUntilMs"], 1_700_000_000_000u64);
+        let other = report(Outcome::Replied);
+        assert!(event_line(&other, 1).get("busy").is_none());
     }
 }
