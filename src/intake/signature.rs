@@ -13,6 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use sha1::Sha1;
+use url::Url;
 
 use crate::domain::secret::Secret;
 use crate::intake::form::FormParams;
@@ -140,42 +141,40 @@ fn next_permutation(order: &mut [usize]) -> bool {
 
 /// `url` and, when it differs, its other port form: an explicit port removed, or the scheme's
 /// default port (443 for https, 80 for http) added, as twilio-python's validator tries both.
+///
+/// [`Url`] reads the authority (user info, an IPv6 literal, the port); the variant is then made
+/// from the text as given, since Twilio signs the URL byte for byte and `Url` would normalise
+/// it (an empty path becomes `/`, a default port disappears). An authority `Url` reads
+/// differently from the text (an empty port, `h:`) gets no variant.
 fn port_variants(url: &str) -> (&str, Option<String>) {
-    let Some(scheme_end) = url.find("://") else {
+    let Ok(parsed) = Url::parse(url) else {
         return (url, None);
     };
-    let start = scheme_end + 3;
-    let end = url[start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| start + i);
-    let authority = &url[start..end];
-    let host_start = authority.rfind('@').map_or(0, |i| i + 1);
-    let host_port = &authority[host_start..];
-    // For an IPv6 literal the port colon comes after the closing bracket.
-    let search_from = host_port.rfind(']').unwrap_or(0);
-    let colon = host_port[search_from..]
-        .rfind(':')
-        .map(|i| start + host_start + search_from + i);
-    match colon {
-        Some(colon) => {
-            let port = &url[colon + 1..end];
-            if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
-                return (url, None);
-            }
-            (url, Some(format!("{}{}", &url[..colon], &url[end..])))
-        }
-        None => {
-            let scheme = &url[..scheme_end];
-            let port = if scheme.eq_ignore_ascii_case("https") {
-                "443"
-            } else if scheme.eq_ignore_ascii_case("http") {
-                "80"
-            } else {
-                return (url, None);
-            };
-            (url, Some(format!("{}:{port}{}", &url[..end], &url[end..])))
-        }
-    }
+    let default = match parsed.scheme() {
+        "https" => 443,
+        "http" => 80,
+        _ => return (url, None),
+    };
+    let (Some(host), Some((scheme, after))) = (parsed.host_str(), url.split_once("://")) else {
+        return (url, None);
+    };
+    // RFC 3986: the authority runs to the first "/", "?" or "#"; the rest is kept as signed.
+    let (authority, rest) = after.split_at(after.find(['/', '?', '#']).unwrap_or(after.len()));
+    let user = match (parsed.username(), parsed.password()) {
+        ("", None) => String::new(),
+        (name, None) => format!("{name}@"),
+        (name, Some(password)) => format!("{name}:{password}@"),
+    };
+    let port = parsed.port().unwrap_or(default);
+    let variant = if authority.eq_ignore_ascii_case(&format!("{user}{host}")) {
+        format!("{scheme}://{authority}:{default}{rest}")
+    } else if authority.eq_ignore_ascii_case(&format!("{user}{host}:{port}")) {
+        let bare = &authority[..authority.len() - format!(":{port}").len()];
+        format!("{scheme}://{bare}{rest}")
+    } else {
+        return (url, None);
+    };
+    (url, Some(variant))
 }
 
 /// Which configured auth token produced a valid signature.
