@@ -1,77 +1,62 @@
 //! What ships: the root package is the Lambda and nothing else. The local tooling's crates and
-//! their frameworks must never come back into the product's normal dependency graph, where
-//! they would be compiled into every `sam build`.
+//! their frameworks, and what only a developer's machine needs (signing in with SSO or a
+//! credential process), must never come back into the graph the Lambda is compiled from, where
+//! they would be built into every `sam build`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::process::Command;
 
-use serde_json::Value;
-
 /// Crates that belong to local tooling only.
-const TOOLING: &[&str] = &["axum", "clap", "flexlex-emulators", "flexlex-cli"];
+const TOOLING: &[&str] = &[
+    "axum",
+    "clap",
+    "flexlex-emulators",
+    "flexlex-cli",
+    // aws-config's `sso` feature: the CLI signs in with SSO, the Lambda has its role.
+    "aws-sdk-sso",
+    "aws-sdk-ssooidc",
+];
 
-/// The names of every package the root package needs to build for its target (normal and
-/// build dependencies, transitively), resolved by cargo itself.
-fn product_graph() -> BTreeSet<String> {
+/// aws-config features only a developer's machine uses.
+const TOOLING_FEATURES: &[&str] = &["sso", "credentials-process"];
+
+/// `cargo tree` over what `cargo lambda build --arm64 --bin bootstrap` compiles: the root
+/// package alone (so its features are resolved as that build resolves them, without the CLI's),
+/// normal and build dependencies, for the Lambda's target. One line per package (or, with
+/// `features`, per enabled feature).
+fn product_tree(edges: &str) -> BTreeSet<String> {
     let output = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
-        // The Lambda's target: what `cargo lambda build --arm64` compiles.
-        .args(["--filter-platform", "aarch64-unknown-linux-gnu"])
+        .args(["tree", "-p", "flexlex", "--locked", "--offline", "--prefix", "none"])
+        .args(["-e", edges])
+        .args(["--target", "aarch64-unknown-linux-gnu"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
-        .expect("cargo metadata runs");
+        .expect("cargo tree runs");
     assert!(
         output.status.success(),
-        "cargo metadata failed: {}",
+        "cargo tree failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let metadata: Value = serde_json::from_slice(&output.stdout).expect("cargo metadata JSON");
-    let names: BTreeMap<&str, &str> = metadata["packages"]
-        .as_array()
-        .expect("packages")
-        .iter()
-        .map(|p| (p["id"].as_str().unwrap(), p["name"].as_str().unwrap()))
-        .collect();
-    let nodes: BTreeMap<&str, &Value> = metadata["resolve"]["nodes"]
-        .as_array()
-        .expect("resolve nodes")
-        .iter()
-        .map(|n| (n["id"].as_str().unwrap(), n))
-        .collect();
-    let root = metadata["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "flexlex")
-        .and_then(|p| p["id"].as_str())
-        .expect("the flexlex package");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| line.trim_end_matches(" (*)").to_owned())
+        .collect()
+}
 
-    let mut seen = BTreeSet::new();
-    let mut stack = vec![root];
-    while let Some(id) = stack.pop() {
-        if !seen.insert(id) {
-            continue;
-        }
-        for dep in nodes[id]["deps"].as_array().into_iter().flatten() {
-            // `dep_kinds[].kind` is null for normal dependencies, "dev" or "build" otherwise.
-            let shipped = dep["dep_kinds"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|k| k["kind"].is_null() || k["kind"] == "build");
-            if shipped {
-                stack.push(dep["pkg"].as_str().unwrap());
-            }
-        }
-    }
-    seen.into_iter().map(|id| names[id].to_owned()).collect()
+/// The package names in the product's graph.
+fn product_graph() -> BTreeSet<String> {
+    product_tree("normal,build")
+        .iter()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
 fn the_product_graph_holds_no_tooling() {
     let graph = product_graph();
     // The walk found the product's real dependencies, so an empty graph cannot pass.
-    for needed in ["lambda_runtime", "aws-sdk-lexruntimev2", "reqwest"] {
+    for needed in ["lambda_runtime", "aws-sdk-lexruntimev2", "reqwest", "aws-config"] {
         assert!(graph.contains(needed), "{needed} missing from {graph:?}");
     }
     let leaked: Vec<&str> = TOOLING
@@ -80,4 +65,23 @@ fn the_product_graph_holds_no_tooling() {
         .filter(|t| graph.contains(*t))
         .collect();
     assert_eq!(leaked, Vec::<&str>::new(), "tooling in the Lambda's graph");
+}
+
+#[test]
+fn the_products_aws_config_reads_credentials_as_lambda_gives_them() {
+    let features: BTreeSet<String> = product_tree("normal,build,features")
+        .into_iter()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("aws-config feature \"")?;
+            Some(rest.trim_end_matches('"').to_owned())
+        })
+        .collect();
+    // The walk saw aws-config's features at all, so an empty set cannot pass.
+    assert!(features.contains("rt-tokio"), "{features:?}");
+    let leaked: Vec<&str> = TOOLING_FEATURES
+        .iter()
+        .copied()
+        .filter(|f| features.contains(*f))
+        .collect();
+    assert_eq!(leaked, Vec::<&str>::new(), "aws-config features: {features:?}");
 }
