@@ -1,7 +1,9 @@
 //! Reads `template.yaml` and checks the promises the stack makes: asynchronous delivery, intake
 //! retries that stay inside the FIFO deduplication window, ordered turns on a FIFO queue with a
 //! dead-letter queue, a conversation state table, a kept record of failures, least-privilege IAM,
-//! alarms, and a VTL text that is byte for byte the one the VTL proof renders.
+//! alarms, API access logs, an optional customer managed KMS key used by everything that stores
+//! data, every security-scan exception explained, and a VTL text that is byte for byte the one the
+//! VTL proof renders.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -110,8 +112,9 @@ fn integration(t: &Value) -> &Value {
     )
 }
 
-/// Every statement of the function's role, with `Fn::If [cond, stmt, AWS::NoValue]` unwrapped.
-fn function_statements(t: &Value) -> Vec<&Value> {
+/// Every statement of the function's role, with `Fn::If [cond, stmt, AWS::NoValue]` unwrapped
+/// into the statement and the condition it depends on.
+fn conditional_statements(t: &Value) -> Vec<(Option<&str>, &Value)> {
     let role = resource(t, "FunctionRole");
     let policies = at(role, &["Properties", "Policies"])
         .as_sequence()
@@ -130,9 +133,9 @@ fn function_statements(t: &Value) -> Vec<&Value> {
                         Some("AWS::NoValue"),
                         "an optional statement falls back to nothing"
                     );
-                    out.push(&branches[1]);
+                    out.push((Some(str_of(&branches[0])), &branches[1]));
                 }
-                _ => out.push(s),
+                _ => out.push((None, s)),
             }
         }
     }
@@ -191,6 +194,40 @@ fn queue_props<'a>(t: &'a Value, name: &str) -> &'a Value {
     at(q, &["Properties"])
 }
 
+/// The `Fn::If [cond, a, b]` branches of `v`, panicking with `what` when it is something else.
+fn if_branches<'a>(v: &'a Value, what: &str) -> (&'a str, &'a Value, &'a Value) {
+    match single(v, "Fn::If")
+        .and_then(Value::as_sequence)
+        .map(Vec::as_slice)
+    {
+        Some([cond, yes, no]) => (str_of(cond), yes, no),
+        _ => panic!("{what}: expected Fn::If [condition, then, else], got {v:?}"),
+    }
+}
+
+/// `!If [HasKmsKey, !Ref KmsKeyArn, !Ref AWS::NoValue]`: the stack's key when one is given,
+/// else the property is left out (AWS managed or service-managed encryption).
+fn assert_uses_stack_key(v: &Value, what: &str) {
+    let (cond, yes, no) = if_branches(v, what);
+    assert_eq!(cond, "HasKmsKey", "{what}");
+    assert_eq!(ref_name(yes), Some("KmsKeyArn"), "{what} uses KmsKeyArn");
+    assert_eq!(ref_name(no), Some("AWS::NoValue"), "{what} without a key");
+}
+
+/// SSE-SQS by default; SSE-KMS with the stack's key when one is given (the two exclude each other).
+fn assert_queue_encrypted(t: &Value, name: &str) {
+    let q = queue_props(t, name);
+    let (cond, yes, no) = if_branches(at(q, &["SqsManagedSseEnabled"]), name);
+    assert_eq!(cond, "HasKmsKey", "{name}");
+    assert_eq!(
+        yes.as_bool(),
+        Some(false),
+        "{name}: SSE-KMS replaces SSE-SQS"
+    );
+    assert_eq!(no.as_bool(), Some(true), "{name}: SSE-SQS without a key");
+    assert_uses_stack_key(at(q, &["KmsMasterKeyId"]), name);
+}
+
 #[test]
 fn webhook_integration_is_async_non_proxy_lambda() {
     let t = template();
@@ -212,10 +249,10 @@ fn webhook_integration_is_async_non_proxy_lambda() {
         "'Event'",
         "API Gateway must invoke the function asynchronously"
     );
-    let passthrough = str_of(at(integ, &["passthroughBehavior"]));
-    assert!(
-        passthrough == "never" || passthrough == "when_no_templates",
-        "unmapped content types must be refused, got {passthrough}"
+    assert_eq!(
+        str_of(at(integ, &["passthroughBehavior"])),
+        "never",
+        "unmapped content types are refused (415), whatever templates exist"
     );
     let uri = sub_text(at(integ, &["uri"]));
     assert!(
@@ -350,11 +387,8 @@ fn async_intake_retries_within_the_dedup_window_and_keeps_failures() {
     );
 
     let q = queue_props(&t, "FailureQueue");
-    assert_eq!(
-        at(q, &["SqsManagedSseEnabled"]).as_bool(),
-        Some(true),
-        "the failure queue holds customer messages: encrypt it"
-    );
+    // The failure queue holds customer messages: encrypted, with the stack's key when given.
+    assert_queue_encrypted(&t, "FailureQueue");
     assert_eq!(
         at(q, &["MessageRetentionPeriod"]).as_u64(),
         Some(1_209_600),
@@ -374,7 +408,7 @@ fn turn_queue_is_fifo_deduplicated_by_message_and_encrypted() {
     );
     assert_eq!(str_of(at(q, &["DeduplicationScope"])), "messageGroup");
     assert_eq!(str_of(at(q, &["FifoThroughputLimit"])), "perMessageGroupId");
-    assert_eq!(at(q, &["SqsManagedSseEnabled"]).as_bool(), Some(true));
+    assert_queue_encrypted(&t, "TurnQueue");
     assert!(
         q.get("QueueName").is_none(),
         "CloudFormation names it (with .fifo)"
@@ -406,7 +440,7 @@ fn failed_turns_are_dead_lettered_to_a_fifo_queue_after_five_tries() {
         Some(true),
         "a FIFO queue's dead-letter queue is FIFO too"
     );
-    assert_eq!(at(dlq, &["SqsManagedSseEnabled"]).as_bool(), Some(true));
+    assert_queue_encrypted(&t, "TurnDeadLetterQueue");
     assert_eq!(
         at(dlq, &["MessageRetentionPeriod"]).as_u64(),
         Some(1_209_600),
@@ -485,34 +519,22 @@ fn state_table_is_on_demand_expiring_encrypted_and_kept() {
     let ttl = at(p, &["TimeToLiveSpecification"]);
     assert_eq!(str_of(at(ttl, &["AttributeName"])), "expires_at");
     assert_eq!(at(ttl, &["Enabled"]).as_bool(), Some(true));
-    assert_eq!(
-        at(p, &["SSESpecification", "SSEEnabled"]).as_bool(),
-        Some(true)
-    );
+    let sse = at(p, &["SSESpecification"]);
+    assert_eq!(at(sse, &["SSEEnabled"]).as_bool(), Some(true));
+    assert_eq!(str_of(at(sse, &["SSEType"])), "KMS");
+    assert_uses_stack_key(at(sse, &["KMSMasterKeyId"]), "StateTable");
 
-    let pitr = single(
-        at(
+    // The parameter itself, so a scanner reads its default ('true') as the table's setting.
+    assert_eq!(
+        ref_name(at(
             p,
             &[
                 "PointInTimeRecoverySpecification",
                 "PointInTimeRecoveryEnabled",
             ],
-        ),
-        "Fn::If",
-    )
-    .and_then(Value::as_sequence)
-    .expect("Fn::If");
-    assert_eq!(str_of(&pitr[0]), "WithPointInTimeRecovery");
-    assert_eq!(pitr[1].as_bool(), Some(true));
-    assert_eq!(pitr[2].as_bool(), Some(false));
-    let cond = single(
-        at(&t, &["Conditions", "WithPointInTimeRecovery"]),
-        "Fn::Equals",
-    )
-    .and_then(Value::as_sequence)
-    .expect("Fn::Equals");
-    assert_eq!(ref_name(&cond[0]), Some("PointInTimeRecovery"));
-    assert_eq!(str_of(&cond[1]), "true");
+        )),
+        Some("PointInTimeRecovery")
+    );
     let param = at(&t, &["Parameters", "PointInTimeRecovery"]);
     assert_eq!(str_of(at(param, &["Default"])), "true");
     assert_eq!(
@@ -819,11 +841,11 @@ fn twilio_secret_is_created_only_when_none_is_given() {
 #[test]
 fn iam_is_least_privilege() {
     let t = template();
-    let statements = function_statements(&t);
+    let statements = conditional_statements(&t);
     assert!(!statements.is_empty());
     let mut lex_statements = 0;
     let mut grants: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
-    for s in &statements {
+    for (condition, s) in &statements {
         assert_eq!(str_of(at(s, &["Effect"])), "Allow");
         let actions: Vec<&str> = as_list(at(s, &["Action"]))
             .into_iter()
@@ -831,7 +853,16 @@ fn iam_is_least_privilege() {
             .collect();
         let resources = as_list(at(s, &["Resource"]));
         for r in &resources {
-            assert_ne!(r.as_str(), Some("*"), "no wildcard resource in {s:?}");
+            if r.as_str() == Some("*") {
+                // X-Ray's write actions accept no resource; nothing else may name every one.
+                assert_eq!(
+                    actions,
+                    ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                    "no wildcard resource in {s:?}"
+                );
+                assert_eq!(*condition, Some("WithTracing"), "X-Ray only when tracing");
+                continue;
+            }
             if let Some(Value::String(text)) = single(r, "Fn::Sub") {
                 assert!(!text.contains('*'), "no wildcard in {text}");
             }
@@ -1234,4 +1265,461 @@ fn deploy_refuses_a_stack_with_no_bot_to_call() {
         Some("LexBotAliasArns")
     );
     assert_eq!(str_of(&contains[1]), "");
+}
+
+#[test]
+fn api_access_log_records_who_called_and_how_it_went_never_the_request() {
+    let t = template();
+    let setting = at(
+        resource(&t, "WebhookApi"),
+        &["Properties", "AccessLogSetting"],
+    );
+    assert_eq!(
+        get_att(at(setting, &["DestinationArn"])),
+        Some(("ApiAccessLogGroup", "Arn")),
+        "its own log group"
+    );
+    let format = str_of(at(setting, &["Format"]));
+    assert!(!format.contains('\n'), "one line per request: {format}");
+    let fields: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(format).expect("the access log format is a JSON object");
+    for (key, variable) in [
+        ("requestId", "$context.requestId"),
+        ("sourceIp", "$context.identity.sourceIp"),
+        ("status", "$context.status"),
+        ("integrationStatus", "$context.integration.status"),
+        ("integrationLatency", "$context.integrationLatency"),
+        ("responseLatency", "$context.responseLatency"),
+    ] {
+        assert_eq!(
+            fields.get(key).and_then(|v| v.as_str()),
+            Some(variable),
+            "the access log carries {key}"
+        );
+    }
+    // Each field is exactly one value API Gateway sets itself: nothing the caller wrote (body,
+    // headers, query, user agent) can reach the log or forge a field in it.
+    for (key, value) in &fields {
+        let value = value.as_str().unwrap_or_else(|| panic!("{key}: a string"));
+        let variable = value.strip_prefix("$context.").unwrap_or("");
+        assert!(
+            !variable.is_empty()
+                && variable
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.'),
+            "{key}: one $context variable, got {value:?}"
+        );
+    }
+    let lower = format.to_ascii_lowercase();
+    for never in [
+        "$input",
+        "requestoverride",
+        "responseoverride",
+        "body",
+        "header",
+        "signature",
+        "querystring",
+        "useragent",
+        "$stagevariables",
+        "apikey",
+    ] {
+        assert!(
+            !lower.contains(never),
+            "the access log must never carry {never}: {format}"
+        );
+    }
+
+    let access = resource(&t, "ApiAccessLogGroup");
+    assert_eq!(str_of(at(access, &["Type"])), "AWS::Logs::LogGroup");
+    let name = sub_text(at(access, &["Properties", "LogGroupName"]));
+    assert!(name.contains("${AWS::StackName}"), "{name}");
+    assert_ne!(
+        name,
+        sub_text(at(
+            resource(&t, "LogGroup"),
+            &["Properties", "LogGroupName"]
+        )),
+        "apart from the function's logs"
+    );
+    // Every log group, the function's and the access log, is kept LogRetentionDays.
+    let groups = resources_of_type(&t, "AWS::Logs::LogGroup");
+    assert_eq!(groups.len(), 2);
+    for (name, group) in groups {
+        assert_eq!(
+            ref_name(at(group, &["Properties", "RetentionInDays"])),
+            Some("LogRetentionDays"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn stack_key_is_optional_and_encrypts_everything_that_stores_data() {
+    let t = template();
+    let param = at(&t, &["Parameters", "KmsKeyArn"]);
+    assert_eq!(
+        str_of(at(param, &["Default"])),
+        "",
+        "AWS managed keys by default"
+    );
+    let pattern = str_of(at(param, &["AllowedPattern"]));
+    assert!(
+        pattern.starts_with("^$|") && pattern.contains(":kms:") && pattern.contains(":key/"),
+        "empty or a key ARN: {pattern}"
+    );
+    let not = single(at(&t, &["Conditions", "HasKmsKey"]), "Fn::Not")
+        .and_then(Value::as_sequence)
+        .expect("HasKmsKey is Not(Equals(..))");
+    let equals = single(&not[0], "Fn::Equals")
+        .and_then(Value::as_sequence)
+        .expect("Fn::Equals");
+    assert_eq!(ref_name(&equals[0]), Some("KmsKeyArn"));
+    assert_eq!(str_of(&equals[1]), "");
+
+    // Every resource that stores data, of every type that can, takes the key when it is given:
+    // a new queue, table, secret, log group or topic without it fails here.
+    let key_property: [(&str, &[&str]); 5] = [
+        ("AWS::SQS::Queue", &["KmsMasterKeyId"]),
+        (
+            "AWS::DynamoDB::Table",
+            &["SSESpecification", "KMSMasterKeyId"],
+        ),
+        ("AWS::SecretsManager::Secret", &["KmsKeyId"]),
+        ("AWS::Logs::LogGroup", &["KmsKeyId"]),
+        ("AWS::SNS::Topic", &["KmsMasterKeyId"]),
+    ];
+    let mut encrypted = std::collections::BTreeSet::new();
+    for (ty, path) in key_property {
+        for (name, r) in resources_of_type(&t, ty) {
+            let key = path
+                .iter()
+                .try_fold(at(r, &["Properties"]), |v, k| v.get(*k))
+                .unwrap_or_else(|| panic!("{name} ({ty}) has no {}", path.join(".")));
+            assert_uses_stack_key(key, name);
+            encrypted.insert(name);
+        }
+    }
+    assert_eq!(
+        encrypted.into_iter().collect::<Vec<_>>(),
+        [
+            "AlarmTopic",
+            "ApiAccessLogGroup",
+            "FailureQueue",
+            "LogGroup",
+            "StateTable",
+            "TurnDeadLetterQueue",
+            "TurnQueue",
+            "TwilioSecret",
+        ],
+        "the queues, the table, the secret, the log groups and the SNS alarm topic"
+    );
+    for queue in ["FailureQueue", "TurnQueue", "TurnDeadLetterQueue"] {
+        assert_queue_encrypted(&t, queue);
+    }
+
+    // The function may use a key only through the services that encrypt with it, and only the
+    // key it is given.
+    let kms: Vec<(Option<&str>, &Value)> = conditional_statements(&t)
+        .into_iter()
+        .filter(|(_, s)| {
+            as_list(at(s, &["Action"]))
+                .iter()
+                .any(|a| str_of(a).starts_with("kms:"))
+        })
+        .collect();
+    assert_eq!(kms.len(), 2, "the stack's key and an existing secret's key");
+    let via = |s: &Value| at(s, &["Condition", "StringEquals", "kms:ViaService"]).clone();
+    let (cond, stack_key) = kms
+        .iter()
+        .find(|(_, s)| ref_name(at(s, &["Resource"])) == Some("KmsKeyArn"))
+        .expect("a statement on KmsKeyArn");
+    assert_eq!(*cond, Some("HasKmsKey"), "only when a key is given");
+    let actions: Vec<&str> = as_list(at(stack_key, &["Action"]))
+        .into_iter()
+        .map(str_of)
+        .collect();
+    assert_eq!(
+        actions,
+        ["kms:Decrypt", "kms:GenerateDataKey"],
+        "send and receive, read and write: nothing else"
+    );
+    let services = via(stack_key);
+    let services = services.as_sequence().expect("kms:ViaService list");
+    assert_eq!(services.len(), 3);
+    assert_eq!(sub_text(&services[0]), "sqs.${AWS::Region}.amazonaws.com");
+    assert_eq!(
+        sub_text(&services[1]),
+        "dynamodb.${AWS::Region}.amazonaws.com"
+    );
+    let (cond, secrets, none) = if_branches(&services[2], "Secrets Manager");
+    assert_eq!(cond, "CreateTwilioSecret", "the stack's own secret only");
+    assert_eq!(
+        sub_text(secrets),
+        "secretsmanager.${AWS::Region}.amazonaws.com"
+    );
+    assert_eq!(ref_name(none), Some("AWS::NoValue"));
+
+    let (cond, secret_key) = kms
+        .iter()
+        .find(|(_, s)| ref_name(at(s, &["Resource"])) == Some("TwilioSecretKmsKeyArn"))
+        .expect("a statement on TwilioSecretKmsKeyArn");
+    assert_eq!(*cond, Some("HasSecretKmsKey"));
+    assert_eq!(str_of(at(secret_key, &["Action"])), "kms:Decrypt");
+    assert_eq!(
+        sub_text(&via(secret_key)),
+        "secretsmanager.${AWS::Region}.amazonaws.com"
+    );
+}
+
+#[test]
+fn api_gateway_logs_role_is_opt_in_kept_and_set_before_the_stage() {
+    let t = template();
+    let param = at(&t, &["Parameters", "CreateApiGatewayLogsRole"]);
+    assert_eq!(
+        str_of(at(param, &["Default"])),
+        "false",
+        "an account-wide setting is replaced only on request"
+    );
+    let cond = single(
+        at(&t, &["Conditions", "WithApiGatewayLogsRole"]),
+        "Fn::Equals",
+    )
+    .and_then(Value::as_sequence)
+    .expect("Fn::Equals");
+    assert_eq!(ref_name(&cond[0]), Some("CreateApiGatewayLogsRole"));
+    assert_eq!(str_of(&cond[1]), "true");
+    for name in ["ApiGatewayLogsRole", "ApiGatewayAccount"] {
+        let r = resource(&t, name);
+        assert_eq!(
+            str_of(at(r, &["Condition"])),
+            "WithApiGatewayLogsRole",
+            "{name}"
+        );
+        // Other APIs of the account log through it: a stack deletion must not take it away.
+        assert_eq!(str_of(at(r, &["DeletionPolicy"])), "Retain", "{name}");
+        assert_eq!(str_of(at(r, &["UpdateReplacePolicy"])), "Retain", "{name}");
+    }
+    assert_eq!(
+        get_att(at(
+            resource(&t, "ApiGatewayAccount"),
+            &["Properties", "CloudWatchRoleArn"]
+        )),
+        Some(("ApiGatewayLogsRole", "Arn"))
+    );
+    let role = at(resource(&t, "ApiGatewayLogsRole"), &["Properties"]);
+    let trust = at(role, &["AssumeRolePolicyDocument", "Statement"])
+        .as_sequence()
+        .expect("Statement");
+    assert_eq!(trust.len(), 1);
+    assert_eq!(
+        str_of(at(&trust[0], &["Principal", "Service"])),
+        "apigateway.amazonaws.com"
+    );
+    let managed = at(role, &["ManagedPolicyArns"])
+        .as_sequence()
+        .expect("ManagedPolicyArns");
+    assert_eq!(managed.len(), 1);
+    assert!(
+        sub_text(&managed[0])
+            .ends_with(":iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"),
+        "API Gateway's own logging policy, nothing more"
+    );
+    assert!(role.get("Policies").is_none());
+    // DependsOn cannot be conditional: a tag referring to the account setting orders the stage
+    // (with its access log) after it.
+    let tags = at(resource(&t, "WebhookApi"), &["Properties", "Tags"])
+        .as_mapping()
+        .expect("Tags");
+    assert!(
+        tags.values().any(|v| {
+            single(v, "Fn::If")
+                .and_then(Value::as_sequence)
+                .is_some_and(|b| {
+                    str_of(&b[0]) == "WithApiGatewayLogsRole"
+                        && ref_name(&b[1]) == Some("ApiGatewayAccount")
+                })
+        }),
+        "the stage refers to ApiGatewayAccount when the stack creates it"
+    );
+}
+
+#[test]
+fn tracing_and_reserved_concurrency_are_one_parameter_each_off_by_default() {
+    let t = template();
+    let tracing = at(&t, &["Parameters", "Tracing"]);
+    assert_eq!(str_of(at(tracing, &["Default"])), "PassThrough");
+    assert_eq!(
+        at(tracing, &["AllowedValues"]),
+        &Value::Sequence(vec!["Active".into(), "PassThrough".into()])
+    );
+    let with_tracing = single(at(&t, &["Conditions", "WithTracing"]), "Fn::Equals")
+        .and_then(Value::as_sequence)
+        .expect("Fn::Equals");
+    assert_eq!(ref_name(&with_tracing[0]), Some("Tracing"));
+    assert_eq!(str_of(&with_tracing[1]), "Active");
+    let function = at(resource(&t, "Function"), &["Properties"]);
+    assert_eq!(ref_name(at(function, &["Tracing"])), Some("Tracing"));
+    let (cond, on, off) = if_branches(
+        at(
+            resource(&t, "WebhookApi"),
+            &["Properties", "TracingEnabled"],
+        ),
+        "TracingEnabled",
+    );
+    assert_eq!(cond, "WithTracing");
+    assert_eq!((on.as_bool(), off.as_bool()), (Some(true), Some(false)));
+    assert!(
+        conditional_statements(&t)
+            .iter()
+            .any(|(c, s)| *c == Some("WithTracing")
+                && as_list(at(s, &["Action"]))
+                    .iter()
+                    .any(|a| str_of(a) == "xray:PutTraceSegments")),
+        "the role may send traces when tracing is on"
+    );
+
+    let reserved = at(&t, &["Parameters", "ReservedConcurrency"]);
+    assert_eq!(str_of(at(reserved, &["Type"])), "Number");
+    assert_eq!(
+        at(reserved, &["Default"]).as_u64(),
+        Some(0),
+        "none reserved"
+    );
+    assert_eq!(at(reserved, &["MinValue"]).as_u64(), Some(0));
+    let (cond, value, none) = if_branches(
+        at(function, &["ReservedConcurrentExecutions"]),
+        "ReservedConcurrentExecutions",
+    );
+    assert_eq!(cond, "HasReservedConcurrency");
+    assert_eq!(ref_name(value), Some("ReservedConcurrency"));
+    assert_eq!(
+        ref_name(none),
+        Some("AWS::NoValue"),
+        "0 leaves the property out (0 itself would stop the function)"
+    );
+    let not = single(at(&t, &["Conditions", "HasReservedConcurrency"]), "Fn::Not")
+        .and_then(Value::as_sequence)
+        .and_then(|s| single(&s[0], "Fn::Equals"))
+        .and_then(Value::as_sequence)
+        .expect("Not(Equals(..))");
+    assert_eq!(ref_name(&not[0]), Some("ReservedConcurrency"));
+    assert_eq!(str_of(&not[1]), "0");
+}
+
+/// `(resource, check id, comment)` of every checkov suppression in the template's Metadata.
+fn suppressions(t: &Value) -> Vec<(&str, &str, &str)> {
+    let mut out = Vec::new();
+    for (name, r) in at(t, &["Resources"]).as_mapping().expect("Resources") {
+        let Some(skips) = r.get("Metadata").and_then(|m| m.get("checkov")) else {
+            continue;
+        };
+        let name = str_of(name);
+        for skip in at(skips, &["skip"])
+            .as_sequence()
+            .expect("checkov: skip: list")
+        {
+            let comment = skip.get("comment").map(str_of).unwrap_or("");
+            out.push((name, str_of(at(skip, &["id"])), comment));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_scanner_exception_is_explained() {
+    let t = template();
+    let found = suppressions(&t);
+    for (resource, id, comment) in &found {
+        let number = id
+            .strip_prefix("CKV_AWS_")
+            .or_else(|| id.strip_prefix("CKV2_AWS_"))
+            .unwrap_or("");
+        assert!(
+            !number.is_empty() && number.chars().all(|c| c.is_ascii_digit()),
+            "{resource}: {id} is not a checkov AWS check id"
+        );
+        assert!(
+            comment.trim().len() >= 40 && !comment.contains('\n') && comment.len() <= 220,
+            "{resource}: {id} needs a one-line reason a reviewer can accept, got {comment:?}"
+        );
+    }
+    let mut reviewed = std::collections::BTreeSet::new();
+    for (resource, id, _) in &found {
+        assert!(
+            reviewed.insert((*resource, *id)),
+            "{id} suppressed twice on {resource}"
+        );
+    }
+    // Each exception is a security decision: a new one is reviewed, listed here and in
+    // docs/deploy.md's Security review.
+    let expected: std::collections::BTreeSet<(&str, &str)> = [
+        ("WebhookApi", "CKV_AWS_120"),
+        ("WebhookApi", "CKV_AWS_73"),
+        ("Function", "CKV_AWS_116"),
+        ("Function", "CKV_AWS_117"),
+        ("Function", "CKV_AWS_115"),
+        ("Function", "CKV_AWS_173"),
+        ("LogGroup", "CKV_AWS_158"),
+        ("ApiAccessLogGroup", "CKV_AWS_158"),
+        ("FailureQueue", "CKV_AWS_27"),
+        ("TurnQueue", "CKV_AWS_27"),
+        ("TurnDeadLetterQueue", "CKV_AWS_27"),
+        ("StateTable", "CKV_AWS_119"),
+        ("TwilioSecret", "CKV_AWS_149"),
+        ("AlarmTopic", "CKV_AWS_26"),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(reviewed, expected);
+    // Where the check would pass with KmsKeyArn set, the reason says the key is optional.
+    for (resource, id, comment) in &found {
+        if ["CKV_AWS_27", "CKV_AWS_119", "CKV_AWS_149", "CKV_AWS_158"].contains(id) {
+            assert!(
+                comment.contains("KmsKeyArn") && comment.contains("optional"),
+                "{resource}: {id}: {comment}"
+            );
+        }
+        if *id == "CKV_AWS_26" {
+            assert!(comment.contains("KmsKeyArn"), "{resource}: {comment}");
+        }
+    }
+    // Suppressions live in Metadata only, where they carry their reason: no inline comments.
+    let text = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
+    for inline in ["checkov:skip", "bridgecrew:skip"] {
+        assert!(
+            !text.contains(inline),
+            "suppress in the resource's Metadata, not with an inline {inline} comment"
+        );
+    }
+
+    // docs/deploy.md's Security review lists every exception, and only those.
+    let docs = std::fs::read_to_string(root().join("docs/deploy.md")).expect("docs/deploy.md");
+    let section = docs
+        .split("\n## ")
+        .find(|s| s.starts_with("Security review"))
+        .expect("docs/deploy.md has a Security review section");
+    // `(check id, resources cell)` of each row of the exceptions table.
+    let rows: Vec<(&str, &str)> = section
+        .lines()
+        .filter(|l| l.starts_with("| `CKV"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let id = cells[1].split('`').nth(1).unwrap_or("");
+            (id, cells.get(2).copied().unwrap_or(""))
+        })
+        .collect();
+    for (resource, id) in &expected {
+        assert!(
+            rows.iter()
+                .any(|(row_id, resources)| row_id == id
+                    && resources.contains(&format!("`{resource}`"))),
+            "docs/deploy.md's Security review has no row for {id} on {resource}"
+        );
+    }
+    for (id, resources) in &rows {
+        assert!(
+            expected.iter().any(|(_, e)| e == id),
+            "docs/deploy.md explains {id} ({resources}), which the template does not suppress"
+        );
+    }
 }
