@@ -1,9 +1,10 @@
-//! How long to wait before repeating a Twilio call.
+//! How long to wait before repeating a call, for every adapter that retries (Twilio, Lex).
 
 use std::time::Duration;
 
-/// Full-jitter exponential backoff: attempt `n` (0-based) waits a uniform random time in
-/// `[0, min(cap, base · 2ⁿ)]`, so concurrent Lambdas hitting the same 429 spread out.
+/// Exponential backoff with jitter: the wait after the `n`-th failure (0-based) is a uniform
+/// random time in `[c/2, c]` where `c = min(cap, base · 2ⁿ)`, so concurrent Lambdas hitting the
+/// same 429 (or the same busy Lex session) spread out, and none retries at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
     pub base: Duration,
@@ -29,10 +30,10 @@ impl Backoff {
         self.base.saturating_mul(factor).min(self.cap)
     }
 
-    /// A random wait in `[0, ceiling(retry)]`.
+    /// A random wait in `[ceiling(retry) / 2, ceiling(retry)]`.
     pub fn jittered(&self, retry: u32) -> Duration {
         let ceiling = u64::try_from(self.ceiling(retry).as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(rand::random_range(0..=ceiling))
+        Duration::from_nanos(rand::random_range(ceiling / 2..=ceiling))
     }
 }
 
@@ -70,7 +71,8 @@ mod tests {
         let b = Backoff::default();
         for retry in 0..8 {
             for _ in 0..50 {
-                assert!(b.jittered(retry) <= b.ceiling(retry));
+                let pause = b.jittered(retry);
+                assert!(pause <= b.ceiling(retry) && pause >= b.ceiling(retry) / 2);
             }
         }
     }

@@ -25,6 +25,7 @@ use aws_sdk_lexruntimev2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_lexruntimev2::operation::recognize_text::{RecognizeTextError, RecognizeTextOutput};
 use aws_sdk_lexruntimev2::types;
 
+use crate::adapters::backoff::Backoff;
 use crate::domain::bot::{
     BotError, BotMessage, BotRequest, BotTurn, Button, Card, DialogAction, Intent, IntentState,
 };
@@ -203,10 +204,15 @@ enum LexFailure {
     Other(BotError),
 }
 
-/// Base × 2^n, scaled by a random factor in [0.5, 1) so busy sessions do not retry in step.
+/// The pause before the `n`-th conflict retry: the shared backoff over the base, doubled each
+/// time (up to 2⁸ times), so busy sessions do not retry in step.
 fn jittered(base: Duration, n: u32) -> Duration {
-    let factor = 0.5 + rand::random::<f64>() / 2.0;
-    base.saturating_mul(1 << n.min(8)).mul_f64(factor)
+    Backoff {
+        base,
+        cap: base.saturating_mul(1 << 8),
+        max_attempts: u32::MAX,
+    }
+    .jittered(n)
 }
 
 /// Maps an SDK failure to the port's error, keeping Lex's error code.
