@@ -24,41 +24,15 @@ fn slots_json(intent: &Intent) -> Value {
     Value::Object(slots)
 }
 
-/// Everything the bot learned, as task attributes: routable by TaskRouter expressions
-/// (`lex.intent == "Agent"`) and shown to the agent, within TaskRouter's size limit.
-/// `bot` is `None` only when the webhook URL named no usable bot.
-pub fn task_attributes(
-    customer: &Customer,
-    bot: Option<&BotRef>,
-    turn: Option<&BotTurn>,
-    reason: &Reason,
-) -> Map<String, Value> {
-    task_attributes_with_memory(customer, bot, turn, reason, None).0
-}
-
-/// [`task_attributes`] plus, with the conversation's memory, the summary the agent reads
-/// first: `summary` (one line) and `botSummary` (turns, intents visited, slots gathered across
-/// intents, fallbacks, last confidence, sentiment trend). Cut to
-/// [`TASK_ATTRIBUTES_BUDGET`] in the order `summary` documents; the cuts made are returned
-/// for the log and listed in `attributesTrimmed`.
-pub fn task_attributes_with_memory(
-    customer: &Customer,
-    bot: Option<&BotRef>,
-    turn: Option<&BotTurn>,
-    reason: &Reason,
-    memory: Option<&ConversationMemory>,
-) -> (Map<String, Value>, Vec<Cut>) {
-    let mut attributes = full_attributes(customer, bot, turn, reason);
-    if let Some(memory) = memory {
-        add_summary(&mut attributes, memory);
-    }
-    let cuts = fit_task_attributes(&mut attributes, TASK_ATTRIBUTES_BUDGET);
-    (attributes, cuts)
-}
-
-/// What a handoff sends: [`task_attributes`], the conversation's memory ([`add_memory`]) and
-/// the summary, cut to [`TASK_ATTRIBUTES_BUDGET`] as a whole, so nothing added after the cut
-/// can push the task over TaskRouter's limit.
+/// What a handoff sends as task attributes: everything the bot learned, routable by TaskRouter
+/// expressions (`lex.intent == "Agent"`) and shown to the agent — who the customer is, the
+/// bot's last turn (`bot` is `None` only when the webhook URL named no usable bot), the
+/// conversation's memory ([`add_memory`]) and the summary the agent reads first (`summary`, one
+/// line, and `botSummary`: turns, intents visited, slots gathered across intents, fallbacks,
+/// last confidence, sentiment trend). Cut to [`TASK_ATTRIBUTES_BUDGET`] as a whole, in the
+/// order `summary` documents, so nothing added after the cut can push the task over
+/// TaskRouter's limit; the cuts made are returned for the log and listed in
+/// `attributesTrimmed`.
 pub fn handoff_attributes(
     customer: &Customer,
     bot: Option<&BotRef>,
@@ -320,11 +294,25 @@ mod tests {
             name: "+15551234567".into(),
             address: "+15551234567".into(),
         };
-        let attrs = task_attributes(
+        let (mut attrs, cuts) = handoff_attributes(
             &customer,
             Some(&bot),
             Some(&turn),
             &Reason::Intent("Agent".into()),
+            &Memory::default(),
+        );
+        assert_eq!(cuts, vec![]);
+        // What an empty memory adds, apart: no turns, no gathered slots, an empty summary.
+        assert_eq!(attrs.remove("botTurns"), Some(json!(0)));
+        let lex = attrs.get_mut("lex").and_then(Value::as_object_mut).unwrap();
+        assert_eq!(lex.remove("gatheredSlots"), Some(json!({})));
+        assert_eq!(
+            attrs.remove("summary"),
+            Some(json!(Summary::of(&ConversationMemory::default()).line()))
+        );
+        assert_eq!(
+            attrs.remove("botSummary"),
+            Some(Summary::of(&ConversationMemory::default()).to_json())
         );
         assert_eq!(
             Value::Object(attrs),
@@ -384,8 +372,12 @@ mod tests {
             memory.observe(&t, &rules);
         }
         let reason = Reason::Escalation(Escalation::Fallbacks { count: 2 });
-        let (attrs, cuts) =
-            task_attributes_with_memory(&sms_customer(), None, None, &reason, Some(&memory));
+        let memory = Memory {
+            turns: 2,
+            dialog: memory,
+            ..Memory::default()
+        };
+        let (attrs, cuts) = handoff_attributes(&sms_customer(), None, None, &reason, &memory);
         assert_eq!(cuts, vec![]);
         assert_eq!(
             Value::Object(attrs),
@@ -403,7 +395,8 @@ mod tests {
                     "fallbacks": 1,
                     "sentimentTrend": ["NEUTRAL", "NEGATIVE"]
                 },
-                "lex": {}
+                "botTurns": 2,
+                "lex": {"gatheredSlots": {"OrderFlowers": {"FlowerType": "roses"}}}
             })
         );
     }
@@ -494,12 +487,12 @@ mod tests {
             session_attributes: BTreeMap::from([("history".into(), "h".repeat(40_000))]),
             ..BotTurn::default()
         };
-        let (attrs, cuts) = task_attributes_with_memory(
+        let (attrs, cuts) = handoff_attributes(
             &sms_customer(),
             None,
             Some(&turn),
             &Reason::MediaOnly,
-            Some(&ConversationMemory::default()),
+            &Memory::default(),
         );
         assert_eq!(
             cuts,

@@ -26,7 +26,15 @@ const TOOLING_FEATURES: &[&str] = &["sso", "credentials-process"];
 /// `features`, per enabled feature).
 fn product_tree(edges: &str) -> BTreeSet<String> {
     let output = Command::new(env!("CARGO"))
-        .args(["tree", "-p", "flexlex", "--locked", "--offline", "--prefix", "none"])
+        .args([
+            "tree",
+            "-p",
+            "flexlex",
+            "--locked",
+            "--offline",
+            "--prefix",
+            "none",
+        ])
         .args(["-e", edges])
         .args(["--target", "aarch64-unknown-linux-gnu"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -56,7 +64,12 @@ fn product_graph() -> BTreeSet<String> {
 fn the_product_graph_holds_no_tooling() {
     let graph = product_graph();
     // The walk found the product's real dependencies, so an empty graph cannot pass.
-    for needed in ["lambda_runtime", "aws-sdk-lexruntimev2", "reqwest", "aws-config"] {
+    for needed in [
+        "lambda_runtime",
+        "aws-sdk-lexruntimev2",
+        "reqwest",
+        "aws-config",
+    ] {
         assert!(graph.contains(needed), "{needed} missing from {graph:?}");
     }
     let leaked: Vec<&str> = TOOLING
@@ -83,5 +96,9 @@ fn the_products_aws_config_reads_credentials_as_lambda_gives_them() {
         .copied()
         .filter(|f| features.contains(*f))
         .collect();
-    assert_eq!(leaked, Vec::<&str>::new(), "aws-config features: {features:?}");
+    assert_eq!(
+        leaked,
+        Vec::<&str>::new(),
+        "aws-config features: {features:?}"
+    );
 }
