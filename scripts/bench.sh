@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --bin bootstrap --example hello_lambda
-cargo bench --bench lambda -- "$@"
+# The benchmark drives the turn with the test doubles of the ports (feature `testing`).
+cargo bench --features testing --bench lambda -- "$@"

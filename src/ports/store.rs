@@ -39,7 +39,9 @@ impl StoreError {
 /// The conversation state. Every method is one round trip to the store.
 #[async_trait]
 pub trait ConversationStore: Send + Sync {
-    /// Claims `message` at `now` (epoch seconds), atomically: fresh, resumed, or why not.
+    /// Claims `message` for the delivery holding `lease` (when it claims, and until its
+    /// invocation's deadline), atomically, by the domain's claim decision
+    /// ([`crate::domain::conversation::decide_claim`]): fresh, resumed, or why not.
     async fn claim(
         &self,
         conversation: &ConversationSid,
@@ -48,7 +50,8 @@ pub trait ConversationStore: Send + Sync {
     ) -> Result<Claim, StoreError>;
 
     /// Records the turn's progress and, when the plan ends the bot's part, the new status,
-    /// so later messages are not answered while the handoff or close is under way.
+    /// so later messages are not answered while the handoff or close is under way. `now` is
+    /// epoch seconds.
     async fn record(
         &self,
         conversation: &ConversationSid,
@@ -58,7 +61,8 @@ pub trait ConversationStore: Send + Sync {
         now: u64,
     ) -> Result<(), StoreError>;
 
-    /// Marks `message` handled, stores the memory and status, and drops the turn's progress.
+    /// Marks `message` handled, stores the memory and status, drops the turn's progress and
+    /// lets go of the conversation. `now` is epoch seconds.
     async fn finish(
         &self,
         conversation: &ConversationSid,
