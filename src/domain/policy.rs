@@ -401,27 +401,6 @@ mod tests {
     }
 }
 
-/// [`plan_turn`], then the escalation rules over `memory`, which must already include `turn`
-/// (see [`decide`]). A bot request or an intent rule keeps its action; only a `Wait`
-/// becomes an escalation handoff, with the turn's messages kept.
-fn plan_turn_with_memory(
-    turn: &BotTurn,
-    memory: &ConversationMemory,
-    behaviour: &Behaviour,
-) -> Plan {
-    let plan = plan_turn(turn, behaviour);
-    if plan.action != Action::Wait {
-        return plan;
-    }
-    match escalation(memory, &behaviour.escalation) {
-        Some(rule) => Plan {
-            action: Action::Handoff(Reason::Escalation(rule)),
-            ..plan
-        },
-        None => plan,
-    }
-}
-
 /// A turn's plan and what observing it revealed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
@@ -429,11 +408,19 @@ pub struct Decision {
     pub observed: Observed,
 }
 
-/// Observes `turn` into `memory`, then plans it: the one call the turn code needs.
+/// The one call the turn makes: observes `turn` into `memory`, then plans it — [`plan_turn`],
+/// then the escalation rules over the memory that now includes `turn`. A bot request or an
+/// intent rule keeps its action; only a `Wait` becomes an escalation handoff, with the turn's
+/// messages kept.
 pub fn decide(turn: &BotTurn, memory: &mut ConversationMemory, behaviour: &Behaviour) -> Decision {
     let observed = memory.observe(turn, &behaviour.escalation);
-    Decision {
-        plan: plan_turn_with_memory(turn, memory, behaviour),
-        observed,
-    }
+    let plan = plan_turn(turn, behaviour);
+    let plan = match escalation(memory, &behaviour.escalation) {
+        Some(rule) if plan.action == Action::Wait => Plan {
+            action: Action::Handoff(Reason::Escalation(rule)),
+            ..plan
+        },
+        _ => plan,
+    };
+    Decision { plan, observed }
 }
