@@ -12,7 +12,7 @@ use crate::ports::store::StoreError;
 /// The end of one event's processing. Exactly one per event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Intake: the admitted turn is on the turn queue.
+    /// Intake: the job is on the turn queue.
     Enqueued,
     /// Replies posted; the conversation stays with the bot.
     Replied,

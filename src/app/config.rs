@@ -72,7 +72,7 @@ pub struct Config {
 /// per-conversation lane, with state in memory (local runs and tests).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AwsResources {
-    /// `TURN_QUEUE_URL`: the SQS FIFO queue of admitted turns.
+    /// `TURN_QUEUE_URL`: the SQS FIFO queue of jobs.
     pub turn_queue_url: Option<String>,
     /// `STATE_TABLE`: the DynamoDB table of conversation state.
     pub state_table: Option<String>,
