@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use crate::domain::bot::{BotError, BotRequest, BotTurn};
+use crate::domain::bot::{BotError, BotRequest, BotTurn, Button, Card};
 use crate::domain::cards::ContentTemplate;
 use crate::domain::customer::{ConversationInfo, Participant};
 use crate::domain::deadline::Deadline;
@@ -20,6 +20,22 @@ use crate::ports::content::ContentApi;
 use crate::ports::conversations::{
     Conversations, NewWebhook, PostedMessage, ReplyTag, ScopedWebhook, TwilioError, WEBHOOK_TARGET,
 };
+
+/// A card titled `title` whose buttons show `choices` and send them lower-cased, as the demo bot
+/// offers flowers.
+pub fn card(title: &str, choices: &[&str]) -> Card {
+    Card {
+        title: title.into(),
+        buttons: choices
+            .iter()
+            .map(|t| Button {
+                text: (*t).into(),
+                value: t.to_lowercase(),
+            })
+            .collect(),
+        ..Card::default()
+    }
+}
 
 /// Answers each request with the next scripted result, or `fallback` when the script is empty.
 #[derive(Clone, Default)]

@@ -199,27 +199,17 @@ fn classify(
         }
         verdict => verdict,
     };
-    let now = lease.now_secs();
-    Ok(match verdict {
-        Verdict::Fresh => Claim::Fresh {
-            memory: memory_of(item, now)?,
+    verdict.into_claim(
+        || memory_of(item, lease.now_secs()),
+        || {
+            serde_json::from_str(progress.map_or("", String::as_str)).map_err(|e| {
+                StoreError::Conflict {
+                    operation: "claim",
+                    detail: format!("stored progress is not readable: {e}"),
+                }
+            })
         },
-        Verdict::Resume => {
-            let text = progress.map_or("", String::as_str);
-            let progress = serde_json::from_str(text).map_err(|e| StoreError::Conflict {
-                operation: "claim",
-                detail: format!("stored progress is not readable: {e}"),
-            })?;
-            Claim::Resume {
-                memory: memory_of(item, now)?,
-                progress: Box::new(progress),
-            }
-        }
-        Verdict::Busy { until_ms, turn } => Claim::Busy { until_ms, turn },
-        Verdict::Duplicate => Claim::Duplicate,
-        Verdict::HandedOff => Claim::HandedOff,
-        Verdict::Closed => Claim::Closed,
-    })
+    )
 }
 
 #[async_trait]

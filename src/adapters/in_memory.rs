@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use crate::domain::cards::ContentKey;
 use crate::domain::conversation::{
-    Claim, ClaimView, Lease, Memory, Progress, Status, Verdict, decide_claim,
+    Claim, ClaimView, Lease, Memory, Progress, Status, decide_claim,
 };
 use crate::domain::ids::{ContentSid, ConversationSid, MessageSid};
 use crate::lock;
@@ -95,24 +95,15 @@ impl ConversationStore for InMemoryStore {
             *until_ms = lease.until_ms;
             record.holder = Some((message.clone(), lease.until_ms));
         }
-        Ok(match verdict {
-            Verdict::Fresh => Claim::Fresh {
-                memory: record.memory.clone(),
+        verdict.into_claim(
+            || Ok(record.memory.clone()),
+            || {
+                Ok(record
+                    .in_flight
+                    .get(message)
+                    .map_or(Progress::Claimed, |(progress, _)| progress.clone()))
             },
-            Verdict::Resume => Claim::Resume {
-                memory: record.memory.clone(),
-                progress: Box::new(
-                    record
-                        .in_flight
-                        .get(message)
-                        .map_or(Progress::Claimed, |(progress, _)| progress.clone()),
-                ),
-            },
-            Verdict::Busy { until_ms, turn } => Claim::Busy { until_ms, turn },
-            Verdict::Duplicate => Claim::Duplicate,
-            Verdict::HandedOff => Claim::HandedOff,
-            Verdict::Closed => Claim::Closed,
-        })
+        )
     }
 
     async fn record(

@@ -199,6 +199,26 @@ impl Verdict {
     pub fn takes_the_turn(self) -> bool {
         matches!(self, Self::Fresh | Self::Resume)
     }
+
+    /// The store's answer: a verdict that takes the turn gets the conversation's memory and,
+    /// to resume, the turn's progress, each read from the store only then.
+    pub fn into_claim<E>(
+        self,
+        memory: impl FnOnce() -> Result<Memory, E>,
+        progress: impl FnOnce() -> Result<Progress, E>,
+    ) -> Result<Claim, E> {
+        Ok(match self {
+            Self::Fresh => Claim::Fresh { memory: memory()? },
+            Self::Resume => Claim::Resume {
+                progress: Box::new(progress()?),
+                memory: memory()?,
+            },
+            Self::Busy { until_ms, turn } => Claim::Busy { until_ms, turn },
+            Self::Duplicate => Claim::Duplicate,
+            Self::HandedOff => Claim::HandedOff,
+            Self::Closed => Claim::Closed,
+        })
+    }
 }
 
 /// The claim decision, the conversation's state machine: one turn of a conversation at a time,

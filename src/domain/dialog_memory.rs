@@ -157,7 +157,7 @@ impl ConversationMemory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::bot::{Card, Intent, IntentState};
+    use crate::domain::bot::{Intent, IntentState};
     use crate::domain::escalation_rules::Threshold;
 
     fn intent(name: &str, slots: &[(&str, Option<&str>)]) -> Intent {
@@ -302,19 +302,7 @@ mod tests {
     fn the_last_card_offers_choices_until_the_bot_says_something_else() {
         let rules = EscalationRules::default();
         let mut m = ConversationMemory::default();
-        let card = |texts: &[&str]| {
-            BotMessage::Card(Card {
-                title: "Pick".into(),
-                buttons: texts
-                    .iter()
-                    .map(|t| Button {
-                        text: (*t).into(),
-                        value: t.to_lowercase(),
-                    })
-                    .collect(),
-                ..Card::default()
-            })
-        };
+        let card = |texts: &[&str]| BotMessage::Card(crate::testing::card("Pick", texts));
         let t = BotTurn {
             messages: vec![
                 card(&["A"]),

@@ -392,9 +392,10 @@ fn bot_request(bot: &BotRef, message: &MessageAdded, text: &str) -> BotRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::bot::Button;
-    use crate::domain::bot::{BotMessage, Card};
+
+    use crate::domain::bot::BotMessage;
     use crate::domain::escalation_rules::EscalationRules;
+    use crate::testing::card;
 
     fn with_card() -> Memory {
         let mut memory = Memory {
@@ -403,17 +404,7 @@ mod tests {
         };
         memory.dialog.observe(
             &BotTurn {
-                messages: vec![BotMessage::Card(Card {
-                    title: "Pick".into(),
-                    buttons: ["Roses", "Lilies"]
-                        .iter()
-                        .map(|t| Button {
-                            text: (*t).into(),
-                            value: t.to_lowercase(),
-                        })
-                        .collect(),
-                    ..Card::default()
-                })],
+                messages: vec![BotMessage::Card(card("Pick", &["Roses", "Lilies"]))],
                 ..BotTurn::default()
             },
             &EscalationRules::default(),

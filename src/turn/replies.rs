@@ -267,7 +267,6 @@ mod tests {
     use super::*;
     use crate::adapters::in_memory::InMemoryStore;
     use crate::app::config::Config;
-    use crate::domain::bot::Button;
     use crate::domain::cards::rich_card;
     use crate::domain::deadline::Deadline;
     use crate::domain::ids::{ConversationSid, MessageSid};
@@ -282,17 +281,7 @@ mod tests {
     const IM: &str = "IM0123456789abcdef0123456789abcdef";
 
     fn card() -> RichCard {
-        let card = Card {
-            title: "Which flowers?".into(),
-            buttons: ["Roses", "Lilies"]
-                .iter()
-                .map(|t| Button {
-                    text: (*t).into(),
-                    value: t.to_lowercase(),
-                })
-                .collect(),
-            ..Card::default()
-        };
+        let card = crate::testing::card("Which flowers?", &["Roses", "Lilies"]);
         rich_card(&card, &LocaleId::parse("en_US").unwrap()).unwrap()
     }
 
