@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::bot::BotTurn;
 use crate::domain::clock::epoch_ms;
-use crate::domain::dialog_memory::ConversationMemory;
+use crate::domain::dialog_memory::DialogMemory;
 use crate::domain::ids::{InteractionSid, MessageSid};
 use crate::domain::plan::Plan;
 use crate::domain::timers::TimersState;
@@ -100,7 +100,7 @@ pub struct Memory {
     pub timers: TimersState,
     /// The bot's side: streaks, intents, slots across intents, the last card's buttons.
     #[serde(default)]
-    pub dialog: ConversationMemory,
+    pub dialog: DialogMemory,
 }
 
 /// When a claim is made, and until when the claiming delivery may still be working on the turn

@@ -3,7 +3,7 @@
 //! confidence, sentiment), and to read a reply to the last card (its buttons).
 //!
 //! Pure and serde-serialisable: the turn code keeps it in the conversation's state item and
-//! calls [`ConversationMemory::observe`] once per bot turn. Every field has a default, so an
+//! calls [`DialogMemory::observe`] once per bot turn. Every field has a default, so an
 //! item written by an older version still reads.
 
 use std::collections::BTreeMap;
@@ -22,7 +22,7 @@ pub const NEGATIVE: &str = "NEGATIVE";
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct ConversationMemory {
+pub struct DialogMemory {
     /// Bot turns observed.
     pub turns: u32,
     /// Consecutive turns that ended in a fallback intent.
@@ -59,7 +59,7 @@ pub struct Observed {
     pub sentiment_missing: bool,
 }
 
-impl ConversationMemory {
+impl DialogMemory {
     /// Adds one bot turn. Streaks grow while their condition holds and restart at zero when it
     /// stops; a turn that says nothing about a condition (no confidence, no sentiment) leaves
     /// that streak as it was.
@@ -182,7 +182,7 @@ mod tests {
     #[test]
     fn intents_are_listed_in_order_without_consecutive_repeats() {
         let rules = EscalationRules::default();
-        let mut m = ConversationMemory::default();
+        let mut m = DialogMemory::default();
         for name in [
             "OrderFlowers",
             "OrderFlowers",
@@ -204,7 +204,7 @@ mod tests {
     #[test]
     fn the_visited_list_keeps_the_latest_intents() {
         let rules = EscalationRules::default();
-        let mut m = ConversationMemory::default();
+        let mut m = DialogMemory::default();
         for i in 0..(MAX_INTENTS_KEPT + 3) {
             m.observe(&turn(&format!("I{i}")), &rules);
         }
@@ -215,7 +215,7 @@ mod tests {
     #[test]
     fn slots_are_gathered_across_intents_including_alternatives() {
         let rules = EscalationRules::default();
-        let mut m = ConversationMemory::default();
+        let mut m = DialogMemory::default();
         m.observe(
             &BotTurn {
                 intent: Some(intent(
@@ -252,7 +252,7 @@ mod tests {
             on_negative_sentiment: Some(2),
             ..EscalationRules::default()
         };
-        let mut m = ConversationMemory::default();
+        let mut m = DialogMemory::default();
         assert!(m.observe(&turn("A"), &rules).sentiment_missing);
         for label in [
             "NEUTRAL", "negative", "POSITIVE", "MIXED", "NEGATIVE", "NEUTRAL",
@@ -271,7 +271,7 @@ mod tests {
         assert!(!m.observe(&turn("A"), &rules).sentiment_missing);
         let off = EscalationRules::default();
         assert!(
-            !ConversationMemory::default()
+            !DialogMemory::default()
                 .observe(&turn("A"), &off)
                 .sentiment_missing
         );
@@ -279,7 +279,7 @@ mod tests {
 
     #[test]
     fn confidence_is_remembered_and_streaks_only_with_a_threshold() {
-        let mut m = ConversationMemory::default();
+        let mut m = DialogMemory::default();
         let low = BotTurn {
             confidence: Some(0.2),
             ..turn("A")
@@ -301,7 +301,7 @@ mod tests {
     #[test]
     fn the_last_card_offers_choices_until_the_bot_says_something_else() {
         let rules = EscalationRules::default();
-        let mut m = ConversationMemory::default();
+        let mut m = DialogMemory::default();
         let card = |texts: &[&str]| BotMessage::Card(crate::testing::card("Pick", texts));
         let t = BotTurn {
             messages: vec![
@@ -322,7 +322,7 @@ mod tests {
     #[test]
     fn memory_round_trips_and_reads_items_with_missing_fields() {
         let rules = EscalationRules::default();
-        let mut m = ConversationMemory::default();
+        let mut m = DialogMemory::default();
         m.observe(
             &BotTurn {
                 confidence: Some(0.62),
@@ -333,11 +333,8 @@ mod tests {
         );
         let json = serde_json::to_value(&m).unwrap();
         assert_eq!(json["lastConfidence"], 0.62);
-        assert_eq!(
-            serde_json::from_value::<ConversationMemory>(json).unwrap(),
-            m
-        );
-        let old: ConversationMemory =
+        assert_eq!(serde_json::from_value::<DialogMemory>(json).unwrap(), m);
+        let old: DialogMemory =
             serde_json::from_value(serde_json::json!({"turns": 3, "intents": ["A"]})).unwrap();
         assert_eq!(old.turns, 3);
         assert_eq!(old.fallback_streak, 0);

@@ -1,5 +1,5 @@
 //! Escalation: handing a conversation to a person when it is going badly, even though the bot
-//! never asked to. Three rules, each a streak kept in [`ConversationMemory`]:
+//! never asked to. Three rules, each a streak kept in [`DialogMemory`]:
 //!
 //! - `HANDOFF_AFTER_FALLBACKS`: that many turns in a row ended in a fallback intent;
 //! - `HANDOFF_BELOW_CONFIDENCE` with `LOW_CONFIDENCE_TURNS`: Lex's confidence stayed below the
@@ -12,7 +12,7 @@
 
 use std::fmt;
 
-use crate::domain::dialog_memory::ConversationMemory;
+use crate::domain::dialog_memory::DialogMemory;
 use crate::domain::escalation_rules::{EscalationRules, Threshold};
 
 /// Which rule fired, with the streak that fired it.
@@ -54,7 +54,7 @@ impl fmt::Display for Escalation {
 
 /// The first rule whose streak has reached its setting, in the order fallbacks, low confidence,
 /// negative sentiment (most certain sign of a stuck bot first).
-pub fn escalation(memory: &ConversationMemory, rules: &EscalationRules) -> Option<Escalation> {
+pub fn escalation(memory: &DialogMemory, rules: &EscalationRules) -> Option<Escalation> {
     if let Some(limit) = rules.after_fallbacks
         && memory.fallback_streak >= limit
     {
@@ -142,7 +142,7 @@ mod tests {
 
     /// The action of each turn, played in order through one memory.
     fn play(b: &Behaviour, turns: &[BotTurn]) -> Vec<Action> {
-        let mut memory = ConversationMemory::default();
+        let mut memory = DialogMemory::default();
         turns
             .iter()
             .map(|t| decide(t, &mut memory, b).plan.action)
@@ -156,7 +156,7 @@ mod tests {
     #[test]
     fn two_fallbacks_in_a_row_hand_off_by_default_with_the_bots_reply() {
         let b = behaviour(&[]);
-        let mut memory = ConversationMemory::default();
+        let mut memory = DialogMemory::default();
         assert_eq!(
             decide(&fallback(), &mut memory, &b).plan.action,
             Action::Wait
@@ -310,13 +310,13 @@ mod tests {
     #[test]
     fn a_missing_sentiment_is_reported_when_the_rule_is_on() {
         let b = behaviour(&[("HANDOFF_ON_NEGATIVE_SENTIMENT", "2")]);
-        let mut memory = ConversationMemory::default();
+        let mut memory = DialogMemory::default();
         assert!(
             decide(&turn("A"), &mut memory, &b)
                 .observed
                 .sentiment_missing
         );
-        let mut memory = ConversationMemory::default();
+        let mut memory = DialogMemory::default();
         assert!(
             !decide(&turn("A"), &mut memory, &behaviour(&[]))
                 .observed

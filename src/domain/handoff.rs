@@ -8,7 +8,7 @@ use crate::domain::bot::{BotTurn, Intent};
 use crate::domain::channel::ChannelType;
 use crate::domain::conversation::Memory;
 use crate::domain::customer::Customer;
-use crate::domain::dialog_memory::ConversationMemory;
+use crate::domain::dialog_memory::DialogMemory;
 use crate::domain::ids::BotRef;
 use crate::domain::ids::{ConversationSid, WorkflowSid, WorkspaceSid};
 use crate::domain::message::MessageAdded;
@@ -47,7 +47,7 @@ pub fn handoff_attributes(
     (attributes, cuts)
 }
 
-fn add_summary(attributes: &mut Map<String, Value>, memory: &ConversationMemory) {
+fn add_summary(attributes: &mut Map<String, Value>, memory: &DialogMemory) {
     let summary = Summary::of(memory);
     attributes.insert("summary".into(), json!(summary.line()));
     attributes.insert("botSummary".into(), summary.to_json());
@@ -308,11 +308,11 @@ mod tests {
         assert_eq!(lex.remove("gatheredSlots"), Some(json!({})));
         assert_eq!(
             attrs.remove("summary"),
-            Some(json!(Summary::of(&ConversationMemory::default()).line()))
+            Some(json!(Summary::of(&DialogMemory::default()).line()))
         );
         assert_eq!(
             attrs.remove("botSummary"),
-            Some(Summary::of(&ConversationMemory::default()).to_json())
+            Some(Summary::of(&DialogMemory::default()).to_json())
         );
         assert_eq!(
             Value::Object(attrs),
@@ -346,7 +346,7 @@ mod tests {
         use crate::domain::escalation::Escalation;
         use crate::domain::escalation_rules::EscalationRules;
         let rules = EscalationRules::default();
-        let mut memory = ConversationMemory::default();
+        let mut memory = DialogMemory::default();
         let intent = |name: &str, slots: &[(&str, &str)]| Intent {
             name: name.into(),
             state: IntentState::InProgress,

@@ -4,7 +4,7 @@
 
 use crate::domain::behaviour::{Behaviour, BotErrorAction, MediaAction};
 use crate::domain::bot::{BotError, BotMessage, BotTurn, DialogAction, IntentState};
-use crate::domain::dialog_memory::{ConversationMemory, Observed};
+use crate::domain::dialog_memory::{DialogMemory, Observed};
 use crate::domain::escalation::escalation;
 use crate::domain::plan::{ACTION_ATTRIBUTE, Action, Plan, REASON_ATTRIBUTE, Reason, Reply, Via};
 use crate::domain::render::render;
@@ -412,7 +412,7 @@ pub struct Decision {
 /// then the escalation rules over the memory that now includes `turn`. A bot request or an
 /// intent rule keeps its action; only a `Wait` becomes an escalation handoff, with the turn's
 /// messages kept.
-pub fn decide(turn: &BotTurn, memory: &mut ConversationMemory, behaviour: &Behaviour) -> Decision {
+pub fn decide(turn: &BotTurn, memory: &mut DialogMemory, behaviour: &Behaviour) -> Decision {
     let observed = memory.observe(turn, &behaviour.escalation);
     let plan = plan_turn(turn, behaviour);
     let plan = match escalation(memory, &behaviour.escalation) {

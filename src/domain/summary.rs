@@ -23,7 +23,7 @@ use std::fmt;
 
 use serde_json::{Map, Value, json};
 
-use crate::domain::dialog_memory::ConversationMemory;
+use crate::domain::dialog_memory::DialogMemory;
 
 /// TaskRouter's task attributes limit, in bytes of JSON.
 pub const TASK_ATTRIBUTES_LIMIT: usize = 16 * 1024;
@@ -53,7 +53,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn of(memory: &ConversationMemory) -> Self {
+    pub fn of(memory: &DialogMemory) -> Self {
         Self {
             turns: memory.turns,
             intents: memory.intents.clone(),
