@@ -23,7 +23,7 @@ use flexlex_emulators::twilio::{Fault, FaultKind, RecordedRequest, SeededConvers
 
 use crate::helpers::Stack;
 use crate::moto::{Moto, fifo_queue, moto, state_table};
-use crate::poller::{Poller, lambda_event};
+use crate::poller::{Poller, VISIBILITY_SECS, lambda_event};
 
 const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:policy.fifo";
 const CARD_TEXT: &str =
@@ -48,7 +48,7 @@ struct Fleet {
 async fn fleet(test: &str, extra: &[(&str, &str)]) -> Option<Fleet> {
     let moto = moto(test).await?;
     let sqs = aws_sdk_sqs::Client::new(&moto.sdk);
-    let (queue, _dlq) = fifo_queue(&sqs, 1, 5).await;
+    let (queue, _dlq) = fifo_queue(&sqs, VISIBILITY_SECS, 5).await;
     let table = state_table(&aws_sdk_dynamodb::Client::new(&moto.sdk)).await;
     let stack = Stack::on_aws_with(extra, &moto.sdk, &queue, &table).await;
     let second = stack.another_bridge(extra, &moto.sdk, &queue, &table);
@@ -810,8 +810,9 @@ async fn a_card_twilio_stored_before_failing_is_not_posted_again_on_redelivery()
     assert_eq!(report.outcome.to_string(), "failed:reply");
     assert_eq!(f.stack.twilio.content_messages().len(), 1);
 
-    // The redelivery, on the other instance, finds the tagged card and posts nothing.
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    // The visibility timeout runs out; the redelivery, on the other instance, finds the
+    // tagged card and posts nothing.
+    f.poller.expire_visibility().await;
     let [report] = f.deliver(On::Second).await.try_into().unwrap();
     assert_eq!(report.outcome, Outcome::Replied);
     assert!(report.trace.resumed);

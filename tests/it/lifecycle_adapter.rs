@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::helpers::{api_key, ch};
+use crate::helpers::{Stack, api_key, ch};
 use flexlex::adapters::twilio::{Backoff, TwilioClient, TwilioClientConfig};
 use flexlex::domain::bot::{Button, Card};
 use flexlex::domain::cards::{
@@ -15,9 +15,11 @@ use flexlex::domain::cards::{
 use flexlex::domain::deadline::Deadline;
 use flexlex::domain::ids::{ContentSid, LocaleId, MessageSid};
 use flexlex::domain::timers::{AfterHandoff, IsoDuration, TimerChange, TimerSettings, TimerUpdate};
+use flexlex::outcome::{Outcome, Report};
 use flexlex::ports::content::ContentApi;
 use flexlex::ports::conversations::{Conversations, ReplyTag, TwilioError};
 use flexlex::turn::replies::RichCardError;
+use flexlex_emulators::sid::Sid;
 use flexlex_emulators::twilio::{
     CustomerKind, Fault, FaultKind, SeededConversation, TwilioEmulator,
 };
@@ -733,5 +735,156 @@ async fn the_content_host_follows_region_and_edge_like_the_others() {
     assert!(
         error.to_string().contains("TWILIO_CONTENT_BASE_URL"),
         "{error}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rich cards through a turn: the bridge over the real clients, the Lex emulator answering with
+// an ImageResponseCard, WhatsApp (rich cards by default), and what the Twilio emulator stored.
+// ---------------------------------------------------------------------------------------------
+
+/// The RecognizeText response Lex sends for `card`: the card alone, eliciting a slot.
+fn card_turn(seed: &SeededConversation, card: &Card) -> Value {
+    let buttons: Vec<Value> = card
+        .buttons
+        .iter()
+        .map(|b| json!({"text": b.text, "value": b.value}))
+        .collect();
+    let intent = json!({"name": "OrderFlowers", "state": "InProgress", "confirmationState": "None", "slots": {"FlowerType": null}});
+    json!({
+        "sessionId": seed.conversation.as_str(),
+        "messages": [{"contentType": "ImageResponseCard", "imageResponseCard": {
+            "title": card.title, "buttons": buttons}}],
+        "sessionState": {
+            "dialogAction": {"type": "ElicitSlot", "slotToElicit": "FlowerType"},
+            "intent": intent
+        },
+        "interpretations": [{"nluConfidence": {"score": 0.9}, "intent": intent, "interpretationSource": "Lex"}]
+    })
+}
+
+/// The customer writes in `seed`'s conversation and Lex answers with `card`: the turn's report.
+async fn card_reply(stack: &Stack, seed: &SeededConversation, card: &Card) -> Report {
+    stack
+        .lex
+        .push_turn(seed.conversation.as_str(), card_turn(seed, card));
+    stack.say(seed, "I would like to order flowers").await
+}
+
+/// The statuses Twilio answered the template creates with, in order.
+fn content_creates(twilio: &TwilioEmulator) -> Vec<u16> {
+    twilio
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/v1/Content")
+        .map(|r| r.status)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_same_card_is_created_once_and_sent_each_time() {
+    let stack = Stack::start().await;
+    let seed = stack.whatsapp();
+    let card = flowers(&["Roses", "Lilies"]);
+    let mut created = Vec::new();
+    for _ in 0..2 {
+        let report = card_reply(&stack, &seed, &card).await;
+        assert_eq!(report.outcome, Outcome::Replied);
+        assert_eq!(
+            (report.trace.cards_rich, report.trace.cards_as_text),
+            (1, 0)
+        );
+        created.push(report.trace.templates_created);
+    }
+    assert_eq!(created, [1, 0], "created by the first turn only");
+    let [template] = stack.twilio.contents().try_into().unwrap();
+    let sent: Vec<Sid> = stack
+        .twilio
+        .content_messages()
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
+    assert_eq!(sent, [template.sid.clone(), template.sid]);
+    assert_eq!(
+        stack.bot_messages(&seed),
+        ["What type of flowers would you like?\n1. Roses\n2. Lilies"; 2]
+    );
+}
+
+#[tokio::test]
+async fn an_unavailable_content_api_is_retried_then_falls_back() {
+    let stack = Stack::start().await;
+    let seed = stack.whatsapp();
+    stack
+        .twilio
+        .push_fault(Fault::next(1, FaultKind::Unavailable).matching(Method::POST, "/v1/Content"));
+    let report = card_reply(&stack, &seed, &flowers(&["Roses", "Lilies"])).await;
+    assert_eq!(report.outcome, Outcome::Replied);
+    assert_eq!(
+        (report.trace.cards_rich, report.trace.templates_created),
+        (1, 1)
+    );
+    assert_eq!(content_creates(&stack.twilio), [503, 201], "retried");
+    assert_eq!(stack.twilio.contents().len(), 1);
+    assert_eq!(stack.twilio.content_messages().len(), 1);
+
+    // The Content API stays down: the create gives up (after the client's five attempts), and
+    // as nothing reached the customer, the card goes as numbered text.
+    stack
+        .twilio
+        .push_fault(Fault::always(FaultKind::Unavailable).matching(Method::POST, "/v1/Content"));
+    let report = card_reply(&stack, &seed, &flowers(&["Tulips"])).await;
+    assert_eq!(report.outcome, Outcome::Replied);
+    assert_eq!(
+        (
+            report.trace.cards_rich,
+            report.trace.cards_as_text,
+            report.trace.templates_created,
+            report.trace.messages_posted
+        ),
+        (0, 1, 0, 1)
+    );
+    assert_eq!(content_creates(&stack.twilio)[2..], [503; 5]);
+    assert_eq!(stack.twilio.contents().len(), 1);
+    assert_eq!(stack.twilio.content_messages().len(), 1);
+    assert_eq!(
+        stack.bot_messages(&seed),
+        [
+            "What type of flowers would you like?\n1. Roses\n2. Lilies",
+            "What type of flowers would you like?\n1. Tulips",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_ambiguous_template_message_is_not_repeated_nor_replaced_by_text() {
+    let stack = Stack::start().await;
+    let seed = stack.whatsapp();
+    // Twilio stores the template message, then answers 500.
+    stack.twilio.push_fault(
+        Fault::next(1, FaultKind::ServerError { applied: true })
+            .matching(Method::POST, "/Messages"),
+    );
+    let report = card_reply(&stack, &seed, &flowers(&["Roses", "Lilies"])).await;
+    assert_eq!(report.outcome.to_string(), "failed:reply");
+    assert_eq!(
+        (
+            report.trace.cards_rich,
+            report.trace.cards_as_text,
+            report.trace.messages_posted
+        ),
+        (0, 0, 0)
+    );
+    let posts = stack
+        .twilio
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/Messages"))
+        .count();
+    assert_eq!(posts, 1);
+    assert_eq!(stack.twilio.content_messages().len(), 1);
+    assert_eq!(
+        stack.bot_messages(&seed),
+        ["What type of flowers would you like?\n1. Roses\n2. Lilies"]
     );
 }

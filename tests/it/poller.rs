@@ -1,13 +1,23 @@
 //! The SQS trigger, played by the test: receive a batch, hand it to the function as the
-//! Lambda-shaped SQS event, delete what succeeded; failed records come back after the
-//! visibility timeout (and go to the dead-letter queue after `maxReceiveCount`).
+//! Lambda-shaped SQS event, delete what succeeded; failed records come back when the visibility
+//! timeout runs out (and go to the dead-letter queue after `maxReceiveCount`). The test queues'
+//! timeout ([`VISIBILITY_SECS`]) outlasts every test: the test runs it out when it means to
+//! ([`Poller::expire_visibility`]), so no test waits for the clock and no record comes back by
+//! itself in the middle of a slow invocation.
+
+use std::sync::Mutex;
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use serde_json::{Value, json};
 
+/// The visibility timeout of the test queues: longer than any test runs.
+pub const VISIBILITY_SECS: u32 = 600;
+
 pub struct Poller {
     pub sqs: aws_sdk_sqs::Client,
     pub queue_url: String,
+    /// Every record received and not deleted yet: what the visibility timeout brings back.
+    in_flight: Mutex<Vec<Message>>,
 }
 
 impl Poller {
@@ -15,37 +25,45 @@ impl Poller {
         Self {
             sqs: aws_sdk_sqs::Client::new(sdk),
             queue_url: queue_url.to_owned(),
+            in_flight: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The visibility timeout runs out now: every record received and not deleted is visible
+    /// again, each conversation's whole and in order, as SQS gives them back (one
+    /// `ChangeMessageVisibilityBatch` to 0 on the receipt handles).
+    pub async fn expire_visibility(&self) {
+        let in_flight = std::mem::take(&mut *flexlex::lock(&self.in_flight));
+        self.release(&in_flight).await;
     }
 
     /// Up to `max` messages (SQS FIFO gives a group's messages in order, one batch per group
     /// at a time).
     pub async fn receive(&self, max: i32) -> Vec<Message> {
-        self.receive_with(max, None).await
-    }
-
-    /// As [`Self::receive`], invisible for `visibility_secs` instead of the queue's timeout.
-    pub async fn receive_for(&self, max: i32, visibility_secs: i32) -> Vec<Message> {
-        self.receive_with(max, Some(visibility_secs)).await
-    }
-
-    async fn receive_with(&self, max: i32, visibility_secs: Option<i32>) -> Vec<Message> {
-        self.sqs
+        let batch = self
+            .sqs
             .receive_message()
             .queue_url(&self.queue_url)
             .max_number_of_messages(max)
-            .set_visibility_timeout(visibility_secs)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .send()
             .await
             .expect("receive")
             .messages
-            .unwrap_or_default()
+            .unwrap_or_default();
+        flexlex::lock(&self.in_flight).extend(batch.iter().cloned());
+        batch
     }
 
-    /// Makes the batch's messages that are still in the queue visible again, in one request.
-    /// The ones already deleted are refused by the queue, which is what is wanted.
+    /// Makes the batch's messages that are still in the queue visible again, in one request
+    /// per ten (SQS's limit; a received batch is at most ten). The ones already deleted are
+    /// refused by the queue, which is what is wanted.
     pub async fn release(&self, batch: &[Message]) {
+        flexlex::lock(&self.in_flight).retain(|m| {
+            !batch
+                .iter()
+                .any(|b| b.receipt_handle() == m.receipt_handle())
+        });
         let entries: Vec<_> = batch
             .iter()
             .enumerate()
@@ -58,16 +76,15 @@ impl Poller {
                     .expect("entry")
             })
             .collect();
-        if entries.is_empty() {
-            return;
+        for entries in entries.chunks(10) {
+            self.sqs
+                .change_message_visibility_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries.to_vec()))
+                .send()
+                .await
+                .expect("release");
         }
-        self.sqs
-            .change_message_visibility_batch()
-            .queue_url(&self.queue_url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .expect("release");
     }
 
     /// Deletes the batch's records except the ones the function reported as failed.
@@ -81,13 +98,15 @@ impl Poller {
         for message in batch {
             let id = message.message_id().unwrap_or_default();
             if !failed.contains(&id) {
+                let receipt = message.receipt_handle().unwrap_or_default();
                 self.sqs
                     .delete_message()
                     .queue_url(&self.queue_url)
-                    .receipt_handle(message.receipt_handle().unwrap_or_default())
+                    .receipt_handle(receipt)
                     .send()
                     .await
                     .expect("delete");
+                flexlex::lock(&self.in_flight).retain(|m| m.receipt_handle() != Some(receipt));
             }
         }
     }

@@ -17,7 +17,7 @@ use flexlex_emulators::webhook::{StudioHandover, signature};
 
 use crate::helpers::{Stack, TOKEN, envelope, url};
 use crate::moto::{Moto, fifo_queue, moto, state_table};
-use crate::poller::{Poller, lambda_event};
+use crate::poller::{Poller, VISIBILITY_SECS, lambda_event};
 
 const FLOW: &str = "FW0123456789abcdef0123456789abcdef";
 const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:turns.fifo";
@@ -256,7 +256,7 @@ struct OnAws {
 async fn on_aws(test: &str) -> Option<OnAws> {
     let moto = moto(test).await?;
     let sqs = aws_sdk_sqs::Client::new(&moto.sdk);
-    let (queue, _dlq) = fifo_queue(&sqs, 1, 5).await;
+    let (queue, _dlq) = fifo_queue(&sqs, VISIBILITY_SECS, 5).await;
     let table = state_table(&aws_sdk_dynamodb::Client::new(&moto.sdk)).await;
     let stack = Stack::on_aws(&moto.sdk, &queue, &table).await;
     Some(OnAws {
@@ -349,7 +349,8 @@ async fn a_handover_redelivered_by_the_queue_or_repeated_at_intake_changes_nothi
     let bot_webhook = assert_swapped(&f.stack, &seed);
     let writes = twilio_writes(&f.stack);
     assert_eq!(writes.len(), 3);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Its visibility timeout runs out.
+    f.poller.expire_visibility().await;
     let report = f.run_next().await;
     assert_eq!(report.outcome, Outcome::Ignored(Ignored::Duplicate));
 
@@ -391,7 +392,7 @@ async fn a_webhook_create_twilio_applied_before_failing_is_found_on_redelivery()
     assert_swapped(&f.stack, &seed);
 
     // Redelivered: the bot's webhook is found, not created again; the first turn runs once.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    f.poller.expire_visibility().await;
     let (again, response) = f.trigger(false).await;
     assert_eq!((again.len(), failed(&response)), (1, 0));
     assert_swapped(&f.stack, &seed);

@@ -12,7 +12,7 @@ use flexlex_emulators::twilio::{Fault, FaultKind, SeededConversation};
 
 use crate::helpers::{Stack, signed, url};
 use crate::moto::{Moto, fifo_queue, moto, state_table};
-use crate::poller::{Poller, lambda_event};
+use crate::poller::{Poller, VISIBILITY_SECS, lambda_event};
 
 const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:turns.fifo";
 
@@ -23,10 +23,10 @@ struct Fleetless {
     _moto: Moto,
 }
 
-async fn on_aws(test: &str, visibility_secs: u32, max_receives: u32) -> Option<Fleetless> {
+async fn on_aws(test: &str, max_receives: u32) -> Option<Fleetless> {
     let moto = moto(test).await?;
     let sqs = aws_sdk_sqs::Client::new(&moto.sdk);
-    let (queue, dlq) = fifo_queue(&sqs, visibility_secs, max_receives).await;
+    let (queue, dlq) = fifo_queue(&sqs, VISIBILITY_SECS, max_receives).await;
     let table = state_table(&aws_sdk_dynamodb::Client::new(&moto.sdk)).await;
     let stack = Stack::on_aws(&moto.sdk, &queue, &table).await;
     Some(Fleetless {
@@ -117,7 +117,6 @@ fn failed_ids(response: &Value) -> Vec<String> {
 async fn a_batch_runs_conversations_in_index_order_and_sends_back_only_the_failing_ones() {
     let Some(f) = on_aws(
         "a_batch_runs_conversations_in_index_order_and_sends_back_only_the_failing_ones",
-        1,
         5,
     )
     .await
@@ -173,10 +172,10 @@ async fn a_batch_runs_conversations_in_index_order_and_sends_back_only_the_faili
     assert!(f.stack.bot_messages(&b).is_empty());
     assert_eq!(f.stack.bot_messages(&a).len(), 3);
 
-    // Twilio recovers; b's records come back after the visibility timeout, in order. The
-    // recorded answer is reused: Lex is not asked "hi" again.
+    // Twilio recovers; b's records come back when the visibility timeout runs out, in order.
+    // The recorded answer is reused: Lex is not asked "hi" again.
     f.stack.twilio.clear_faults();
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    f.poller.expire_visibility().await;
     let mut delivered = 0;
     while delivered < 2 {
         let (n, response) = f.trigger().await;
@@ -195,7 +194,6 @@ async fn a_batch_runs_conversations_in_index_order_and_sends_back_only_the_faili
 async fn a_delivery_after_the_fifo_dedup_window_is_ignored_as_a_duplicate() {
     let Some(f) = on_aws(
         "a_delivery_after_the_fifo_dedup_window_is_ignored_as_a_duplicate",
-        1,
         5,
     )
     .await
@@ -223,7 +221,6 @@ async fn a_delivery_after_the_fifo_dedup_window_is_ignored_as_a_duplicate() {
 async fn after_a_handoff_the_bot_stays_silent_and_a_late_message_is_still_answered() {
     let Some(f) = on_aws(
         "after_a_handoff_the_bot_stays_silent_and_a_late_message_is_still_answered",
-        1,
         5,
     )
     .await
@@ -323,10 +320,9 @@ async fn redrive(poller: &Poller, dlq: &str, copies: usize) -> usize {
 
 #[tokio::test]
 async fn dead_lettered_turns_replayed_after_an_outage_post_each_missing_reply_once() {
-    // Two receives, one second apart, then the dead-letter queue.
+    // Two receives, then the dead-letter queue.
     let Some(f) = on_aws(
         "dead_lettered_turns_replayed_after_an_outage_post_each_missing_reply_once",
-        1,
         2,
     )
     .await
@@ -349,7 +345,7 @@ async fn dead_lettered_turns_replayed_after_an_outage_post_each_missing_reply_on
         let (_, response) = f.trigger().await;
         // Only the first record of each conversation is attempted; the rest go back with it.
         assert!(failed_ids(&response).len() <= 3);
-        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        f.poller.expire_visibility().await;
     }
     assert_eq!(f.poller.depth(&f.poller.queue_url).await, 0);
     // Nothing reached the customers. Lex saw each message at most once and in sent order (a
@@ -389,7 +385,6 @@ async fn dead_lettered_turns_replayed_after_an_outage_post_each_missing_reply_on
 async fn a_reply_twilio_stored_before_failing_is_not_posted_again_on_redelivery() {
     let Some(f) = on_aws(
         "a_reply_twilio_stored_before_failing_is_not_posted_again_on_redelivery",
-        1,
         5,
     )
     .await
@@ -408,7 +403,7 @@ async fn a_reply_twilio_stored_before_failing_is_not_posted_again_on_redelivery(
     assert_eq!(f.stack.bot_messages(&seed).len(), 1);
 
     // The redelivery reads the conversation, finds its tagged reply and posts nothing.
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    f.poller.expire_visibility().await;
     let (_, report) = f.run_one().await;
     assert_eq!(report.outcome, Outcome::Replied);
     assert!(report.trace.resumed);
