@@ -8,6 +8,7 @@ mod lambda_process;
 mod lex_adapter;
 mod lifecycle_adapter;
 mod moto;
+mod odd_deadlines;
 mod poller;
 mod product;
 mod stack;
