@@ -11,6 +11,7 @@ mod moto;
 mod odd_deadlines;
 mod poller;
 mod product;
+mod sample_events;
 mod stack;
 mod state;
 mod studio;

@@ -204,8 +204,13 @@ impl LexEmulator {
     /// Binds 127.0.0.1 on an OS-assigned port and serves on the current tokio runtime, with the
     /// OrderFlowers demo bot registered.
     pub async fn start() -> std::io::Result<Self> {
+        Self::start_at(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// As [`LexEmulator::start`], on `address` (a fixed port for a local run's settings).
+    pub async fn start_at(address: std::net::SocketAddr) -> std::io::Result<Self> {
         let shared = Arc::new(Shared::default());
-        let (listener, connections) = super::listener::bind_loopback().await?;
+        let (listener, connections) = super::listener::bind(address).await?;
         let endpoint = format!("http://{}", axum::serve::Listener::local_addr(&listener)?);
         let (stop, stopped) = oneshot::channel::<()>();
         let app = Router::new()
