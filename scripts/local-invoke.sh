@@ -6,6 +6,7 @@
 # outcome is read from the function's JSON log line and checked, with what Twilio received.
 #
 #   scripts/local-invoke.sh
+#   FLEXLEX_BOOTSTRAP=target/debug/bootstrap scripts/local-invoke.sh   # another build, no release build
 #
 # Then the two-role path when moto_server is installed: intake queues order-flowers on SQS, and
 # turn-batch.json (that job, as the SQS trigger delivers it) runs with its state in DynamoDB.
@@ -39,12 +40,18 @@ for file in events/*.json; do
   [[ -n "${expected[$name]:-}" ]] || fail "events/$name.json has no expected outcome in $0"
 done
 
-say "build: the release bootstrap and the flexlex tool"
 target="${CARGO_TARGET_DIR:-target}"
-cargo build --release --quiet --package flexlex --bin bootstrap
+bootstrap="${FLEXLEX_BOOTSTRAP:-}"
+if [[ -z "$bootstrap" ]]; then
+  say "build: the release bootstrap (fat LTO: minutes the first time)"
+  cargo build --release --quiet --package flexlex --bin bootstrap
+  bootstrap="$target/release/bootstrap"
+fi
+say "build: the flexlex tool"
 cargo build --quiet --package flexlex-cli --bin flexlex
-bootstrap="$target/release/bootstrap"
 flexlex="$target/debug/flexlex"
+[[ -x "$bootstrap" ]] || fail "no bootstrap at $bootstrap"
+echo "function: $bootstrap"
 
 work=$(mktemp -d)
 pids=()
@@ -101,6 +108,7 @@ start_function() {
 
 # outcome_lines: how many per-event lines the function has written.
 outcome_lines() { grep -c '"outcome"' "$fn_log" || true; }
+more_outcomes_than() { (($(outcome_lines) > $1)); }
 
 # invoke NAME EXPECTED: sends events/NAME.json and checks the outcome of its log line.
 invoke() {
@@ -112,7 +120,7 @@ invoke() {
 function log:
 $(tail -20 "$fn_log")"
   fi
-  wait_for "the log line of events/$name.json" 30 test "$(outcome_lines)" -gt "$before"
+  wait_for "the log line of events/$name.json" 30 more_outcomes_than "$before"
   got=$(grep '"outcome"' "$fn_log" | sed -n "$((before + 1))p" \
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["outcome"])')
   printf '  %-22s -> %-22s (answer: %s)\n' "$name.json" "$got" "$(tr -d '\n' <"$work/invoke.out")"
