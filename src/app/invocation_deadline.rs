@@ -25,10 +25,6 @@ impl InvocationDeadlines {
         }
     }
 
-    pub fn timeout(&self) -> FunctionTimeout {
-        self.timeout
-    }
-
     /// The deadline of the invocation `request_id` whose header said `raw_ms`.
     pub fn deadline(&self, raw_ms: u64, request_id: &str) -> Deadline {
         let reading = RuntimeDeadline::read(raw_ms, epoch_ms(), self.timeout);
@@ -58,12 +54,6 @@ impl InvocationDeadlines {
             }
         }
         Deadline::from_runtime(reading)
-    }
-}
-
-impl Default for InvocationDeadlines {
-    fn default() -> Self {
-        Self::new(FunctionTimeout::DEFAULT)
     }
 }
 
