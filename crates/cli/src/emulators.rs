@@ -8,6 +8,11 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+
 use crate::local::{actions_since, emulator_sdk_config};
 use crate::transcript::record_lines;
 use crate::{CliError, EmulatorsArgs};
@@ -148,7 +153,6 @@ async fn queue_and_table(endpoint: &str) -> Result<Vec<(&'static str, String)>, 
             "cannot create the {what} on moto at {endpoint}: {e} (is `moto_server -H 127.0.0.1 -p 5099` running?)"
         ))
     };
-    use aws_sdk_sqs::types::QueueAttributeName;
     let queue_url = aws_sdk_sqs::Client::new(&sdk)
         .create_queue()
         .queue_name(QUEUE_NAME)
@@ -166,9 +170,6 @@ async fn queue_and_table(endpoint: &str) -> Result<Vec<(&'static str, String)>, 
         })?
         .queue_url
         .ok_or_else(|| unreachable("turn queue", "no queue URL in the answer".into()))?;
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
     let created = aws_sdk_dynamodb::Client::new(&sdk)
         .create_table()
         .table_name(TABLE_NAME)
