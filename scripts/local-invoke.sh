@@ -84,6 +84,7 @@ start_function() {
   local lex_port twilio_port
   lex_port=$(free_port); twilio_port=$(free_port); rt_port=$(free_port)
   emu_log="$work/$name-emulators.log"; fn_log="$work/$name-function.log"
+  : >"$emu_log"; : >"$fn_log"
   "$flexlex" emulators --lex-port "$lex_port" --twilio-port "$twilio_port" \
     --env-file "$work/$name.env" "$@" >"$emu_log" 2>&1 &
   pids+=($!)
@@ -107,7 +108,7 @@ start_function() {
 }
 
 # outcome_lines: how many per-event lines the function has written.
-outcome_lines() { grep -c '"outcome"' "$fn_log" || true; }
+outcome_lines() { local n; n=$(grep -c '"outcome"' "$fn_log" 2>/dev/null) || true; echo "${n:-0}"; }
 more_outcomes_than() { (($(outcome_lines) > $1)); }
 
 # invoke NAME EXPECTED: sends events/NAME.json and checks the outcome of its log line.
