@@ -4,6 +4,7 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
+use crate::app::invocation_deadline::InvocationDeadlines;
 use crate::app::telemetry::{self, LogFormat};
 use crate::domain::behaviour::Behaviour;
 use crate::domain::deadline::Deadline;
@@ -15,11 +16,21 @@ use crate::turn::batch::{Batch, Queued};
 pub struct Bridge {
     intake: Intake,
     batch: Batch,
+    deadlines: InvocationDeadlines,
 }
 
 impl Bridge {
-    pub fn new(intake: Intake, batch: Batch) -> Self {
-        Self { intake, batch }
+    pub fn new(intake: Intake, batch: Batch, deadlines: InvocationDeadlines) -> Self {
+        Self {
+            intake,
+            batch,
+            deadlines,
+        }
+    }
+
+    /// How each invocation's deadline is read from the runtime, within the function's timeout.
+    pub fn deadlines(&self) -> &InvocationDeadlines {
+        &self.deadlines
     }
 
     pub fn behaviour(&self) -> &Behaviour {

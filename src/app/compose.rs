@@ -13,6 +13,7 @@ use crate::adapters::sqs::SqsTurnQueue;
 use crate::adapters::twilio::{TwilioClient, TwilioClientConfig};
 use crate::app::bridge::Bridge;
 use crate::app::config::{Config, ConfigError, TwilioSettings};
+use crate::app::invocation_deadline::InvocationDeadlines;
 use crate::intake::signature::Verifier;
 use crate::intake::{Intake, Turns};
 use crate::ports::bot::Bot;
@@ -92,7 +93,11 @@ pub fn bridge(config: &Config, ports: Ports) -> Bridge {
         verifier,
         turns,
     );
-    Bridge::new(intake, Batch::new(pipeline))
+    Bridge::new(
+        intake,
+        Batch::new(pipeline),
+        InvocationDeadlines::new(config.function_timeout),
+    )
 }
 
 /// The Twilio REST client for these settings.

@@ -9,6 +9,7 @@ use crate::domain::behaviour::{
 };
 use crate::domain::cards::RichCards;
 use crate::domain::channel::ChannelType;
+use crate::domain::deadline::FunctionTimeout;
 use crate::domain::escalation_rules::{EscalationRules, Threshold};
 use crate::domain::ids::{AccountSid, ApiKeySid, LocaleId, WorkflowSid, WorkspaceSid};
 use crate::domain::secret::Secret;
@@ -66,6 +67,9 @@ pub struct Config {
     pub twilio: TwilioSettings,
     pub behaviour: Behaviour,
     pub aws: AwsResources,
+    /// `FUNCTION_TIMEOUT_SECS`: the function's timeout, which bounds every invocation's
+    /// deadline and lease and stands in for a runtime deadline no real Lambda would send.
+    pub function_timeout: FunctionTimeout,
 }
 
 /// The AWS resources the stack created for turns and state. Unset: turns run in this process behind a
@@ -305,10 +309,19 @@ impl Config {
             ));
         }
 
+        let function_timeout = get("FUNCTION_TIMEOUT_SECS")
+            .map(|raw| {
+                FunctionTimeout::parse(raw)
+                    .map_err(|e| ConfigError::new("FUNCTION_TIMEOUT_SECS", e.to_string()))
+            })
+            .transpose()?
+            .unwrap_or(FunctionTimeout::DEFAULT);
+
         Ok(Self {
             twilio,
             behaviour,
             aws,
+            function_timeout,
         })
     }
 }
@@ -514,6 +527,21 @@ mod tests {
         assert!(!b.rich_cards.enabled_for(ChannelType::Sms));
         assert!(!b.rich_cards.enabled_for(ChannelType::Web));
         assert_eq!(c.twilio.content_base_url, None);
+        assert_eq!(c.function_timeout, FunctionTimeout::DEFAULT);
+    }
+
+    #[test]
+    fn the_function_timeout_is_read_in_seconds() {
+        let c = Config::from_settings(&with(&[("FUNCTION_TIMEOUT_SECS", "900")])).unwrap();
+        assert_eq!(
+            c.function_timeout.duration(),
+            std::time::Duration::from_secs(900)
+        );
+        let err = Config::from_settings(&with(&[("FUNCTION_TIMEOUT_SECS", "901")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "FUNCTION_TIMEOUT_SECS: 901 s is not a Lambda timeout (1 to 900 s)"
+        );
     }
 
     #[test]
@@ -638,6 +666,8 @@ mod tests {
             ("CLOSE_AFTER", "PT9M59S", "CLOSE_AFTER"),
             ("CLOSE_AFTER", "P1M", "CLOSE_AFTER"),
             ("TIMERS_AFTER_HANDOFF", "forget", "TIMERS_AFTER_HANDOFF"),
+            ("FUNCTION_TIMEOUT_SECS", "0", "FUNCTION_TIMEOUT_SECS"),
+            ("FUNCTION_TIMEOUT_SECS", "30s", "FUNCTION_TIMEOUT_SECS"),
             ("RICH_CARDS", "telegram", "RICH_CARDS"),
             ("RICH_CARDS", "none,whatsapp", "RICH_CARDS"),
             (

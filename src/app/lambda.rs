@@ -10,7 +10,6 @@ use serde_json::Value;
 
 use crate::app::bridge::Bridge;
 use crate::app::telemetry::{self, LogFormat};
-use crate::domain::deadline::Deadline;
 use crate::outcome::Outcome;
 
 /// An intake event could not be completed; carried to the on-failure destination. The error
@@ -94,7 +93,9 @@ pub async fn invoke(
     event: LambdaEvent<Value>,
     format: LogFormat,
 ) -> Result<Value, InvocationError> {
-    let deadline = Deadline::from_epoch_millis(event.context.deadline);
+    let deadline = bridge
+        .deadlines()
+        .deadline(event.context.deadline, &event.context.request_id);
     match Event::classify(event.payload) {
         Event::Turns(batch) => batch_answer(&bridge.turns(batch, deadline, format).await),
         Event::Webhook(payload) => {

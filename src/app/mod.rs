@@ -1,9 +1,11 @@
 //! The application shell: every setting read once ([`config`]), the clients and roles built
-//! once per execution environment ([`compose`]), the Lambda entry ([`lambda`]) and the log line
-//! and metrics of each event ([`telemetry`]).
+//! once per execution environment ([`compose`]), the Lambda entry ([`lambda`]) with each
+//! invocation's deadline ([`invocation_deadline`]), and the log line and metrics of each event
+//! ([`telemetry`]).
 
 pub mod bridge;
 pub mod compose;
 pub mod config;
+pub mod invocation_deadline;
 pub mod lambda;
 pub mod telemetry;

@@ -399,4 +399,21 @@ mod tests {
         assert!(!Verdict::HandedOff.takes_the_turn());
         assert!(Verdict::Resume.takes_the_turn());
     }
+
+    #[test]
+    fn a_lease_never_extends_past_the_functions_timeout() {
+        use crate::domain::deadline::{Deadline, FunctionTimeout, RuntimeDeadline};
+        let timeout = FunctionTimeout::DEFAULT;
+        let now = epoch_ms();
+        // A duration (Cargo Lambda), 1970, 2072, fifteen minutes ahead, and a real deadline.
+        for raw in [600_000, 0, 3_235_000_000_000, now + 900_000, now + 20_000] {
+            let lease = Lease::until(Deadline::from_runtime(RuntimeDeadline::read(
+                raw, now, timeout,
+            )));
+            assert!(
+                lease.until_ms - lease.now_ms <= 30_000 - 500,
+                "{raw}: {lease:?}"
+            );
+        }
+    }
 }

@@ -663,6 +663,23 @@ fn environment_carries_config_but_no_secret_values() {
     assert_eq!(defaults("OnBotError"), "handoff");
 }
 
+#[test]
+fn the_function_knows_its_own_timeout() {
+    // A runtime deadline no real Lambda sends falls back to this, and leases never outlast it:
+    // it must be the Timeout Lambda enforces.
+    let t = template();
+    let passed = at(
+        resource(&t, "Function"),
+        &[
+            "Properties",
+            "Environment",
+            "Variables",
+            "FUNCTION_TIMEOUT_SECS",
+        ],
+    );
+    assert_eq!(str_of(passed), function_timeout(&t).to_string());
+}
+
 /// How a setting reaches the function: always, or only when its parameter is not empty (an
 /// empty value would fail init, where unset means "off").
 #[derive(Clone, Copy)]

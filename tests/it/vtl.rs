@@ -18,6 +18,7 @@ use flexlex::domain::secret::Secret;
 use flexlex::intake::envelope::Envelope;
 use flexlex::intake::form::FormParams;
 use flexlex::intake::signature::{self, TokenSlot, Verdict, Verifier};
+use flexlex_emulators::samples::{self, SampleConversation};
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
@@ -604,32 +605,40 @@ fn sample_events_are_current_renderings() {
 }
 
 /// The local sample token: `events/` are signed with it (`TWILIO_AUTH_TOKEN` for local runs).
-const SAMPLE_TOKEN: &str = "flexlex-local-auth-token";
+const SAMPLE_TOKEN: &str = samples::AUTH_TOKEN;
 
 fn sample_requests() -> Vec<Request> {
-    let sample = |id: &str, author: &str, text: &str| {
-        let mut pairs = on_message_added(text, &[]);
-        for (k, v) in &mut pairs {
-            match k.as_str() {
-                "Author" => *v = author.to_string(),
-                "Attributes" => *v = "{}".to_string(),
-                _ => {}
+    let in_conversation =
+        |id: &str, conversation: &SampleConversation, author: &str, text: &str| {
+            let mut pairs = on_message_added(text, &[]);
+            for (k, v) in &mut pairs {
+                match k.as_str() {
+                    "Author" => *v = author.to_string(),
+                    "Attributes" => *v = "{}".to_string(),
+                    "ConversationSid" => *v = conversation.conversation.to_string(),
+                    "MessageSid" => *v = conversation.message.to_string(),
+                    "ParticipantSid" => *v = conversation.participant.to_string(),
+                    "WebhookSid" => *v = conversation.webhook.to_string(),
+                    _ => {}
+                }
             }
-        }
-        let mut r = build(Shape {
-            id,
-            pairs,
-            signed_query: &BOT,
-            map_order: &[0, 1],
-            extra_headers: &[],
-            token: SAMPLE_TOKEN,
-        });
-        r.request_id = "c0ffee00-0000-4000-8000-000000000001".to_string();
-        r
-    };
+            let mut r = build(Shape {
+                id,
+                pairs,
+                signed_query: &BOT,
+                map_order: &[0, 1],
+                extra_headers: &[],
+                token: SAMPLE_TOKEN,
+            });
+            r.request_id = "c0ffee00-0000-4000-8000-000000000001".to_string();
+            r
+        };
+    let sample =
+        |id: &str, author: &str, text: &str| in_conversation(id, &samples::ORDER, author, text);
+    let customer = samples::ORDER.author();
     let mut forged = sample(
         "forged-signature",
-        "whatsapp:+15551234567",
+        &customer,
         "I would like to order some flowers",
     );
     for (k, v) in &mut forged.headers {
@@ -640,10 +649,15 @@ fn sample_requests() -> Vec<Request> {
     vec![
         sample(
             "order-flowers",
-            "whatsapp:+15551234567",
+            &customer,
             "I would like to order some flowers",
         ),
-        sample("ask-for-agent", "whatsapp:+15551234567", "talk to a person"),
+        in_conversation(
+            "ask-for-agent",
+            &samples::AGENT,
+            &samples::AGENT.author(),
+            "talk to a person",
+        ),
         sample(
             "bot-echo",
             "Lex",

@@ -1,7 +1,8 @@
 //! The `flexlex` command line: `demo` plays scripted conversations through the real handler and
 //! clients against the emulators, `chat` lets a person be the customer, `serve` stands in for
-//! API Gateway on a local port. `connect` points a Twilio address at a deployed stack and
-//! `doctor` checks one end to end. The binary only parses arguments and calls [`run`].
+//! API Gateway on a local port, `emulators` starts Lex and Twilio alone for a local Lambda
+//! runtime. `connect` points a Twilio address at a deployed stack and `doctor` checks one end
+//! to end. The binary only parses arguments and calls [`run`].
 
 /// `print!`/`println!` that shrug off a closed stdout (`flexlex demo | head`) instead of
 /// panicking; what was not shown cannot be helped.
@@ -25,6 +26,7 @@ mod chat;
 mod connect;
 mod demo;
 mod doctor;
+mod emulators;
 mod local;
 mod serve;
 mod transcript;
@@ -91,6 +93,10 @@ pub enum Command {
     /// and with --stack the stack's outputs, secret and failure queue.
     #[command(after_help = EXIT_CODES)]
     Doctor(DoctorArgs),
+    /// Start the Lex and Twilio emulators on their own, holding the conversations of events/,
+    /// and print the environment for running the Lambda binary under `cargo lambda watch`.
+    #[command(after_help = EXIT_CODES)]
+    Emulators(EmulatorsArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -280,6 +286,42 @@ pub struct DoctorArgs {
     pub no_probe: bool,
 }
 
+#[derive(Debug, Clone, Args)]
+#[command(after_long_help = concat!(
+    "Prints `export` lines for the function (Lex endpoint, Twilio hosts, the account and the \
+token the sample events are signed with, placeholder AWS credentials, the TaskRouter SIDs), then \
+one line for each thing the function does in Twilio, until Ctrl-C. Then, in another terminal:\n\n\
+  cargo lambda watch --env-file target/flexlex-local.env\n\
+  cargo lambda invoke bootstrap --data-file events/order-flowers.json\n\n\
+order-flowers gets the bot's question, ask-for-agent is handed to Flex, bot-echo is ignored and \
+forged-signature rejected (docs/deploy.md, Running locally).\n\n",
+    exit_codes!()
+))]
+pub struct EmulatorsArgs {
+    /// The Lex emulator's port; 0 picks a free one.
+    #[arg(long, default_value_t = 9101)]
+    pub lex_port: u16,
+
+    /// The Twilio emulator's port; 0 picks a free one.
+    #[arg(long, default_value_t = 9102)]
+    pub twilio_port: u16,
+
+    /// Address to bind both.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+
+    /// Also write the environment to this file, KEY=VALUE per line (cargo lambda watch
+    /// --env-file).
+    #[arg(long, value_name = "PATH")]
+    pub env_file: Option<std::path::PathBuf>,
+
+    /// moto's URL (moto_server -H 127.0.0.1 -p 5099): create the FIFO turn queue and the state
+    /// table there and add them to the environment, so intake queues and the turn role keeps
+    /// its state as deployed.
+    #[arg(long, value_name = "URL")]
+    pub moto: Option<String>,
+}
+
 /// Why a command did not succeed, and so the process's exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -329,6 +371,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Connect(args) => connect::run(args).await,
             Command::Doctor(args) => doctor::run(args).await,
+            Command::Emulators(args) => emulators::run(args).await,
         }
     });
     // Emulator and client tasks still parked on the runtime need not finish.

@@ -30,8 +30,8 @@ use flexlex_emulators::webhook::{self, CustomerMessage};
 pub const SIMULATE_SIGNING_TOKEN: &str = "flexlex-simulate-signing-token";
 
 /// TaskRouter SIDs for emulated handoffs (the emulator accepts any well-formed SID).
-const LOCAL_WORKSPACE: &str = "WS00000000000000000000000000f1e71e";
-const LOCAL_WORKFLOW: &str = "WW00000000000000000000000000f1e71e";
+const LOCAL_WORKSPACE: &str = flexlex_emulators::samples::WORKSPACE_SID;
+const LOCAL_WORKFLOW: &str = flexlex_emulators::samples::WORKFLOW_SID;
 
 /// The settings a bot designer may try locally; everything about Twilio stays emulated.
 pub const BEHAVIOUR_SETTINGS: [&str; 20] = [
@@ -328,18 +328,7 @@ impl LocalStack {
 
     /// What the bridge did in Twilio since the last call.
     pub fn actions_since_last(&mut self) -> Vec<Action> {
-        let requests = self.twilio.requests();
-        let new = requests.get(self.cursor..).unwrap_or_default();
-        self.cursor = requests.len();
-        // Templates are stored in the order their creations succeeded.
-        let templates = self.twilio.contents();
-        let mut created = requests[..requests.len() - new.len()]
-            .iter()
-            .filter(|r| is_template_creation(r))
-            .count();
-        new.iter()
-            .filter_map(|request| action_from(request, &templates, &mut created))
-            .collect()
+        actions_since(&self.twilio, &mut self.cursor)
     }
 
     /// How many requests Lex and Twilio have received so far: a rejected event adds none.
@@ -347,6 +336,22 @@ impl LocalStack {
         let lex = self.lex.as_ref().map_or(0, |l| l.calls().len());
         (lex, self.twilio.requests().len())
     }
+}
+
+/// What `twilio` recorded after the first `cursor` requests, as actions; moves `cursor` on.
+pub fn actions_since(twilio: &TwilioEmulator, cursor: &mut usize) -> Vec<Action> {
+    let requests = twilio.requests();
+    let new = requests.get(*cursor..).unwrap_or_default();
+    *cursor = requests.len();
+    // Templates are stored in the order their creations succeeded.
+    let templates = twilio.contents();
+    let mut created = requests[..requests.len() - new.len()]
+        .iter()
+        .filter(|r| is_template_creation(r))
+        .count();
+    new.iter()
+        .filter_map(|request| action_from(request, &templates, &mut created))
+        .collect()
 }
 
 /// AWS configuration for a loopback emulator at `endpoint`: a fixed region and static

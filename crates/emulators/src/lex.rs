@@ -204,8 +204,13 @@ impl LexEmulator {
     /// Binds 127.0.0.1 on an OS-assigned port and serves on the current tokio runtime, with the
     /// OrderFlowers demo bot registered.
     pub async fn start() -> std::io::Result<Self> {
+        Self::start_at(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// As [`LexEmulator::start`], on `address` (a fixed port for a local run's settings).
+    pub async fn start_at(address: std::net::SocketAddr) -> std::io::Result<Self> {
         let shared = Arc::new(Shared::default());
-        let (listener, connections) = super::listener::bind_loopback().await?;
+        let (listener, connections) = super::listener::bind(address).await?;
         let endpoint = format!("http://{}", axum::serve::Listener::local_addr(&listener)?);
         let (stop, stopped) = oneshot::channel::<()>();
         let app = Router::new()
@@ -280,6 +285,16 @@ impl LexEmulator {
         *lock(&self.shared.latency) = latency;
     }
 
+    /// Holds every answer, its session busy, until [`LexEmulator::resume`].
+    pub fn pause(&self) {
+        self.shared.paused.0.send_replace(true);
+    }
+
+    /// Lets held and later answers go.
+    pub fn resume(&self) {
+        self.shared.paused.0.send_replace(false);
+    }
+
     /// The session attributes Lex holds for a session, if it has had a turn.
     pub fn session_attributes(
         &self,
@@ -350,8 +365,19 @@ struct Shared {
     turns: Mutex<HashMap<String, VecDeque<Value>>>,
     faults: Mutex<VecDeque<(Fault, Times)>>,
     latency: Mutex<Duration>,
+    paused: Paused,
     calls: Mutex<Vec<LexCall>>,
     requests: AtomicU64,
+}
+
+/// While set, answers wait (their session busy): a test can look at what the caller did
+/// before asking Lex, then let it go on.
+struct Paused(tokio::sync::watch::Sender<bool>);
+
+impl Default for Paused {
+    fn default() -> Self {
+        Self(tokio::sync::watch::Sender::new(false))
+    }
 }
 
 /// A refusal, answered as Lex answers it.
@@ -507,6 +533,9 @@ impl Shared {
             session_id: request.session_id.clone(),
         };
         let mut checkout = Checkout::take(self, key)?;
+        let mut paused = self.paused.0.subscribe();
+        // Ends when resumed; a closed channel (the emulator going away) ends it as well.
+        let _ = paused.wait_for(|paused| !paused).await;
         let latency = *lock(&self.latency);
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;

@@ -6,6 +6,7 @@
 pub mod lex;
 pub mod listener;
 pub mod runtime;
+pub mod samples;
 pub mod sid;
 pub mod twilio;
 pub mod webhook;

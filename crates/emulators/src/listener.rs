@@ -18,7 +18,14 @@ impl ConnectionCount {
 
 /// Binds `127.0.0.1` on an OS-assigned port.
 pub async fn bind_loopback() -> std::io::Result<(CountingListener, ConnectionCount)> {
-    let inner = TcpListener::bind(("127.0.0.1", 0)).await?;
+    bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).await
+}
+
+/// Binds `address` (port 0: an OS-assigned one).
+pub async fn bind(
+    address: std::net::SocketAddr,
+) -> std::io::Result<(CountingListener, ConnectionCount)> {
+    let inner = TcpListener::bind(address).await?;
     let count = ConnectionCount::default();
     Ok((
         CountingListener {

@@ -16,6 +16,31 @@ use tokio::sync::{Notify, oneshot};
 
 const PREFIX: &str = "/2018-06-01/runtime";
 
+/// What the emulator sends as `Lambda-Runtime-Deadline-Ms`. Lambda sends a Unix time in
+/// milliseconds; local runtimes have sent other things, and the function must cope with each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadlineHeader {
+    /// As Lambda: this long from when the event is handed out, as a Unix time.
+    Lambda(Duration),
+    /// A duration instead of a time, as Cargo Lambda sends (`600000` for ten minutes).
+    Relative(Duration),
+    /// A Unix time already this far in the past when the event is handed out.
+    Past(Duration),
+    /// A Unix time this far ahead, beyond any Lambda timeout (the SAM CLI once sent 2072).
+    FarFuture(Duration),
+}
+
+impl DeadlineHeader {
+    /// The header's value when the event is handed out at `now` (since the Unix epoch).
+    pub fn value(self, now: Duration) -> u128 {
+        match self {
+            Self::Lambda(budget) | Self::FarFuture(budget) => (now + budget).as_millis(),
+            Self::Relative(budget) => budget.as_millis(),
+            Self::Past(ago) => now.saturating_sub(ago).as_millis(),
+        }
+    }
+}
+
 /// How an invocation ended, as the runtime reported it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InvocationResult {
@@ -28,7 +53,7 @@ pub enum InvocationResult {
 
 #[derive(Default)]
 struct Inner {
-    queue: VecDeque<(String, serde_json::Value, Duration)>,
+    queue: VecDeque<(String, serde_json::Value, DeadlineHeader)>,
     waiting: HashMap<String, oneshot::Sender<InvocationResult>>,
     first_poll: Option<Instant>,
     init_error: Option<String>,
@@ -126,13 +151,24 @@ impl RuntimeEmulator {
         budget: Duration,
         wait: Duration,
     ) -> Option<InvocationResult> {
+        self.invoke_with_deadline(event, DeadlineHeader::Lambda(budget), wait)
+            .await
+    }
+
+    /// Delivers one event with `deadline` as its deadline header and waits for the answer.
+    pub async fn invoke_with_deadline(
+        &self,
+        event: serde_json::Value,
+        deadline: DeadlineHeader,
+        wait: Duration,
+    ) -> Option<InvocationResult> {
         let (tx, rx) = oneshot::channel();
         {
             let mut inner = self.shared.lock();
             inner.next_id += 1;
             let id = format!("req-{:08}", inner.next_id);
             inner.waiting.insert(id.clone(), tx);
-            inner.queue.push_back((id, event, budget));
+            inner.queue.push_back((id, event, deadline));
         }
         self.shared.ready.notify_one();
         tokio::time::timeout(wait, rx).await.ok()?.ok()
@@ -148,11 +184,11 @@ async fn next(State(shared): State<Shared>) -> Response {
     loop {
         let notified = shared.ready.notified();
         let popped = shared.lock().queue.pop_front();
-        if let Some((id, event, budget)) = popped {
-            let deadline = SystemTime::now()
+        if let Some((id, event, header)) = popped {
+            let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
-                .map(|d| (d + budget).as_millis())
-                .unwrap_or(0);
+                .unwrap_or_default();
+            let deadline = header.value(now);
             let mut headers = HeaderMap::new();
             let mut put = |name: &'static str, value: String| {
                 if let Ok(v) = HeaderValue::from_str(&value) {
@@ -210,4 +246,28 @@ async fn error(State(shared): State<Shared>, Path(id): Path<String>, body: Bytes
 async fn init_error(State(shared): State<Shared>, body: Bytes) -> StatusCode {
     shared.lock().init_error = Some(String::from_utf8_lossy(&body).into_owned());
     StatusCode::ACCEPTED
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_headers_are_what_each_runtime_sends() {
+        let now = Duration::from_millis(1_793_526_030_000);
+        let ten_minutes = Duration::from_secs(600);
+        assert_eq!(
+            DeadlineHeader::Lambda(Duration::from_secs(30)).value(now),
+            1_793_526_060_000
+        );
+        assert_eq!(DeadlineHeader::Relative(ten_minutes).value(now), 600_000);
+        assert_eq!(
+            DeadlineHeader::Past(ten_minutes).value(now),
+            1_793_525_430_000
+        );
+        assert_eq!(
+            DeadlineHeader::FarFuture(Duration::from_secs(46 * 365 * 86_400)).value(now),
+            3_244_182_030_000
+        );
+    }
 }

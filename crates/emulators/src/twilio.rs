@@ -47,7 +47,7 @@ pub use address_config::{AddressConfiguration, AutoCreation};
 pub use faults::{Fault, FaultKind, FaultTimes};
 pub use model::{
     ContentMessage, ContentTemplate, CustomerKind, RecordedInteraction, RecordedMessage,
-    RecordedRequest, SeededConversation,
+    RecordedRequest, SeedSids, SeededConversation,
 };
 pub use scoped_webhooks::ScopedWebhook;
 
@@ -105,12 +105,27 @@ impl TwilioEmulator {
     /// Binds `127.0.0.1:0` and serves on the current Tokio runtime, with a fresh account SID
     /// and auth token.
     pub async fn start() -> io::Result<Self> {
-        let (listener, connections) = super::listener::bind_loopback().await?;
+        Self::start_at(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            Sid::random("AC"),
+            crate::sid::random_hex(),
+        )
+        .await
+    }
+
+    /// Serves on `address` for `account`, whose auth token is `auth_token`: a local run whose
+    /// settings and sample webhooks are written down ahead.
+    pub async fn start_at(
+        address: std::net::SocketAddr,
+        account: Sid,
+        auth_token: String,
+    ) -> io::Result<Self> {
+        let (listener, connections) = super::listener::bind(address).await?;
         let address = axum::serve::Listener::local_addr(&listener)?;
         let shared = Arc::new(Shared {
             base_url: format!("http://{address}"),
-            account: Sid::random("AC"),
-            auth_token: crate::sid::random_hex(),
+            account,
+            auth_token,
             chat_service: stamps::new_sid("IS"),
             state: Mutex::new(model::State::default()),
             connections,
@@ -169,6 +184,17 @@ impl TwilioEmulator {
     /// A new active conversation with one customer and the bot's conversation-scoped webhook.
     pub fn create_conversation(&self, customer: CustomerKind) -> SeededConversation {
         self.shared.lock().seed(customer)
+    }
+
+    /// As [`TwilioEmulator::create_conversation`], under the SIDs `sids` names (those of
+    /// webhooks written ahead, like the sample events); an existing conversation of that SID is
+    /// replaced.
+    pub fn create_conversation_with(
+        &self,
+        customer: CustomerKind,
+        sids: SeedSids,
+    ) -> SeededConversation {
+        self.shared.lock().seed_with(customer, sids)
     }
 
     /// A new active conversation with the bot's webhook but no participant (Flex refuses to

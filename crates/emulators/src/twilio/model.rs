@@ -39,6 +39,25 @@ pub struct SeededConversation {
     pub customer_author: String,
 }
 
+/// The SIDs of a conversation to seed: the conversation, the bot's webhook on it and the
+/// customer's participant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedSids {
+    pub conversation: Sid,
+    pub webhook: Sid,
+    pub customer: Sid,
+}
+
+impl SeedSids {
+    pub fn random() -> Self {
+        Self {
+            conversation: Sid::random("CH"),
+            webhook: Sid::random("WH"),
+            customer: Sid::random("MB"),
+        }
+    }
+}
+
 /// One HTTP request as received, and the status it got.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedRequest {
@@ -194,8 +213,17 @@ impl ConversationRecord {
         identity: Option<String>,
         binding: Option<Value>,
     ) -> ParticipantRecord {
+        self.add_participant_as(Sid::random("MB"), identity, binding)
+    }
+
+    pub fn add_participant_as(
+        &mut self,
+        sid: Sid,
+        identity: Option<String>,
+        binding: Option<Value>,
+    ) -> ParticipantRecord {
         let participant = ParticipantRecord {
-            sid: Sid::random("MB"),
+            sid,
             identity,
             binding,
             attributes: "{}".to_owned(),
@@ -348,6 +376,10 @@ const PROXY_NUMBER: &str = "+15017122661";
 
 impl State {
     pub fn seed(&mut self, customer: CustomerKind) -> SeededConversation {
+        self.seed_with(customer, SeedSids::random())
+    }
+
+    pub fn seed_with(&mut self, customer: CustomerKind, sids: SeedSids) -> SeededConversation {
         let (attributes, identity, binding) = match customer {
             CustomerKind::Web {
                 identity,
@@ -376,11 +408,14 @@ impl State {
                 ("{}".to_owned(), None, Some(binding))
             }
         };
-        let conversation: Sid = Sid::random("CH");
-        let webhook: Sid = Sid::random("WH");
+        let SeedSids {
+            conversation,
+            webhook,
+            customer,
+        } = sids;
         let mut record = ConversationRecord::new(attributes);
         record.webhooks.push(webhook.clone());
-        let participant = record.add_participant(identity, binding);
+        let participant = record.add_participant_as(customer, identity, binding);
         self.conversations.insert(conversation.clone(), record);
         SeededConversation {
             customer_author: participant.author().unwrap_or_default().to_owned(),
