@@ -444,7 +444,7 @@ async fn calls_per_turn_kind(runs: usize) -> Option<()> {
         ));
         measured.push(("duplicate", measured_turn(&a, &twilio, first).await));
         measured.push((
-            "handoff (timers cleared)",
+            "handoff (timers extended)",
             measured_turn(&b, &twilio, event(&sms, "agent")?).await,
         ));
         let confused = twilio.create_conversation(CustomerKind::Sms {

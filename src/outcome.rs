@@ -232,7 +232,7 @@ pub struct Trace {
     pub cards_as_text: u32,
     /// Content API templates this turn created (a card no instance had sent before).
     pub templates_created: u32,
-    /// The conversation timers this turn set or cleared.
+    /// The conversation timers this turn set or extended.
     pub timers: Option<TimersState>,
     pub lex: Duration,
     pub twilio: Duration,

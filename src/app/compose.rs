@@ -70,8 +70,13 @@ impl Ports {
     }
 }
 
-/// The bridge over the given ports, with the configured behaviour and signature tokens.
+/// The bridge over the given ports, with the configured behaviour and signature tokens. The
+/// configuration's warnings (deprecated or ineffective settings) are logged here, once per
+/// cold start, by every entry point.
 pub fn bridge(config: &Config, ports: Ports) -> Bridge {
+    for warning in &config.warnings {
+        tracing::warn!(variable = warning.variable, "setting: {}", warning.advice);
+    }
     let verifier = Verifier::new(
         config.twilio.auth_token.clone(),
         config.twilio.previous_auth_token.clone(),

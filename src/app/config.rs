@@ -13,7 +13,7 @@ use crate::domain::deadline::FunctionTimeout;
 use crate::domain::escalation_rules::{EscalationRules, Threshold};
 use crate::domain::ids::{AccountSid, ApiKeySid, LocaleId, WorkflowSid, WorkspaceSid};
 use crate::domain::secret::Secret;
-use crate::domain::timers::{AfterHandoff, IsoDuration, Timer, TimerSettings};
+use crate::domain::timers::{AfterHandoff, AgentTimers, IsoDuration, Timer, TimerSettings};
 
 /// A setting that could not be used, named by its variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +30,15 @@ impl ConfigError {
             reason: reason.into(),
         }
     }
+}
+
+/// A setting that works but should change (deprecated, or without effect), named by its
+/// variable; logged once at init.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {advice}")]
+pub struct ConfigWarning {
+    pub variable: &'static str,
+    pub advice: String,
 }
 
 /// Keys a Secrets Manager secret (`TWILIO_SECRET_ID`) may hold; they override the environment.
@@ -70,6 +79,8 @@ pub struct Config {
     /// `FUNCTION_TIMEOUT_SECS`: the function's timeout, which bounds every invocation's
     /// deadline and lease and stands in for a runtime deadline no real Lambda would send.
     pub function_timeout: FunctionTimeout,
+    /// Settings accepted with advice, for the log at init.
+    pub warnings: Vec<ConfigWarning>,
 }
 
 /// The AWS resources the stack created for turns and state. Unset: turns run in this process behind a
@@ -245,6 +256,7 @@ impl Config {
             })
             .transpose()?;
 
+        let mut warnings = Vec::new();
         let behaviour = Behaviour {
             handoff_intents: names("HANDOFF_INTENTS", "Agent"),
             close_intents: names("CLOSE_INTENTS", "OrderFlowers"),
@@ -264,24 +276,7 @@ impl Config {
             )?,
             webhook_public_url: url("WEBHOOK_PUBLIC_URL")?,
             escalation: escalation_rules(&get, &names)?,
-            timers: TimerSettings {
-                inactive_after: timer(Timer::Inactive, "INACTIVE_AFTER", get("INACTIVE_AFTER"))?,
-                close_after: timer(Timer::Closed, "CLOSE_AFTER", get("CLOSE_AFTER"))?,
-                after_handoff: match get("TIMERS_AFTER_HANDOFF")
-                    .unwrap_or("clear")
-                    .to_ascii_lowercase()
-                    .as_str()
-                {
-                    "clear" => AfterHandoff::Clear,
-                    "keep" => AfterHandoff::Keep,
-                    other => {
-                        return Err(ConfigError::new(
-                            "TIMERS_AFTER_HANDOFF",
-                            format!("`{other}` is not one of clear, keep"),
-                        ));
-                    }
-                },
-            },
+            timers: timer_settings(&get, &mut warnings)?,
             rich_cards: parse_rich_cards(get("RICH_CARDS").unwrap_or("whatsapp"))?,
         };
 
@@ -322,6 +317,7 @@ impl Config {
             behaviour,
             aws,
             function_timeout,
+            warnings,
         })
     }
 }
@@ -390,25 +386,167 @@ fn escalation_rules<'a>(
     })
 }
 
-/// A timer duration, refused below Twilio's minimum (a shorter one would fail every update).
+/// `INACTIVE_AFTER`, `CLOSE_AFTER`, `TIMERS_AFTER_HANDOFF`, `AGENT_INACTIVE_AFTER` and
+/// `AGENT_CLOSE_AFTER`: every duration at least Twilio's minimum for its timer, and the agent
+/// durations never shorter than the bot's own, so no update the bot makes is one Twilio
+/// refuses or one that brings a close nearer.
+fn timer_settings<'a>(
+    get: &dyn Fn(&'static str) -> Option<&'a str>,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<TimerSettings, ConfigError> {
+    let no_timer = "no timer";
+    let inactive_after = timer(
+        Timer::Inactive,
+        "INACTIVE_AFTER",
+        get("INACTIVE_AFTER"),
+        no_timer,
+    )?;
+    let close_after = timer(Timer::Closed, "CLOSE_AFTER", get("CLOSE_AFTER"), no_timer)?;
+    let extensions = [
+        Extension {
+            timer: Timer::Inactive,
+            name: "AGENT_INACTIVE_AFTER",
+            set: timer(
+                Timer::Inactive,
+                "AGENT_INACTIVE_AFTER",
+                get("AGENT_INACTIVE_AFTER"),
+                "the default (P1D)",
+            )?,
+            bot_name: "INACTIVE_AFTER",
+            bot: inactive_after.as_ref(),
+        },
+        Extension {
+            timer: Timer::Closed,
+            name: "AGENT_CLOSE_AFTER",
+            set: timer(
+                Timer::Closed,
+                "AGENT_CLOSE_AFTER",
+                get("AGENT_CLOSE_AFTER"),
+                "the default (P7D)",
+            )?,
+            bot_name: "CLOSE_AFTER",
+            bot: close_after.as_ref(),
+        },
+    ];
+    let extend = match get("TIMERS_AFTER_HANDOFF")
+        .unwrap_or("extend")
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "extend" => true,
+        // It turned the bot's timers off with PT0S, which Twilio documents for no conversation
+        // timer. Its purpose — no bot timer closes an agent's conversation — is what `extend`
+        // does, so a stack that had it (it was the default) keeps working, and is told.
+        "clear" => {
+            warnings.push(ConfigWarning {
+                variable: "TIMERS_AFTER_HANDOFF",
+                advice: "`clear` is deprecated and now means `extend`: Twilio documents no value \
+                         that turns a conversation's timer off, so at handoff the bot's timers \
+                         are extended to AGENT_INACTIVE_AFTER / AGENT_CLOSE_AFTER (P1D / P7D by \
+                         default); set TIMERS_AFTER_HANDOFF=extend (or keep)"
+                    .into(),
+            });
+            true
+        }
+        "keep" => false,
+        other => {
+            return Err(ConfigError::new(
+                "TIMERS_AFTER_HANDOFF",
+                format!("`{other}` is not one of extend, keep"),
+            ));
+        }
+    };
+    for extension in &extensions {
+        if let Some(advice) = extension.unused(extend) {
+            warnings.push(ConfigWarning {
+                variable: extension.name,
+                advice,
+            });
+        }
+    }
+    let after_handoff = if extend {
+        let [inactive, closed] = extensions;
+        AfterHandoff::Extend(AgentTimers {
+            inactive_after: inactive.resolve()?,
+            close_after: closed.resolve()?,
+        })
+    } else {
+        AfterHandoff::Keep
+    };
+    Ok(TimerSettings {
+        inactive_after,
+        close_after,
+        after_handoff,
+    })
+}
+
+/// An agent duration (`AGENT_…_AFTER`) and the bot timer it extends at handoff.
+struct Extension<'a> {
+    timer: Timer,
+    name: &'static str,
+    set: Option<IsoDuration>,
+    bot_name: &'static str,
+    bot: Option<&'a IsoDuration>,
+}
+
+impl Extension<'_> {
+    /// Why the operator's duration is never sent, if it is set and never is.
+    fn unused(&self, extend: bool) -> Option<String> {
+        self.set.as_ref()?;
+        if !extend {
+            return Some(
+                "has no effect with TIMERS_AFTER_HANDOFF=keep: the bot's timers keep running \
+                 after handoff"
+                    .into(),
+            );
+        }
+        self.bot.is_none().then(|| {
+            format!(
+                "has no effect while {} is unset: only the timers the bot sets are extended at \
+                 handoff",
+                self.bot_name
+            )
+        })
+    }
+
+    /// What the bot's timer becomes at handoff: the operator's duration, refused when shorter
+    /// than the bot's own (extending never brings a close nearer); unset, the agent default, or
+    /// the bot's own when that is longer.
+    fn resolve(self) -> Result<IsoDuration, ConfigError> {
+        match (self.set, self.bot) {
+            (Some(agent), Some(bot)) if agent.length() < bot.length() => Err(ConfigError::new(
+                self.name,
+                format!(
+                    "`{agent}` is shorter than {} (`{bot}`): at handoff the bot's timers are \
+                     extended, never shortened; set it to at least `{bot}`, unset it, or set \
+                     TIMERS_AFTER_HANDOFF=keep",
+                    self.bot_name
+                ),
+            )),
+            (Some(agent), _) => Ok(agent),
+            (None, Some(bot)) if bot.length() > self.timer.agent_default().length() => {
+                Ok(bot.clone())
+            }
+            (None, _) => Ok(self.timer.agent_default()),
+        }
+    }
+}
+
+/// A timer duration, refused below Twilio's minimum (a shorter one, `PT0S` included, would fail
+/// every update); `unset` says what leaving the variable out does instead.
 fn timer(
     which: Timer,
     name: &'static str,
     raw: Option<&str>,
+    unset: &str,
 ) -> Result<Option<IsoDuration>, ConfigError> {
     let Some(raw) = raw else {
         return Ok(None);
     };
     let duration = IsoDuration::parse(raw).map_err(|e| ConfigError::new(name, e.to_string()))?;
-    if duration.length() < which.minimum() {
-        return Err(ConfigError::new(
-            name,
-            format!(
-                "`{raw}` is below Twilio's minimum of {} minute(s); unset it for no timer",
-                which.minimum().as_secs() / 60
-            ),
-        ));
-    }
+    which
+        .check(&duration)
+        .map_err(|e| ConfigError::new(name, format!("{e}; unset it for {unset}")))?;
     Ok(Some(duration))
 }
 
@@ -522,7 +660,14 @@ mod tests {
         assert_eq!(b.escalation.low_confidence_turns, 2);
         assert_eq!(b.escalation.on_negative_sentiment, None);
         assert_eq!(b.timers, TimerSettings::default());
-        assert_eq!(b.timers.after_handoff, AfterHandoff::Clear);
+        assert_eq!(
+            b.timers.after_handoff,
+            AfterHandoff::Extend(AgentTimers {
+                inactive_after: IsoDuration::parse("P1D").unwrap(),
+                close_after: IsoDuration::parse("P7D").unwrap(),
+            })
+        );
+        assert_eq!(c.warnings, []);
         assert!(b.rich_cards.enabled_for(ChannelType::Whatsapp));
         assert!(!b.rich_cards.enabled_for(ChannelType::Sms));
         assert!(!b.rich_cards.enabled_for(ChannelType::Web));
@@ -601,6 +746,225 @@ mod tests {
         );
     }
 
+    fn timers_of(pairs: &[(&str, &str)]) -> (TimerSettings, Vec<ConfigWarning>) {
+        let c = Config::from_settings(&with(pairs)).unwrap();
+        (c.behaviour.timers, c.warnings)
+    }
+
+    fn handoff_form(pairs: &[(&str, &str)]) -> Vec<(&'static str, String)> {
+        timers_of(pairs)
+            .0
+            .on_handoff()
+            .map(|u| u.form())
+            .unwrap_or_default()
+    }
+
+    fn owned(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+        pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn handoff_extends_the_bots_timers_to_the_agent_durations() {
+        let bot = [("INACTIVE_AFTER", "PT15M"), ("CLOSE_AFTER", "PT30M")];
+        // Default: a day and a week.
+        assert_eq!(
+            handoff_form(&bot),
+            owned(&[("Timers.Inactive", "P1D"), ("Timers.Closed", "P7D")])
+        );
+        // Explicitly `extend`, with the operator's durations.
+        let mut set = bot.to_vec();
+        set.extend([
+            ("TIMERS_AFTER_HANDOFF", "Extend"),
+            ("AGENT_INACTIVE_AFTER", "PT8H"),
+            ("AGENT_CLOSE_AFTER", "P3D"),
+        ]);
+        assert_eq!(
+            handoff_form(&set),
+            owned(&[("Timers.Inactive", "PT8H"), ("Timers.Closed", "P3D")])
+        );
+        assert_eq!(timers_of(&set).1, []);
+        // Equal to the bot's own is allowed: the countdown restarts, nothing gets nearer.
+        assert_eq!(
+            handoff_form(&[
+                ("CLOSE_AFTER", "P2D"),
+                ("AGENT_CLOSE_AFTER", "P2D"),
+                ("AGENT_INACTIVE_AFTER", "PT1M"),
+            ]),
+            owned(&[("Timers.Closed", "P2D")])
+        );
+        // Unset, the default never shortens a bot timer that is already longer.
+        assert_eq!(
+            handoff_form(&[("INACTIVE_AFTER", "P2D"), ("CLOSE_AFTER", "P30D")]),
+            owned(&[("Timers.Inactive", "P2D"), ("Timers.Closed", "P30D")])
+        );
+        // `keep`: no call at handoff.
+        assert_eq!(
+            handoff_form(&[
+                ("INACTIVE_AFTER", "PT15M"),
+                ("TIMERS_AFTER_HANDOFF", "keep")
+            ]),
+            []
+        );
+        // No bot timers: nothing to extend.
+        assert_eq!(handoff_form(&[]), []);
+    }
+
+    #[test]
+    fn an_agent_duration_shorter_than_the_bots_fails_init() {
+        for (pairs, named) in [
+            (
+                &[("CLOSE_AFTER", "P30D"), ("AGENT_CLOSE_AFTER", "P7D")][..],
+                "AGENT_CLOSE_AFTER",
+            ),
+            (
+                &[("INACTIVE_AFTER", "PT2H"), ("AGENT_INACTIVE_AFTER", "PT1H")][..],
+                "AGENT_INACTIVE_AFTER",
+            ),
+        ] {
+            let err = Config::from_settings(&with(pairs)).unwrap_err();
+            assert_eq!(err.variable, named, "{pairs:?}");
+            assert!(err.reason.contains("never shortened"), "{err}");
+        }
+        // Under `keep` the agent durations are never sent, so nothing contradicts.
+        let (kept, warnings) = timers_of(&[
+            ("CLOSE_AFTER", "P30D"),
+            ("AGENT_CLOSE_AFTER", "P7D"),
+            ("TIMERS_AFTER_HANDOFF", "keep"),
+        ]);
+        assert_eq!(kept.after_handoff, AfterHandoff::Keep);
+        assert_eq!(
+            warnings.iter().map(|w| w.variable).collect::<Vec<_>>(),
+            ["AGENT_CLOSE_AFTER"]
+        );
+    }
+
+    #[test]
+    fn clear_is_a_deprecated_name_for_extend() {
+        let (clear, warnings) = timers_of(&[
+            ("INACTIVE_AFTER", "PT15M"),
+            ("CLOSE_AFTER", "P1D"),
+            ("TIMERS_AFTER_HANDOFF", "clear"),
+        ]);
+        let (extend, none) = timers_of(&[("INACTIVE_AFTER", "PT15M"), ("CLOSE_AFTER", "P1D")]);
+        assert_eq!(clear, extend);
+        assert_eq!(none, []);
+        let [warning] = warnings.try_into().unwrap();
+        assert_eq!(warning.variable, "TIMERS_AFTER_HANDOFF");
+        for needle in [
+            "deprecated",
+            "now means `extend`",
+            "TIMERS_AFTER_HANDOFF=extend",
+        ] {
+            assert!(warning.to_string().contains(needle), "{warning}");
+        }
+        assert!(
+            warning
+                .to_string()
+                .starts_with("TIMERS_AFTER_HANDOFF: `clear`")
+        );
+    }
+
+    #[test]
+    fn pt0s_fails_init_for_every_timer_with_twilios_minimum_named() {
+        for (var, minimum, unset) in [
+            ("INACTIVE_AFTER", "1 minute (PT1M)", "no timer"),
+            ("CLOSE_AFTER", "10 minutes (PT10M)", "no timer"),
+            (
+                "AGENT_INACTIVE_AFTER",
+                "1 minute (PT1M)",
+                "the default (P1D)",
+            ),
+            (
+                "AGENT_CLOSE_AFTER",
+                "10 minutes (PT10M)",
+                "the default (P7D)",
+            ),
+        ] {
+            let err = Config::from_settings(&with(&[(var, "PT0S")])).unwrap_err();
+            assert_eq!(err.variable, var);
+            assert!(
+                err.reason.contains(minimum)
+                    && err.reason.ends_with(&format!("unset it for {unset}")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_agent_duration_without_its_bot_timer_is_warned_about() {
+        let (settings, warnings) =
+            timers_of(&[("CLOSE_AFTER", "P1D"), ("AGENT_INACTIVE_AFTER", "PT8H")]);
+        assert_eq!(
+            settings.on_handoff().unwrap().form(),
+            owned(&[("Timers.Closed", "P7D")])
+        );
+        assert_eq!(
+            warnings.iter().map(|w| w.variable).collect::<Vec<_>>(),
+            ["AGENT_INACTIVE_AFTER"]
+        );
+    }
+
+    /// Whatever configuration init accepts, no timer update the bot makes is one Twilio
+    /// documents as refused: every value at least its minimum, never `PT0S`.
+    #[test]
+    fn every_accepted_configuration_sends_only_values_twilio_accepts() {
+        use crate::domain::plan::{Action, Reason};
+        use crate::domain::timers::TimersState;
+        let inactive = [None, Some("PT1M"), Some("PT15M"), Some("P2D")];
+        let closed = [None, Some("PT10M"), Some("P1D"), Some("P30D")];
+        let agent_inactive = [None, Some("PT0S"), Some("PT1M"), Some("PT8H"), Some("P3D")];
+        let agent_closed = [None, Some("PT0S"), Some("PT9M"), Some("PT10M"), Some("P7D")];
+        let after = [None, Some("extend"), Some("clear"), Some("keep")];
+        let mut accepted = 0;
+        for i in inactive {
+            for c in closed {
+                for ai in agent_inactive {
+                    for ac in agent_closed {
+                        for a in after {
+                            let pairs: Vec<(&str, &str)> = [
+                                ("INACTIVE_AFTER", i),
+                                ("CLOSE_AFTER", c),
+                                ("AGENT_INACTIVE_AFTER", ai),
+                                ("AGENT_CLOSE_AFTER", ac),
+                                ("TIMERS_AFTER_HANDOFF", a),
+                            ]
+                            .into_iter()
+                            .filter_map(|(k, v)| v.map(|v| (k, v)))
+                            .collect();
+                            let Ok(config) = Config::from_settings(&with(&pairs)) else {
+                                continue;
+                            };
+                            accepted += 1;
+                            let timers = &config.behaviour.timers;
+                            let first = timers.step(TimersState::Untouched, &Action::Wait);
+                            let handoff =
+                                timers.step(TimersState::Set, &Action::Handoff(Reason::MediaOnly));
+                            for step in first.iter().chain(&handoff) {
+                                assert_eq!(step.update.check(), Ok(()), "{pairs:?}");
+                                assert!(
+                                    step.update.form().iter().all(|(_, v)| v != "PT0S"),
+                                    "{pairs:?}"
+                                );
+                            }
+                            // Extending never brings a close nearer.
+                            if let (Some(first), Some(handoff)) = (&first, &handoff) {
+                                for (bot, agent) in [
+                                    (&first.update.inactive, &handoff.update.inactive),
+                                    (&first.update.closed, &handoff.update.closed),
+                                ] {
+                                    if let (Some(bot), Some(agent)) = (bot, agent) {
+                                        assert!(agent.length() >= bot.length(), "{pairs:?}");
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(accepted > 100, "{accepted}");
+    }
+
     #[test]
     fn api_key_is_preferred_for_rest() {
         let c = Config::from_settings(&with(&[
@@ -668,6 +1032,14 @@ mod tests {
             ("TIMERS_AFTER_HANDOFF", "forget", "TIMERS_AFTER_HANDOFF"),
             ("FUNCTION_TIMEOUT_SECS", "0", "FUNCTION_TIMEOUT_SECS"),
             ("FUNCTION_TIMEOUT_SECS", "30s", "FUNCTION_TIMEOUT_SECS"),
+            ("TIMERS_AFTER_HANDOFF", "off", "TIMERS_AFTER_HANDOFF"),
+            ("AGENT_INACTIVE_AFTER", "PT0S", "AGENT_INACTIVE_AFTER"),
+            ("AGENT_INACTIVE_AFTER", "PT59S", "AGENT_INACTIVE_AFTER"),
+            ("AGENT_INACTIVE_AFTER", "P1W", "AGENT_INACTIVE_AFTER"),
+            ("AGENT_CLOSE_AFTER", "PT0S", "AGENT_CLOSE_AFTER"),
+            ("AGENT_CLOSE_AFTER", "PT9M59S", "AGENT_CLOSE_AFTER"),
+            ("AGENT_CLOSE_AFTER", "a week", "AGENT_CLOSE_AFTER"),
+            ("CLOSE_AFTER", "PT0S", "CLOSE_AFTER"),
             ("RICH_CARDS", "telegram", "RICH_CARDS"),
             ("RICH_CARDS", "none,whatsapp", "RICH_CARDS"),
             (

@@ -157,7 +157,7 @@ pub fn event_line(report: &Report, timestamp_ms: u64) -> Value {
         let done = match timers {
             crate::domain::timers::TimersState::Untouched => "untouched",
             crate::domain::timers::TimersState::Set => "set",
-            crate::domain::timers::TimersState::Cleared => "cleared",
+            crate::domain::timers::TimersState::Extended => "extended",
         };
         line.insert("timers".into(), json!(done));
     }

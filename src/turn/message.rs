@@ -1,6 +1,6 @@
 //! A customer's message: ask the bot (unless its answer is recorded) → decide with the
 //! conversation's memory → record the answer → post the replies → wait, close or hand off →
-//! set or clear the timers. The pipeline claims before and finishes after. Decisions are the
+//! set or extend the timers. The pipeline claims before and finishes after. Decisions are the
 //! domain's (`domain::policy`); I/O goes through the ports.
 
 use std::collections::BTreeMap;
@@ -21,7 +21,7 @@ use crate::domain::message::MessageAdded;
 use crate::domain::plan::{Action, Plan, Reason};
 use crate::domain::policy::{decide, plan_bot_error, plan_media_only, plan_unroutable};
 use crate::domain::render::{choice_in, choice_number};
-use crate::domain::timers::TimerStep;
+use crate::domain::timers::{TimerStep, TimersState};
 use crate::outcome::{Outcome, Stage};
 use crate::ports::conversations::TwilioError;
 
@@ -228,9 +228,11 @@ impl Worker {
         }
     }
 
-    /// Sets or clears the timers. A failure is logged, not the turn's: the customer already
-    /// has the replies, and a conversation without timers is what Twilio does by default. The
-    /// state is only moved on when Twilio took the update, so the next turn tries again.
+    /// Sets the timers, or extends them at handoff. A failure is logged, not the turn's: the
+    /// customer already has the replies (or the Interaction exists), and a conversation without
+    /// timers is what Twilio does by default. The state is only moved on when Twilio took the
+    /// update, so the bot's next turn tries again; after a handoff there is none, and the log
+    /// says the bot's timers are still running.
     async fn apply_timers(&self, run: &mut Run<'_>, step: &TimerStep, memory: &mut Memory) {
         let result = timed(
             &mut run.trace.twilio,
@@ -246,6 +248,10 @@ impl Worker {
                 memory.timers = step.then;
                 run.trace.timers = Some(step.then);
             }
+            Err(error) if step.then == TimersState::Extended => tracing::warn!(
+                %error,
+                "conversation timers not extended at handoff; the bot's timers keep running"
+            ),
             Err(error) => {
                 tracing::warn!(%error, "conversation timers not updated; the next turn tries again")
             }

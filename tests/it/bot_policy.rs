@@ -479,9 +479,9 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
 }
 
 #[tokio::test]
-async fn timers_are_set_once_per_conversation_across_instances_and_cleared_at_handoff() {
+async fn timers_are_set_once_per_conversation_across_instances_and_extended_at_handoff() {
     let Some(f) = fleet(
-        "timers_are_set_once_per_conversation_across_instances_and_cleared_at_handoff",
+        "timers_are_set_once_per_conversation_across_instances_and_extended_at_handoff",
         &[("INACTIVE_AFTER", "PT15M"), ("CLOSE_AFTER", "P1D")],
     )
     .await
@@ -515,24 +515,29 @@ async fn timers_are_set_once_per_conversation_across_instances_and_cleared_at_ha
     }
     assert_eq!(f.timer_posts(&sms).len(), 1);
 
-    // The handoff clears what the bot set, after the Interaction exists.
+    // The handoff extends what the bot set to the agent durations (a day, a week by default),
+    // after the Interaction exists.
     let report = f.turn(On::Second, &sms, "get me an agent").await;
     assert_eq!(report.outcome.to_string(), "handed_off");
-    assert_eq!(report.trace.timers, Some(TimersState::Cleared));
+    assert_eq!(report.trace.timers, Some(TimersState::Extended));
     assert_eq!(
         f.timer_posts(&sms),
         [
             ("PT15M".to_owned(), "P1D".to_owned()),
-            ("PT0S".to_owned(), "PT0S".to_owned())
+            ("P1D".to_owned(), "P7D".to_owned())
         ]
     );
     let timers = f.stack.twilio.timers(&sms.conversation).unwrap();
-    assert_eq!((timers.inactive, timers.closed), (None, None));
+    assert_eq!(
+        (timers.inactive.as_deref(), timers.closed.as_deref()),
+        (Some("P1D"), Some("P7D"))
+    );
     let requests = f.stack.twilio.requests();
     assert!(
         position(&requests, |r| r.path == "/v1/Interactions")
-            < position(&requests, |r| r.param("Timers.Inactive") == Some("PT0S"))
+            < position(&requests, |r| r.param("Timers.Closed") == Some("P7D"))
     );
+    assert!(requests.iter().all(|r| r.status < 400), "no refused call");
 
     // A conversation whose first turn hands off never had timers: nothing to set or clear.
     let web = f.stack.web();

@@ -7,6 +7,7 @@ use http::Method;
 use serde_json::json;
 
 use flexlex::domain::plan::Reason;
+use flexlex::domain::timers::TimersState;
 use flexlex::outcome::{Ignored, Outcome, Rejected};
 use flexlex_emulators::lex::{DEMO_BOT_ID, Fault as LexFault, Times};
 use flexlex_emulators::twilio::{Fault, FaultKind};
@@ -174,6 +175,99 @@ async fn asking_for_an_agent_creates_the_interaction_then_removes_the_webhook() 
             .as_deref(),
         Some("active")
     );
+}
+
+/// The timer values Twilio received for a conversation, as (inactive, closed), in order.
+fn timer_posts(stack: &Stack, conversation: &str) -> Vec<(String, String)> {
+    let path = format!("/v1/Conversations/{conversation}");
+    stack
+        .twilio
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == path)
+        .filter(|r| r.param("Timers.Inactive").is_some() || r.param("Timers.Closed").is_some())
+        .map(|r| {
+            assert_eq!(r.status, 200, "Twilio took the timers");
+            (
+                r.param("Timers.Inactive").unwrap_or("-").to_owned(),
+                r.param("Timers.Closed").unwrap_or("-").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_handoff_turn_extends_the_bots_timers_to_exactly_the_agent_durations() {
+    let stack = Stack::start_with(&[
+        ("INACTIVE_AFTER", "PT15M"),
+        ("CLOSE_AFTER", "PT30M"),
+        ("AGENT_INACTIVE_AFTER", "PT8H"),
+        ("AGENT_CLOSE_AFTER", "P3D"),
+    ])
+    .await;
+    let sms = stack.sms();
+    let first = stack.say(&sms, "I want to order lilies").await;
+    assert_eq!(first.outcome, Outcome::Replied);
+    assert_eq!(first.trace.timers, Some(TimersState::Set));
+    let handoff = stack.say(&sms, "can I talk to a person?").await;
+    assert_eq!(
+        handoff.outcome,
+        Outcome::HandedOff(Reason::Intent("Agent".into()))
+    );
+    assert_eq!(handoff.trace.timers, Some(TimersState::Extended));
+    assert_eq!(
+        timer_posts(&stack, sms.conversation.as_str()),
+        [
+            ("PT15M".to_owned(), "PT30M".to_owned()),
+            ("PT8H".to_owned(), "P3D".to_owned())
+        ]
+    );
+    let shown = stack.twilio.timers(&sms.conversation).unwrap();
+    assert_eq!(
+        (shown.inactive.as_deref(), shown.closed.as_deref()),
+        (Some("PT8H"), Some("P3D"))
+    );
+    // Extended once the Interaction exists.
+    let requests = stack.twilio.requests();
+    let created = requests
+        .iter()
+        .position(|r| r.path == "/v1/Interactions")
+        .unwrap();
+    let extended = requests
+        .iter()
+        .position(|r| r.param("Timers.Closed") == Some("P3D"))
+        .unwrap();
+    assert!(created < extended);
+}
+
+#[tokio::test]
+async fn a_handoff_turn_with_the_defaults_extends_to_a_day_and_a_week_and_keep_sends_nothing() {
+    // `clear`, the former default, is read as `extend`: no PT0S is ever sent.
+    for (after, expected) in [
+        (None, Some(("P1D", "P7D"))),
+        (Some("clear"), Some(("P1D", "P7D"))),
+        (Some("keep"), None),
+    ] {
+        let mut settings = vec![("INACTIVE_AFTER", "PT15M"), ("CLOSE_AFTER", "PT30M")];
+        settings.extend(after.map(|a| ("TIMERS_AFTER_HANDOFF", a)));
+        let stack = Stack::start_with(&settings).await;
+        let web = stack.web();
+        stack.say(&web, "I want to order lilies").await;
+        let report = stack.say(&web, "can I talk to a person?").await;
+        assert_eq!(report.outcome.to_string(), "handed_off", "{after:?}");
+        let mut posts = vec![("PT15M".to_owned(), "PT30M".to_owned())];
+        posts.extend(expected.map(|(i, c)| (i.to_owned(), c.to_owned())));
+        assert_eq!(
+            timer_posts(&stack, web.conversation.as_str()),
+            posts,
+            "{after:?}"
+        );
+        assert_eq!(
+            report.trace.timers,
+            expected.map(|_| TimersState::Extended),
+            "{after:?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use flexlex::domain::cards::{
 };
 use flexlex::domain::deadline::Deadline;
 use flexlex::domain::ids::{ContentSid, LocaleId, MessageSid};
-use flexlex::domain::timers::{AfterHandoff, IsoDuration, TimerChange, TimerSettings, TimerUpdate};
+use flexlex::domain::timers::{AfterHandoff, IsoDuration, TimerSettings, TimerUpdate};
 use flexlex::outcome::{Outcome, Report};
 use flexlex::ports::content::ContentApi;
 use flexlex::ports::conversations::{Conversations, ReplyTag, TwilioError};
@@ -66,12 +66,31 @@ fn duration(raw: &str) -> IsoDuration {
     IsoDuration::parse(raw).unwrap()
 }
 
+/// The bot's timers, extended at handoff to the default agent durations (P1D, P7D).
 fn timers(inactive: Option<&str>, closed: Option<&str>) -> TimerSettings {
     TimerSettings {
         inactive_after: inactive.map(duration),
         close_after: closed.map(duration),
-        after_handoff: AfterHandoff::Clear,
+        after_handoff: AfterHandoff::default(),
     }
+}
+
+/// The timer settings the product runs with for these variables, as init reads them.
+fn configured(pairs: &[(&str, &str)]) -> TimerSettings {
+    let mut settings: std::collections::HashMap<String, String> = [
+        ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+        ("TWILIO_AUTH_TOKEN", "t"),
+        ("FLEX_WORKSPACE_SID", "WS0123456789abcdef0123456789abcdef"),
+    ]
+    .into_iter()
+    .chain(pairs.iter().copied())
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    settings.retain(|_, v| !v.is_empty());
+    flexlex::app::config::Config::from_settings(&settings)
+        .unwrap()
+        .behaviour
+        .timers
 }
 
 /// A plain HTTP client with the emulator's account credentials, for requests the adapter
@@ -157,7 +176,7 @@ async fn the_first_turn_sets_both_timers_and_the_conversation_shows_them() {
 }
 
 #[tokio::test]
-async fn handoff_clears_the_bots_timers_with_pt0s() {
+async fn handoff_extends_the_bots_timers_to_the_agent_durations() {
     let (emulator, client, seeded) = setup().await;
     let settings = timers(Some("PT15M"), Some("P1D"));
     let conversation = ch(&seeded.conversation);
@@ -169,22 +188,157 @@ async fn handoff_clears_the_bots_timers_with_pt0s() {
         )
         .await
         .unwrap();
+    let before = emulator.timers(&seeded.conversation).unwrap().view;
     client
         .set_timers(&conversation, &settings.on_handoff().unwrap(), deadline())
         .await
         .unwrap();
+    let request = emulator.requests().pop().unwrap();
+    assert_eq!(request.status, 200);
     assert_eq!(
-        emulator.requests().pop().unwrap().form,
+        request.form,
         vec![
-            ("Timers.Inactive".to_owned(), "PT0S".to_owned()),
-            ("Timers.Closed".to_owned(), "PT0S".to_owned())
+            ("Timers.Inactive".to_owned(), "P1D".to_owned()),
+            ("Timers.Closed".to_owned(), "P7D".to_owned())
         ]
     );
     let shown = emulator.timers(&seeded.conversation).unwrap();
     assert_eq!(
-        (shown.inactive, shown.closed, shown.view),
-        (None, None, json!({}))
+        (shown.inactive.as_deref(), shown.closed.as_deref()),
+        (Some("P1D"), Some("P7D"))
     );
+    // Both fire later than the bot's did (ISO-8601 UTC stamps compare as text).
+    for key in ["date_inactive", "date_closed"] {
+        let (was, now) = (
+            before[key].as_str().unwrap(),
+            shown.view[key].as_str().unwrap(),
+        );
+        assert!(now > was, "{key}: {was} -> {now}");
+    }
+}
+
+#[tokio::test]
+async fn pt0s_on_a_conversation_is_refused_as_below_twilios_minimums() {
+    let (emulator, client, seeded) = setup().await;
+    let conversation = ch(&seeded.conversation);
+    client
+        .set_timers(
+            &conversation,
+            &timers(Some("PT15M"), Some("P1D")).on_first_turn().unwrap(),
+            deadline(),
+        )
+        .await
+        .unwrap();
+    let path = format!("/v1/Conversations/{}", seeded.conversation);
+    for (pairs, code, message) in [
+        (
+            &[("Timers.Inactive", "PT0S")][..],
+            50375,
+            "'TimeToInactive' duration should be greater or equal to 1 minute",
+        ),
+        (
+            &[("Timers.Closed", "PT0S")][..],
+            50376,
+            "'TimeToClosed' duration should be greater or equal to 10 minutes",
+        ),
+        (
+            &[("Timers.Inactive", "PT0S"), ("Timers.Closed", "PT0S")][..],
+            50375,
+            "'TimeToInactive' duration should be greater or equal to 1 minute",
+        ),
+        (
+            &[("Timers.Inactive", "P1D"), ("Timers.Closed", "P0D")][..],
+            50376,
+            "'TimeToClosed' duration should be greater or equal to 10 minutes",
+        ),
+    ] {
+        let (status, body) = raw(&emulator, &path, RawBody::Form(pairs)).await;
+        assert_eq!(status, 400, "{pairs:?}");
+        // Twilio's error body: code, message, more_info, status.
+        assert_eq!(
+            body,
+            json!({
+                "code": code,
+                "message": message,
+                "more_info": format!("https://www.twilio.com/docs/errors/{code}"),
+                "status": 400
+            }),
+            "{pairs:?}"
+        );
+    }
+    // Through the adapter, the same refusal is a 400 with Twilio's code.
+    let error = client
+        .set_timers(
+            &conversation,
+            &TimerUpdate {
+                inactive: Some(duration("PT0S")),
+                closed: Some(duration("PT0S")),
+            },
+            deadline(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(rejected_code(&error), Some(50375), "{error:?}");
+    // Nothing was turned off: the bot's timers still run.
+    let shown = emulator.timers(&seeded.conversation).unwrap();
+    assert_eq!(
+        (shown.inactive.as_deref(), shown.closed.as_deref()),
+        (Some("PT15M"), Some("P1D"))
+    );
+}
+
+/// Every update the product can make, from configurations init accepts, is one the emulator
+/// (Twilio's documented rules) accepts: the bot's timers on its first answer, then the
+/// extension at handoff. None of them is `PT0S`.
+#[tokio::test]
+async fn the_product_never_sends_a_timer_twilio_refuses() {
+    let (emulator, client, _) = setup().await;
+    let configurations: &[&[(&str, &str)]] = &[
+        &[("INACTIVE_AFTER", "PT15M"), ("CLOSE_AFTER", "P1D")],
+        &[("INACTIVE_AFTER", "PT1M"), ("CLOSE_AFTER", "PT10M")],
+        &[
+            ("INACTIVE_AFTER", "PT1M"),
+            ("CLOSE_AFTER", "PT10M"),
+            ("AGENT_INACTIVE_AFTER", "PT1M"),
+            ("AGENT_CLOSE_AFTER", "PT10M"),
+        ],
+        &[
+            ("INACTIVE_AFTER", "PT15M"),
+            ("CLOSE_AFTER", "PT30M"),
+            ("TIMERS_AFTER_HANDOFF", "clear"),
+        ],
+        &[("CLOSE_AFTER", "P30D"), ("TIMERS_AFTER_HANDOFF", "extend")],
+        &[("INACTIVE_AFTER", "PT5M"), ("TIMERS_AFTER_HANDOFF", "keep")],
+    ];
+    let mut sent = 0;
+    for pairs in configurations {
+        let settings = configured(pairs);
+        let seeded = emulator.create_conversation(CustomerKind::Sms {
+            address: "+15551234567".into(),
+        });
+        let conversation = ch(&seeded.conversation);
+        for update in [settings.on_first_turn(), settings.on_handoff()]
+            .into_iter()
+            .flatten()
+        {
+            client
+                .set_timers(&conversation, &update, deadline())
+                .await
+                .unwrap_or_else(|e| panic!("{pairs:?}: {update:?} refused: {e:?}"));
+            sent += 1;
+        }
+    }
+    let requests = emulator.requests();
+    assert_eq!(requests.len(), sent);
+    assert_eq!(sent, 11);
+    for request in &requests {
+        assert_eq!(request.status, 200, "{:?}", request.form);
+        assert!(
+            request.form.iter().all(|(_, v)| v != "PT0S"),
+            "{:?}",
+            request.form
+        );
+    }
 }
 
 #[tokio::test]
@@ -208,7 +362,7 @@ async fn timers_below_twilios_minimums_are_refused_with_its_codes() {
     for (update, code) in [
         (
             TimerUpdate {
-                inactive: Some(TimerChange::Set(duration("PT59S"))),
+                inactive: Some(duration("PT59S")),
                 closed: None,
             },
             50375,
@@ -216,14 +370,14 @@ async fn timers_below_twilios_minimums_are_refused_with_its_codes() {
         (
             TimerUpdate {
                 inactive: None,
-                closed: Some(TimerChange::Set(duration("PT9M59S"))),
+                closed: Some(duration("PT9M59S")),
             },
             50376,
         ),
         (
             TimerUpdate {
-                inactive: Some(TimerChange::Set(duration("PT15M"))),
-                closed: Some(TimerChange::Set(duration("PT5M"))),
+                inactive: Some(duration("PT15M")),
+                closed: Some(duration("PT5M")),
             },
             50376,
         ),

@@ -746,8 +746,20 @@ fn bot_policy_settings_are_grouped_parameters_passed_to_the_function() {
         (
             "TimersAfterHandoff",
             "TIMERS_AFTER_HANDOFF",
-            "clear",
+            "extend",
             Passed::Always,
+        ),
+        (
+            "AgentInactiveAfter",
+            "AGENT_INACTIVE_AFTER",
+            "",
+            Passed::UnlessEmpty("HasAgentInactiveAfter"),
+        ),
+        (
+            "AgentCloseAfter",
+            "AGENT_CLOSE_AFTER",
+            "",
+            Passed::UnlessEmpty("HasAgentCloseAfter"),
         ),
         ("RichCards", "RICH_CARDS", "whatsapp", Passed::Always),
     ];
@@ -821,6 +833,41 @@ fn bot_policy_settings_are_grouped_parameters_passed_to_the_function() {
     let deployed =
         flexlex::app::config::Config::from_settings(&settings).expect("defaults are valid");
     assert_eq!(deployed.behaviour, unset.behaviour);
+}
+
+/// Every value the stack lets an operator pick for `TimersAfterHandoff` starts the function
+/// (`clear`, the former default, included: a stack deployed with it keeps working).
+#[test]
+fn every_allowed_timers_after_handoff_passes_init() {
+    let t = template();
+    let allowed: Vec<&str> = at(&t, &["Parameters", "TimersAfterHandoff", "AllowedValues"])
+        .as_sequence()
+        .expect("AllowedValues")
+        .iter()
+        .map(str_of)
+        .collect();
+    assert_eq!(allowed, ["extend", "keep", "clear"]);
+    for value in allowed {
+        let settings: std::collections::HashMap<String, String> = [
+            ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+            ("TWILIO_AUTH_TOKEN", "t"),
+            ("FLEX_WORKSPACE_SID", "WS0123456789abcdef0123456789abcdef"),
+            ("INACTIVE_AFTER", "PT15M"),
+            ("CLOSE_AFTER", "P1D"),
+            ("TIMERS_AFTER_HANDOFF", value),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let config = flexlex::app::config::Config::from_settings(&settings)
+            .unwrap_or_else(|e| panic!("{value}: {e}"));
+        assert_eq!(
+            config.warnings.len(),
+            usize::from(value == "clear"),
+            "{value}: {:?}",
+            config.warnings
+        );
+    }
 }
 
 #[test]

@@ -34,7 +34,7 @@ const LOCAL_WORKSPACE: &str = flexlex_emulators::samples::WORKSPACE_SID;
 const LOCAL_WORKFLOW: &str = flexlex_emulators::samples::WORKFLOW_SID;
 
 /// The settings a bot designer may try locally; everything about Twilio stays emulated.
-pub const BEHAVIOUR_SETTINGS: [&str; 20] = [
+pub const BEHAVIOUR_SETTINGS: [&str; 22] = [
     "HANDOFF_INTENTS",
     "CLOSE_INTENTS",
     "BOT_AUTHOR",
@@ -54,6 +54,8 @@ pub const BEHAVIOUR_SETTINGS: [&str; 20] = [
     "INACTIVE_AFTER",
     "CLOSE_AFTER",
     "TIMERS_AFTER_HANDOFF",
+    "AGENT_INACTIVE_AFTER",
+    "AGENT_CLOSE_AFTER",
     "RICH_CARDS",
 ];
 
@@ -111,7 +113,7 @@ pub enum Action {
     TemplateCreated {
         kind: String,
     },
-    /// The conversation's timers were set (`PT0S` turns one off).
+    /// The conversation's timers were set: by the bot's first answer, or extended at handoff.
     Timers {
         conversation: String,
         inactive: Option<String>,

@@ -15,7 +15,8 @@
 //! | `POST /v1/Content` (JSON: `language`, `types`, ...) | 201 template `HX…`; 400 per Twilio's schema and limits |
 //!
 //! `POST /v1/Conversations/{CH}` also takes `Timers.Inactive` / `Timers.Closed` (ISO-8601, at
-//! least 1 and 10 minutes, `PT0S` off; 400/50375, 50376, 50379, 50380), shown as `timers`;
+//! least 1 and 10 minutes, `PT0S` refused like any shorter value; 400/50375, 50376, 50379,
+//! 50380), shown as `timers`;
 //! messages may carry `ContentSid` / `ContentVariables` (400/50526, 50527, 50528, 21655).
 //! | `GET`/`POST /v1/Configuration/Addresses`, `GET`/`POST`/`DELETE …/Addresses/{IG or address}` | address configurations ([`address_config`]) |
 //! | `GET`/`POST /v1/Conversations/{CH}/Webhooks`, `GET …/Webhooks/{WH}` | scoped webhooks, `target=studio` included ([`scoped_webhooks`]) |
@@ -53,7 +54,7 @@ pub use scoped_webhooks::ScopedWebhook;
 
 use crate::sid::Sid;
 
-/// A conversation's timers: the durations as set (`None` when off) and the `timers` object
+/// A conversation's timers: the durations as set (`None` when never set) and the `timers` object
 /// the conversation resource shows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConversationTimers {

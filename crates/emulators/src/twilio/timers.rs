@@ -3,12 +3,15 @@
 //! minutes, and the conversation shows when each will fire as
 //! `"timers": {"date_inactive": …, "date_closed": …}` (`{}` when none is set).
 //!
-//! Sources: `twilio_conversations_v1.json` (parameter descriptions and the resource examples);
-//! error pages 50375 ("TimeToInactive should be greater or equal to 1 minute"), 50376
-//! ("TimeToClosed should be greater or equal to 10 minutes"), 50379 / 50380 (not an ISO-8601
-//! duration; Twilio's examples `PT0S`, `PT10M`, `P1D`). `PT0S` switches a timer off (Twilio
-//! Support documents it for the account default). Written here from those facts alone; the
-//! product's parser is separate.
+//! Sources: `twilio_conversations_v1.json` (`UpdateConversation`: "Minimum value for this
+//! timer is 1 minute" / "10 minutes"; the resource examples); error pages 50375
+//! ("TimeToInactive should be greater or equal to 1 minute"), 50376 ("TimeToClosed should be
+//! greater or equal to 10 minutes"), 50379 / 50380 (not an ISO-8601 duration). Any duration
+//! below the minimum is refused, `PT0S` included: Twilio documents `PT0S` as "off" only for the
+//! account-wide default timer (`POST /v1/Configuration`), never for a conversation, so the
+//! emulator holds a conversation to the documented minimums. No order between the two timers
+//! is documented, so none is checked. Written here from those facts alone; the product's
+//! parser is separate.
 
 use std::time::{Duration, SystemTime};
 
@@ -22,12 +25,9 @@ const CLOSED_TOO_SHORT: u32 = 50376;
 const INACTIVE_FORMAT: u32 = 50379;
 const CLOSED_FORMAT: u32 = 50380;
 
-/// What a request asks of one timer, once validated.
+/// What a request asks of one timer, once validated: its text and its length.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Request {
-    Arm(String, Duration),
-    Disarm,
-}
+struct Request(String, Duration);
 
 /// The validated `Timers.*` parameters of one update, applied only once the whole request is
 /// known to succeed.
@@ -67,18 +67,15 @@ impl TimerParams {
     }
 
     pub fn apply(self, timers: &mut Timers, now: SystemTime) {
-        let arm = |request: Request| match request {
-            Request::Arm(text, length) => Some(Armed {
-                duration: text,
-                fires_at: now + length,
-            }),
-            Request::Disarm => None,
+        let arm = |Request(text, length): Request| Armed {
+            duration: text,
+            fires_at: now + length,
         };
         if let Some(request) = self.inactive {
-            timers.inactive = arm(request);
+            timers.inactive = Some(arm(request));
         }
         if let Some(request) = self.closed {
-            timers.closed = arm(request);
+            timers.closed = Some(arm(request));
         }
     }
 }
@@ -95,14 +92,13 @@ fn request(
             format!("'{name}' parameter supports values which are ISO8601 durations"),
         )
     })?;
-    match secs {
-        0 => Ok(Request::Disarm),
-        s if s < minimum_secs => Err((
+    if secs < minimum_secs {
+        return Err((
             short_code,
             format!("'{name}' duration should be greater or equal to {minimum}"),
-        )),
-        s => Ok(Request::Arm(raw.to_owned(), Duration::from_secs(s))),
+        ));
     }
+    Ok(Request(raw.to_owned(), Duration::from_secs(secs)))
 }
 
 /// Seconds in `P[nD][T[nH][nM][nS]]`; `None` for anything else (weeks, months and years
@@ -183,11 +179,38 @@ mod tests {
         assert_eq!(TimerParams::read(None, Some("PT9M")).unwrap_err().0, 50376);
         assert_eq!(TimerParams::read(Some("soon"), None).unwrap_err().0, 50379);
         assert_eq!(TimerParams::read(None, Some("")).unwrap_err().0, 50380);
-        assert!(TimerParams::read(Some("PT0S"), Some("PT0S")).is_ok());
+        assert!(TimerParams::read(Some("PT1M"), Some("PT10M")).is_ok());
     }
 
     #[test]
-    fn set_timers_show_when_they_fire_and_pt0s_removes_them() {
+    fn pt0s_is_below_both_minimums_on_a_conversation() {
+        for zero in ["PT0S", "P0D", "PT0M", "P0DT0H0M0S"] {
+            assert_eq!(
+                TimerParams::read(Some(zero), None).unwrap_err(),
+                (
+                    50375,
+                    "'TimeToInactive' duration should be greater or equal to 1 minute".into()
+                ),
+                "{zero}"
+            );
+            assert_eq!(
+                TimerParams::read(None, Some(zero)).unwrap_err(),
+                (
+                    50376,
+                    "'TimeToClosed' duration should be greater or equal to 10 minutes".into()
+                ),
+                "{zero}"
+            );
+        }
+        // The inactive timer is checked first, as the parameters are read.
+        assert_eq!(
+            TimerParams::read(Some("PT0S"), Some("PT0S")).unwrap_err().0,
+            50375
+        );
+    }
+
+    #[test]
+    fn set_timers_show_when_they_fire_and_a_later_update_moves_them() {
         let now = SystemTime::UNIX_EPOCH;
         let mut timers = Timers::default();
         assert_eq!(timers.view(), json!({}));
@@ -198,12 +221,12 @@ mod tests {
             timers.view(),
             json!({"date_inactive": "1970-01-01T00:01:00Z", "date_closed": "1970-01-01T00:10:00Z"})
         );
-        TimerParams::read(Some("PT0S"), None)
+        TimerParams::read(Some("P1D"), None)
             .unwrap()
             .apply(&mut timers, now);
         assert_eq!(
             timers.view(),
-            json!({"date_closed": "1970-01-01T00:10:00Z"})
+            json!({"date_inactive": "1970-01-02T00:00:00Z", "date_closed": "1970-01-01T00:10:00Z"})
         );
     }
 }
