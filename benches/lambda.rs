@@ -53,7 +53,13 @@ fn summary(name: &str, mut samples: Vec<Duration>) {
     );
 }
 
+/// A release binary: from `FLEXLEX_BENCH_BIN` (where `scripts/bench.sh` keeps the binaries as
+/// shipped, before `cargo bench` rebuilds the package with the `testing` feature), else the
+/// target directory.
 fn release_binary(name: &str) -> PathBuf {
+    if let Ok(dir) = std::env::var("FLEXLEX_BENCH_BIN") {
+        return PathBuf::from(dir).join(name);
+    }
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from("target"));

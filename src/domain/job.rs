@@ -94,17 +94,29 @@ pub enum JobError {
     Shape(&'static str),
 }
 
-/// The wire form: one flat object, every field named, nothing else accepted.
-#[derive(Serialize, Deserialize)]
+/// The wire form as written: borrowed, so encoding a job copies nothing.
+#[derive(Serialize)]
+struct WireOut<'a> {
+    kind: &'a str,
+    v: u32,
+    message: &'a MessageAdded,
+    route: &'a Route,
+    request_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    handover: Option<&'a Handover>,
+}
+
+/// The wire form as read: one flat object, every field named, nothing else accepted.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Wire {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     kind: Option<String>,
     v: u32,
     message: MessageAdded,
     route: Route,
     request_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     handover: Option<Handover>,
 }
 
@@ -140,20 +152,16 @@ impl Job {
 
     /// The queue body.
     pub fn to_body(&self) -> Result<String, serde_json::Error> {
-        let (turn, handover) = match self {
-            Self::Message(job) => (job, None),
-            Self::Handover(job) => (&job.turn, Some(job.handover.clone())),
+        let (turn, handover, v) = match self {
+            Self::Message(job) => (job, None, MESSAGE_VERSION),
+            Self::Handover(job) => (&job.turn, Some(&job.handover), HANDOVER_VERSION),
         };
-        let v = match self {
-            Self::Message(_) => MESSAGE_VERSION,
-            Self::Handover(_) => HANDOVER_VERSION,
-        };
-        serde_json::to_string(&Wire {
-            kind: Some(self.kind().to_owned()),
+        serde_json::to_string(&WireOut {
+            kind: self.kind(),
             v,
-            message: turn.message.clone(),
-            route: turn.route.clone(),
-            request_id: turn.request_id.clone(),
+            message: &turn.message,
+            route: &turn.route,
+            request_id: &turn.request_id,
             handover,
         })
     }

@@ -141,40 +141,48 @@ fn next_permutation(order: &mut [usize]) -> bool {
 
 /// `url` and, when it differs, its other port form: an explicit port removed, or the scheme's
 /// default port (443 for https, 80 for http) added, as twilio-python's validator tries both.
-///
-/// [`Url`] reads the authority (user info, an IPv6 literal, the port); the variant is then made
-/// from the text as given, since Twilio signs the URL byte for byte and `Url` would normalise
-/// it (an empty path becomes `/`, a default port disappears). An authority `Url` reads
-/// differently from the text (an empty port, `h:`) gets no variant.
 fn port_variants(url: &str) -> (&str, Option<String>) {
-    let Ok(parsed) = Url::parse(url) else {
-        return (url, None);
-    };
+    let other = split_origin(url).and_then(|(origin, rest)| Some(other_port(origin)? + rest));
+    (url, other)
+}
+
+/// `url` cut where its authority ends: `scheme://authority` and the rest, kept as signed (RFC
+/// 3986: the authority runs from `//` to the first `/`, `?` or `#`).
+fn split_origin(url: &str) -> Option<(&str, &str)> {
+    let start = url.find("://")? + 3;
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    Some(url.split_at(end))
+}
+
+/// The other port form of `scheme://authority`. [`Url`] reads the authority (user info, an
+/// IPv6 literal, the port); the variant is made from the text as given, since Twilio signs the
+/// URL byte for byte and `Url` would normalise it (a default port disappears). An authority
+/// `Url` reads differently from the text (an empty port, `h:`) gets no variant.
+fn other_port(origin: &str) -> Option<String> {
+    let parsed = Url::parse(origin).ok()?;
     let default = match parsed.scheme() {
         "https" => 443,
         "http" => 80,
-        _ => return (url, None),
+        _ => return None,
     };
-    let (Some(host), Some((scheme, after))) = (parsed.host_str(), url.split_once("://")) else {
-        return (url, None);
-    };
-    // RFC 3986: the authority runs to the first "/", "?" or "#"; the rest is kept as signed.
-    let (authority, rest) = after.split_at(after.find(['/', '?', '#']).unwrap_or(after.len()));
+    let host = parsed.host_str()?;
+    let (scheme, authority) = origin.split_once("://")?;
     let user = match (parsed.username(), parsed.password()) {
         ("", None) => String::new(),
         (name, None) => format!("{name}@"),
         (name, Some(password)) => format!("{name}:{password}@"),
     };
     let port = parsed.port().unwrap_or(default);
-    let variant = if authority.eq_ignore_ascii_case(&format!("{user}{host}")) {
-        format!("{scheme}://{authority}:{default}{rest}")
+    if authority.eq_ignore_ascii_case(&format!("{user}{host}")) {
+        Some(format!("{scheme}://{authority}:{default}"))
     } else if authority.eq_ignore_ascii_case(&format!("{user}{host}:{port}")) {
         let bare = &authority[..authority.len() - format!(":{port}").len()];
-        format!("{scheme}://{bare}{rest}")
+        Some(format!("{scheme}://{bare}"))
     } else {
-        return (url, None);
-    };
-    (url, Some(variant))
+        None
+    }
 }
 
 /// Which configured auth token produced a valid signature.
@@ -218,9 +226,22 @@ impl Verifier {
             return Verdict::Missing;
         };
         let mut tried: Vec<String> = Vec::with_capacity(urls.len() * 2);
+        // The candidates differ in their query only: the origin's other port form is read once.
+        let mut origins: Vec<(&str, Option<String>)> = Vec::with_capacity(1);
         for url in urls {
-            let (url, other) = port_variants(url);
-            for candidate in std::iter::once(url).chain(other.as_deref()) {
+            let other = split_origin(url).and_then(|(origin, rest)| {
+                let known = origins.iter().find(|(seen, _)| *seen == origin);
+                let other = match known {
+                    Some((_, other)) => other.clone(),
+                    None => {
+                        let other = other_port(origin);
+                        origins.push((origin, other.clone()));
+                        other
+                    }
+                };
+                Some(other? + rest)
+            });
+            for candidate in std::iter::once(url.as_str()).chain(other.as_deref()) {
                 if !tried.iter().any(|t| t == candidate) {
                     tried.push(candidate.to_owned());
                 }
