@@ -141,6 +141,8 @@ fn next_permutation(order: &mut [usize]) -> bool {
 
 /// `url` and, when it differs, its other port form: an explicit port removed, or the scheme's
 /// default port (443 for https, 80 for http) added, as twilio-python's validator tries both.
+/// What [`Verifier::verify`] does for each candidate, with the origin's form read once.
+#[cfg(test)]
 fn port_variants(url: &str) -> (&str, Option<String>) {
     let other = split_origin(url).and_then(|(origin, rest)| Some(other_port(origin)? + rest));
     (url, other)
