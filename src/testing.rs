@@ -21,6 +21,16 @@ use crate::ports::conversations::{
     Conversations, NewWebhook, PostedMessage, ReplyTag, ScopedWebhook, TwilioError, WEBHOOK_TARGET,
 };
 
+/// A Studio flow's conversation-scoped webhook, as Twilio lists it.
+pub fn studio_webhook(sid: &str, flow: &str) -> ScopedWebhook {
+    ScopedWebhook {
+        sid: WebhookSid::parse(sid).ok(),
+        target: crate::ports::conversations::STUDIO_TARGET.into(),
+        flow_sid: Some(flow.into()),
+        ..ScopedWebhook::default()
+    }
+}
+
 /// A card titled `title` whose buttons show `choices` and send them lower-cased, as the demo bot
 /// offers flowers.
 pub fn card(title: &str, choices: &[&str]) -> Card {

@@ -215,7 +215,7 @@ mod tests {
     use crate::domain::job::HandoverJob;
     use crate::intake::signature::Verifier;
     use crate::outcome::{Ignored, Report};
-    use crate::ports::conversations::{NewWebhook, STUDIO_TARGET, ScopedWebhook};
+    use crate::ports::conversations::{NewWebhook, ScopedWebhook};
     use crate::testing::{Call, RecordingConversations, ScriptedBot};
     use crate::turn::handover::bot_webhook;
 
@@ -522,12 +522,7 @@ mod tests {
     }
 
     fn studio_webhook() -> ScopedWebhook {
-        ScopedWebhook {
-            sid: Some(WebhookSid::parse(STUDIO_WH).unwrap()),
-            target: STUDIO_TARGET.into(),
-            flow_sid: Some(FLOW.into()),
-            ..ScopedWebhook::default()
-        }
+        crate::testing::studio_webhook(STUDIO_WH, FLOW)
     }
 
     struct Fixture {

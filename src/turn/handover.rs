@@ -144,12 +144,7 @@ mod tests {
     }
 
     fn studio_webhook() -> ScopedWebhook {
-        ScopedWebhook {
-            sid: Some(WebhookSid::parse(STUDIO_WH).unwrap()),
-            target: STUDIO_TARGET.into(),
-            flow_sid: Some(FLOW.into()),
-            ..ScopedWebhook::default()
-        }
+        crate::testing::studio_webhook(STUDIO_WH, FLOW)
     }
 
     #[test]
