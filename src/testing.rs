@@ -21,6 +21,26 @@ use crate::ports::conversations::{
     Conversations, NewWebhook, PostedMessage, ReplyTag, ScopedWebhook, TwilioError, WEBHOOK_TARGET,
 };
 
+/// A configuration as the tests use it: an account, an auth token (`token`) and a Flex
+/// workspace, then `extra`, which may replace any of them.
+pub fn config(extra: &[(&str, &str)]) -> crate::app::config::Config {
+    let mut settings: std::collections::HashMap<String, String> = [
+        ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+        ("TWILIO_AUTH_TOKEN", "token"),
+        ("FLEX_WORKSPACE_SID", "WS0123456789abcdef0123456789abcdef"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (k, v) in extra {
+        settings.insert((*k).to_owned(), (*v).to_owned());
+    }
+    match crate::app::config::Config::from_settings(&settings) {
+        Ok(config) => config,
+        Err(e) => panic!("a test configuration that does not parse: {e}"),
+    }
+}
+
 /// A Studio flow's conversation-scoped webhook, as Twilio lists it.
 pub fn studio_webhook(sid: &str, flow: &str) -> ScopedWebhook {
     ScopedWebhook {

@@ -85,7 +85,7 @@ mod tests {
     use std::sync::Arc;
 
     use crate::outcome::Outcome;
-    use std::collections::HashMap;
+
     use std::time::Duration;
 
     use serde_json::json;
@@ -123,19 +123,13 @@ mod tests {
     }
 
     fn fixture(extra: &[(&str, &str)]) -> Fixture {
-        let mut settings: HashMap<String, String> = [
-            ("TWILIO_ACCOUNT_SID", AC),
-            ("TWILIO_AUTH_TOKEN", TOKEN),
-            ("FLEX_WORKSPACE_SID", "WS0123456789abcdef0123456789abcdef"),
-            ("FLEX_WORKFLOW_SID", "WW0123456789abcdef0123456789abcdef"),
+        let settings = [
+            [("TWILIO_AUTH_TOKEN", TOKEN)].as_slice(),
+            &[("FLEX_WORKFLOW_SID", "WW0123456789abcdef0123456789abcdef")],
+            extra,
         ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        for (k, v) in extra {
-            settings.insert((*k).to_owned(), (*v).to_owned());
-        }
-        let config = Config::from_settings(&settings).unwrap();
+        .concat();
+        let config = crate::testing::config(&settings);
         let bot = ScriptedBot::answering(reply_turn("Hello!", "Greeting", IntentState::InProgress));
         let sms = Participant {
             sid: Some(ParticipantSid::parse(MB).unwrap()),

@@ -86,26 +86,15 @@ mod tests {
     use crate::domain::bot::BotTurn;
     use crate::domain::plan::{Action, Reason};
     use crate::domain::policy::decide;
-    use std::collections::{BTreeMap, HashMap};
+    use std::collections::BTreeMap;
 
     use super::*;
-    use crate::app::config::Config;
+
     use crate::domain::bot::{BotMessage, DialogAction, Intent, IntentState};
     use crate::domain::plan::{ACTION_ATTRIBUTE, Via};
 
     fn behaviour(extra: &[(&str, &str)]) -> Behaviour {
-        let mut m: HashMap<String, String> = [
-            ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
-            ("TWILIO_AUTH_TOKEN", "t"),
-            ("FLEX_WORKSPACE_SID", "WS0123456789abcdef0123456789abcdef"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        for (k, v) in extra {
-            m.insert((*k).to_owned(), (*v).to_owned());
-        }
-        Config::from_settings(&m).unwrap().behaviour
+        crate::testing::config(extra).behaviour
     }
 
     fn turn(intent: &str) -> BotTurn {

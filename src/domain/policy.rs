@@ -131,25 +131,14 @@ pub fn plan_media_only(behaviour: &Behaviour) -> Plan {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, HashMap};
+    use std::collections::BTreeMap;
 
     use super::*;
-    use crate::app::config::Config;
+
     use crate::domain::bot::{Button, Card, Intent};
 
     fn behaviour(extra: &[(&str, &str)]) -> Behaviour {
-        let mut m: HashMap<String, String> = [
-            ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
-            ("TWILIO_AUTH_TOKEN", "t"),
-            ("FLEX_WORKSPACE_SID", "WS0123456789abcdef0123456789abcdef"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        for (k, v) in extra {
-            m.insert((*k).to_owned(), (*v).to_owned());
-        }
-        Config::from_settings(&m).unwrap().behaviour
+        crate::testing::config(extra).behaviour
     }
 
     fn turn(intent: &str, state: IntentState, action: DialogAction) -> BotTurn {

@@ -198,7 +198,7 @@ pub(crate) fn admit(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -234,19 +234,13 @@ mod tests {
     }
 
     fn config(extra: &[(&str, &str)]) -> Config {
-        let mut settings: HashMap<String, String> = [
-            ("TWILIO_ACCOUNT_SID", AC),
-            ("TWILIO_AUTH_TOKEN", TOKEN),
-            ("FLEX_WORKSPACE_SID", "WS0123456789abcdef0123456789abcdef"),
-            ("FLEX_WORKFLOW_SID", "WW0123456789abcdef0123456789abcdef"),
+        let settings = [
+            [("TWILIO_AUTH_TOKEN", TOKEN)].as_slice(),
+            &[("FLEX_WORKFLOW_SID", "WW0123456789abcdef0123456789abcdef")],
+            extra,
         ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        for (k, v) in extra {
-            settings.insert((*k).to_owned(), (*v).to_owned());
-        }
-        Config::from_settings(&settings).unwrap()
+        .concat();
+        crate::testing::config(&settings)
     }
 
     fn request<'a>(body: &'a str, message: Option<&'a str>) -> StudioHandover<'a> {

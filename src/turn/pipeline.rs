@@ -185,7 +185,6 @@ impl Pipeline {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
 
     use async_trait::async_trait;
     use serde_json::json;
@@ -195,7 +194,7 @@ mod tests {
 
     use super::*;
     use crate::adapters::in_memory::InMemoryStore;
-    use crate::app::config::Config;
+
     use crate::domain::behaviour::Behaviour;
     use crate::domain::bot::{BotMessage, BotTurn};
     use crate::domain::conversation::BusyTurn;
@@ -213,15 +212,7 @@ mod tests {
     const CH: &str = "CH0123456789abcdef0123456789abcdef";
 
     fn behaviour() -> Behaviour {
-        let settings: HashMap<String, String> = [
-            ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
-            ("TWILIO_AUTH_TOKEN", "token"),
-            ("FLEX_WORKSPACE_SID", "WS0123456789abcdef0123456789abcdef"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        Config::from_settings(&settings).unwrap().behaviour
+        crate::testing::config(&[]).behaviour
     }
 
     fn turn(message: &MessageSid) -> Job {

@@ -266,7 +266,7 @@ mod tests {
 
     use super::*;
     use crate::adapters::in_memory::InMemoryStore;
-    use crate::app::config::Config;
+
     use crate::domain::cards::rich_card;
     use crate::domain::deadline::Deadline;
     use crate::domain::ids::{ConversationSid, MessageSid};
@@ -294,11 +294,6 @@ mod tests {
     }
 
     fn job() -> MessageJob {
-        let settings = [
-            ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
-            ("TWILIO_AUTH_TOKEN", "token"),
-        ];
-        let _ = settings;
         MessageJob {
             message: MessageAdded {
                 account: "AC0123456789abcdef0123456789abcdef".parse().unwrap(),
@@ -325,16 +320,8 @@ mod tests {
         api: &RecordingContentApi,
         cache: Arc<InMemoryStore>,
     ) -> Worker {
-        let settings: std::collections::HashMap<String, String> = [
-            ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
-            ("TWILIO_AUTH_TOKEN", "token"),
-            ("FLEX_WORKSPACE_SID", "WS0123456789abcdef0123456789abcdef"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
         Worker::new(
-            Config::from_settings(&settings).unwrap().behaviour,
+            crate::testing::config(&[]).behaviour,
             Arc::new(ScriptedBot::default()),
             Arc::new(conversations.clone()),
             Arc::new(InMemoryStore::new()),
