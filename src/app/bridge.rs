@@ -612,4 +612,87 @@ mod tests {
         assert!(!report.trace.choice_mapped);
         assert_eq!(f.bot.requests()[2].text, "7");
     }
+
+    /// A queued job body, as intake writes it, for `conversation`.
+    fn job_body(conversation: &str, index: u64) -> String {
+        let message = crate::domain::message::MessageAdded {
+            account: AC.parse().unwrap(),
+            conversation: conversation.parse().unwrap(),
+            message: format!("IM{index:032x}").parse().unwrap(),
+            author: "+15551234567".into(),
+            body: "hello".into(),
+            participant: None,
+            webhook: None,
+            source: Some("SMS".into()),
+            client_identity: None,
+            media: Vec::new(),
+            index: Some(index),
+            attributes: serde_json::json!({}),
+        };
+        crate::domain::job::Job::Message(crate::domain::job::MessageJob {
+            message,
+            route: crate::domain::job::Route::Bot(crate::domain::ids::BotRef {
+                bot_id: "FLWRSDEMO1".parse().unwrap(),
+                alias_id: "TSTALIASID".parse().unwrap(),
+                locale: "en_US".parse().unwrap(),
+            }),
+            request_id: String::new(),
+        })
+        .to_body()
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_record_goes_back_with_its_conversation_and_nothing_behind_it_runs() {
+        let f = fixture(&[]);
+        const OTHER: &str = "CH00000000000000000000000000000002";
+        let record = |id: &str, group: &str, body: String| {
+            serde_json::json!({
+                "messageId": id,
+                "body": body,
+                "attributes": {"MessageGroupId": group, "ApproximateReceiveCount": "1"},
+                "eventSource": "aws:sqs"
+            })
+        };
+        let future_kind =
+            job_body(CH, 1).replacen("\"kind\":\"message\"", "\"kind\":\"takeback\"", 1);
+        let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [
+            record("unreadable", CH, future_kind),
+            record("behind", CH, job_body(CH, 2)),
+            record("other", OTHER, job_body(OTHER, 1)),
+        ]}))
+        .unwrap();
+        let answer = f
+            .bridge
+            .turns(
+                event,
+                Deadline::after(Duration::from_secs(10)),
+                LogFormat::Text,
+            )
+            .await;
+        let again: Vec<&str> = answer
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(again, ["unreadable", "behind"]);
+        // Only the other conversation's message reached the bot and got its reply.
+        let asked: Vec<String> = f
+            .bot
+            .requests()
+            .iter()
+            .map(|r| r.session_id.clone())
+            .collect();
+        assert_eq!(asked, [OTHER]);
+        let calls = f.twilio.calls();
+        let [
+            Call::Post {
+                conversation, body, ..
+            },
+        ] = calls.as_slice()
+        else {
+            panic!("{calls:?}")
+        };
+        assert_eq!((conversation.as_str(), body.as_str()), (OTHER, "Hello!"));
+    }
 }

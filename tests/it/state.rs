@@ -12,7 +12,7 @@ use flexlex::domain::bot::{Button, Card, Intent, IntentState};
 use flexlex::domain::cards::rich_card;
 use flexlex::domain::conversation::{BusyTurn, Claim, Lease, Memory, Progress, Status};
 use flexlex::domain::ids::{ContentSid, ConversationSid, InteractionSid, LocaleId, MessageSid};
-use flexlex::domain::job::{Job, MessageJob, Route};
+use flexlex::domain::job::{Handover, HandoverJob, Job, MessageJob, Route};
 use flexlex::domain::message::MessageAdded;
 use flexlex::domain::plan::{Action, Plan, Reason};
 use flexlex::ports::content::ContentCache;
@@ -472,6 +472,60 @@ async fn the_sqs_queue_groups_by_conversation_and_deduplicates_by_message() {
     );
     let body = Job::from_body(received[0].body().unwrap()).unwrap();
     assert_eq!(body, turn);
+}
+
+#[tokio::test]
+async fn a_handover_is_deduplicated_by_its_swap_key_not_by_its_first_turn() {
+    let Some(moto) = moto("a_handover_is_deduplicated_by_its_swap_key_not_by_its_first_turn").await
+    else {
+        return;
+    };
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk);
+    let (url, _) = fifo_queue(&sqs, 30, 5).await;
+    let queue = SqsTurnQueue::new(sqs.clone(), url.clone());
+    let conversation: ConversationSid = sid("CH");
+    let message: MessageSid = sid("IM");
+    let swap: MessageSid = sid("IM");
+    let Job::Message(first) = turn_for(&conversation, &message, 7) else {
+        unreachable!("turn_for makes a message job")
+    };
+    let handover = Job::Handover(HandoverJob {
+        turn: first,
+        handover: Handover {
+            webhook_url: "https://example.test/webhook?BotId=FLWRSDEMO1&BotAliasId=TSTALIASID"
+                .into(),
+            swap_key: swap.clone(),
+            first_turn: true,
+        },
+    });
+    // The customer's message itself, queued by its own webhook, is not taken for the handover.
+    queue
+        .enqueue(&turn_for(&conversation, &message, 7))
+        .await
+        .unwrap();
+    queue.enqueue(&handover).await.unwrap();
+    let received = sqs
+        .receive_message()
+        .queue_url(&url)
+        .max_number_of_messages(10)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    let dedup: Vec<&str> = received
+        .iter()
+        .map(|m| {
+            m.attributes.as_ref().unwrap()[&MessageSystemAttributeName::MessageDeduplicationId]
+                .as_str()
+        })
+        .collect();
+    assert_eq!(dedup, [message.as_str(), swap.as_str()]);
+    assert_eq!(
+        Job::from_body(received[1].body().unwrap()).unwrap(),
+        handover
+    );
 }
 
 #[tokio::test]
