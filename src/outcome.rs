@@ -118,6 +118,8 @@ impl Failure {
 pub enum Stage {
     Enqueue,
     Claim,
+    /// Reading the messages before this one that are not answered yet.
+    CatchUp,
     Record,
     Reply,
     Close,
@@ -133,6 +135,7 @@ impl Stage {
         match self {
             Self::Enqueue => "enqueue",
             Self::Claim => "claim",
+            Self::CatchUp => "catch_up",
             Self::Record => "record",
             Self::Reply => "reply",
             Self::Close => "close",
@@ -235,7 +238,13 @@ pub struct Trace {
     /// The conversation timers this turn set or extended.
     pub timers: Option<TimersState>,
     pub lex: Duration,
+    /// Time in Twilio's REST API, and its round trips.
     pub twilio: Duration,
+    pub twilio_round_trips: u32,
+    /// Customer messages before this one, not answered yet, that this job answered first
+    /// (in Twilio's order), and the other messages of that gap it only accounted for.
+    pub caught_up: u32,
+    pub gap_skipped: u32,
     /// Time in the conversation state store, and its round trips.
     pub state: Duration,
     pub state_round_trips: u32,

@@ -121,6 +121,7 @@ pub enum Call {
     ListParticipants(ConversationSid),
     CreateInteraction(Box<InteractionRequest>),
     RecentMessages(ConversationSid),
+    MessagesBetween(ConversationSid),
     SetTimers(ConversationSid, TimerUpdate),
     PostContent {
         conversation: ConversationSid,
@@ -142,9 +143,20 @@ pub struct RecordingConversations {
     info: ConversationInfo,
     interaction: Option<InteractionSid>,
     webhooks: Arc<Mutex<BTreeMap<ConversationSid, Vec<ScopedWebhook>>>>,
+    /// The next Index of each conversation: taken by the customer's messages
+    /// ([`RecordingConversations::next_index`]) and by every post, as Twilio numbers them.
+    indices: Arc<Mutex<BTreeMap<ConversationSid, u64>>>,
 }
 
 impl RecordingConversations {
+    /// Takes the conversation's next Index, as Twilio does for a message written in it.
+    pub fn next_index(&self, conversation: &ConversationSid) -> u64 {
+        let mut indices = lock(&self.indices);
+        let next = indices.entry(conversation.clone()).or_insert(0);
+        *next += 1;
+        *next - 1
+    }
+
     pub fn new(
         participants: Vec<Participant>,
         info: ConversationInfo,
@@ -196,14 +208,14 @@ impl Conversations for RecordingConversations {
         body: &str,
         tag: &ReplyTag,
         _: Deadline,
-    ) -> Result<(), TwilioError> {
+    ) -> Result<Option<u64>, TwilioError> {
         self.record(Call::Post {
             conversation: conversation.clone(),
             author: author.to_owned(),
             body: body.to_owned(),
             tag: tag.clone(),
         });
-        Ok(())
+        Ok(Some(self.next_index(conversation)))
     }
 
     async fn close(&self, conversation: &ConversationSid, _: Deadline) -> Result<(), TwilioError> {
@@ -288,9 +300,22 @@ impl Conversations for RecordingConversations {
                 author,
                 body,
                 reply_to: Some(tag),
+                ..PostedMessage::default()
             })
             .collect();
         Ok(posted.into_iter().rev().take(limit as usize).collect())
+    }
+
+    /// Holds no customer messages: a gap is found empty.
+    async fn messages_between(
+        &self,
+        conversation: &ConversationSid,
+        _: u64,
+        _: u64,
+        _: Deadline,
+    ) -> Result<Vec<PostedMessage>, TwilioError> {
+        self.record(Call::MessagesBetween(conversation.clone()));
+        Ok(Vec::new())
     }
 
     async fn set_timers(
@@ -347,7 +372,7 @@ impl Conversations for RecordingConversations {
         variables: &BTreeMap<String, String>,
         tag: &ReplyTag,
         _: Deadline,
-    ) -> Result<(), TwilioError> {
+    ) -> Result<Option<u64>, TwilioError> {
         self.record(Call::PostContent {
             conversation: conversation.clone(),
             author: author.to_owned(),
@@ -355,7 +380,7 @@ impl Conversations for RecordingConversations {
             variables: variables.clone(),
             tag: tag.clone(),
         });
-        Ok(())
+        Ok(Some(self.next_index(conversation)))
     }
 }
 
@@ -419,7 +444,7 @@ impl Conversations for TwilioDown {
         _: &str,
         _: &ReplyTag,
         _: Deadline,
-    ) -> Result<(), TwilioError> {
+    ) -> Result<Option<u64>, TwilioError> {
         down("post_message")
     }
 
@@ -469,6 +494,16 @@ impl Conversations for TwilioDown {
         down("recent_messages")
     }
 
+    async fn messages_between(
+        &self,
+        _: &ConversationSid,
+        _: u64,
+        _: u64,
+        _: Deadline,
+    ) -> Result<Vec<PostedMessage>, TwilioError> {
+        down("messages_between")
+    }
+
     async fn set_timers(
         &self,
         _: &ConversationSid,
@@ -503,7 +538,7 @@ impl Conversations for TwilioDown {
         _: &BTreeMap<String, String>,
         _: &ReplyTag,
         _: Deadline,
-    ) -> Result<(), TwilioError> {
+    ) -> Result<Option<u64>, TwilioError> {
         down("post_content")
     }
 }

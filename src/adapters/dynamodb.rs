@@ -3,7 +3,10 @@
 //! | attribute | holds |
 //! |---|---|
 //! | `status` | `bot`, `handed_off`, `closed` |
-//! | `handled` | string set of the MessageSids already answered |
+//! | `accounted` | the Twilio `Index` up to which every message is accounted for (the [`Ledger`]'s mark) |
+//! | `ahead` | number set: indices above `accounted` accounted for already (at most [`crate::domain::ledger::AHEAD_INDICES`]) |
+//! | `recent` | list of the latest keys handled, newest first (at most [`crate::domain::ledger::RECENT_KEYS`]) |
+//! | `handled` | written by earlier releases (every MessageSid answered); read by the claim and removed at the next finish |
 //! | `memory` | the [`Memory`] as JSON (turns, last index, timestamps, what was done to the timers, and the bot's side: streaks, intents, slots across intents, the last card's buttons) |
 //! | `t_<MessageSid>` | the [`Progress`] of a turn in flight, as JSON; removed when it finishes |
 //! | `l_<MessageSid>` | the lease of the delivery running that turn (epoch ms, its deadline) |
@@ -14,9 +17,13 @@
 //! holding the template's `sid`, read with `GetItem` and written once with `PutItem`, so a card
 //! is created once for the whole fleet.
 //!
-//! Every [`ConversationStore`] method is one `UpdateItem`. The claim is conditional — *no such item, or this message
-//! is not handled, no other message's turn holds the conversation within its lease, and (the bot
-//! has the conversation or this message's turn is in flight)* — and
+//! The item's size does not grow with the conversation: the ledger is a number, a few indices and
+//! a short list, and a turn's attributes are removed when it finishes.
+//!
+//! Every [`ConversationStore`] method is one `UpdateItem`. The claim is conditional — *no such
+//! item, or this job is not handled (its key not among the latest, its Index neither at or below
+//! the mark nor above it and accounted for), no other job's delivery holds the conversation
+//! within its lease, and (the bot has the conversation or this job's turn is in flight)* — and
 //! returns the item as it was before (`ALL_OLD`, on success and on a failed condition), so
 //! deciding between fresh, resumed, duplicate and handed off takes one round trip.
 
@@ -30,10 +37,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use crate::adapters::aws_error;
 use crate::domain::cards::ContentKey;
 use crate::domain::conversation::{
-    BusyTurn, Claim, ClaimView, Lease, Memory, Progress, RETENTION_SECS, Status, Verdict,
-    decide_claim,
+    BusyTurn, Claim, ClaimView, Lease, Memory, Progress, RETENTION_SECS, Snapshot, Status, TurnKey,
+    Verdict, decide_claim,
 };
 use crate::domain::ids::{ContentSid, ConversationSid, MessageSid};
+use crate::domain::ledger::Ledger;
 use crate::ports::content::{CacheError, ContentCache};
 use crate::ports::store::{ConversationStore, StoreError};
 
@@ -146,8 +154,33 @@ fn status_of(item: &Item) -> Status {
     }
 }
 
-fn handled(item: &Item, message: &MessageSid) -> bool {
+/// Whether an earlier release's `handled` set holds `message`.
+fn handled_before(item: &Item, message: &MessageSid) -> bool {
     matches!(item.get("handled"), Some(AttributeValue::Ss(set)) if set.iter().any(|m| m == message.as_str()))
+}
+
+/// The ledger the item holds. An item written by an earlier release has none: its mark is the
+/// highest Index it handled, and its `handled` set still answers for the keys.
+fn ledger_of(item: &Item, memory: Option<&Memory>) -> Ledger {
+    let ahead = match item.get("ahead") {
+        Some(AttributeValue::Ns(set)) => set.iter().filter_map(|n| n.parse().ok()).collect(),
+        _ => Default::default(),
+    };
+    let recent = match item.get("recent") {
+        Some(AttributeValue::L(list)) => list
+            .iter()
+            .filter_map(|v| match v {
+                AttributeValue::S(raw) => MessageSid::parse(raw).ok(),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ledger {
+        accounted: number(item, "accounted").or_else(|| memory.and_then(|m| m.last_index)),
+        ahead,
+        recent,
+    }
 }
 
 fn number(item: &Item, name: &str) -> Option<u64> {
@@ -159,12 +192,8 @@ fn number(item: &Item, name: &str) -> Option<u64> {
 
 /// Reads the claim's answer from the item as it was before the claim (the domain's claim
 /// decision over what the item holds); `won` says whether the claim's condition held.
-fn classify(
-    item: &Item,
-    message: &MessageSid,
-    lease: Lease,
-    won: bool,
-) -> Result<Claim, StoreError> {
+fn classify(item: &Item, turn: TurnKey<'_>, lease: Lease, won: bool) -> Result<Claim, StoreError> {
+    let message = turn.key;
     let progress = match item.get(&progress_attribute(message)) {
         Some(AttributeValue::S(text)) => Some(text),
         _ => None,
@@ -173,13 +202,14 @@ fn classify(
         (Some(AttributeValue::S(holder)), Some(until_ms)) => Some((holder.as_str(), until_ms)),
         _ => None,
     };
+    let stored_ledger = ledger_of(item, None);
     let view = ClaimView {
         status: status_of(item),
-        handled: handled(item, message),
+        handled: stored_ledger.handled(message, turn.index) || handled_before(item, message),
         in_flight_until: progress.map(|_| number(item, &lease_attribute(message)).unwrap_or(0)),
         holder,
     };
-    let verdict = decide_claim(&view, message, lease);
+    let verdict = decide_claim(&view, turn, lease);
     // The condition expression and the decision are the same rule; if they disagree, the item
     // changed between the write and the read that replaced a missing `ALL_OLD`.
     let verdict = match verdict {
@@ -200,7 +230,14 @@ fn classify(
         verdict => verdict,
     };
     verdict.into_claim(
-        || memory_of(item, lease.now_secs()),
+        || {
+            let memory = memory_of(item, lease.now_secs())?;
+            Ok(Snapshot {
+                ledger: ledger_of(item, Some(&memory)),
+                status: view.status,
+                memory,
+            })
+        },
         || {
             serde_json::from_str(progress.map_or("", String::as_str)).map_err(|e| {
                 StoreError::Conflict {
@@ -217,12 +254,25 @@ impl ConversationStore for DynamoStore {
     async fn claim(
         &self,
         conversation: &ConversationSid,
-        message: &MessageSid,
+        turn: TurnKey<'_>,
         lease: Lease,
     ) -> Result<Claim, StoreError> {
+        let message = turn.key;
         let now = lease.now_secs();
-        let result = self
-            .update(conversation)
+        // Not handled: the key is not among the latest (nor in an earlier release's set) and,
+        // with an Index, that Index is not accounted for.
+        let mut not_handled = "NOT contains(handled, :m) AND NOT contains(recent, :m)".to_owned();
+        if turn.index.is_some() {
+            not_handled.push_str(
+                " AND (attribute_not_exists(accounted) OR accounted < :index) \
+                 AND NOT contains(ahead, :index)",
+            );
+        }
+        let mut request = self.update(conversation);
+        if let Some(index) = turn.index {
+            request = request.expression_attribute_values(":index", n(index));
+        }
+        let result = request
             .update_expression(
                 "SET #t = if_not_exists(#t, :claimed), #l = :until, \
                  holder = :holder, held_until = :until, \
@@ -230,16 +280,16 @@ impl ConversationStore for DynamoStore {
                  created_at = if_not_exists(created_at, :now), updated_at = :now, \
                  expires_at = :expires",
             )
-            // Not handled, and no other message's turn within its lease. New turn: the bot has
-            // the conversation. Resumed turn: in flight, and the delivery that ran it is past
-            // its deadline.
-            .condition_expression(
-                "attribute_not_exists(pk) OR (NOT contains(handled, :m) AND \
+            // Not handled, and no other job's delivery holds the conversation within its lease.
+            // New turn: the bot has the conversation. Resumed turn: in flight, and the delivery
+            // that ran it is past its deadline.
+            .condition_expression(format!(
+                "attribute_not_exists(pk) OR ({not_handled} AND \
                  (attribute_not_exists(held_until) OR held_until <= :now_ms OR holder = :holder) AND \
                  ((attribute_not_exists(#t) AND #status = :bot) OR \
-                  (attribute_exists(#t) AND (attribute_not_exists(#l) OR #l <= :now_ms))))",
-            )
-            .expression_attribute_values(":holder", s(message.to_string()))
+                  (attribute_exists(#t) AND (attribute_not_exists(#l) OR #l <= :now_ms))))"
+            ))
+            .expression_attribute_values(":holder", s(turn.holder.to_string()))
             .expression_attribute_names("#t", progress_attribute(message))
             .expression_attribute_names("#l", lease_attribute(message))
             .expression_attribute_values(":until", n(lease.until_ms))
@@ -257,7 +307,7 @@ impl ConversationStore for DynamoStore {
         match result {
             Ok(output) => {
                 let item = output.attributes.unwrap_or_default();
-                classify(&item, message, lease, true)
+                classify(&item, turn, lease, true)
             }
             Err(SdkError::ServiceError(service))
                 if service.err().is_conditional_check_failed_exception() =>
@@ -281,7 +331,7 @@ impl ConversationStore for DynamoStore {
                         .item
                         .unwrap_or_default(),
                 };
-                classify(&item, message, lease, false)
+                classify(&item, turn, lease, false)
             }
             Err(e) => Err(store_error("claim", e)),
         }
@@ -318,48 +368,74 @@ impl ConversationStore for DynamoStore {
     async fn finish(
         &self,
         conversation: &ConversationSid,
-        message: &MessageSid,
-        memory: &Memory,
-        status: Status,
+        turn: TurnKey<'_>,
+        state: &Snapshot,
         now: u64,
     ) -> Result<(), StoreError> {
-        self.update(conversation)
-            .update_expression(
-                "SET memory = :memory, #status = :status, updated_at = :now, expires_at = :expires \
-                 ADD handled :m REMOVE #t, #l, holder, held_until",
-            )
-            // The conversation is released only by the turn that holds it.
+        let ledger = &state.ledger;
+        let mut set = "memory = :memory, #status = :status, updated_at = :now, \
+                       expires_at = :expires, recent = :recent"
+            .to_owned();
+        let mut remove = "handled, #t, #l".to_owned();
+        let mut request = self.update(conversation);
+        if let Some(accounted) = ledger.accounted {
+            set.push_str(", accounted = :accounted");
+            request = request.expression_attribute_values(":accounted", n(accounted));
+        }
+        if ledger.ahead.is_empty() {
+            remove.push_str(", ahead");
+        } else {
+            set.push_str(", ahead = :ahead");
+            request = request.expression_attribute_values(
+                ":ahead",
+                AttributeValue::Ns(ledger.ahead.iter().map(u64::to_string).collect()),
+            );
+        }
+        if turn.holds() {
+            remove.push_str(", holder, held_until");
+        }
+        request
+            .update_expression(format!("SET {set} REMOVE {remove}"))
+            // Only a turn in flight under the conversation's holder finishes.
             .condition_expression(
                 "attribute_exists(#t) AND (attribute_not_exists(holder) OR holder = :holder)",
             )
-            .expression_attribute_values(":holder", s(message.to_string()))
-            .expression_attribute_names("#t", progress_attribute(message))
-            .expression_attribute_names("#l", lease_attribute(message))
+            .expression_attribute_values(":holder", s(turn.holder.to_string()))
+            .expression_attribute_names("#t", progress_attribute(turn.key))
+            .expression_attribute_names("#l", lease_attribute(turn.key))
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":memory", json("finish", memory)?)
-            .expression_attribute_values(":status", s(status.as_str()))
-            .expression_attribute_values(":m", AttributeValue::Ss(vec![message.to_string()]))
+            .expression_attribute_values(":memory", json("finish", &state.memory)?)
+            .expression_attribute_values(":status", s(state.status.as_str()))
+            .expression_attribute_values(
+                ":recent",
+                AttributeValue::L(ledger.recent.iter().map(|k| s(k.to_string())).collect()),
+            )
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":expires", n(now + RETENTION_SECS))
             .send()
             .await
             .map(drop)
-            .map_err(|e| not_in_flight("finish", message, e))
+            .map_err(|e| not_in_flight("finish", turn.key, e))
     }
 
     async fn release(
         &self,
         conversation: &ConversationSid,
-        message: &MessageSid,
+        turn: TurnKey<'_>,
         lease: Lease,
     ) -> Result<(), StoreError> {
+        let remove = if turn.holds() {
+            "REMOVE #l, holder, held_until"
+        } else {
+            "REMOVE #l"
+        };
         let released = self
             .update(conversation)
-            .update_expression("REMOVE #l, holder, held_until")
+            .update_expression(remove)
             .condition_expression("#l = :until AND holder = :holder")
-            .expression_attribute_names("#l", lease_attribute(message))
+            .expression_attribute_names("#l", lease_attribute(turn.key))
             .expression_attribute_values(":until", n(lease.until_ms))
-            .expression_attribute_values(":holder", s(message.to_string()))
+            .expression_attribute_values(":holder", s(turn.holder.to_string()))
             .send()
             .await;
         match released {

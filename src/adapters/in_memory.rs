@@ -2,16 +2,17 @@
 //! runs (`flexlex demo`, `serve`) and unit tests. Not durable: a replay in another process
 //! starts from nothing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 
 use crate::domain::cards::ContentKey;
 use crate::domain::conversation::{
-    Claim, ClaimView, Lease, Memory, Progress, Status, decide_claim,
+    Claim, ClaimView, Lease, Memory, Progress, Snapshot, Status, TurnKey, decide_claim,
 };
 use crate::domain::ids::{ContentSid, ConversationSid, MessageSid};
+use crate::domain::ledger::Ledger;
 use crate::lock;
 use crate::ports::content::{CacheError, ContentCache};
 use crate::ports::store::{ConversationStore, StoreError};
@@ -19,12 +20,13 @@ use crate::ports::store::{ConversationStore, StoreError};
 #[derive(Debug, Clone)]
 struct Record {
     status: Status,
-    handled: HashSet<MessageSid>,
+    /// Which messages are accounted for: the same bounded ledger DynamoDB keeps.
+    ledger: Ledger,
     memory: Memory,
     /// Each turn in flight: its progress and the lease of the delivery running it (epoch ms;
     /// 0 when released).
     in_flight: HashMap<MessageSid, (Progress, u64)>,
-    /// The message whose turn holds the conversation, and until when (epoch ms).
+    /// The job whose delivery holds the conversation, and until when (epoch ms).
     holder: Option<(MessageSid, u64)>,
 }
 
@@ -40,10 +42,18 @@ impl InMemoryStore {
     }
 
     /// The stored status and memory of a conversation, for tests and the demo.
-    pub fn snapshot(&self, conversation: &ConversationSid) -> Option<(Status, Memory)> {
-        lock(&self.records)
-            .get(conversation)
-            .map(|r| (r.status, r.memory.clone()))
+    pub fn snapshot(&self, conversation: &ConversationSid) -> Option<Snapshot> {
+        lock(&self.records).get(conversation).map(Record::snapshot)
+    }
+}
+
+impl Record {
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            memory: self.memory.clone(),
+            ledger: self.ledger.clone(),
+            status: self.status,
+        }
     }
 }
 
@@ -59,16 +69,17 @@ impl ConversationStore for InMemoryStore {
     async fn claim(
         &self,
         conversation: &ConversationSid,
-        message: &MessageSid,
+        turn: TurnKey<'_>,
         lease: Lease,
     ) -> Result<Claim, StoreError> {
+        let message = turn.key;
         let now = lease.now_secs();
         let mut records = lock(&self.records);
         let record = records
             .entry(conversation.clone())
             .or_insert_with(|| Record {
                 status: Status::Bot,
-                handled: HashSet::new(),
+                ledger: Ledger::default(),
                 memory: Memory {
                     started_at: now,
                     updated_at: now,
@@ -79,24 +90,24 @@ impl ConversationStore for InMemoryStore {
             });
         let view = ClaimView {
             status: record.status,
-            handled: record.handled.contains(message),
+            handled: record.ledger.handled(message, turn.index),
             in_flight_until: record.in_flight.get(message).map(|(_, until_ms)| *until_ms),
             holder: record
                 .holder
                 .as_ref()
                 .map(|(holder, until_ms)| (holder.as_str(), *until_ms)),
         };
-        let verdict = decide_claim(&view, message, lease);
+        let verdict = decide_claim(&view, turn, lease);
         if verdict.takes_the_turn() {
             let (_, until_ms) = record
                 .in_flight
                 .entry(message.clone())
                 .or_insert((Progress::Claimed, 0));
             *until_ms = lease.until_ms;
-            record.holder = Some((message.clone(), lease.until_ms));
+            record.holder = Some((turn.holder.clone(), lease.until_ms));
         }
         verdict.into_claim(
-            || Ok(record.memory.clone()),
+            || Ok(record.snapshot()),
             || {
                 Ok(record
                     .in_flight
@@ -132,13 +143,13 @@ impl ConversationStore for InMemoryStore {
     async fn finish(
         &self,
         conversation: &ConversationSid,
-        message: &MessageSid,
-        memory: &Memory,
-        status: Status,
+        turn: TurnKey<'_>,
+        state: &Snapshot,
         _now: u64,
     ) -> Result<(), StoreError> {
+        let message = turn.key;
         let mut records = lock(&self.records);
-        // As in DynamoDB: only the turn in flight that holds the conversation (or a
+        // As in DynamoDB: only a turn in flight under the conversation's holder (or of a
         // conversation nobody holds) finishes.
         let record = records
             .get_mut(conversation)
@@ -146,21 +157,23 @@ impl ConversationStore for InMemoryStore {
             .filter(|r| {
                 r.holder
                     .as_ref()
-                    .is_none_or(|(holder, _)| holder == message)
+                    .is_none_or(|(holder, _)| holder == turn.holder)
             })
             .ok_or_else(|| conflict("finish", message))?;
         record.in_flight.remove(message);
-        record.holder = None;
-        record.handled.insert(message.clone());
-        record.memory = memory.clone();
-        record.status = status;
+        if turn.holds() {
+            record.holder = None;
+        }
+        record.ledger = state.ledger.clone();
+        record.memory = state.memory.clone();
+        record.status = state.status;
         Ok(())
     }
 
     async fn release(
         &self,
         conversation: &ConversationSid,
-        message: &MessageSid,
+        turn: TurnKey<'_>,
         lease: Lease,
     ) -> Result<(), StoreError> {
         let mut records = lock(&self.records);
@@ -170,11 +183,13 @@ impl ConversationStore for InMemoryStore {
         let holds = record
             .holder
             .as_ref()
-            .is_some_and(|(holder, _)| holder == message);
-        match record.in_flight.get_mut(message) {
+            .is_some_and(|(holder, _)| holder == turn.holder);
+        match record.in_flight.get_mut(turn.key) {
             Some((_, until_ms)) if holds && *until_ms == lease.until_ms => {
                 *until_ms = 0;
-                record.holder = None;
+                if turn.holds() {
+                    record.holder = None;
+                }
             }
             // Not ours any more (finished, or another delivery took it over): nothing to do.
             _ => {}

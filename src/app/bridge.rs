@@ -172,6 +172,10 @@ mod tests {
     }
 
     fn params(author: &str, body: &str) -> Params {
+        params_at(author, body, 0)
+    }
+
+    fn params_at(author: &str, body: &str, index: u64) -> Params {
         CustomerMessage {
             account: AC,
             conversation: CH,
@@ -179,14 +183,17 @@ mod tests {
             participant: MB,
             author,
             body,
-            index: 3,
+            index,
             source: "SMS",
         }
         .params()
     }
 
-    fn event(author: &str, body: &str) -> serde_json::Value {
-        signed_envelope(URL, &params(author, body), TOKEN).unwrap()
+    /// The webhook of a message just written in the conversation: Twilio gave it the next
+    /// Index.
+    fn event(f: &Fixture, author: &str, body: &str) -> serde_json::Value {
+        let index = f.twilio.next_index(&CH.parse().unwrap());
+        signed_envelope(URL, &params_at(author, body, index), TOKEN).unwrap()
     }
 
     async fn handle(f: &Fixture, event: serde_json::Value) -> Report {
@@ -198,7 +205,7 @@ mod tests {
     #[tokio::test]
     async fn a_turn_is_answered_and_the_conversation_waits() {
         let f = fixture(&[]);
-        let report = handle(&f, event("+15551234567", "hi there")).await;
+        let report = handle(&f, event(&f, "+15551234567", "hi there")).await;
         assert_eq!(report.outcome, Outcome::Replied);
         let requests = f.bot.requests();
         assert_eq!(requests.len(), 1);
@@ -230,7 +237,7 @@ mod tests {
             "OrderFlowers",
             IntentState::Fulfilled,
         )));
-        let report = handle(&f, event("+15551234567", "yes")).await;
+        let report = handle(&f, event(&f, "+15551234567", "yes")).await;
         assert_eq!(
             report.outcome,
             Outcome::Closed(Reason::Intent("OrderFlowers".into()))
@@ -249,7 +256,7 @@ mod tests {
             "Agent",
             IntentState::ReadyForFulfillment,
         )));
-        let report = handle(&f, event("+15551234567", "agent")).await;
+        let report = handle(&f, event(&f, "+15551234567", "agent")).await;
         assert_eq!(
             report.outcome,
             Outcome::HandedOff(Reason::Intent("Agent".into()))
@@ -333,7 +340,7 @@ mod tests {
         );
         let report = rotated
             .intake(
-                event("+15551234567", "hi"),
+                event(&f, "+15551234567", "hi"),
                 Deadline::after(Duration::from_secs(5)),
             )
             .await;
@@ -344,15 +351,15 @@ mod tests {
     async fn the_bots_own_and_other_non_customer_messages_are_ignored() {
         let f = fixture(&[("IGNORE_AUTHORS", "system,supervisor")]);
         assert_eq!(
-            handle(&f, event("Lex", "Hello!")).await.outcome,
+            handle(&f, event(&f, "Lex", "Hello!")).await.outcome,
             Outcome::Ignored(Ignored::OwnMessage)
         );
         assert_eq!(
-            handle(&f, event("supervisor", "hi")).await.outcome,
+            handle(&f, event(&f, "supervisor", "hi")).await.outcome,
             Outcome::Ignored(Ignored::NonCustomer)
         );
         assert_eq!(
-            handle(&f, event("+15551234567", "  ")).await.outcome,
+            handle(&f, event(&f, "+15551234567", "  ")).await.outcome,
             Outcome::Ignored(Ignored::EmptyBody)
         );
         assert!(f.bot.requests().is_empty());
@@ -362,7 +369,7 @@ mod tests {
     #[tokio::test]
     async fn a_redelivered_message_is_handled_once() {
         let f = fixture(&[]);
-        let e = event("+15551234567", "hi");
+        let e = event(&f, "+15551234567", "hi");
         assert_eq!(handle(&f, e.clone()).await.outcome, Outcome::Replied);
         assert_eq!(
             handle(&f, e).await.outcome,
@@ -378,7 +385,7 @@ mod tests {
             code: "ThrottlingException".into(),
             message: "Rate exceeded".into(),
         }));
-        let report = handle(&f, event("+15551234567", "hi")).await;
+        let report = handle(&f, event(&f, "+15551234567", "hi")).await;
         assert_eq!(
             report.outcome,
             Outcome::HandedOff(Reason::BotError("ThrottlingException".into()))
@@ -481,7 +488,7 @@ mod tests {
         );
         let report = bridge
             .intake(
-                event("+15551234567", "hi"),
+                event(&f, "+15551234567", "hi"),
                 Deadline::after(Duration::from_secs(5)),
             )
             .await;
@@ -534,7 +541,7 @@ mod tests {
         let whatsapp = "whatsapp:+447700900123";
         // The fixture's ports have no Content API: numbered text.
         f.bot.push(Ok(card.clone()));
-        let report = handle(&f, event(whatsapp, "flowers")).await;
+        let report = handle(&f, event(&f, whatsapp, "flowers")).await;
         assert_eq!(
             (report.trace.cards_rich, report.trace.cards_as_text),
             (0, 0)
@@ -554,7 +561,12 @@ mod tests {
         f.bot.push(Ok(card));
         let report = bridge
             .intake(
-                event(whatsapp, "flowers"),
+                signed_envelope(
+                    URL,
+                    &params_at(whatsapp, "flowers", twilio.next_index(&CH.parse().unwrap())),
+                    TOKEN,
+                )
+                .unwrap(),
                 Deadline::after(Duration::from_secs(5)),
             )
             .await;
@@ -593,12 +605,14 @@ mod tests {
             ..BotTurn::default()
         }));
         assert_eq!(
-            handle(&f, event("+15551234567", "flowers")).await.outcome,
+            handle(&f, event(&f, "+15551234567", "flowers"))
+                .await
+                .outcome,
             Outcome::Replied
         );
         // The card's buttons are in the conversation's memory: the number becomes the
         // button's value without reading the conversation.
-        let report = handle(&f, event("+15551234567", "2")).await;
+        let report = handle(&f, event(&f, "+15551234567", "2")).await;
         assert!(report.trace.choice_mapped);
         assert_eq!(f.bot.requests()[1].text, "lilies");
         assert!(
@@ -608,7 +622,7 @@ mod tests {
                 .any(|c| matches!(c, Call::RecentMessages(_)))
         );
         // The bot's answer had no card: a number goes to the bot as typed.
-        let report = handle(&f, event("+15551234567", "7")).await;
+        let report = handle(&f, event(&f, "+15551234567", "7")).await;
         assert!(!report.trace.choice_mapped);
         assert_eq!(f.bot.requests()[2].text, "7");
     }
@@ -659,7 +673,7 @@ mod tests {
         let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [
             record("unreadable", CH, future_kind),
             record("behind", CH, job_body(CH, 2)),
-            record("other", OTHER, job_body(OTHER, 1)),
+            record("other", OTHER, job_body(OTHER, 0)),
         ]}))
         .unwrap();
         let answer = f

@@ -53,6 +53,34 @@ pub struct Behaviour {
     pub rich_cards: RichCards,
 }
 
+/// Why a message in a conversation is not one for the bot to answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotForTheBot {
+    /// The bot's own.
+    OwnMessage,
+    /// An author in `IGNORE_AUTHORS` (an agent, a system).
+    NonCustomer,
+    /// Neither text nor media.
+    Empty,
+}
+
+impl Behaviour {
+    /// Whether a message goes to the bot: the same rules for a webhook at intake and for a
+    /// message a catch-up finds in the conversation.
+    pub fn screen(&self, author: &str, body: &str, has_media: bool) -> Result<(), NotForTheBot> {
+        if author == self.bot_author {
+            return Err(NotForTheBot::OwnMessage);
+        }
+        if self.ignore_authors.iter().any(|a| a == author) {
+            return Err(NotForTheBot::NonCustomer);
+        }
+        if body.trim().is_empty() && !has_media {
+            return Err(NotForTheBot::Empty);
+        }
+        Ok(())
+    }
+}
+
 pub const DEFAULT_BOT_ERROR_MESSAGE: &str =
     "Sorry, I'm having trouble right now. Let me connect you with someone who can help.";
 

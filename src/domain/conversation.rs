@@ -11,6 +11,7 @@ use crate::domain::bot::BotTurn;
 use crate::domain::clock::epoch_ms;
 use crate::domain::dialog_memory::DialogMemory;
 use crate::domain::ids::{InteractionSid, MessageSid};
+use crate::domain::ledger::Ledger;
 use crate::domain::plan::Plan;
 use crate::domain::timers::TimersState;
 
@@ -18,10 +19,11 @@ use crate::domain::timers::TimersState;
 pub const RETENTION_SECS: u64 = 30 * 24 * 3600;
 
 /// Who has the conversation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// The bot answers the customer's messages.
+    #[default]
     Bot,
     /// Handed to Flex (or being handed): the bot stays silent from now on.
     HandedOff,
@@ -130,16 +132,51 @@ impl Lease {
     }
 }
 
+/// What a claim is for: the job's key, its message's Twilio `Index` when it has one, and the
+/// key of the job whose delivery holds the conversation — the job itself, or, for a turn a
+/// catch-up runs, the job that found the gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TurnKey<'a> {
+    pub key: &'a MessageSid,
+    pub index: Option<u64>,
+    pub holder: &'a MessageSid,
+}
+
+impl<'a> TurnKey<'a> {
+    /// A job's own turn, holding the conversation for itself.
+    pub fn own(key: &'a MessageSid, index: Option<u64>) -> Self {
+        Self {
+            key,
+            index,
+            holder: key,
+        }
+    }
+
+    /// Whether this turn is the one holding the conversation (so its finish lets go).
+    pub fn holds(&self) -> bool {
+        self.key == self.holder
+    }
+}
+
+/// The conversation as a claim that takes the turn reads it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Snapshot {
+    pub memory: Memory,
+    pub ledger: Ledger,
+    pub status: Status,
+}
+
 /// The answer to a claim: what this delivery of a message should do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim {
     /// A message not seen before: the turn is ours.
     Fresh {
-        memory: Memory,
+        state: Snapshot,
     },
     /// This message's turn was started before (a redelivery or a replay): continue from there.
+    /// The status may have moved on since (another turn handed off meanwhile).
     Resume {
-        memory: Memory,
+        state: Snapshot,
         progress: Box<Progress>,
     },
     /// Already handled.
@@ -169,12 +206,13 @@ pub enum BusyTurn {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClaimView<'a> {
     pub status: Status,
-    /// This message was handled.
+    /// This job is done: its key is among the latest handled, or its message's Index is
+    /// accounted for ([`Ledger::handled`]).
     pub handled: bool,
     /// This message's turn is in flight: the end of the lease of the delivery running it
     /// (epoch ms; 0 when released or never leased).
     pub in_flight_until: Option<u64>,
-    /// The message whose turn holds the conversation, and until when (epoch ms).
+    /// The job whose delivery holds the conversation, and until when (epoch ms).
     pub holder: Option<(&'a str, u64)>,
 }
 
@@ -200,18 +238,18 @@ impl Verdict {
         matches!(self, Self::Fresh | Self::Resume)
     }
 
-    /// The store's answer: a verdict that takes the turn gets the conversation's memory and,
-    /// to resume, the turn's progress, each read from the store only then.
+    /// The store's answer: a verdict that takes the turn gets the conversation as the store
+    /// holds it and, to resume, the turn's progress, each read from the store only then.
     pub fn into_claim<E>(
         self,
-        memory: impl FnOnce() -> Result<Memory, E>,
+        state: impl FnOnce() -> Result<Snapshot, E>,
         progress: impl FnOnce() -> Result<Progress, E>,
     ) -> Result<Claim, E> {
         Ok(match self {
-            Self::Fresh => Claim::Fresh { memory: memory()? },
+            Self::Fresh => Claim::Fresh { state: state()? },
             Self::Resume => Claim::Resume {
                 progress: Box::new(progress()?),
-                memory: memory()?,
+                state: state()?,
             },
             Self::Busy { until_ms, turn } => Claim::Busy { until_ms, turn },
             Self::Duplicate => Claim::Duplicate,
@@ -225,17 +263,18 @@ impl Verdict {
 /// each message once, nothing for the bot once the conversation is an agent's or closed.
 ///
 /// In order: a handled message is a duplicate; this message's turn in flight is busy while
-/// another delivery's lease runs, else resumed (unless another message's turn now holds the
-/// conversation); a new message waits while another message's turn holds the conversation;
-/// otherwise the status decides. Both stores call this; the DynamoDB adapter's condition
+/// another delivery's lease runs, else resumed (unless another job's delivery now holds the
+/// conversation); a new message waits while another job's delivery holds the conversation;
+/// otherwise the status decides. A catch-up's turns claim under the hold of the job that
+/// found the gap. Both stores call this; the DynamoDB adapter's condition
 /// expression is the same rule, written for the store.
-pub fn decide_claim(view: &ClaimView<'_>, message: &MessageSid, lease: Lease) -> Verdict {
+pub fn decide_claim(view: &ClaimView<'_>, turn: TurnKey<'_>, lease: Lease) -> Verdict {
     if view.handled {
         return Verdict::Duplicate;
     }
     let held_by_another = view
         .holder
-        .filter(|(holder, until_ms)| *holder != message.as_str() && *until_ms > lease.now_ms)
+        .filter(|(holder, until_ms)| *holder != turn.holder.as_str() && *until_ms > lease.now_ms)
         .map(|(_, until_ms)| until_ms);
     if let Some(until_ms) = view.in_flight_until {
         return match held_by_another {
@@ -310,7 +349,7 @@ mod tests {
     #[test]
     fn a_new_message_of_a_bot_conversation_is_fresh() {
         assert_eq!(
-            decide_claim(&view(Status::Bot), &me(), lease()),
+            decide_claim(&view(Status::Bot), TurnKey::own(&me(), None), lease()),
             Verdict::Fresh
         );
         // Another message's lease that has run out does not hold the conversation.
@@ -318,7 +357,10 @@ mod tests {
             holder: Some((OTHER, NOW)),
             ..view(Status::Bot)
         };
-        assert_eq!(decide_claim(&expired, &me(), lease()), Verdict::Fresh);
+        assert_eq!(
+            decide_claim(&expired, TurnKey::own(&me(), None), lease()),
+            Verdict::Fresh
+        );
     }
 
     #[test]
@@ -329,7 +371,10 @@ mod tests {
             holder: Some((OTHER, NOW + 1)),
             ..view(Status::Closed)
         };
-        assert_eq!(decide_claim(&handled, &me(), lease()), Verdict::Duplicate);
+        assert_eq!(
+            decide_claim(&handled, TurnKey::own(&me(), None), lease()),
+            Verdict::Duplicate
+        );
     }
 
     #[test]
@@ -339,7 +384,7 @@ mod tests {
             ..view(Status::Bot)
         };
         assert_eq!(
-            decide_claim(&held, &me(), lease()),
+            decide_claim(&held, TurnKey::own(&me(), None), lease()),
             Verdict::Busy {
                 until_ms: NOW + 5,
                 turn: BusyTurn::AnotherMessage
@@ -356,7 +401,7 @@ mod tests {
             ..view(Status::HandedOff)
         };
         assert_eq!(
-            decide_claim(&running, &mine, lease()),
+            decide_claim(&running, TurnKey::own(&mine, None), lease()),
             Verdict::Busy {
                 until_ms: NOW + 7,
                 turn: BusyTurn::ThisMessage
@@ -369,7 +414,10 @@ mod tests {
                 in_flight_until: Some(until),
                 ..running
             };
-            assert_eq!(decide_claim(&dead, &mine, lease()), Verdict::Resume);
+            assert_eq!(
+                decide_claim(&dead, TurnKey::own(&mine, None), lease()),
+                Verdict::Resume
+            );
         }
         // Unless another message's turn holds the conversation now.
         let overtaken = ClaimView {
@@ -378,7 +426,7 @@ mod tests {
             ..running
         };
         assert_eq!(
-            decide_claim(&overtaken, &mine, lease()),
+            decide_claim(&overtaken, TurnKey::own(&mine, None), lease()),
             Verdict::Busy {
                 until_ms: NOW + 9,
                 turn: BusyTurn::AnotherMessage
@@ -387,13 +435,37 @@ mod tests {
     }
 
     #[test]
+    fn a_catch_up_turn_claims_under_the_hold_of_the_job_that_found_the_gap() {
+        let holder = MessageSid::parse(OTHER).unwrap();
+        let held = ClaimView {
+            holder: Some((OTHER, NOW + 5)),
+            ..view(Status::Bot)
+        };
+        let nested = TurnKey {
+            key: &me(),
+            index: Some(3),
+            holder: &holder,
+        };
+        assert!(!nested.holds());
+        assert_eq!(decide_claim(&held, nested, lease()), Verdict::Fresh);
+        // Any other job waits.
+        assert_eq!(
+            decide_claim(&held, TurnKey::own(&me(), Some(3)), lease()),
+            Verdict::Busy {
+                until_ms: NOW + 5,
+                turn: BusyTurn::AnotherMessage
+            }
+        );
+    }
+
+    #[test]
     fn an_agents_or_closed_conversation_gets_no_new_turn() {
         assert_eq!(
-            decide_claim(&view(Status::HandedOff), &me(), lease()),
+            decide_claim(&view(Status::HandedOff), TurnKey::own(&me(), None), lease()),
             Verdict::HandedOff
         );
         assert_eq!(
-            decide_claim(&view(Status::Closed), &me(), lease()),
+            decide_claim(&view(Status::Closed), TurnKey::own(&me(), None), lease()),
             Verdict::Closed
         );
         assert!(!Verdict::HandedOff.takes_the_turn());

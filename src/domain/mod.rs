@@ -15,6 +15,7 @@ pub mod escalation_rules;
 pub mod handoff;
 pub mod ids;
 pub mod job;
+pub mod ledger;
 pub mod message;
 pub mod message_body;
 pub mod plan;

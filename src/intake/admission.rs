@@ -2,6 +2,7 @@
 //! signature → webhook → filters → routing, each an early return with its reason; what passes
 //! is a [`Job`], what the turn queue carries.
 
+use crate::domain::behaviour::NotForTheBot;
 use crate::domain::job::{Job, MessageJob, Route};
 use crate::intake::envelope::Envelope;
 use crate::intake::form::FormParams;
@@ -70,19 +71,15 @@ pub fn admit(
     if gate.account.is_some_and(|a| a != &message.account) {
         return Err(Outcome::Rejected(Rejected::Account));
     }
-    if message.author == behaviour.bot_author {
-        return Err(Outcome::Ignored(Ignored::OwnMessage));
-    }
-    if behaviour
-        .ignore_authors
-        .iter()
-        .any(|a| a == &message.author)
-    {
-        return Err(Outcome::Ignored(Ignored::NonCustomer));
-    }
-    if message.body.trim().is_empty() && message.media.is_empty() {
-        return Err(Outcome::Ignored(Ignored::EmptyBody));
-    }
+    behaviour
+        .screen(&message.author, &message.body, !message.media.is_empty())
+        .map_err(|why| {
+            Outcome::Ignored(match why {
+                NotForTheBot::OwnMessage => Ignored::OwnMessage,
+                NotForTheBot::NonCustomer => Ignored::NonCustomer,
+                NotForTheBot::Empty => Ignored::EmptyBody,
+            })
+        })?;
 
     let route = match bot_ref(&envelope.query, &behaviour.default_locale) {
         Ok(bot) => Route::Bot(bot),

@@ -581,6 +581,7 @@ mod tests {
             f.twilio.calls(),
             [
                 Call::ListWebhooks(f.ch.clone()),
+                Call::RecentMessages(f.ch.clone()),
                 Call::RemoveWebhook(f.ch.clone(), WebhookSid::parse(STUDIO_WH).unwrap()),
                 Call::CreateWebhook(
                     f.ch.clone(),
@@ -607,11 +608,17 @@ mod tests {
         assert_eq!(requests[0].session_id, CH);
         assert_eq!(requests[0].request_attributes["flexlex_channel"], "sms");
 
-        // The same request again: one read, nothing written, the bot not asked.
+        // The same request again: reads only, nothing written, the bot not asked.
         f.twilio.clear();
         let again = handle(&f, &params).await;
         assert_eq!(again.outcome, Outcome::Ignored(Ignored::Duplicate));
-        assert_eq!(f.twilio.calls(), [Call::ListWebhooks(f.ch.clone())]);
+        assert_eq!(
+            f.twilio.calls(),
+            [
+                Call::ListWebhooks(f.ch.clone()),
+                Call::RecentMessages(f.ch.clone())
+            ]
+        );
         assert_eq!(f.bot.requests().len(), 1);
         assert_eq!(f.twilio.webhooks(&f.ch)[0].sid, Some(bot_webhook));
     }
@@ -623,7 +630,7 @@ mod tests {
         let report = handle(&f, &params).await;
         assert_eq!(report.outcome, Outcome::BotAttached);
         assert_eq!(report.outcome.to_string(), "bot_attached");
-        assert_eq!(f.twilio.calls().len(), 3);
+        assert_eq!(f.twilio.calls().len(), 4);
         assert_eq!(f.twilio.webhooks(&f.ch).len(), 1);
         assert!(f.bot.requests().is_empty());
         f.twilio.clear();
@@ -657,13 +664,19 @@ mod tests {
             report.outcome
         );
         assert_eq!(f.twilio.webhooks(&f.ch), []);
-        // Replayed after the handoff: a read, and the bot does not come back.
+        // Replayed after the handoff: reads, and the bot does not come back.
         f.twilio.clear();
         assert_eq!(
             handle(&f, &params).await.outcome,
             Outcome::Ignored(Ignored::Duplicate)
         );
-        assert_eq!(f.twilio.calls(), [Call::ListWebhooks(f.ch.clone())]);
+        assert_eq!(
+            f.twilio.calls(),
+            [
+                Call::ListWebhooks(f.ch.clone()),
+                Call::RecentMessages(f.ch.clone())
+            ]
+        );
         // Another handover of the same conversation while an agent has it: nothing at all.
         f.twilio.clear();
         let later = request("hello again", Some("IM9999999999abcdef0123456789abcdef")).params();

@@ -9,15 +9,27 @@ use serde_json::Value;
 use crate::domain::customer::{ConversationInfo, Participant};
 use crate::domain::deadline::Deadline;
 use crate::domain::handoff::InteractionRequest;
-use crate::domain::ids::{ContentSid, ConversationSid, InteractionSid, MessageSid, WebhookSid};
+use crate::domain::ids::{
+    ContentSid, ConversationSid, InteractionSid, MessageSid, ParticipantSid, WebhookSid,
+};
 use crate::domain::timers::TimerUpdate;
 
 /// A message already in the conversation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct PostedMessage {
+    /// `None` only when Twilio's listing carried no readable SID.
+    pub sid: Option<MessageSid>,
     pub index: u64,
     pub author: String,
     pub body: String,
+    /// The participant who wrote it, when one did.
+    pub participant: Option<ParticipantSid>,
+    /// Epoch seconds, when Twilio's date is readable.
+    pub created: Option<u64>,
+    /// It carries media.
+    pub has_media: bool,
+    /// The message's `Attributes` (`{}` when absent or not JSON).
+    pub attributes: Value,
     /// The customer message this reply answers and its part number, from the reply's
     /// attributes: how a resumed turn knows which replies Twilio already has.
     pub reply_to: Option<ReplyTag>,
@@ -149,6 +161,7 @@ impl TwilioError {
 pub trait Conversations: Send + Sync {
     /// Posts `body` as `author` in one message, tagged with the message it answers (`tag`).
     /// The body fits Twilio's limit: the turn cuts long replies ([`crate::domain::message_body`]).
+    /// The `Index` Twilio gave the message, when its answer says.
     async fn post_message(
         &self,
         conversation: &ConversationSid,
@@ -156,7 +169,7 @@ pub trait Conversations: Send + Sync {
         body: &str,
         tag: &ReplyTag,
         deadline: Deadline,
-    ) -> Result<(), TwilioError>;
+    ) -> Result<Option<u64>, TwilioError>;
 
     /// `State=closed`.
     async fn close(
@@ -198,6 +211,17 @@ pub trait Conversations: Send + Sync {
         deadline: Deadline,
     ) -> Result<Vec<PostedMessage>, TwilioError>;
 
+    /// The conversation's messages with an `Index` from `from` to `to` (both included), oldest
+    /// first: newest-first pages (`Order=desc`) just big enough for the span, followed until
+    /// `from` is reached.
+    async fn messages_between(
+        &self,
+        conversation: &ConversationSid,
+        from: u64,
+        to: u64,
+        deadline: Deadline,
+    ) -> Result<Vec<PostedMessage>, TwilioError>;
+
     /// `Timers.Inactive` / `Timers.Closed` on the conversation; an empty update makes no call.
     async fn set_timers(
         &self,
@@ -224,7 +248,8 @@ pub trait Conversations: Send + Sync {
 
     /// Posts a Content API template (`ContentSid`) with its variables (`ContentVariables`, sent
     /// only when there are some), tagged like a text reply so a resumed turn finds it. Like
-    /// [`Conversations::post_message`], never re-triggers the bot's webhook.
+    /// [`Conversations::post_message`], never re-triggers the bot's webhook, and answers the
+    /// message's `Index` when Twilio's answer says.
     async fn post_content(
         &self,
         conversation: &ConversationSid,
@@ -233,7 +258,7 @@ pub trait Conversations: Send + Sync {
         variables: &BTreeMap<String, String>,
         tag: &ReplyTag,
         deadline: Deadline,
-    ) -> Result<(), TwilioError>;
+    ) -> Result<Option<u64>, TwilioError>;
 }
 
 #[cfg(test)]

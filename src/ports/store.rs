@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 
-use crate::domain::conversation::{BusyTurn, Claim, Lease, Memory, Progress, Status};
+use crate::domain::conversation::{BusyTurn, Claim, Lease, Progress, Snapshot, Status, TurnKey};
 use crate::domain::ids::{ConversationSid, MessageSid};
 
 /// A state store failure, by whether waiting can help.
@@ -39,13 +39,13 @@ impl StoreError {
 /// The conversation state. Every method is one round trip to the store.
 #[async_trait]
 pub trait ConversationStore: Send + Sync {
-    /// Claims `message` for the delivery holding `lease` (when it claims, and until its
+    /// Claims `turn` for the delivery holding `lease` (when it claims, and until its
     /// invocation's deadline), atomically, by the domain's claim decision
     /// ([`crate::domain::conversation::decide_claim`]): fresh, resumed, or why not.
     async fn claim(
         &self,
         conversation: &ConversationSid,
-        message: &MessageSid,
+        turn: TurnKey<'_>,
         lease: Lease,
     ) -> Result<Claim, StoreError>;
 
@@ -61,24 +61,24 @@ pub trait ConversationStore: Send + Sync {
         now: u64,
     ) -> Result<(), StoreError>;
 
-    /// Marks `message` handled, stores the memory and status, drops the turn's progress and
-    /// lets go of the conversation. `now` is epoch seconds.
+    /// Stores the conversation as the turn leaves it (`state`: its memory, its ledger, which
+    /// says this job is handled, and its status), drops the turn's progress and, when the turn
+    /// holds the conversation, lets go of it. `now` is epoch seconds.
     async fn finish(
         &self,
         conversation: &ConversationSid,
-        message: &MessageSid,
-        memory: &Memory,
-        status: Status,
+        turn: TurnKey<'_>,
+        state: &Snapshot,
         now: u64,
     ) -> Result<(), StoreError>;
 
-    /// Gives up this delivery's lease on a turn that failed, so its redelivery can resume at
-    /// once instead of waiting for the lease to run out. Only a lease equal to `lease` is
-    /// released; another delivery's is left alone.
+    /// Gives up this delivery's lease on a turn that failed (and the conversation, when the
+    /// turn holds it), so its redelivery can resume at once instead of waiting for the lease
+    /// to run out. Only a lease equal to `lease` is released; another delivery's is left alone.
     async fn release(
         &self,
         conversation: &ConversationSid,
-        message: &MessageSid,
+        turn: TurnKey<'_>,
         lease: Lease,
     ) -> Result<(), StoreError>;
 

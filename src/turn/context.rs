@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::domain::behaviour::Behaviour;
 use crate::domain::cards::ContentKey;
-use crate::domain::conversation::Lease;
+use crate::domain::conversation::{Lease, TurnKey};
 use crate::domain::deadline::Deadline;
 use crate::domain::ids::{ContentSid, ConversationSid, MessageSid};
 use crate::domain::job::MessageJob;
@@ -82,19 +82,49 @@ impl Cards {
 pub struct Run<'a> {
     /// The message the job answers (a handover's first turn).
     pub turn: &'a MessageJob,
-    /// The key the job is claimed under.
-    pub key: &'a MessageSid,
+    /// What the job is claimed as: its key, its message's Index (a message job's), and the
+    /// job holding the conversation (itself, or the job whose catch-up runs it).
+    pub claim: TurnKey<'a>,
     pub deadline: Deadline,
     pub trace: Trace,
     /// An irreversible step happened in this process (the bot answered, a reply was posted).
     pub acted: bool,
-    /// This delivery's claim on the job; `None` until the claim succeeded.
-    pub lease: Option<Lease>,
+    /// This delivery's lease, from the claim to its invocation's deadline.
+    pub lease: Lease,
+    /// The claim succeeded: a failure releases it.
+    pub claimed: bool,
+    /// The indices of the bot's messages this turn posted or found posted: accounted for at
+    /// the finish, so the customer's next message finds no gap.
+    pub posted: Vec<u64>,
 }
 
 impl<'a> Run<'a> {
+    /// A run not claimed yet, its lease from now to `deadline`.
+    pub fn new(turn: &'a MessageJob, claim: TurnKey<'a>, deadline: Deadline) -> Self {
+        Self {
+            turn,
+            claim,
+            deadline,
+            trace: Trace {
+                request_id: turn.request_id.clone(),
+                conversation: Some(turn.message.conversation.to_string()),
+                message: Some(turn.message.message.to_string()),
+                ..Trace::default()
+            },
+            acted: false,
+            lease: Lease::until(deadline),
+            claimed: false,
+            posted: Vec::new(),
+        }
+    }
+
     pub fn conversation(&self) -> &'a ConversationSid {
         &self.turn.message.conversation
+    }
+
+    /// The key the job is claimed under.
+    pub fn key(&self) -> &'a MessageSid {
+        self.claim.key
     }
 }
 
@@ -104,6 +134,12 @@ pub async fn timed<T>(total: &mut Duration, work: impl Future<Output = T>) -> T 
     let out = work.await;
     *total += started.elapsed();
     out
+}
+
+/// Runs a Twilio call, counting its round trip and time in the trace.
+pub async fn timed_twilio<T>(trace: &mut Trace, work: impl Future<Output = T>) -> T {
+    trace.twilio_round_trips += 1;
+    timed(&mut trace.twilio, work).await
 }
 
 /// Runs a state store call, counting its round trip and time in the trace.

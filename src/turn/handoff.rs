@@ -2,7 +2,7 @@
 //! redelivery never creates a second one), then remove the bot's conversation-scoped webhook.
 //! What the task carries is decided in `domain::handoff`.
 
-use super::context::{Run, StepError, Worker, timed};
+use super::context::{Run, StepError, Worker, timed_twilio};
 use crate::domain::bot::BotTurn;
 use crate::domain::conversation::{Memory, Progress};
 use crate::domain::customer::{ConversationInfo, identify_customer};
@@ -76,8 +76,8 @@ impl Worker {
         tracing::info!(interaction = %interaction, "interaction created");
         match &message.webhook {
             Some(webhook) => {
-                let removed = timed(
-                    &mut run.trace.twilio,
+                let removed = timed_twilio(
+                    &mut run.trace,
                     self.conversations
                         .remove_webhook(conversation, webhook, run.deadline),
                 )
@@ -112,7 +112,9 @@ impl Worker {
         };
         self.record(run, &handing_off(None), None).await?;
 
-        let (participants, info) = timed(&mut run.trace.twilio, async {
+        // Two calls at once: one counted here, one by `timed_twilio`.
+        run.trace.twilio_round_trips += 1;
+        let (participants, info) = timed_twilio(&mut run.trace, async {
             futures::join!(
                 self.conversations
                     .list_participants(conversation, run.deadline),
@@ -138,8 +140,8 @@ impl Worker {
             tracing::warn!(?cuts, "task attributes cut to fit TaskRouter's limit");
         }
         let request = interaction_request(message, &customer, attributes, &self.behaviour);
-        let sid = timed(
-            &mut run.trace.twilio,
+        let sid = timed_twilio(
+            &mut run.trace,
             self.conversations
                 .create_interaction(&request, run.deadline),
         )

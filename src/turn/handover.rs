@@ -2,17 +2,19 @@
 //! agent is the *handoff*): the flow's webhooks are replaced by the bot's, idempotently (list;
 //! delete every `studio` webhook; create the bot's only if no identical one is there). The
 //! pipeline claims the swap under its own key and finishes it; the first turn, when the flow
-//! passed the customer's text, then runs as a message job. So a duplicate or replayed request
+//! passed the customer's text, then runs as a message job. The conversation's messages up to
+//! the handover were the flow's: the swap marks them as history in the ledger, so a catch-up
+//! never answers them. So a duplicate or replayed request
 //! writes nothing to Twilio and asks the bot nothing, and a request replayed after a handoff
 //! or close does not bring the bot back.
 
-use super::context::{Run, StepError, Worker, timed};
+use super::context::{Run, StepError, Worker, timed_twilio};
 use super::pipeline::Done;
 use crate::domain::conversation::{Memory, Status};
 use crate::domain::ids::WebhookSid;
 use crate::domain::job::{BOT_FILTERS, Handover, HandoverJob, MessageJob};
 use crate::outcome::{Cause, Outcome, Stage};
-use crate::ports::conversations::{NewWebhook, STUDIO_TARGET, ScopedWebhook};
+use crate::ports::conversations::{NewWebhook, PostedMessage, STUDIO_TARGET, ScopedWebhook};
 
 /// The webhook the handover attaches: the bot's, for new messages only.
 pub fn bot_webhook(handover: &Handover) -> NewWebhook {
@@ -45,11 +47,50 @@ pub fn plan_swap(attached: &[ScopedWebhook], wanted: &NewWebhook) -> SwapPlan {
     }
 }
 
-/// The first turn, knowing the bot's webhook: the one a later handoff removes.
-fn first_turn(job: &HandoverJob, webhook: Option<WebhookSid>) -> Option<MessageJob> {
+/// How many of the newest messages the swap reads to find where the bot takes over.
+const TAKEOVER_LOOKBACK: u32 = 20;
+
+/// Where the bot takes the conversation over: everything up to `history` was the flow's, and
+/// the first turn's message (when the flow named it) has Index `first`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Takeover {
+    pub history: Option<u64>,
+    pub first: Option<u64>,
+}
+
+/// Finds the takeover point among the newest messages (pure): the first turn's message when
+/// it is there, else the newest message, is where the flow's part ends.
+pub fn takeover(job: &HandoverJob, newest: &[PostedMessage]) -> Takeover {
+    let first = job
+        .handover
+        .first_turn
+        .then(|| {
+            newest
+                .iter()
+                .find(|m| m.sid.as_ref() == Some(&job.turn.message.message))
+        })
+        .flatten()
+        .map(|m| m.index);
+    Takeover {
+        history: match first {
+            Some(index) => index.checked_sub(1),
+            None => newest.iter().map(|m| m.index).max(),
+        },
+        first,
+    }
+}
+
+/// The first turn, knowing the bot's webhook (the one a later handoff removes) and its
+/// message's Index.
+fn first_turn(
+    job: &HandoverJob,
+    webhook: Option<WebhookSid>,
+    takeover: Takeover,
+) -> Option<MessageJob> {
     job.handover.first_turn.then(|| {
         let mut first = job.turn.clone();
         first.message.webhook = webhook;
+        first.message.index = takeover.first;
         first
     })
 }
@@ -64,12 +105,13 @@ impl Worker {
     ) -> Result<Done, StepError> {
         let wanted = bot_webhook(&job.handover);
         let plan = plan_swap(&self.list_webhooks(run).await?, &wanted);
+        let takeover = self.takeover(run, job).await?;
         let conversation = run.conversation().clone();
         for studio in &plan.remove {
             let removed = self
                 .conversations
                 .remove_webhook(&conversation, studio, run.deadline);
-            timed(&mut run.trace.twilio, removed)
+            timed_twilio(&mut run.trace, removed)
                 .await
                 .map_err(|e| (Stage::SwapWebhooks, Cause::from(e)))?;
             run.trace.studio_webhooks_removed += 1;
@@ -80,7 +122,7 @@ impl Worker {
                 let created =
                     self.conversations
                         .create_webhook(&conversation, &wanted, run.deadline);
-                let created = timed(&mut run.trace.twilio, created)
+                let created = timed_twilio(&mut run.trace, created)
                     .await
                     .map_err(|e| (Stage::SwapWebhooks, Cause::from(e)))?;
                 run.trace.bot_webhook_created = true;
@@ -93,7 +135,7 @@ impl Worker {
             webhook = %webhook,
             "studio webhooks replaced by the bot's"
         );
-        let then = first_turn(job, Some(webhook));
+        let then = first_turn(job, Some(webhook), takeover);
         if then.is_none() {
             tracing::info!("studio handed over; no text for a first turn");
         }
@@ -102,6 +144,7 @@ impl Worker {
             memory,
             status: Status::Bot,
             then,
+            history_through: takeover.history,
         })
     }
 
@@ -117,14 +160,26 @@ impl Worker {
         }
         let attached = self.list_webhooks(run).await?;
         let existing = plan_swap(&attached, &bot_webhook(&job.handover)).existing;
-        Ok(first_turn(job, existing))
+        let takeover = self.takeover(run, job).await?;
+        Ok(first_turn(job, existing, takeover))
+    }
+
+    /// Reads the newest messages for the takeover point.
+    async fn takeover(&self, run: &mut Run<'_>, job: &HandoverJob) -> Result<Takeover, StepError> {
+        let newest =
+            self.conversations
+                .recent_messages(run.conversation(), TAKEOVER_LOOKBACK, run.deadline);
+        let newest = timed_twilio(&mut run.trace, newest)
+            .await
+            .map_err(|e| (Stage::SwapWebhooks, Cause::from(e)))?;
+        Ok(takeover(job, &newest))
     }
 
     async fn list_webhooks(&self, run: &mut Run<'_>) -> Result<Vec<ScopedWebhook>, StepError> {
         let listed = self
             .conversations
             .list_webhooks(run.conversation(), run.deadline);
-        timed(&mut run.trace.twilio, listed)
+        timed_twilio(&mut run.trace, listed)
             .await
             .map_err(|e| (Stage::SwapWebhooks, Cause::from(e)))
     }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::context::{Run, StepError, Worker, timed, timed_state};
+use super::context::{Run, StepError, Worker, timed_state, timed_twilio};
 use super::handoff::{HandoffInput, Interaction};
 use super::pipeline::Done;
 use super::replies::Destination;
@@ -141,6 +141,7 @@ impl Worker {
             memory,
             status,
             then: None,
+            history_through: None,
         })
     }
 
@@ -234,8 +235,8 @@ impl Worker {
     /// update, so the bot's next turn tries again; after a handoff there is none, and the log
     /// says the bot's timers are still running.
     async fn apply_timers(&self, run: &mut Run<'_>, step: &TimerStep, memory: &mut Memory) {
-        let result = timed(
-            &mut run.trace.twilio,
+        let result = timed_twilio(
+            &mut run.trace,
             self.conversations.set_timers(
                 &run.turn.message.conversation,
                 &step.update,
@@ -300,8 +301,8 @@ impl Worker {
     /// that choice's text, found in the conversation's latest messages (one read).
     async fn choice_text(&self, run: &mut Run<'_>, n: usize) -> Option<String> {
         let message = &run.turn.message;
-        let recent = timed(
-            &mut run.trace.twilio,
+        let recent = timed_twilio(
+            &mut run.trace,
             self.conversations.recent_messages(
                 &message.conversation,
                 CHOICE_LOOKBACK,
@@ -330,8 +331,8 @@ impl Worker {
 
     async fn close(&self, run: &mut Run<'_>) -> Result<(), StepError> {
         let conversation = &run.turn.message.conversation;
-        let result = timed(
-            &mut run.trace.twilio,
+        let result = timed_twilio(
+            &mut run.trace,
             self.conversations.close(conversation, run.deadline),
         )
         .await;
@@ -354,9 +355,13 @@ impl Worker {
         progress: &Progress,
         status: Option<Status>,
     ) -> Result<(), StepError> {
-        let recorded =
-            self.store
-                .record(run.conversation(), run.key, progress, status, epoch_secs());
+        let recorded = self.store.record(
+            run.conversation(),
+            run.key(),
+            progress,
+            status,
+            epoch_secs(),
+        );
         timed_state(&mut run.trace, recorded)
             .await
             .map_err(|e| (Stage::Record, e.into()))

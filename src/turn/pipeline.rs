@@ -1,18 +1,18 @@
 //! The one pipeline every job goes through, whatever its kind: claim the job's key in the
-//! conversation state → the kind's work → finish, storing the memory and status; on a failure,
-//! release the claim so a redelivery can resume at once. A duplicate, or a conversation already
-//! with an agent or closed, ends at the claim.
+//! conversation state → the kind's work → finish, storing the memory, the ledger and the
+//! status; on a failure, release the claim so a redelivery can resume at once. A duplicate, or
+//! a conversation already with an agent or closed, ends at the claim.
 //!
 //! | kind | work | module |
 //! |---|---|---|
-//! | message | bot → replies → wait, close or hand off | [`super::message`] |
+//! | message | catch up on earlier messages not answered yet → bot → replies → wait, close or hand off | [`super::catch_up`], [`super::message`] |
 //! | handover | swap the Studio flow's webhook for the bot's; then the first turn, as a message | [`super::handover`] |
 
 use std::time::Instant;
 
 use super::context::{Run, StepError, Worker, timed_state};
 use crate::domain::clock::epoch_secs;
-use crate::domain::conversation::{Claim, Lease, Memory, Progress, Status};
+use crate::domain::conversation::{Claim, Memory, Progress, Snapshot, Status, TurnKey};
 use crate::domain::deadline::Deadline;
 use crate::domain::job::{Job, MessageJob};
 use crate::outcome::{Failure, Ignored, Outcome, Replay, Report, Stage, Trace};
@@ -25,12 +25,17 @@ pub struct Done {
     pub status: Status,
     /// A message to run next, in the same invocation (a handover's first turn).
     pub then: Option<MessageJob>,
+    /// Every message up to this Index is accounted for without the bot (the conversation's
+    /// history when a Studio flow hands it over).
+    pub history_through: Option<u64>,
 }
 
 /// How a job ended before its report.
-struct Ended {
-    outcome: Outcome,
+pub(super) struct Ended {
+    pub(super) outcome: Outcome,
     then: Option<MessageJob>,
+    /// The conversation as the finish stored it (`None`: nothing was claimed or stored).
+    pub(super) state: Option<Snapshot>,
 }
 
 impl Ended {
@@ -38,13 +43,14 @@ impl Ended {
         Self {
             outcome,
             then: None,
+            state: None,
         }
     }
 }
 
 /// Runs jobs. Built once per cold start and shared by every invocation.
 pub struct Pipeline {
-    worker: Worker,
+    pub(super) worker: Worker,
 }
 
 impl Pipeline {
@@ -59,25 +65,43 @@ impl Pipeline {
     /// Runs one job to its outcome. Never panics on input.
     pub async fn run(&self, job: &Job, deadline: Deadline) -> Report {
         let started = Instant::now();
-        let turn = job.turn();
-        let mut run = Run {
-            turn,
-            key: job.key(),
-            deadline,
-            trace: Trace {
-                request_id: turn.request_id.clone(),
-                conversation: Some(turn.message.conversation.to_string()),
-                message: Some(turn.message.message.to_string()),
-                ..Trace::default()
-            },
-            acted: false,
-            lease: None,
+        let index = match job {
+            Job::Message(message) => message.message.index,
+            // The swap's key is the handover's own, not a message's.
+            Job::Handover(_) => None,
         };
-        let ended = match self.claimed(job, &mut run).await {
+        let mut run = Run::new(job.turn(), TurnKey::own(job.key(), index), deadline);
+        let ended = self.attempt(job, &mut run, None).await;
+        let Some(next) = ended.then else {
+            return Report {
+                outcome: ended.outcome,
+                trace: run.trace,
+                total: started.elapsed(),
+            };
+        };
+        // The next job's report, with this one's time and counts added.
+        let mut report = Box::pin(self.run(&Job::Message(next), deadline)).await;
+        let (t, first) = (&mut report.trace, &run.trace);
+        add_counts(t, first);
+        t.studio_webhooks_removed = first.studio_webhooks_removed;
+        t.bot_webhook_created = first.bot_webhook_created;
+        report.total = started.elapsed();
+        report
+    }
+
+    /// Claim → work → finish, or the failure, its claim released. `carried`: the
+    /// conversation as a catch-up left it, for a turn the catch-up runs.
+    pub(super) async fn attempt(
+        &self,
+        job: &Job,
+        run: &mut Run<'_>,
+        carried: Option<Snapshot>,
+    ) -> Ended {
+        match self.claimed(job, run, carried).await {
             Ok(ended) => ended,
             Err((stage, cause)) => {
-                if let Some(lease) = run.lease {
-                    self.release(&mut run, lease).await;
+                if run.claimed {
+                    self.release(run).await;
                 }
                 let replay = if self.worker.store.durable() || !run.acted {
                     Replay::Safe
@@ -90,35 +114,22 @@ impl Pipeline {
                     replay,
                 }))
             }
-        };
-        let Some(next) = ended.then else {
-            return Report {
-                outcome: ended.outcome,
-                trace: run.trace,
-                total: started.elapsed(),
-            };
-        };
-        // The next job's report, with this one's time and counts added.
-        let mut report = Box::pin(self.run(&Job::Message(next), deadline)).await;
-        let (t, first) = (&mut report.trace, &run.trace);
-        t.state += first.state;
-        t.state_round_trips += first.state_round_trips;
-        t.twilio += first.twilio;
-        t.studio_webhooks_removed = first.studio_webhooks_removed;
-        t.bot_webhook_created = first.bot_webhook_created;
-        report.total = started.elapsed();
-        report
+        }
     }
 
-    /// Claim → work → finish.
-    async fn claimed(&self, job: &Job, run: &mut Run<'_>) -> Result<Ended, StepError> {
+    /// Claim → (catch up →) work → finish.
+    async fn claimed(
+        &self,
+        job: &Job,
+        run: &mut Run<'_>,
+        carried: Option<Snapshot>,
+    ) -> Result<Ended, StepError> {
         let worker = &self.worker;
-        let lease = Lease::until(run.deadline);
-        let claim = worker.store.claim(run.conversation(), run.key, lease);
+        let claim = worker.store.claim(run.conversation(), run.claim, run.lease);
         let claim = timed_state(&mut run.trace, claim)
             .await
             .map_err(|e| (Stage::Claim, e.into()))?;
-        let (memory, progress) = match claim {
+        let (state, progress) = match claim {
             Claim::Busy { until_ms, turn } => {
                 return Err((Stage::Claim, StoreError::Busy { until_ms, turn }.into()));
             }
@@ -128,59 +139,112 @@ impl Pipeline {
                     Job::Handover(handover) => {
                         let then = worker.repeated_handover(run, handover).await?;
                         Ok(Ended {
-                            outcome: Outcome::Ignored(Ignored::Duplicate),
                             then,
+                            ..Ended::at(Outcome::Ignored(Ignored::Duplicate))
                         })
                     }
                 };
             }
             Claim::HandedOff => return Ok(Ended::at(Outcome::Ignored(Ignored::HandedOff))),
             Claim::Closed => return Ok(Ended::at(Outcome::Ignored(Ignored::Closed))),
-            Claim::Fresh { memory } => (memory, Progress::Claimed),
-            Claim::Resume { memory, progress } => {
+            Claim::Fresh { state } => (state, Progress::Claimed),
+            Claim::Resume { state, progress } => {
                 run.trace.resumed = true;
                 tracing::info!(
                     stage = progress.stage(),
                     "resuming a turn that started before"
                 );
-                (memory, *progress)
+                (state, *progress)
             }
         };
-        run.lease = Some(lease);
+        run.claimed = true;
+        // A catch-up's turn continues from the conversation as the turns before it left it.
+        let mut state = carried.unwrap_or(state);
         let done = match job {
+            Job::Message(message) if progress == Progress::Claimed => {
+                if state.status == Status::Bot && run.claim.holds() {
+                    state = self.catch_up(run, message, state).await?;
+                }
+                match state.status {
+                    Status::Bot => {
+                        worker
+                            .answer_message(run, message, state.memory.clone(), progress)
+                            .await?
+                    }
+                    // Nothing is answered once the conversation is an agent's or closed,
+                    // whatever came before it in the queue.
+                    Status::HandedOff | Status::Closed => Done {
+                        outcome: Outcome::Ignored(ignored_for(state.status)),
+                        memory: state.memory.clone(),
+                        status: state.status,
+                        then: None,
+                        history_through: None,
+                    },
+                }
+            }
             Job::Message(message) => {
                 worker
-                    .answer_message(run, message, memory, progress)
+                    .answer_message(run, message, state.memory.clone(), progress)
                     .await?
             }
-            Job::Handover(handover) => worker.swap(run, handover, memory).await?,
+            Job::Handover(handover) => worker.swap(run, handover, state.memory.clone()).await?,
         };
-        let finished = worker.store.finish(
-            run.conversation(),
-            run.key,
-            &done.memory,
-            done.status,
-            epoch_secs(),
-        );
+        let mut ledger = state.ledger;
+        if let Some(history) = done.history_through {
+            ledger.account_through(history);
+        }
+        ledger.remember(run.key());
+        if let Some(index) = run.claim.index {
+            ledger.account(index);
+        }
+        for posted in &run.posted {
+            ledger.account(*posted);
+        }
+        let stored = Snapshot {
+            memory: done.memory,
+            ledger,
+            status: done.status,
+        };
+        let finished = worker
+            .store
+            .finish(run.conversation(), run.claim, &stored, epoch_secs());
         timed_state(&mut run.trace, finished)
             .await
             .map_err(|e| (Stage::Finish, e.into()))?;
         Ok(Ended {
             outcome: done.outcome,
             then: done.then,
+            state: Some(stored),
         })
     }
 
     /// Best effort: a lease that stays only delays the redelivery until it runs out.
-    async fn release(&self, run: &mut Run<'_>, lease: Lease) {
+    async fn release(&self, run: &mut Run<'_>) {
         let released = self
             .worker
             .store
-            .release(run.conversation(), run.key, lease);
+            .release(run.conversation(), run.claim, run.lease);
         if let Err(e) = timed_state(&mut run.trace, released).await {
             tracing::warn!(error = %e, "could not release the turn; its redelivery waits for the lease to run out");
         }
     }
+}
+
+/// What a message gets once the conversation is no longer the bot's.
+pub(super) fn ignored_for(status: Status) -> Ignored {
+    match status {
+        Status::Closed => Ignored::Closed,
+        Status::Bot | Status::HandedOff => Ignored::HandedOff,
+    }
+}
+
+/// Adds the round trips and times of `other` (an earlier or nested job) to `trace`.
+pub(super) fn add_counts(trace: &mut Trace, other: &Trace) {
+    trace.state += other.state;
+    trace.state_round_trips += other.state_round_trips;
+    trace.twilio += other.twilio;
+    trace.twilio_round_trips += other.twilio_round_trips;
+    trace.lex += other.lex;
 }
 
 #[cfg(test)]
@@ -197,7 +261,7 @@ mod tests {
 
     use crate::domain::behaviour::Behaviour;
     use crate::domain::bot::{BotMessage, BotTurn};
-    use crate::domain::conversation::BusyTurn;
+    use crate::domain::conversation::{BusyTurn, Lease};
     use crate::domain::ids::{BotRef, ConversationSid, MessageSid};
     use crate::domain::job::Route;
     use crate::domain::message::MessageAdded;
@@ -228,7 +292,7 @@ mod tests {
                 source: Some("SMS".into()),
                 client_identity: None,
                 media: Vec::new(),
-                index: Some(1),
+                index: Some(0),
                 attributes: json!({}),
             },
             route: Route::Bot(BotRef {
@@ -255,10 +319,10 @@ mod tests {
         async fn claim(
             &self,
             c: &ConversationSid,
-            m: &MessageSid,
+            turn: TurnKey<'_>,
             lease: Lease,
         ) -> Result<Claim, StoreError> {
-            self.0.claim(c, m, lease).await
+            self.0.claim(c, turn, lease).await
         }
         async fn record(
             &self,
@@ -273,20 +337,19 @@ mod tests {
         async fn finish(
             &self,
             c: &ConversationSid,
-            m: &MessageSid,
-            memory: &Memory,
-            s: Status,
+            turn: TurnKey<'_>,
+            state: &Snapshot,
             now: u64,
         ) -> Result<(), StoreError> {
-            self.0.finish(c, m, memory, s, now).await
+            self.0.finish(c, turn, state, now).await
         }
         async fn release(
             &self,
             c: &ConversationSid,
-            m: &MessageSid,
+            turn: TurnKey<'_>,
             lease: Lease,
         ) -> Result<(), StoreError> {
-            self.0.release(c, m, lease).await
+            self.0.release(c, turn, lease).await
         }
         fn durable(&self) -> bool {
             true
@@ -301,7 +364,7 @@ mod tests {
         async fn claim(
             &self,
             _: &ConversationSid,
-            _: &MessageSid,
+            _: TurnKey<'_>,
             _: Lease,
         ) -> Result<Claim, StoreError> {
             Err(StoreError::Unavailable {
@@ -322,9 +385,8 @@ mod tests {
         async fn finish(
             &self,
             _: &ConversationSid,
-            _: &MessageSid,
-            _: &Memory,
-            _: Status,
+            _: TurnKey<'_>,
+            _: &Snapshot,
             _: u64,
         ) -> Result<(), StoreError> {
             unreachable!("nothing is finished without a claim")
@@ -332,7 +394,7 @@ mod tests {
         async fn release(
             &self,
             _: &ConversationSid,
-            _: &MessageSid,
+            _: TurnKey<'_>,
             _: Lease,
         ) -> Result<(), StoreError> {
             unreachable!("nothing is released without a claim")
@@ -400,7 +462,10 @@ mod tests {
             now_ms: now,
             until_ms: now + 60_000,
         };
-        store.claim(&conversation, &earlier, running).await.unwrap();
+        store
+            .claim(&conversation, TurnKey::own(&earlier, None), running)
+            .await
+            .unwrap();
         let report = run(
             &engine,
             &"IM0123456789abcdef0123456789abcdef".parse().unwrap(),
@@ -457,7 +522,10 @@ mod tests {
             now_ms: 1_000,
             until_ms: 2_000,
         };
-        store.claim(&conversation, message, expired).await.unwrap();
+        store
+            .claim(&conversation, TurnKey::own(message, Some(0)), expired)
+            .await
+            .unwrap();
         let answered = Progress::Answered {
             plan: Plan {
                 messages,

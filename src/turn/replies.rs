@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::context::{Run, StepError, Worker, timed, timed_state};
+use super::context::{Run, StepError, Worker, timed_state, timed_twilio};
 use crate::domain::bot::Card;
 use crate::domain::cards::{AsText, CardForm, RichCard};
 use crate::domain::channel::ChannelType;
@@ -70,8 +70,8 @@ impl Worker {
                 part,
                 piece,
             };
-            let result = timed(
-                &mut run.trace.twilio,
+            let result = timed_twilio(
+                &mut run.trace,
                 self.conversations.post_message(
                     &run.turn.message.conversation,
                     &self.behaviour.bot_author,
@@ -81,12 +81,16 @@ impl Worker {
                 ),
             )
             .await;
-            if let Err(e) = result {
-                if matches!(e, TwilioError::Ambiguous { .. }) {
-                    tracing::warn!(part, piece, error = %e, "reply outcome ambiguous; a redelivery checks Twilio before posting again");
+            let index = match result {
+                Ok(index) => index,
+                Err(e) => {
+                    if matches!(e, TwilioError::Ambiguous { .. }) {
+                        tracing::warn!(part, piece, error = %e, "reply outcome ambiguous; a redelivery checks Twilio before posting again");
+                    }
+                    return Err((Stage::Reply, e.into()));
                 }
-                return Err((Stage::Reply, e.into()));
-            }
+            };
+            run.posted.extend(index);
             run.acted = true;
             run.trace.messages_posted += 1;
         }
@@ -135,7 +139,8 @@ impl Worker {
             piece: 0,
         };
         match self.send_card(run, api.as_ref(), &rich, &tag).await {
-            Ok(()) => {
+            Ok(index) => {
+                run.posted.extend(index);
                 run.trace.cards_rich += 1;
                 run.acted = true;
                 run.trace.messages_posted += 1;
@@ -161,7 +166,7 @@ impl Worker {
         api: &dyn ContentApi,
         rich: &RichCard,
         tag: &ReplyTag,
-    ) -> Result<(), RichCardError> {
+    ) -> Result<Option<u64>, RichCardError> {
         let local = lock(&self.cards.local).get(&rich.key).cloned();
         let sid = match local {
             Some(sid) => sid,
@@ -177,8 +182,8 @@ impl Worker {
                 let sid = match found {
                     Some(sid) => sid,
                     None => {
-                        let sid = timed(
-                            &mut run.trace.twilio,
+                        let sid = timed_twilio(
+                            &mut run.trace,
                             api.create_content(&rich.template, run.deadline),
                         )
                         .await
@@ -199,8 +204,8 @@ impl Worker {
                 sid
             }
         };
-        timed(
-            &mut run.trace.twilio,
+        timed_twilio(
+            &mut run.trace,
             self.conversations.post_content(
                 &run.turn.message.conversation,
                 &self.behaviour.bot_author,
@@ -214,11 +219,12 @@ impl Worker {
         .map_err(RichCardError::Send)
     }
 
-    /// The (part, piece) of every reply to this message the conversation already holds.
+    /// The (part, piece) of every reply to this message the conversation already holds; their
+    /// indices are the turn's posts too.
     async fn posted_pieces(&self, run: &mut Run<'_>) -> Result<HashSet<(u32, u32)>, StepError> {
         let message = &run.turn.message;
-        let recent = timed(
-            &mut run.trace.twilio,
+        let recent = timed_twilio(
+            &mut run.trace,
             self.conversations.recent_messages(
                 &message.conversation,
                 RESUME_LOOKBACK,
@@ -227,12 +233,16 @@ impl Worker {
         )
         .await
         .map_err(|e| (Stage::Reply, Cause::from(e)))?;
-        Ok(recent
-            .into_iter()
-            .filter_map(|m| m.reply_to)
-            .filter(|tag| tag.message == message.message)
-            .map(|tag| (tag.part, tag.piece))
-            .collect())
+        let mut pieces = HashSet::new();
+        for posted in recent {
+            if let Some(tag) = posted.reply_to
+                && tag.message == message.message
+            {
+                pieces.insert((tag.part, tag.piece));
+                run.posted.push(posted.index);
+            }
+        }
+        Ok(pieces)
     }
 }
 
@@ -268,11 +278,11 @@ mod tests {
     use crate::adapters::in_memory::InMemoryStore;
 
     use crate::domain::cards::rich_card;
+    use crate::domain::conversation::TurnKey;
     use crate::domain::deadline::Deadline;
     use crate::domain::ids::{ConversationSid, MessageSid};
     use crate::domain::job::{MessageJob, Route};
     use crate::domain::message::MessageAdded;
-    use crate::outcome::Trace;
     use crate::ports::content::ContentCache;
     use crate::testing::{Call, RecordingContentApi, RecordingConversations, ScriptedBot};
     use crate::turn::context::Cards;
@@ -332,16 +342,16 @@ mod tests {
     async fn send(worker: &Worker, rich: &RichCard) -> Result<(), RichCardError> {
         let job = job();
         let key = job.message.message.clone();
-        let mut run = Run {
-            turn: &job,
-            key: &key,
-            deadline: Deadline::after(Duration::from_secs(5)),
-            trace: Trace::default(),
-            acted: false,
-            lease: None,
-        };
+        let mut run = Run::new(
+            &job,
+            TurnKey::own(&key, None),
+            Deadline::after(Duration::from_secs(5)),
+        );
         let api = worker.cards.api.clone().unwrap();
-        worker.send_card(&mut run, api.as_ref(), rich, &tag()).await
+        worker
+            .send_card(&mut run, api.as_ref(), rich, &tag())
+            .await
+            .map(drop)
     }
 
     #[tokio::test]

@@ -10,9 +10,12 @@ use flexlex::adapters::in_memory::InMemoryStore;
 use flexlex::adapters::sqs::SqsTurnQueue;
 use flexlex::domain::bot::{Button, Card, Intent, IntentState};
 use flexlex::domain::cards::rich_card;
-use flexlex::domain::conversation::{BusyTurn, Claim, Lease, Memory, Progress, Status};
+use flexlex::domain::conversation::{
+    BusyTurn, Claim, Lease, Memory, Progress, Snapshot, Status, TurnKey,
+};
 use flexlex::domain::ids::{ContentSid, ConversationSid, InteractionSid, LocaleId, MessageSid};
 use flexlex::domain::job::{Handover, HandoverJob, Job, MessageJob, Route};
+use flexlex::domain::ledger::Ledger;
 use flexlex::domain::message::MessageAdded;
 use flexlex::domain::plan::{Action, Plan, Reason};
 use flexlex::ports::content::ContentCache;
@@ -49,6 +52,21 @@ fn answered() -> Progress {
     }
 }
 
+/// A job's own turn, keyed by its SID alone.
+fn own(key: &MessageSid) -> TurnKey<'_> {
+    TurnKey::own(key, None)
+}
+
+/// The conversation as a turn of `key` leaves it: `ledger` with the key remembered.
+fn left(ledger: &mut Ledger, key: &MessageSid, memory: &Memory, status: Status) -> Snapshot {
+    ledger.remember(key);
+    Snapshot {
+        memory: memory.clone(),
+        ledger: ledger.clone(),
+        status,
+    }
+}
+
 /// Every promise the turn relies on, in the order a conversation meets them.
 async fn conformance(store: &dyn ConversationStore) {
     let conversation: ConversationSid = sid("CH");
@@ -56,11 +74,17 @@ async fn conformance(store: &dyn ConversationStore) {
         (sid("IM"), sid("IM"), sid("IM"));
 
     // A message never seen is fresh, with empty memory.
-    let Claim::Fresh { memory } = store.claim(&conversation, &first, at(1_000)).await.unwrap()
+    let mut ledger = Ledger::default();
+    let Claim::Fresh { state } = store
+        .claim(&conversation, own(&first), at(1_000))
+        .await
+        .unwrap()
     else {
         panic!("a new message is fresh")
     };
+    let memory = state.memory.clone();
     assert_eq!((memory.turns, memory.last_index), (0, None));
+    assert_eq!((&state.ledger, state.status), (&ledger, Status::Bot));
 
     // Delivered again while the first delivery's lease runs: not run beside it.
     let within = Lease {
@@ -68,7 +92,10 @@ async fn conformance(store: &dyn ConversationStore) {
         until_ms: 1_000_900,
     };
     assert_eq!(
-        store.claim(&conversation, &first, within).await.unwrap(),
+        store
+            .claim(&conversation, own(&first), within)
+            .await
+            .unwrap(),
         Claim::Busy {
             until_ms: 1_000_500,
             turn: BusyTurn::ThisMessage
@@ -78,9 +105,12 @@ async fn conformance(store: &dyn ConversationStore) {
     // Claimed again after that lease ended, before anything was recorded: the turn resumes
     // from the claim.
     assert_eq!(
-        store.claim(&conversation, &first, at(1_001)).await.unwrap(),
+        store
+            .claim(&conversation, own(&first), at(1_001))
+            .await
+            .unwrap(),
         Claim::Resume {
-            memory: memory.clone(),
+            state: state.clone(),
             progress: Box::new(Progress::Claimed)
         }
     );
@@ -90,8 +120,10 @@ async fn conformance(store: &dyn ConversationStore) {
         .record(&conversation, &first, &answered(), None, 1_002)
         .await
         .unwrap();
-    let Claim::Resume { progress, .. } =
-        store.claim(&conversation, &first, at(1_003)).await.unwrap()
+    let Claim::Resume { progress, .. } = store
+        .claim(&conversation, own(&first), at(1_003))
+        .await
+        .unwrap()
     else {
         panic!("a recorded turn resumes")
     };
@@ -112,16 +144,29 @@ async fn conformance(store: &dyn ConversationStore) {
     );
     kept.dialog.fallback_streak = 1;
     store
-        .finish(&conversation, &first, &kept, Status::Bot, 1_004)
+        .finish(
+            &conversation,
+            own(&first),
+            &left(&mut ledger, &first, &kept, Status::Bot),
+            1_004,
+        )
         .await
         .unwrap();
     assert_eq!(
-        store.claim(&conversation, &first, at(1_005)).await.unwrap(),
+        store
+            .claim(&conversation, own(&first), at(1_005))
+            .await
+            .unwrap(),
         Claim::Duplicate
     );
     assert!(matches!(
         store
-            .finish(&conversation, &first, &kept, Status::Bot, 1_006)
+            .finish(
+                &conversation,
+                own(&first),
+                &left(&mut ledger, &first, &kept, Status::Bot),
+                1_006
+            )
             .await,
         Err(StoreError::Conflict {
             operation: "finish",
@@ -130,14 +175,14 @@ async fn conformance(store: &dyn ConversationStore) {
     ));
 
     // The next message sees the memory.
-    let Claim::Fresh { memory } = store
-        .claim(&conversation, &second, at(1_007))
+    let Claim::Fresh { state } = store
+        .claim(&conversation, own(&second), at(1_007))
         .await
         .unwrap()
     else {
         panic!("the next message is fresh")
     };
-    assert_eq!(memory, kept);
+    assert_eq!((&state.memory, &state.ledger), (&kept, &ledger));
 
     // A handoff decided: the status changes at once; other messages are not answered, but
     // the handing-off turn itself resumes with its Interaction.
@@ -162,11 +207,14 @@ async fn conformance(store: &dyn ConversationStore) {
         .await
         .unwrap();
     assert_eq!(
-        store.claim(&conversation, &third, at(1_009)).await.unwrap(),
+        store
+            .claim(&conversation, own(&third), at(1_009))
+            .await
+            .unwrap(),
         Claim::HandedOff
     );
     let Claim::Resume { progress, .. } = store
-        .claim(&conversation, &second, at(1_010))
+        .claim(&conversation, own(&second), at(1_010))
         .await
         .unwrap()
     else {
@@ -174,31 +222,49 @@ async fn conformance(store: &dyn ConversationStore) {
     };
     assert_eq!(*progress, handing_off);
     store
-        .finish(&conversation, &second, &kept, Status::HandedOff, 1_011)
+        .finish(
+            &conversation,
+            own(&second),
+            &left(&mut ledger, &second, &kept, Status::HandedOff),
+            1_011,
+        )
         .await
         .unwrap();
     assert_eq!(
         store
-            .claim(&conversation, &second, at(1_012))
+            .claim(&conversation, own(&second), at(1_012))
             .await
             .unwrap(),
         Claim::Duplicate
     );
     assert_eq!(
-        store.claim(&conversation, &third, at(1_013)).await.unwrap(),
+        store
+            .claim(&conversation, own(&third), at(1_013))
+            .await
+            .unwrap(),
         Claim::HandedOff
     );
 
     // A closed conversation answers nothing new.
     let other: ConversationSid = sid("CH");
     let (last, after): (MessageSid, MessageSid) = (sid("IM"), sid("IM"));
-    store.claim(&other, &last, at(2_000)).await.unwrap();
+    store.claim(&other, own(&last), at(2_000)).await.unwrap();
     store
-        .finish(&other, &last, &Memory::default(), Status::Closed, 2_001)
+        .finish(
+            &other,
+            own(&last),
+            &left(
+                &mut Ledger::default(),
+                &last,
+                &Memory::default(),
+                Status::Closed,
+            ),
+            2_001,
+        )
         .await
         .unwrap();
     assert_eq!(
-        store.claim(&other, &after, at(2_002)).await.unwrap(),
+        store.claim(&other, own(&after), at(2_002)).await.unwrap(),
         Claim::Closed
     );
 
@@ -206,7 +272,7 @@ async fn conformance(store: &dyn ConversationStore) {
     let busy: ConversationSid = sid("CH");
     let (a, b, c): (MessageSid, MessageSid, MessageSid) = (sid("IM"), sid("IM"), sid("IM"));
     assert!(matches!(
-        store.claim(&busy, &a, at(3_000)).await.unwrap(),
+        store.claim(&busy, own(&a), at(3_000)).await.unwrap(),
         Claim::Fresh { .. }
     ));
     // A later message while that turn's lease runs: sent back until it ends.
@@ -215,7 +281,7 @@ async fn conformance(store: &dyn ConversationStore) {
         until_ms: 3_000_900,
     };
     assert_eq!(
-        store.claim(&busy, &b, during).await.unwrap(),
+        store.claim(&busy, own(&b), during).await.unwrap(),
         Claim::Busy {
             until_ms: 3_000_500,
             turn: BusyTurn::AnotherMessage
@@ -224,7 +290,7 @@ async fn conformance(store: &dyn ConversationStore) {
     // That delivery died: once its lease has ended, the conversation goes on, and the dead
     // turn waits in its turn for the one now running.
     assert!(matches!(
-        store.claim(&busy, &b, at(3_001)).await.unwrap(),
+        store.claim(&busy, own(&b), at(3_001)).await.unwrap(),
         Claim::Fresh { .. }
     ));
     let redelivered = Lease {
@@ -232,31 +298,36 @@ async fn conformance(store: &dyn ConversationStore) {
         until_ms: 3_001_900,
     };
     assert_eq!(
-        store.claim(&busy, &a, redelivered).await.unwrap(),
+        store.claim(&busy, own(&a), redelivered).await.unwrap(),
         Claim::Busy {
             until_ms: 3_001_500,
             turn: BusyTurn::AnotherMessage
         }
     );
     store
-        .finish(&busy, &b, &Memory::default(), Status::Bot, 3_002)
+        .finish(
+            &busy,
+            own(&b),
+            &left(&mut Ledger::default(), &b, &Memory::default(), Status::Bot),
+            3_002,
+        )
         .await
         .unwrap();
     assert_eq!(
-        store.claim(&busy, &a, at(3_003)).await.unwrap(),
+        store.claim(&busy, own(&a), at(3_003)).await.unwrap(),
         Claim::Resume {
-            memory: Memory::default(),
+            state: left(&mut Ledger::default(), &b, &Memory::default(), Status::Bot),
             progress: Box::new(Progress::Claimed)
         }
     );
     // A failed turn gives the conversation back at once.
-    store.release(&busy, &a, at(3_003)).await.unwrap();
+    store.release(&busy, own(&a), at(3_003)).await.unwrap();
     let right_after = Lease {
         now_ms: 3_003_100,
         until_ms: 3_003_900,
     };
     assert!(matches!(
-        store.claim(&busy, &c, right_after).await.unwrap(),
+        store.claim(&busy, own(&c), right_after).await.unwrap(),
         Claim::Fresh { .. }
     ));
 
@@ -363,7 +434,7 @@ async fn the_dynamodb_item_is_what_the_table_documents() {
             .unwrap()
     };
     store
-        .claim(&conversation, &message, at(1_000))
+        .claim(&conversation, own(&message), at(1_000))
         .await
         .unwrap();
     // The claimed turn holds the conversation until its lease ends.
@@ -388,12 +459,35 @@ async fn the_dynamodb_item_is_what_the_table_documents() {
         &flexlex::domain::escalation_rules::EscalationRules::default(),
     );
     store
-        .finish(&conversation, &message, &memory, Status::Bot, 1_001)
+        .finish(
+            &conversation,
+            TurnKey::own(&message, Some(0)),
+            &Snapshot {
+                memory: memory.clone(),
+                ledger: Ledger {
+                    accounted: Some(0),
+                    ahead: [2, 3].into(),
+                    recent: vec![message.clone()],
+                },
+                status: Status::Bot,
+            },
+            1_001,
+        )
         .await
         .unwrap();
     let item = item().await;
     assert_eq!(item["status"].as_s().unwrap(), "bot");
-    assert_eq!(item["handled"].as_ss().unwrap(), &vec![message.to_string()]);
+    assert_eq!(item["accounted"].as_n().unwrap(), "0");
+    let mut ahead = item["ahead"].as_ns().unwrap().clone();
+    ahead.sort();
+    assert_eq!(ahead, ["2", "3"]);
+    assert_eq!(
+        item["recent"].as_l().unwrap(),
+        &vec![aws_sdk_dynamodb::types::AttributeValue::S(
+            message.to_string()
+        )]
+    );
+    assert!(!item.contains_key("handled"));
     assert_eq!(
         item["expires_at"].as_n().unwrap(),
         &(1_001 + flexlex::domain::conversation::RETENTION_SECS).to_string()

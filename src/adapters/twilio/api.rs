@@ -5,8 +5,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::domain::customer::{ConversationInfo, MessagingBinding, Participant};
-use crate::domain::ids::{ContentSid, InteractionSid, ParticipantSid, WebhookSid};
-use crate::ports::conversations::ScopedWebhook;
+use crate::domain::ids::{ContentSid, InteractionSid, MessageSid, ParticipantSid, WebhookSid};
+use crate::ports::conversations::{PostedMessage, ReplyTag, ScopedWebhook};
 
 /// Twilio's exception body: `{"code", "message", "more_info", "status"}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -80,11 +80,15 @@ pub struct ParticipantPage {
 pub struct MessagePage {
     #[serde(default)]
     pub messages: Vec<MessageResource>,
+    #[serde(default)]
+    pub meta: Option<PageMeta>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct MessageResource {
     pub index: u64,
+    #[serde(default)]
+    pub sid: Option<String>,
     #[serde(default)]
     pub author: Option<String>,
     #[serde(default)]
@@ -92,22 +96,70 @@ pub struct MessageResource {
     /// A JSON document in a string, as Twilio returns it.
     #[serde(default)]
     pub attributes: Option<String>,
+    #[serde(default)]
+    pub participant_sid: Option<String>,
+    #[serde(default)]
+    pub date_created: Option<String>,
+    /// `null`, or the media items.
+    #[serde(default)]
+    pub media: Option<Vec<Value>>,
 }
 
-impl From<MessageResource> for crate::ports::conversations::PostedMessage {
+/// What `POST …/Messages` answers: only the Index is used.
+#[derive(Debug, Deserialize)]
+pub struct CreatedMessage {
+    pub index: u64,
+}
+
+impl From<MessageResource> for PostedMessage {
     fn from(m: MessageResource) -> Self {
-        let reply_to = m
+        let attributes: Value = m
             .attributes
             .as_deref()
             .and_then(|a| serde_json::from_str(a).ok())
-            .and_then(|a| crate::ports::conversations::ReplyTag::from_attributes(&a));
+            .filter(Value::is_object)
+            .unwrap_or_else(|| Value::Object(Map::new()));
         Self {
+            sid: m.sid.as_deref().and_then(|s| MessageSid::parse(s).ok()),
             index: m.index,
             author: m.author.unwrap_or_default(),
             body: m.body.unwrap_or_default(),
-            reply_to,
+            participant: m
+                .participant_sid
+                .as_deref()
+                .and_then(|s| ParticipantSid::parse(s).ok()),
+            created: m.date_created.as_deref().and_then(epoch_secs_of),
+            has_media: m.media.is_some_and(|media| !media.is_empty()),
+            reply_to: ReplyTag::from_attributes(&attributes),
+            attributes,
         }
     }
+}
+
+/// Epoch seconds of a Twilio date (`2020-07-01T22:18:37Z`, RFC 3339 in UTC), or `None`.
+pub fn epoch_secs_of(raw: &str) -> Option<u64> {
+    let raw = raw.strip_suffix('Z')?;
+    let (date, time) = raw.split_once('T')?;
+    let mut date = date.split('-').map(str::parse::<i64>);
+    let (year, month, day) = (date.next()?.ok()?, date.next()?.ok()?, date.next()?.ok()?);
+    // Fractions of a second, when present, do not matter here.
+    let time = time.split('.').next()?;
+    let mut time = time.split(':').map(str::parse::<u64>);
+    let (h, m, s) = (time.next()?.ok()?, time.next()?.ok()?, time.next()?.ok()?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm), from 1970-01-01.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days)
+        .ok()
+        .map(|days| days * 86_400 + h * 3600 + m * 60 + s)
 }
 
 #[derive(Debug, Deserialize)]
@@ -337,5 +389,23 @@ mod tests {
         let b = p.binding.unwrap();
         assert_eq!(b.kind.as_deref(), Some("sms"));
         assert_eq!(b.proxy_address.as_deref(), Some("+15017122661"));
+    }
+
+    #[test]
+    fn twilio_dates_read_as_epoch_seconds() {
+        assert_eq!(epoch_secs_of("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(epoch_secs_of("2024-02-29T23:59:59Z"), Some(1_709_251_199));
+        assert_eq!(
+            epoch_secs_of("2020-07-01T22:18:37.123Z"),
+            Some(1_593_641_917)
+        );
+        for odd in [
+            "",
+            "2020-07-01",
+            "2020-13-01T00:00:00Z",
+            "2020-07-01T22:18:37+02:00",
+        ] {
+            assert_eq!(epoch_secs_of(odd), None, "{odd}");
+        }
     }
 }

@@ -27,8 +27,8 @@ use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 
 use super::api::{
-    ContentResource, ConversationResource, ErrorBody, InteractionResource, MessagePage,
-    ParticipantPage, WebhookPage, WebhookResource,
+    ContentResource, ConversationResource, CreatedMessage, ErrorBody, InteractionResource,
+    MessagePage, ParticipantPage, WebhookPage, WebhookResource,
 };
 use super::hostname::regional_host;
 use crate::adapters::backoff::{Backoff, parse_retry_after};
@@ -51,6 +51,13 @@ pub const DEFAULT_CONTENT_BASE: &str = "https://content.twilio.com";
 
 /// The participants list is paged; this many pages (of 50) is far beyond a real conversation.
 const MAX_PARTICIPANT_PAGES: usize = 20;
+/// Twilio's largest `PageSize`.
+const MAX_PAGE_SIZE: u32 = 1000;
+/// Room on a catch-up's first page for messages newer than the one at hand.
+const NEWER_SLACK: u64 = 10;
+/// How many pages a catch-up reads at most: its span is bounded, so only a flood of newer
+/// messages needs more than one.
+const MAX_MESSAGE_PAGES: usize = 3;
 const PARTICIPANT_PAGE_SIZE: &str = "50";
 
 /// Time an attempt needs at the very least; less than this left and the call gives up.
@@ -393,7 +400,7 @@ impl TwilioClient {
         body: String,
         attributes: &str,
         deadline: Deadline,
-    ) -> Result<(), TwilioError> {
+    ) -> Result<Option<u64>, TwilioError> {
         let call = Request {
             operation: "post_message",
             method: Method::POST,
@@ -406,7 +413,23 @@ impl TwilioClient {
             json: None,
             retry: Retry::OnlyIfUnprocessed,
         };
-        self.execute(call, deadline).await.result.map(drop)
+        self.execute(call, deadline)
+            .await
+            .result
+            .map(|reply| created_index(&reply.body))
+    }
+
+    /// A `next_page_url` on the configured host only (its path and query are kept), so
+    /// credentials never go to a host taken from a response.
+    fn same_host(&self, operation: &'static str, next: &str) -> Result<Url, TwilioError> {
+        let next = Url::parse(next).map_err(|e| TwilioError::Malformed {
+            operation,
+            detail: format!("next_page_url is not a URL: {e}"),
+        })?;
+        let mut url = self.conversations_base.clone();
+        url.set_path(next.path());
+        url.set_query(next.query());
+        Ok(url)
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(
@@ -538,7 +561,7 @@ impl Conversations for TwilioClient {
         body: &str,
         tag: &ReplyTag,
         deadline: Deadline,
-    ) -> Result<(), TwilioError> {
+    ) -> Result<Option<u64>, TwilioError> {
         let attributes = tag.attributes().to_string();
         self.post_one(conversation, author, body.to_owned(), &attributes, deadline)
             .await
@@ -624,13 +647,7 @@ impl Conversations for TwilioClient {
             else {
                 return Ok(participants);
             };
-            let next = Url::parse(&next).map_err(|e| TwilioError::Malformed {
-                operation: OPERATION,
-                detail: format!("next_page_url is not a URL: {e}"),
-            })?;
-            url = self.conversations_base.clone();
-            url.set_path(next.path());
-            url.set_query(next.query());
+            url = self.same_host(OPERATION, &next)?;
         }
         Err(TwilioError::Malformed {
             operation: OPERATION,
@@ -646,10 +663,51 @@ impl Conversations for TwilioClient {
     ) -> Result<Vec<PostedMessage>, TwilioError> {
         let url = self.conversations_url(&format!(
             "v1/Conversations/{conversation}/Messages?Order=desc&PageSize={}",
-            limit.clamp(1, 100)
+            limit.clamp(1, MAX_PAGE_SIZE)
         ));
         let page: MessagePage = self.get_json("recent_messages", url, deadline).await?;
         Ok(page.messages.into_iter().map(PostedMessage::from).collect())
+    }
+
+    /// The first page holds the span and a few newer messages (the customer may have written
+    /// on); more pages are read only when more than that came after `to`.
+    async fn messages_between(
+        &self,
+        conversation: &ConversationSid,
+        from: u64,
+        to: u64,
+        deadline: Deadline,
+    ) -> Result<Vec<PostedMessage>, TwilioError> {
+        const OPERATION: &str = "messages_between";
+        let span = to.saturating_sub(from).saturating_add(1);
+        let size = span
+            .saturating_add(NEWER_SLACK)
+            .min(u64::from(MAX_PAGE_SIZE));
+        let mut url = self.conversations_url(&format!(
+            "v1/Conversations/{conversation}/Messages?Order=desc&PageSize={size}"
+        ));
+        let mut found = Vec::new();
+        for _ in 0..MAX_MESSAGE_PAGES {
+            let page: MessagePage = self.get_json(OPERATION, url.clone(), deadline).await?;
+            let reached = page.messages.iter().any(|m| m.index <= from) || page.messages.is_empty();
+            found.extend(
+                page.messages
+                    .into_iter()
+                    .filter(|m| (from..=to).contains(&m.index))
+                    .map(PostedMessage::from),
+            );
+            let next = page
+                .meta
+                .and_then(|m| m.next_page_url)
+                .filter(|n| !n.is_empty());
+            match next {
+                Some(next) if !reached => url = self.same_host(OPERATION, &next)?,
+                _ => break,
+            }
+        }
+        found.sort_by_key(|m| m.index);
+        found.dedup_by_key(|m| m.index);
+        Ok(found)
     }
 
     async fn create_interaction(
@@ -764,7 +822,7 @@ impl Conversations for TwilioClient {
         variables: &BTreeMap<String, String>,
         tag: &ReplyTag,
         deadline: Deadline,
-    ) -> Result<(), TwilioError> {
+    ) -> Result<Option<u64>, TwilioError> {
         let mut form = vec![
             ("Author", author.to_owned()),
             ("ContentSid", content.to_string()),
@@ -786,8 +844,20 @@ impl Conversations for TwilioClient {
             json: None,
             retry: Retry::OnlyIfUnprocessed,
         };
-        self.execute(call, deadline).await.result.map(drop)
+        self.execute(call, deadline)
+            .await
+            .result
+            .map(|reply| created_index(&reply.body))
     }
+}
+
+/// The Index in a created message's answer. The message exists whatever the body says, so an
+/// unreadable body is no failure: the Index is then unknown, and a later turn finds it by
+/// listing.
+fn created_index(body: &[u8]) -> Option<u64> {
+    serde_json::from_slice::<CreatedMessage>(body)
+        .ok()
+        .map(|m| m.index)
 }
 
 #[async_trait]
