@@ -176,8 +176,10 @@ fn ledger_of(item: &Item, memory: Option<&Memory>) -> Ledger {
             .collect(),
         _ => Vec::new(),
     };
+    let legacy = matches!(item.get("handled"), Some(AttributeValue::Ss(_)));
     Ledger {
-        accounted: number(item, "accounted").or_else(|| memory.and_then(|m| m.last_index)),
+        accounted: number(item, "accounted")
+            .or_else(|| memory.filter(|_| legacy).and_then(|m| m.last_index)),
         ahead,
         recent,
     }

@@ -631,7 +631,7 @@ async fn a_numbered_reply_picks_the_card_choice() {
     let sms = stack.sms();
     assert_eq!(
         stack
-            .say_stored(&sms, "I would like to order flowers")
+            .say(&sms, "I would like to order flowers")
             .await
             .outcome,
         Outcome::Replied
@@ -640,7 +640,7 @@ async fn a_numbered_reply_picks_the_card_choice() {
 
     // The card's buttons are in the conversation's memory: the number stands for the
     // button's value, which is what the bot's slot expects.
-    let report = stack.say_stored(&sms, "2").await;
+    let report = stack.say(&sms, "2").await;
     assert_eq!(report.outcome, Outcome::Replied);
     assert!(report.trace.choice_mapped);
     assert_eq!(
@@ -658,7 +658,7 @@ async fn a_numbered_reply_picks_the_card_choice() {
     );
 
     // Once the customer has written again, the old card no longer answers for numbers.
-    let report = stack.say_stored(&sms, "3").await;
+    let report = stack.say(&sms, "3").await;
     assert!(!report.trace.choice_mapped);
     assert_eq!(
         stack

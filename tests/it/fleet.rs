@@ -27,7 +27,7 @@ use flexlex_emulators::twilio::{
     CustomerKind, Fault, FaultKind, SeededConversation, TwilioEmulator,
 };
 
-use crate::helpers::{message_params, signed, url};
+use crate::helpers::{signed, stored_message_params, url};
 use crate::lambda_process::{Function, env_for, spawn};
 use crate::moto::{fifo_queue, moto, state_table};
 use crate::poller::{Poller, VISIBILITY_SECS, lambda_event};
@@ -186,7 +186,7 @@ async fn a_fleet_answers_every_message_once_in_order_through_duplicates_and_a_cr
                     let stored = twilio
                         .add_customer_message(&seed.conversation, &seed.customer_author, text)
                         .unwrap();
-                    message_params(&seed, &account, text, stored.index)
+                    stored_message_params(&seed, &account, &stored)
                 })
                 .collect();
             let messages = params

@@ -23,7 +23,9 @@ use flexlex::domain::secret::Secret;
 use flexlex::outcome::Report;
 use flexlex_emulators::lex::{DEMO_ALIAS_ID, DEMO_BOT_ID, LexEmulator};
 use flexlex_emulators::sid::Sid;
-use flexlex_emulators::twilio::{CustomerKind, SeededConversation, TwilioEmulator};
+use flexlex_emulators::twilio::{
+    CustomerKind, RecordedMessage, SeededConversation, TwilioEmulator,
+};
 
 pub const TOKEN: &str = "e2e-signing-token";
 pub const HOST: &str = "abc123xyz.execute-api.us-east-1.amazonaws.com";
@@ -136,6 +138,21 @@ pub fn message_params(
     .collect()
 }
 
+/// The webhook's parameters for a message the conversation holds: its SID, body and `Index`.
+pub fn stored_message_params(
+    seed: &SeededConversation,
+    account: &str,
+    stored: &RecordedMessage,
+) -> Vec<(String, String)> {
+    let mut params = message_params(seed, account, &stored.body, stored.index);
+    for (name, value) in &mut params {
+        if name == "MessageSid" {
+            *value = stored.sid.to_string();
+        }
+    }
+    params
+}
+
 pub fn fast_lex_settings() -> LexSettings {
     LexSettings {
         initial_backoff: Duration::from_millis(1),
@@ -150,7 +167,6 @@ pub struct Stack {
     pub lex: LexEmulator,
     pub twilio: TwilioEmulator,
     pub bridge: Bridge,
-    index: std::sync::atomic::AtomicU64,
 }
 
 impl Stack {
@@ -189,7 +205,6 @@ impl Stack {
             lex,
             twilio,
             bridge,
-            index: 0.into(),
         }
     }
 
@@ -233,11 +248,14 @@ impl Stack {
         })
     }
 
+    /// The webhook's parameters for `body`, written in the conversation first as Twilio does
+    /// (its SID and `Index`).
     pub fn params(&self, seed: &SeededConversation, body: &str) -> Vec<(String, String)> {
-        let index = self
-            .index
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        message_params(seed, &self.account(), body, index)
+        let stored = self
+            .twilio
+            .add_customer_message(&seed.conversation, &seed.customer_author, body)
+            .expect("a seeded conversation");
+        stored_message_params(seed, &self.account(), &stored)
     }
 
     pub async fn handle(&self, event: Value) -> Report {
@@ -250,26 +268,6 @@ impl Stack {
     pub async fn say(&self, seed: &SeededConversation, body: &str) -> Report {
         let params = self.params(seed, body);
         self.handle(signed(&url(), &params)).await
-    }
-
-    /// As Twilio does it: the message is stored in the conversation first, then the webhook
-    /// carries its index.
-    pub async fn say_stored(&self, seed: &SeededConversation, body: &str) -> Report {
-        let params = self.stored_params(seed, body);
-        self.handle(signed(&url(), &params)).await
-    }
-
-    /// The webhook's parameters for `body`, stored in the conversation first (its `Index`).
-    pub fn stored_params(&self, seed: &SeededConversation, body: &str) -> Vec<(String, String)> {
-        let stored = self
-            .twilio
-            .add_customer_message(&seed.conversation, &seed.customer_author, body)
-            .expect("a seeded conversation");
-        let mut params = self.params(seed, body);
-        if let Some(index) = params.iter_mut().find(|(k, _)| k == "Index") {
-            index.1 = stored.index.to_string();
-        }
-        params
     }
 
     /// The bot's messages in the conversation, in order.
