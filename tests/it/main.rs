@@ -9,6 +9,7 @@ mod lex_adapter;
 mod lifecycle_adapter;
 mod moto;
 mod odd_deadlines;
+mod order;
 mod poller;
 mod product;
 mod sample_events;

@@ -331,6 +331,104 @@ async fn conformance(store: &dyn ConversationStore) {
         Claim::Fresh { .. }
     ));
 
+    // Twilio's order: a message is handled when its Index is accounted for, at or below the
+    // mark or above it, however far behind the window of recent keys.
+    let ordered: ConversationSid = sid("CH");
+    let (m3, m5, m6, m7): (MessageSid, MessageSid, MessageSid, MessageSid) =
+        (sid("IM"), sid("IM"), sid("IM"), sid("IM"));
+    store
+        .claim(&ordered, TurnKey::own(&m6, Some(6)), at(4_000))
+        .await
+        .unwrap();
+    let mut ledger = Ledger::default();
+    ledger.account_through(4);
+    ledger.account(6);
+    ledger.account(7);
+    store
+        .finish(
+            &ordered,
+            TurnKey::own(&m6, Some(6)),
+            &Snapshot {
+                ledger: ledger.clone(),
+                ..Snapshot::default()
+            },
+            4_001,
+        )
+        .await
+        .unwrap();
+    for (key, index) in [(&m3, 3), (&m3, 4), (&m7, 7)] {
+        assert_eq!(
+            store
+                .claim(&ordered, TurnKey::own(key, Some(index)), at(4_002))
+                .await
+                .unwrap(),
+            Claim::Duplicate,
+            "{index}"
+        );
+    }
+    // Index 5 is the gap: the job that found it (7's, say, redelivered as m7 at Index 8)
+    // holds the conversation, and runs 5's turn under its hold; nobody else gets in.
+    let finder = TurnKey::own(&m7, Some(8));
+    let Claim::Fresh { state } = store.claim(&ordered, finder, at(4_003)).await.unwrap() else {
+        panic!("the finder's turn is fresh")
+    };
+    assert_eq!(state.ledger, ledger);
+    let nested = TurnKey {
+        key: &m5,
+        index: Some(5),
+        holder: &m7,
+    };
+    assert!(matches!(
+        store.claim(&ordered, nested, at(4_003)).await.unwrap(),
+        Claim::Fresh { .. }
+    ));
+    assert!(matches!(
+        store
+            .claim(&ordered, TurnKey::own(&m5, Some(5)), at(4_003))
+            .await
+            .unwrap(),
+        Claim::Busy {
+            turn: BusyTurn::ThisMessage,
+            ..
+        }
+    ));
+    ledger.account(5);
+    store
+        .finish(
+            &ordered,
+            nested,
+            &Snapshot {
+                ledger: ledger.clone(),
+                ..Snapshot::default()
+            },
+            4_004,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ledger.accounted, Some(7));
+    // The finder still holds the conversation after the nested turn finished.
+    let during = Lease {
+        now_ms: 4_003_100,
+        until_ms: 4_003_900,
+    };
+    let (m9,): (MessageSid,) = (sid("IM"),);
+    assert!(matches!(
+        store
+            .claim(&ordered, TurnKey::own(&m9, Some(9)), during)
+            .await
+            .unwrap(),
+        Claim::Busy { .. }
+    ));
+    // A failed finder lets go of it at once.
+    store.release(&ordered, finder, at(4_003)).await.unwrap();
+    assert!(matches!(
+        store
+            .claim(&ordered, TurnKey::own(&m9, Some(9)), during)
+            .await
+            .unwrap(),
+        Claim::Fresh { .. }
+    ));
+
     // Recording for a message that is not in flight is refused.
     let stray: MessageSid = sid("IM");
     assert!(matches!(

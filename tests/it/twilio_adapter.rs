@@ -814,7 +814,8 @@ async fn recent_messages_come_newest_first_and_the_listing_is_strict() {
     for query in [
         "Order=sideways",
         "PageSize=0",
-        "PageSize=101",
+        "PageSize=1001",
+        "Page=-1",
         "Colour=blue",
     ] {
         let response = http
@@ -825,6 +826,51 @@ async fn recent_messages_come_newest_first_and_the_listing_is_strict() {
             .unwrap();
         assert_eq!(response.status().as_u16(), 400, "{query}");
     }
+}
+
+#[tokio::test]
+async fn a_span_of_messages_is_read_newest_first_in_pages_just_big_enough() {
+    let (emulator, client) = setup().await;
+    let seed = sms(&emulator);
+    let conversation = ch(&seed.conversation);
+    for n in 0..30 {
+        emulator
+            .add_customer_message(&seed.conversation, &seed.customer_author, &format!("m{n}"))
+            .unwrap();
+    }
+    emulator
+        .add_customer_message(&seed.conversation, "Lex", "a reply")
+        .unwrap();
+    // Indices 3..=5: one page of the span plus room for newer messages, which are many
+    // here (25), so a second page is read; only the span is answered, oldest first.
+    let span = client
+        .messages_between(&conversation, 3, 5, deadline())
+        .await
+        .unwrap();
+    let got: Vec<(u64, &str)> = span.iter().map(|m| (m.index, m.body.as_str())).collect();
+    assert_eq!(got, [(3, "m3"), (4, "m4"), (5, "m5")]);
+    assert!(span.iter().all(|m| m.sid.is_some() && m.created.is_some()));
+    let listed: Vec<String> = emulator
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET")
+        .map(|r| r.query.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "Order=desc&PageSize=13",
+            "Order=desc&PageSize=13&Page=1",
+            "Order=desc&PageSize=13&Page=2"
+        ]
+    );
+    // The newest messages: one page holds them, and the bot's own is told apart.
+    let newest = client
+        .messages_between(&conversation, 29, 30, deadline())
+        .await
+        .unwrap();
+    let authors: Vec<&str> = newest.iter().map(|m| m.author.as_str()).collect();
+    assert_eq!(authors, ["+15558675310", "Lex"]);
 }
 
 /// A reply tag for adapter calls that are not part of a turn.

@@ -10,6 +10,7 @@
 //! | `POST /v1/Conversations/{CH}` (`State`, `Attributes`, ...) | 200; 400/50377 once closed |
 //! | `POST /v1/Conversations/{CH}/Messages` (`Author`, `Body`, ...) | 201; 400/50377 once closed; 400/21617 over 1,600 |
 //! | `GET /v1/Conversations/{CH}/Participants?PageSize&Page` | 200 page with `meta.next_page_url` |
+//! | `GET /v1/Conversations/{CH}/Messages?Order&PageSize&Page` | 200 page, oldest or newest first (`Order=asc`/`desc`), `PageSize` 1–1000, `meta.next_page_url`; 400/20001 for anything else |
 //! | `DELETE /v1/Conversations/{CH}/Webhooks/{WH}` | 204; 404 when unknown |
 //! | `POST /v1/Interactions` (`Channel`, `Routing` as JSON strings) | 201 Interaction |
 //! | `POST /v1/Content` (JSON: `language`, `types`, ...) | 201 template `HX…`; 400 per Twilio's schema and limits |
@@ -222,6 +223,28 @@ impl TwilioEmulator {
         let mut state = self.shared.lock();
         let record = state.conversations.get_mut(conversation)?;
         Some(record.append_message(author, body, "{}"))
+    }
+
+    /// Appends a customer's message written `ago` before now: a conversation's history, or a
+    /// message whose webhook never came. `None` when the conversation is unknown.
+    pub fn add_customer_message_written(
+        &self,
+        conversation: &Sid,
+        author: &str,
+        body: &str,
+        ago: std::time::Duration,
+    ) -> Option<RecordedMessage> {
+        let mut state = self.shared.lock();
+        let record = state.conversations.get_mut(conversation)?;
+        let mut message = record.append_message(author, body, "{}");
+        let written = std::time::SystemTime::now()
+            .checked_sub(ago)
+            .unwrap_or(std::time::UNIX_EPOCH);
+        message.date_created = stamps::iso8601(written);
+        if let Some(stored) = record.messages.last_mut() {
+            stored.date_created.clone_from(&message.date_created);
+        }
+        Some(message)
     }
 
     /// Every request received so far, in order.

@@ -375,7 +375,8 @@ fn list_participants(ctx: &Context<'_>, state: &Model, incoming: &Incoming, raw:
     result.unwrap_or_else(|reply| reply)
 }
 
-/// `GET …/Messages`: `Order` (`asc`, the default, or `desc`), `PageSize` (1–100) and `Page`.
+/// `GET …/Messages`: `Order` (`asc`, the default, or `desc`), `PageSize` (1–1000, Twilio's
+/// bounds) and `Page`; anything else is refused.
 fn list_messages(ctx: &Context<'_>, state: &Model, incoming: &Incoming, raw: &str) -> Reply {
     let result = (|| {
         let sid = known_conversation(state, raw, &incoming.path)?;
@@ -391,7 +392,7 @@ fn list_messages(ctx: &Context<'_>, state: &Model, incoming: &Incoming, raw: &st
             Some("desc") => true,
             Some(_) => return Err(Reply::invalid("Order must be asc or desc")),
         };
-        let (page, page_size) = paging(incoming, 100)?;
+        let (page, page_size) = paging(incoming, 1000)?;
         let record = state
             .conversations
             .get(&sid)
