@@ -1,10 +1,11 @@
 //! A fleet: four `bootstrap` processes, each behind its own loopback Runtime API, sharing
 //! moto's SQS FIFO queue and DynamoDB table and the Lex and Twilio emulators. The test plays
-//! API Gateway (async intake invocations on any instance, 20% of them delivered twice, some
-//! after the original was consumed) and the SQS trigger (receive, invoke an instance, delete
+//! API Gateway (async intake invocations on any instance, each burst's three webhooks in a
+//! shuffled order 25 ms apart, 20% of them delivered twice, some after the original was
+//! consumed) and the SQS trigger (receive, invoke an instance, delete
 //! what succeeded; failed and unanswered records come back as when the visibility timeout runs
 //! out, at once). One instance is killed in the middle of a turn; its lease runs out once a
-//! redelivery has met it. Per conversation: Lex got each message once and in sent order, each
+//! redelivery has met it. Per conversation: Lex got each message once and in Index order, each
 //! reply was posted once and in order, nothing was answered after a handoff, nothing was lost.
 
 use std::collections::{BTreeSet, HashMap};
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 use http::Method;
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use tokio::sync::{Mutex, Notify};
@@ -290,7 +292,7 @@ async fn a_fleet_answers_every_message_once_in_order_through_duplicates_and_a_cr
     let mut rng = StdRng::seed_from_u64(0x5EED);
     let duplicates = Arc::new(AtomicUsize::new(0));
     let mut intakes = Vec::new();
-    for conversation in &conversations {
+    for (i, conversation) in conversations.iter().enumerate() {
         let picks: Vec<(usize, Option<(usize, u64)>)> = (0..3)
             .map(|_| {
                 let first = rng.random_range(1..INSTANCES);
@@ -308,38 +310,67 @@ async fn a_fleet_answers_every_message_once_in_order_through_duplicates_and_a_cr
                 (first, duplicate)
             })
             .collect();
+        // The burst's webhooks reach intake in a shuffled order, 25 ms apart, side by side:
+        // a later message can be enqueued first, and Twilio's Index decides. Conversation 1's,
+        // where an instance is killed in its first turn, come one after the other.
+        let mut order: Vec<usize> = (0..3).collect();
+        let crash = i == 1;
+        if !crash {
+            order.shuffle(&mut rng);
+        }
         let conversation = Arc::clone(conversation);
         let instances = instances.clone();
         let duplicates = Arc::clone(&duplicates);
         intakes.push(tokio::spawn(async move {
-            let mut later = Vec::new();
-            for (k, (first, duplicate)) in picks.into_iter().enumerate() {
+            let sends = order.into_iter().enumerate().map(|(slot, k)| {
+                let (first, duplicate) = picks[k];
                 let event = signed(&url(), &conversation.params[k]);
-                let original =
-                    instances[first].invoke(event.clone(), INTAKE_BUDGET, Duration::from_secs(30));
-                match duplicate {
-                    Some((other, 0)) => {
-                        duplicates.fetch_add(1, Ordering::SeqCst);
-                        let copy =
-                            instances[other].invoke(event, INTAKE_BUDGET, Duration::from_secs(30));
-                        let (a, b) = tokio::join!(original, copy);
-                        assert_eq!(a, Some(InvocationResult::Response(Value::Null)));
-                        assert_eq!(b, Some(InvocationResult::Response(Value::Null)));
-                    }
-                    Some((other, delay)) => {
-                        assert_eq!(
-                            original.await,
-                            Some(InvocationResult::Response(Value::Null))
-                        );
-                        later.push((other, delay, event));
-                    }
-                    None => {
-                        assert_eq!(
-                            original.await,
-                            Some(InvocationResult::Response(Value::Null))
-                        );
+                let instances = instances.clone();
+                let duplicates = Arc::clone(&duplicates);
+                async move {
+                    tokio::time::sleep(Duration::from_millis(25 * slot as u64)).await;
+                    let original = instances[first].invoke(
+                        event.clone(),
+                        INTAKE_BUDGET,
+                        Duration::from_secs(30),
+                    );
+                    match duplicate {
+                        Some((other, 0)) => {
+                            duplicates.fetch_add(1, Ordering::SeqCst);
+                            let copy = instances[other].invoke(
+                                event,
+                                INTAKE_BUDGET,
+                                Duration::from_secs(30),
+                            );
+                            let (a, b) = tokio::join!(original, copy);
+                            assert_eq!(a, Some(InvocationResult::Response(Value::Null)));
+                            assert_eq!(b, Some(InvocationResult::Response(Value::Null)));
+                            None
+                        }
+                        Some((other, delay)) => {
+                            assert_eq!(
+                                original.await,
+                                Some(InvocationResult::Response(Value::Null))
+                            );
+                            Some((other, delay, event))
+                        }
+                        None => {
+                            assert_eq!(
+                                original.await,
+                                Some(InvocationResult::Response(Value::Null))
+                            );
+                            None
+                        }
                     }
                 }
+            });
+            let mut later = Vec::new();
+            if crash {
+                for send in sends {
+                    later.extend(send.await);
+                }
+            } else {
+                later.extend(futures::future::join_all(sends).await.into_iter().flatten());
             }
             for (other, delay, event) in later {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -511,6 +542,20 @@ async fn a_fleet_answers_every_message_once_in_order_through_duplicates_and_a_cr
             .collect::<Vec<_>>()
             .join("\n")
     };
+
+    // How often a later message of a burst ran first and answered the ones before it.
+    let caught_up = logs
+        .iter()
+        .filter(|(_, l)| l["fields"]["message"] == "an earlier message answered first")
+        .count();
+    let reordered = logs
+        .iter()
+        .filter(|(_, l)| {
+            l["fields"]["message"]
+                == "messages before this one are not answered yet; catching up in Twilio's order"
+        })
+        .count();
+    eprintln!("fleet: {reordered} catch-ups answered {caught_up} earlier messages first");
 
     // Per conversation.
     let lex_calls = lex.calls();
