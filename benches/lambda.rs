@@ -453,6 +453,21 @@ async fn calls_per_turn_kind(runs: usize) -> Option<()> {
             "handoff (timers extended)",
             measured_turn(&b, &twilio, event(&sms, "agent")?).await,
         ));
+        // A burst whose second webhook comes first: its turn reads the gap once and answers
+        // the first message before its own; the first one's webhook is then a duplicate.
+        let burst = twilio.create_conversation(CustomerKind::Sms {
+            address: "+15551234569".into(),
+        });
+        let early = event(&burst, "I would like to order roses")?;
+        let late = event(&burst, "tomorrow")?;
+        measured.push((
+            "reply after a gap (1 message caught up)",
+            measured_turn(&a, &twilio, late).await,
+        ));
+        measured.push((
+            "the caught-up message's own webhook",
+            measured_turn(&b, &twilio, early).await,
+        ));
         let confused = twilio.create_conversation(CustomerKind::Sms {
             address: "+15551234568".into(),
         });

@@ -148,6 +148,9 @@ pub fn event_line(report: &Report, timestamp_ms: u64) -> Value {
         ("cardsRich", t.cards_rich),
         ("cardsAsText", t.cards_as_text),
         ("templatesCreated", t.templates_created),
+        ("twilioRoundTrips", t.twilio_round_trips),
+        ("caughtUp", t.caught_up),
+        ("gapSkipped", t.gap_skipped),
     ] {
         if n > 0 {
             line.insert(key.into(), json!(n));
