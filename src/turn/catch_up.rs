@@ -59,20 +59,23 @@ impl Skip {
     }
 }
 
-/// Plans the catch-up over the gap before `at_hand` (pure): `listed` are the messages Twilio
-/// listed, oldest first; `at_hand_created` is when the message at hand was written.
+/// The part of the gap before `at_hand` a catch-up may answer: at most [`MAX_LOOKBACK`]
+/// messages back. Whatever lies before it is history.
+pub fn within_reach(gap: &RangeInclusive<u64>) -> RangeInclusive<u64> {
+    let at_hand = gap.end() + 1;
+    (*gap.start()).max(at_hand.saturating_sub(MAX_LOOKBACK))..=*gap.end()
+}
+
+/// Plans the catch-up over `span`, the part of the gap within reach (pure): `listed` are the
+/// messages Twilio listed, oldest first; `at_hand_created` is when the message at hand was
+/// written.
 pub fn plan_gap<'a>(
     behaviour: &Behaviour,
-    gap: RangeInclusive<u64>,
+    span: RangeInclusive<u64>,
     listed: &'a [PostedMessage],
     at_hand_created: Option<u64>,
 ) -> Vec<GapStep<'a>> {
-    let at_hand = gap.end() + 1;
-    let reach = at_hand.saturating_sub(MAX_LOOKBACK);
-    gap.map(|index| {
-        if index < reach {
-            return GapStep::Account(index, Skip::History);
-        }
+    span.map(|index| {
         let Some(message) = listed.iter().find(|m| m.index == index) else {
             return GapStep::Account(index, Skip::Gone);
         };
@@ -128,10 +131,20 @@ impl Pipeline {
         let Some(gap) = state.ledger.gap_before(index) else {
             return Ok(state);
         };
-        let from = (*gap.start()).max(index.saturating_sub(MAX_LOOKBACK));
+        let span = within_reach(&gap);
+        if span.start() > gap.start() {
+            let before = span.start() - 1;
+            tracing::info!(
+                from = gap.start(),
+                to = before,
+                "messages too far back are history; accounted for, not answered"
+            );
+            run.trace.gap_skipped += u32::try_from(before - gap.start() + 1).unwrap_or(u32::MAX);
+            state.ledger.account_through(before);
+        }
         let listing = self.worker.conversations.messages_between(
             run.conversation(),
-            from,
+            *span.start(),
             index,
             run.deadline,
         );
@@ -143,12 +156,12 @@ impl Pipeline {
             .find(|m| m.index == index)
             .and_then(|m| m.created);
         tracing::info!(
-            from = gap.start(),
-            to = gap.end(),
+            from = span.start(),
+            to = span.end(),
             listed = listed.len(),
             "messages before this one are not answered yet; catching up in Twilio's order"
         );
-        for step in plan_gap(&self.worker.behaviour, gap, &listed, at_hand_created) {
+        for step in plan_gap(&self.worker.behaviour, span, &listed, at_hand_created) {
             if state.status != Status::Bot {
                 break;
             }
@@ -278,20 +291,19 @@ mod tests {
             listed(40, "+15551234567", "old", 10_000),
             listed(41, "+15551234567", "recent", 10_000 + 1_000),
         ];
-        let steps = plan_gap(&behaviour, 0..=41, &messages, Some(10_000 + 1_200));
-        assert_eq!(steps.len(), 42);
         // Too far back: more than twenty messages before the one at hand (42).
+        let span = within_reach(&(0..=41));
+        assert_eq!(span, 22..=41);
+        assert_eq!(within_reach(&(30..=41)), 30..=41);
+        assert_eq!(within_reach(&(0..=1_000_000)), 999_981..=1_000_000);
+        let steps = plan_gap(&behaviour, span, &messages, Some(10_000 + 1_200));
+        assert_eq!(steps.len(), 20);
         assert!(
-            steps[..22]
-                .iter()
-                .all(|s| matches!(s, GapStep::Account(_, Skip::History)))
-        );
-        assert!(
-            steps[22..40]
+            steps[..18]
                 .iter()
                 .all(|s| matches!(s, GapStep::Account(_, Skip::Gone)))
         );
-        assert_eq!(steps[40], GapStep::Account(40, Skip::History));
-        assert_eq!(steps[41], GapStep::Answer(&messages[1]));
+        assert_eq!(steps[18], GapStep::Account(40, Skip::History));
+        assert_eq!(steps[19], GapStep::Answer(&messages[1]));
     }
 }

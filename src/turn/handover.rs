@@ -47,50 +47,20 @@ pub fn plan_swap(attached: &[ScopedWebhook], wanted: &NewWebhook) -> SwapPlan {
     }
 }
 
-/// How many of the newest messages the swap reads to find where the bot takes over.
-const TAKEOVER_LOOKBACK: u32 = 20;
-
-/// Where the bot takes the conversation over: everything up to `history` was the flow's, and
-/// the first turn's message (when the flow named it) has Index `first`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Takeover {
-    pub history: Option<u64>,
-    pub first: Option<u64>,
+/// Where the bot takes the conversation over: every message up to the newest one when the
+/// webhooks are swapped was the flow's (its menus, the customer's answers to them, whatever
+/// reached the flow's webhook meanwhile). The first turn is answered by its key, not its Index,
+/// since the flow may name a message older than the newest.
+pub fn history_before(newest: &[PostedMessage]) -> Option<u64> {
+    newest.iter().map(|m| m.index).max()
 }
 
-/// Finds the takeover point among the newest messages (pure): the first turn's message when
-/// it is there, else the newest message, is where the flow's part ends.
-pub fn takeover(job: &HandoverJob, newest: &[PostedMessage]) -> Takeover {
-    let first = job
-        .handover
-        .first_turn
-        .then(|| {
-            newest
-                .iter()
-                .find(|m| m.sid.as_ref() == Some(&job.turn.message.message))
-        })
-        .flatten()
-        .map(|m| m.index);
-    Takeover {
-        history: match first {
-            Some(index) => index.checked_sub(1),
-            None => newest.iter().map(|m| m.index).max(),
-        },
-        first,
-    }
-}
-
-/// The first turn, knowing the bot's webhook (the one a later handoff removes) and its
-/// message's Index.
-fn first_turn(
-    job: &HandoverJob,
-    webhook: Option<WebhookSid>,
-    takeover: Takeover,
-) -> Option<MessageJob> {
+/// The first turn, knowing the bot's webhook: the one a later handoff removes.
+fn first_turn(job: &HandoverJob, webhook: Option<WebhookSid>) -> Option<MessageJob> {
     job.handover.first_turn.then(|| {
         let mut first = job.turn.clone();
         first.message.webhook = webhook;
-        first.message.index = takeover.first;
+        first.message.index = None;
         first
     })
 }
@@ -105,7 +75,7 @@ impl Worker {
     ) -> Result<Done, StepError> {
         let wanted = bot_webhook(&job.handover);
         let plan = plan_swap(&self.list_webhooks(run).await?, &wanted);
-        let takeover = self.takeover(run, job).await?;
+        let history = self.history(run).await?;
         let conversation = run.conversation().clone();
         for studio in &plan.remove {
             let removed = self
@@ -135,7 +105,7 @@ impl Worker {
             webhook = %webhook,
             "studio webhooks replaced by the bot's"
         );
-        let then = first_turn(job, Some(webhook), takeover);
+        let then = first_turn(job, Some(webhook));
         if then.is_none() {
             tracing::info!("studio handed over; no text for a first turn");
         }
@@ -144,7 +114,7 @@ impl Worker {
             memory,
             status: Status::Bot,
             then,
-            history_through: takeover.history,
+            history_through: history,
         })
     }
 
@@ -160,19 +130,18 @@ impl Worker {
         }
         let attached = self.list_webhooks(run).await?;
         let existing = plan_swap(&attached, &bot_webhook(&job.handover)).existing;
-        let takeover = self.takeover(run, job).await?;
-        Ok(first_turn(job, existing, takeover))
+        Ok(first_turn(job, existing))
     }
 
-    /// Reads the newest messages for the takeover point.
-    async fn takeover(&self, run: &mut Run<'_>, job: &HandoverJob) -> Result<Takeover, StepError> {
-        let newest =
-            self.conversations
-                .recent_messages(run.conversation(), TAKEOVER_LOOKBACK, run.deadline);
+    /// The newest message's Index: the conversation's history up to the handover.
+    async fn history(&self, run: &mut Run<'_>) -> Result<Option<u64>, StepError> {
+        let newest = self
+            .conversations
+            .recent_messages(run.conversation(), 1, run.deadline);
         let newest = timed_twilio(&mut run.trace, newest)
             .await
             .map_err(|e| (Stage::SwapWebhooks, Cause::from(e)))?;
-        Ok(takeover(job, &newest))
+        Ok(history_before(&newest))
     }
 
     async fn list_webhooks(&self, run: &mut Run<'_>) -> Result<Vec<ScopedWebhook>, StepError> {
