@@ -21,6 +21,8 @@ pub enum Outcome {
     /// A Studio flow handed the conversation over: the bot's webhook replaced the flow's and
     /// there was no text for a first turn.
     BotAttached,
+    /// The agent was done and the conversation still open: the bot has it again.
+    TakenBack,
     Ignored(Ignored),
     Rejected(Rejected),
     Failed(Failure),
@@ -43,6 +45,8 @@ pub enum Ignored {
     HandedOff,
     /// The bot closed the conversation.
     Closed,
+    /// An Interactions event, and Twilio says the conversation stays where it is.
+    StaysWithAgent(crate::domain::after_agent::Stay),
 }
 
 /// Events dropped before any side effect.
@@ -128,6 +132,8 @@ pub enum Stage {
     Finish,
     /// Replacing a Studio flow's webhook with the bot's.
     SwapWebhooks,
+    /// Taking the conversation back from the agent: reading the truth, attaching the bot.
+    TakeBack,
 }
 
 impl Stage {
@@ -143,6 +149,7 @@ impl Stage {
             Self::RemoveWebhook => "remove_webhook",
             Self::Finish => "finish",
             Self::SwapWebhooks => "swap_webhooks",
+            Self::TakeBack => "take_back",
         }
     }
 }
@@ -155,6 +162,7 @@ impl fmt::Display for Outcome {
             Self::Closed(_) => f.write_str("closed"),
             Self::HandedOff(_) => f.write_str("handed_off"),
             Self::BotAttached => f.write_str("bot_attached"),
+            Self::TakenBack => f.write_str("taken_back"),
             Self::Ignored(why) => {
                 let why = match why {
                     Ignored::EventType(_) => "event_type",
@@ -164,6 +172,7 @@ impl fmt::Display for Outcome {
                     Ignored::Duplicate => "duplicate",
                     Ignored::HandedOff => "handed_off",
                     Ignored::Closed => "closed",
+                    Ignored::StaysWithAgent(_) => "stays_with_agent",
                 };
                 write!(f, "ignored:{why}")
             }
@@ -188,6 +197,7 @@ impl Outcome {
         match self {
             Self::Closed(reason) | Self::HandedOff(reason) => Some(reason.to_string()),
             Self::Ignored(Ignored::EventType(t)) => Some(format!("event type {t}")),
+            Self::Ignored(Ignored::StaysWithAgent(why)) => Some(why.as_str().to_owned()),
             Self::Rejected(Rejected::Envelope(e) | Rejected::Form(e) | Rejected::Webhook(e)) => {
                 Some(e.clone())
             }

@@ -12,13 +12,16 @@ use crate::domain::cards::ContentTemplate;
 use crate::domain::customer::{ConversationInfo, Participant};
 use crate::domain::deadline::Deadline;
 use crate::domain::handoff::InteractionRequest;
-use crate::domain::ids::{ContentSid, ConversationSid, InteractionSid, WebhookSid};
+use crate::domain::ids::{
+    ContentSid, ConversationSid, InteractionChannelSid, InteractionSid, WebhookSid,
+};
 use crate::domain::timers::TimerUpdate;
 use crate::lock;
 use crate::ports::bot::Bot;
 use crate::ports::content::ContentApi;
 use crate::ports::conversations::{
-    Conversations, NewWebhook, PostedMessage, ReplyTag, ScopedWebhook, TwilioError, WEBHOOK_TARGET,
+    ChannelParticipant, ChannelView, Conversations, CreatedInteraction, NewWebhook, PostedMessage,
+    ReplyTag, ScopedWebhook, TwilioError, WEBHOOK_TARGET,
 };
 
 /// A configuration as the tests use it: an account, an auth token (`token`) and a Flex
@@ -120,6 +123,8 @@ pub enum Call {
     FetchConversation(ConversationSid),
     ListParticipants(ConversationSid),
     CreateInteraction(Box<InteractionRequest>),
+    Invite(InteractionSid, InteractionChannelSid, Box<InteractionRequest>),
+    InteractionChannel(InteractionSid),
     RecentMessages(ConversationSid),
     MessagesBetween(ConversationSid),
     SetTimers(ConversationSid, TimerUpdate),
@@ -146,9 +151,19 @@ pub struct RecordingConversations {
     /// The next Index of each conversation: taken by the customer's messages
     /// ([`RecordingConversations::next_index`]) and by every post, as Twilio numbers them.
     indices: Arc<Mutex<BTreeMap<ConversationSid, u64>>>,
+    /// What `interaction_channel` answers (`None`: the agent left, the customer remains).
+    channel: Arc<Mutex<Option<ChannelView>>>,
 }
 
+/// The interaction channel every Interaction this double creates has.
+pub const CHANNEL: &str = "UO0123456789abcdef0123456789abcdef";
+
 impl RecordingConversations {
+    /// Sets what the interaction channel looks like from now on.
+    pub fn set_channel(&self, view: ChannelView) {
+        *lock(&self.channel) = Some(view);
+    }
+
     /// Takes the conversation's next Index, as Twilio does for a message written in it.
     pub fn next_index(&self, conversation: &ConversationSid) -> u64 {
         let mut indices = lock(&self.indices);
@@ -258,12 +273,49 @@ impl Conversations for RecordingConversations {
         &self,
         request: &InteractionRequest,
         _: Deadline,
-    ) -> Result<InteractionSid, TwilioError> {
+    ) -> Result<CreatedInteraction, TwilioError> {
         self.record(Call::CreateInteraction(Box::new(request.clone())));
-        self.interaction.clone().ok_or(TwilioError::Malformed {
+        let sid = self.interaction.clone().ok_or(TwilioError::Malformed {
             operation: "create_interaction",
             detail: "no interaction sid configured".into(),
+        })?;
+        Ok(CreatedInteraction {
+            sid,
+            channel: InteractionChannelSid::parse(CHANNEL).ok(),
         })
+    }
+
+    async fn invite(
+        &self,
+        interaction: &InteractionSid,
+        channel: &InteractionChannelSid,
+        request: &InteractionRequest,
+        _: Deadline,
+    ) -> Result<(), TwilioError> {
+        self.record(Call::Invite(
+            interaction.clone(),
+            channel.clone(),
+            Box::new(request.clone()),
+        ));
+        Ok(())
+    }
+
+    /// The channel as [`RecordingConversations::set_channel`] left it: by default the agent
+    /// left and only the customer remains.
+    async fn interaction_channel(
+        &self,
+        interaction: &InteractionSid,
+        _: &InteractionChannelSid,
+        _: Deadline,
+    ) -> Result<ChannelView, TwilioError> {
+        self.record(Call::InteractionChannel(interaction.clone()));
+        Ok(lock(&self.channel).clone().unwrap_or_else(|| ChannelView {
+            status: Some("inactive".into()),
+            participants: vec![ChannelParticipant {
+                kind: "customer".into(),
+                status: None,
+            }],
+        }))
     }
 
     /// The messages posted through this adapter, newest first (a template message shows its
@@ -481,8 +533,27 @@ impl Conversations for TwilioDown {
         &self,
         _: &InteractionRequest,
         _: Deadline,
-    ) -> Result<InteractionSid, TwilioError> {
+    ) -> Result<CreatedInteraction, TwilioError> {
         down("create_interaction")
+    }
+
+    async fn invite(
+        &self,
+        _: &InteractionSid,
+        _: &InteractionChannelSid,
+        _: &InteractionRequest,
+        _: Deadline,
+    ) -> Result<(), TwilioError> {
+        down("invite")
+    }
+
+    async fn interaction_channel(
+        &self,
+        _: &InteractionSid,
+        _: &InteractionChannelSid,
+        _: Deadline,
+    ) -> Result<ChannelView, TwilioError> {
+        down("interaction_channel")
     }
 
     async fn recent_messages(

@@ -274,6 +274,13 @@ impl ConversationStore for DynamoStore {
         if let Some(index) = turn.index {
             request = request.expression_attribute_values(":index", n(index));
         }
+        // A new turn needs the bot to have the conversation; a take-back, the bot or an agent.
+        let open = if turn.from_agent {
+            request = request.expression_attribute_values(":handed_off", s(Status::HandedOff.as_str()));
+            "#status IN (:bot, :handed_off)"
+        } else {
+            "#status = :bot"
+        };
         let result = request
             .update_expression(
                 "SET #t = if_not_exists(#t, :claimed), #l = :until, \
@@ -288,7 +295,7 @@ impl ConversationStore for DynamoStore {
             .condition_expression(format!(
                 "attribute_not_exists(pk) OR ({not_handled} AND \
                  (attribute_not_exists(held_until) OR held_until <= :now_ms OR holder = :holder) AND \
-                 ((attribute_not_exists(#t) AND #status = :bot) OR \
+                 ((attribute_not_exists(#t) AND {open}) OR \
                   (attribute_exists(#t) AND (attribute_not_exists(#l) OR #l <= :now_ms))))"
             ))
             .expression_attribute_values(":holder", s(turn.holder.to_string()))

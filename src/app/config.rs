@@ -13,6 +13,7 @@ use crate::domain::deadline::FunctionTimeout;
 use crate::domain::escalation_rules::{EscalationRules, Threshold};
 use crate::domain::ids::{AccountSid, ApiKeySid, LocaleId, WorkflowSid, WorkspaceSid};
 use crate::domain::secret::Secret;
+use crate::domain::after_agent::{AfterAgent, TakeBackSettings};
 use crate::domain::timers::{AfterHandoff, AgentTimers, IsoDuration, Timer, TimerSettings};
 
 /// A setting that could not be used, named by its variable.
@@ -278,6 +279,7 @@ impl Config {
             escalation: escalation_rules(&get, &names)?,
             timers: timer_settings(&get, &mut warnings)?,
             rich_cards: parse_rich_cards(get("RICH_CARDS").unwrap_or("whatsapp"))?,
+            after_agent: after_agent(&get)?,
         };
 
         let aws = AwsResources {
@@ -548,6 +550,44 @@ fn timer(
         .check(&duration)
         .map_err(|e| ConfigError::new(name, format!("{e}; unset it for {unset}")))?;
     Ok(Some(duration))
+}
+
+/// `AFTER_AGENT` (`none` or `bot`), with `INTERACTION_WEBHOOK_TTID` (required for `bot`: the
+/// Interactions webhook `flexlex connect` registers) and `AFTER_AGENT_MESSAGE`.
+fn after_agent<'a>(get: &dyn Fn(&'static str) -> Option<&'a str>) -> Result<AfterAgent, ConfigError> {
+    match get("AFTER_AGENT").unwrap_or("none").to_ascii_lowercase().as_str() {
+        "none" => Ok(AfterAgent::None),
+        "bot" => {
+            let webhook_ttid = get("INTERACTION_WEBHOOK_TTID")
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "INTERACTION_WEBHOOK_TTID",
+                        "missing: AFTER_AGENT=bot needs the ttid of the Interactions webhook \
+                         that tells the stack when the agent is done (`flexlex connect` \
+                         registers it and prints it)",
+                    )
+                })?;
+            if webhook_ttid.len() > 256 || webhook_ttid.chars().any(char::is_whitespace) {
+                return Err(ConfigError::new(
+                    "INTERACTION_WEBHOOK_TTID",
+                    "not a ttid (one word, as the InteractionWebhooks API returns it)",
+                ));
+            }
+            Ok(AfterAgent::Bot(TakeBackSettings {
+                webhook_ttid: webhook_ttid.to_owned(),
+                message: get("AFTER_AGENT_MESSAGE")
+                    .map(str::trim)
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_owned),
+            }))
+        }
+        other => Err(ConfigError::new(
+            "AFTER_AGENT",
+            format!("`{other}` is not one of none, bot"),
+        )),
+    }
 }
 
 fn parse_rich_cards(raw: &str) -> Result<RichCards, ConfigError> {
@@ -983,6 +1023,8 @@ mod tests {
         let cases: &[(&str, &str, &str)] = &[
             ("ON_BOT_ERROR", "explode", "ON_BOT_ERROR"),
             ("ON_MEDIA", "ignore", "ON_MEDIA"),
+            ("AFTER_AGENT", "survey", "AFTER_AGENT"),
+            ("AFTER_AGENT", "bot", "INTERACTION_WEBHOOK_TTID"),
             ("DEFAULT_LOCALE", "en US", "DEFAULT_LOCALE"),
             ("FLEX_WORKSPACE_SID", "WSnope", "FLEX_WORKSPACE_SID"),
             (

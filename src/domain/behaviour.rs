@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::domain::after_agent::AfterAgent;
 use crate::domain::cards::RichCards;
 use crate::domain::channel::ChannelType;
 use crate::domain::escalation_rules::EscalationRules;
@@ -51,6 +52,8 @@ pub struct Behaviour {
     pub timers: TimerSettings,
     /// Channels whose cards are sent as Content API templates (buttons, lists).
     pub rich_cards: RichCards,
+    /// What happens when the agent is done and the conversation stays open.
+    pub after_agent: AfterAgent,
 }
 
 /// Why a message in a conversation is not one for the bot to answer.

@@ -7,10 +7,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::after_agent::AgentEpisode;
 use crate::domain::bot::BotTurn;
 use crate::domain::clock::epoch_ms;
 use crate::domain::dialog_memory::DialogMemory;
-use crate::domain::ids::{InteractionSid, MessageSid};
+use crate::domain::ids::{InteractionChannelSid, InteractionSid, MessageSid};
 use crate::domain::ledger::Ledger;
 use crate::domain::plan::Plan;
 use crate::domain::timers::TimersState;
@@ -71,6 +72,9 @@ pub enum Progress {
         turn: Option<BotTurn>,
         late: bool,
         interaction: Option<InteractionSid>,
+        /// The Interaction's channel, once known (for a take-back later).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        channel: Option<InteractionChannelSid>,
     },
 }
 
@@ -103,6 +107,19 @@ pub struct Memory {
     /// The bot's side: streaks, intents, slots across intents, the last card's buttons.
     #[serde(default)]
     pub dialog: DialogMemory,
+    /// The Interaction the bot last handed the conversation to, while it may take it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentEpisode>,
+    /// How many times the conversation was with an agent and came back to the bot.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub back_from_agent: u32,
+    /// The next message is the first since the bot took the conversation back: Lex is told.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub just_back: bool,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// When a claim is made, and until when the claiming delivery may still be working on the turn
@@ -140,6 +157,8 @@ pub struct TurnKey<'a> {
     pub key: &'a MessageSid,
     pub index: Option<u64>,
     pub holder: &'a MessageSid,
+    /// A take-back: it may claim a conversation the agent has.
+    pub from_agent: bool,
 }
 
 impl<'a> TurnKey<'a> {
@@ -149,6 +168,15 @@ impl<'a> TurnKey<'a> {
             key,
             index,
             holder: key,
+            from_agent: false,
+        }
+    }
+
+    /// A take-back's turn: it claims the conversation while the agent has it.
+    pub fn take_back(key: &'a MessageSid) -> Self {
+        Self {
+            from_agent: true,
+            ..Self::own(key, None)
         }
     }
 
@@ -290,13 +318,13 @@ pub fn decide_claim(view: &ClaimView<'_>, turn: TurnKey<'_>, lease: Lease) -> Ve
         };
     }
     match (view.status, held_by_another) {
-        (Status::HandedOff, _) => Verdict::HandedOff,
+        (Status::HandedOff, _) if !turn.from_agent => Verdict::HandedOff,
         (Status::Closed, _) => Verdict::Closed,
-        (Status::Bot, Some(until_ms)) => Verdict::Busy {
+        (Status::Bot | Status::HandedOff, Some(until_ms)) => Verdict::Busy {
             until_ms,
             turn: BusyTurn::AnotherMessage,
         },
-        (Status::Bot, None) => Verdict::Fresh,
+        (Status::Bot | Status::HandedOff, None) => Verdict::Fresh,
     }
 }
 
@@ -445,6 +473,7 @@ mod tests {
             key: &me(),
             index: Some(3),
             holder: &holder,
+            from_agent: false,
         };
         assert!(!nested.holds());
         assert_eq!(decide_claim(&held, nested, lease()), Verdict::Fresh);
@@ -456,6 +485,30 @@ mod tests {
                 turn: BusyTurn::AnotherMessage
             }
         );
+    }
+
+    #[test]
+    fn only_a_take_back_claims_a_conversation_the_agent_has() {
+        let mine = me();
+        let take_back = TurnKey::take_back(&mine);
+        for status in [Status::HandedOff, Status::Bot] {
+            assert_eq!(
+                decide_claim(&view(status), take_back, lease()),
+                Verdict::Fresh
+            );
+        }
+        assert_eq!(
+            decide_claim(&view(Status::Closed), take_back, lease()),
+            Verdict::Closed
+        );
+        let held = ClaimView {
+            holder: Some((OTHER, NOW + 5)),
+            ..view(Status::HandedOff)
+        };
+        assert!(matches!(
+            decide_claim(&held, take_back, lease()),
+            Verdict::Busy { .. }
+        ));
     }
 
     #[test]

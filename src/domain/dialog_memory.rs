@@ -60,6 +60,16 @@ pub struct Observed {
 }
 
 impl DialogMemory {
+    /// A new bot episode after an agent: the streaks start again (what the agent settled does
+    /// not count against the bot) and no card is pending; intents, slots and totals stay for
+    /// the summary.
+    pub fn new_episode(&mut self) {
+        self.fallback_streak = 0;
+        self.low_confidence_streak = 0;
+        self.negative_streak = 0;
+        self.choices.clear();
+    }
+
     /// Adds one bot turn. Streaks grow while their condition holds and restart at zero when it
     /// stops; a turn that says nothing about a condition (no confidence, no sentiment) leaves
     /// that streak as it was.

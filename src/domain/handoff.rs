@@ -115,6 +115,11 @@ fn full_attributes(
 /// the bot filled (an order's slots survive a switch to `Agent`) and how many turns the bot had.
 pub fn add_memory(attributes: &mut Map<String, Value>, memory: &Memory) {
     attributes.insert("botTurns".into(), json!(memory.turns));
+    // The customer has been with an agent before, and the bot had the conversation back.
+    if memory.back_from_agent > 0 {
+        attributes.insert("returningFromAgent".into(), json!(true));
+        attributes.insert("agentEpisodes".into(), json!(memory.back_from_agent));
+    }
     if let Some(Value::Object(lex)) = attributes.get_mut("lex") {
         lex.insert("gatheredSlots".into(), json!(memory.dialog.slots));
     }
@@ -139,6 +144,10 @@ pub fn interaction_request(
         workflow: behaviour.workflow.clone(),
         task_channel,
         attributes,
+        webhook_ttid: behaviour
+            .after_agent
+            .settings()
+            .map(|s| s.webhook_ttid.clone()),
     }
 }
 
@@ -517,6 +526,8 @@ pub struct InteractionRequest {
     pub workflow: Option<WorkflowSid>,
     pub task_channel: String,
     pub attributes: Map<String, Value>,
+    /// The Interactions webhook that tells the stack when the agent is done (`WebhookTtid`).
+    pub webhook_ttid: Option<String>,
 }
 
 impl InteractionRequest {

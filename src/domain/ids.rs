@@ -114,6 +114,10 @@ twilio_sid!(
     InteractionSid, "KD"
 );
 twilio_sid!(
+    /// A Flex Interaction's channel (`UO…`): where the agent's participants are.
+    InteractionChannelSid, "UO"
+);
+twilio_sid!(
     /// A TaskRouter workspace (`WS…`).
     WorkspaceSid, "WS"
 );

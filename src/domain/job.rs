@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | `message` | 1 | a customer's message and the bot that answers it |
 //! | `handover` | 1 | a Studio flow handing the conversation to the bot, and its first turn |
+//! | `take_back` | 1 | Flex says the agent may be done: the bot takes the conversation back if Twilio confirms |
 //!
 //! Bodies written before jobs had a `kind` are read as well, so records queued by the
 //! previous release are not lost during a deployment: `v` 1 without `handover` is a message,
@@ -16,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::ids::{BotRef, ConversationSid, MessageSid};
+use crate::domain::ids::{BotRef, ConversationSid, InteractionSid, MessageSid};
 use crate::domain::message::MessageAdded;
 
 /// One unit of a conversation's work.
@@ -27,6 +28,25 @@ pub enum Job {
     /// A Studio flow hands the conversation to the bot (Studio → bot: a *handover*; the bot
     /// giving the conversation to an agent is a *handoff*).
     Handover(HandoverJob),
+    /// An Interactions event says the agent may be done (agent → bot: a *take-back*).
+    TakeBack(TakeBackJob),
+}
+
+/// A take-back: `turn` names the conversation and the job's key (derived from the event, not
+/// a message: its body is empty); `take_back` what the event says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TakeBackJob {
+    pub turn: MessageJob,
+    pub take_back: TakeBack,
+}
+
+/// What an Interactions event says: only a doorbell, the turn reads the truth from Twilio.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TakeBack {
+    pub interaction: InteractionSid,
+    /// The event's `EventType`, for the log.
+    pub event: String,
 }
 
 /// A customer's message that passed admission, and which bot should answer it.
@@ -72,6 +92,7 @@ pub struct Handover {
 /// The version of each kind this release writes and reads.
 pub const MESSAGE_VERSION: u32 = 1;
 pub const HANDOVER_VERSION: u32 = 1;
+pub const TAKE_BACK_VERSION: u32 = 1;
 
 /// The `v` of the bodies written before jobs had a `kind`.
 const UNKINDED_MESSAGE: u32 = 1;
@@ -104,6 +125,8 @@ struct WireOut<'a> {
     request_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     handover: Option<&'a Handover>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    take_back: Option<&'a TakeBack>,
 }
 
 /// The wire form as read: one flat object, every field named, nothing else accepted.
@@ -118,6 +141,8 @@ struct Wire {
     request_id: String,
     #[serde(default)]
     handover: Option<Handover>,
+    #[serde(default)]
+    take_back: Option<TakeBack>,
 }
 
 impl Job {
@@ -125,6 +150,7 @@ impl Job {
         match self {
             Self::Message(_) => "message",
             Self::Handover(_) => "handover",
+            Self::TakeBack(_) => "take_back",
         }
     }
 
@@ -139,6 +165,7 @@ impl Job {
         match self {
             Self::Message(job) => &job.message.message,
             Self::Handover(job) => &job.handover.swap_key,
+            Self::TakeBack(job) => &job.turn.message.message,
         }
     }
 
@@ -147,14 +174,16 @@ impl Job {
         match self {
             Self::Message(job) => job,
             Self::Handover(job) => &job.turn,
+            Self::TakeBack(job) => &job.turn,
         }
     }
 
     /// The queue body.
     pub fn to_body(&self) -> Result<String, serde_json::Error> {
-        let (turn, handover, v) = match self {
-            Self::Message(job) => (job, None, MESSAGE_VERSION),
-            Self::Handover(job) => (&job.turn, Some(&job.handover), HANDOVER_VERSION),
+        let (turn, handover, take_back, v) = match self {
+            Self::Message(job) => (job, None, None, MESSAGE_VERSION),
+            Self::Handover(job) => (&job.turn, Some(&job.handover), None, HANDOVER_VERSION),
+            Self::TakeBack(job) => (&job.turn, None, Some(&job.take_back), TAKE_BACK_VERSION),
         };
         serde_json::to_string(&WireOut {
             kind: self.kind(),
@@ -163,6 +192,7 @@ impl Job {
             route: &turn.route,
             request_id: &turn.request_id,
             handover,
+            take_back,
         })
     }
 
@@ -178,20 +208,32 @@ impl Job {
         let kind = match wire.kind.as_deref() {
             Some("message") if wire.v == MESSAGE_VERSION => "message",
             Some("handover") if wire.v == HANDOVER_VERSION => "handover",
+            Some("take_back") if wire.v == TAKE_BACK_VERSION => "take_back",
             Some("message") => return Err(unknown_version("message", wire.v, MESSAGE_VERSION)),
             Some("handover") => {
                 return Err(unknown_version("handover", wire.v, HANDOVER_VERSION));
+            }
+            Some("take_back") => {
+                return Err(unknown_version("take_back", wire.v, TAKE_BACK_VERSION));
             }
             Some(other) => return Err(JobError::UnknownKind(other.to_owned())),
             None if wire.v == UNKINDED_MESSAGE => "message",
             None if wire.v == UNKINDED_HANDOVER => "handover",
             None => return Err(unknown_version("message", wire.v, MESSAGE_VERSION)),
         };
-        match (kind, wire.handover) {
-            ("message", None) => Ok(Self::Message(turn)),
-            ("message", Some(_)) => Err(JobError::Shape("a message job carries no handover")),
-            (_, Some(handover)) => Ok(Self::Handover(HandoverJob { turn, handover })),
-            (_, None) => Err(JobError::Shape("a handover job without its handover")),
+        match (kind, wire.handover, wire.take_back) {
+            ("message", None, None) => Ok(Self::Message(turn)),
+            ("message", Some(_), _) => Err(JobError::Shape("a message job carries no handover")),
+            ("message", _, Some(_)) => Err(JobError::Shape("a message job carries no take-back")),
+            ("take_back", None, Some(take_back)) => {
+                Ok(Self::TakeBack(TakeBackJob { turn, take_back }))
+            }
+            ("take_back", _, _) => Err(JobError::Shape(
+                "a take-back job carries its take-back and nothing else",
+            )),
+            (_, Some(handover), None) => Ok(Self::Handover(HandoverJob { turn, handover })),
+            (_, _, Some(_)) => Err(JobError::Shape("a handover job carries no take-back")),
+            (_, None, None) => Err(JobError::Shape("a handover job without its handover")),
         }
     }
 }
@@ -295,6 +337,36 @@ mod tests {
         assert_eq!(
             refused,
             Err(JobError::Shape("a handover job without its handover"))
+        );
+    }
+
+    #[test]
+    fn a_take_back_reads_back_and_carries_nothing_else() {
+        let take_back = json!({
+            "interaction": "KD0123456789abcdef0123456789abcdef",
+            "event": "onParticipantLeft"
+        });
+        let job = Job::from_body(&body(json!({"kind": "take_back", "v": 1, "take_back": take_back})))
+            .unwrap();
+        assert_eq!(job.kind(), "take_back");
+        assert_eq!(Job::from_body(&job.to_body().unwrap()).unwrap(), job);
+        assert_eq!(
+            Job::from_body(&body(json!({"kind": "take_back", "v": 1}))),
+            Err(JobError::Shape(
+                "a take-back job carries its take-back and nothing else"
+            ))
+        );
+        assert_eq!(
+            Job::from_body(&body(json!({"kind": "message", "v": 1, "take_back": take_back}))),
+            Err(JobError::Shape("a message job carries no take-back"))
+        );
+        assert_eq!(
+            Job::from_body(&body(json!({"kind": "take_back", "v": 2, "take_back": take_back}))),
+            Err(JobError::UnknownVersion {
+                kind: "take_back",
+                v: 2,
+                known: 1
+            })
         );
     }
 

@@ -1,6 +1,7 @@
 //! Pure types and decisions. Nothing here does I/O, reads the environment or knows an SDK:
 //! every module can be read and tested on its own.
 
+pub mod after_agent;
 pub mod behaviour;
 pub mod bot;
 pub mod cards;

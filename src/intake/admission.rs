@@ -9,6 +9,7 @@ use crate::intake::form::FormParams;
 use crate::intake::gate::Gate;
 use crate::intake::route::bot_ref;
 use crate::intake::signature::{self, Verdict};
+use crate::intake::interactions;
 use crate::intake::studio;
 use crate::intake::webhook::WebhookEvent;
 use crate::outcome::{Ignored, Outcome, Rejected, Trace};
@@ -56,6 +57,9 @@ pub fn admit(
 
     if studio::is_handover(&params) {
         return studio::admit(gate, &envelope, &params, &signed_url, trace);
+    }
+    if interactions::is_event(&params) {
+        return interactions::admit(gate, &envelope, &params, trace);
     }
 
     let message = match WebhookEvent::from_params(&params) {

@@ -7,6 +7,8 @@ pub mod admission;
 pub mod envelope;
 pub mod form;
 pub mod gate;
+pub mod interactions;
+pub mod keys;
 pub mod route;
 pub mod signature;
 pub mod studio;

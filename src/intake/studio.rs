@@ -34,7 +34,6 @@
 //! in practice.
 
 use serde_json::{Map, Value};
-use sha1::{Digest, Sha1};
 
 use crate::domain::ids::{AccountSid, BotRef, ConversationSid, MessageSid, ParticipantSid};
 use crate::domain::job::{Handover, HandoverJob, Job, MessageJob, Route};
@@ -97,22 +96,7 @@ pub fn is_handover(params: &FormParams) -> bool {
 /// `IM` and 32 hex digits of SHA-1 over a label and the values, separated so that no two
 /// different inputs give the same string.
 fn derived_key(label: &str, parts: &[&str]) -> MessageSid {
-    let mut hash = Sha1::new();
-    hash.update(b"flexlex studio handover ");
-    hash.update(label.as_bytes());
-    for part in parts {
-        hash.update([0u8]);
-        hash.update((part.len() as u64).to_be_bytes());
-        hash.update(part.as_bytes());
-    }
-    let hex: String = hash
-        .finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    // 34 characters, `IM` and hex digits: always a valid message SID.
-    MessageSid::parse(&format!("IM{hex}")).unwrap_or_else(|_| unreachable!())
+    crate::intake::keys::derived_key("flexlex studio handover ", label, parts)
 }
 
 /// The swap's key for a handover whose first turn has `turn_key`.
@@ -282,7 +266,7 @@ mod tests {
     fn handover(job: &Job) -> &Handover {
         match job {
             Job::Handover(HandoverJob { handover, .. }) => handover,
-            Job::Message(_) => panic!("a message, not a handover"),
+            other => panic!("not a handover: {}", other.kind()),
         }
     }
 

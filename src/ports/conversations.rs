@@ -10,7 +10,8 @@ use crate::domain::customer::{ConversationInfo, Participant};
 use crate::domain::deadline::Deadline;
 use crate::domain::handoff::InteractionRequest;
 use crate::domain::ids::{
-    ContentSid, ConversationSid, InteractionSid, MessageSid, ParticipantSid, WebhookSid,
+    ContentSid, ConversationSid, InteractionChannelSid, InteractionSid, MessageSid,
+    ParticipantSid, WebhookSid,
 };
 use crate::domain::timers::TimerUpdate;
 
@@ -79,6 +80,42 @@ pub struct ScopedWebhook {
     pub method: Option<String>,
     pub filters: Vec<String>,
     pub flow_sid: Option<String>,
+}
+
+/// What creating an Interaction gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedInteraction {
+    pub sid: InteractionSid,
+    /// The interaction channel, when Twilio's answer names it.
+    pub channel: Option<InteractionChannelSid>,
+}
+
+/// An interaction channel: its status (`active`, `inactive`, `pause`, `transfer`, `closed`,
+/// …) and its participants.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChannelView {
+    pub status: Option<String>,
+    pub participants: Vec<ChannelParticipant>,
+}
+
+/// A participant of an interaction channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelParticipant {
+    /// `customer`, `agent`, `supervisor`, `external`, `unknown`.
+    pub kind: String,
+    /// `closed` or `wrapup` once the participant left, when Twilio says.
+    pub status: Option<String>,
+}
+
+impl ChannelView {
+    /// Participants other than the customer still in the channel.
+    pub fn others_present(&self) -> usize {
+        self.participants
+            .iter()
+            .filter(|p| p.kind != "customer")
+            .filter(|p| !matches!(p.status.as_deref(), Some("closed" | "wrapup")))
+            .count()
+    }
 }
 
 /// The target of a Studio flow's webhook.
@@ -197,11 +234,33 @@ pub trait Conversations: Send + Sync {
         deadline: Deadline,
     ) -> Result<Vec<Participant>, TwilioError>;
 
+    /// Creates the Interaction (with its `WebhookTtid` when the request has one): its SID and
+    /// its channel's.
     async fn create_interaction(
         &self,
         request: &InteractionRequest,
         deadline: Deadline,
-    ) -> Result<InteractionSid, TwilioError>;
+    ) -> Result<CreatedInteraction, TwilioError>;
+
+    /// Invites into an existing Interaction's channel (`POST …/Channels/{UO}/Invites`): a new
+    /// task for the same Interaction, with the request's routing (the task attributes are not
+    /// carried over from the earlier task, so they are sent again). Not repeated after an
+    /// ambiguous failure: a second invite is a second task.
+    async fn invite(
+        &self,
+        interaction: &InteractionSid,
+        channel: &InteractionChannelSid,
+        request: &InteractionRequest,
+        deadline: Deadline,
+    ) -> Result<(), TwilioError>;
+
+    /// The interaction channel as Flex has it: its status and who is in it.
+    async fn interaction_channel(
+        &self,
+        interaction: &InteractionSid,
+        channel: &InteractionChannelSid,
+        deadline: Deadline,
+    ) -> Result<ChannelView, TwilioError>;
 
     /// The conversation's latest messages, newest first (at most `limit`).
     async fn recent_messages(

@@ -208,6 +208,7 @@ impl Pipeline {
             key: earlier.key(),
             index,
             holder: run.claim.holder,
+            from_agent: false,
         };
         let mut inner = super::context::Run::new(earlier.turn(), key, run.deadline);
         inner.lease = run.lease;

@@ -7,7 +7,8 @@ use crate::domain::bot::BotTurn;
 use crate::domain::conversation::{Memory, Progress};
 use crate::domain::customer::{ConversationInfo, identify_customer};
 use crate::domain::handoff::{handoff_attributes, interaction_request};
-use crate::domain::ids::{BotRef, InteractionSid};
+use crate::domain::after_agent::{AfterAgent, AgentEpisode};
+use crate::domain::ids::{BotRef, InteractionChannelSid, InteractionSid, WebhookSid};
 use crate::domain::plan::{Plan, Reason};
 use crate::outcome::{Cause, Stage};
 use crate::ports::conversations::TwilioError;
@@ -19,7 +20,7 @@ pub(super) enum Interaction {
     NotRequested,
     /// Requested, and Twilio's answer never recorded: the task may exist.
     Unrecorded,
-    Created(InteractionSid),
+    Created(InteractionSid, Option<InteractionChannelSid>),
 }
 
 impl Interaction {
@@ -32,8 +33,9 @@ impl Interaction {
             } => Self::Unrecorded,
             Progress::HandingOff {
                 interaction: Some(sid),
+                channel,
                 ..
-            } => Self::Created(sid.clone()),
+            } => Self::Created(sid.clone(), channel.clone()),
         }
     }
 }
@@ -49,15 +51,18 @@ pub(super) struct HandoffInput<'a> {
 }
 
 impl Worker {
+    /// Creates the Interaction — or, when the bot took the conversation back from an agent
+    /// before, invites into that same Interaction — then removes the bot's webhook. With
+    /// `AFTER_AGENT=bot`, what the take-back needs is returned for the memory.
     pub(super) async fn hand_off(
         &self,
         run: &mut Run<'_>,
         input: HandoffInput<'_>,
-    ) -> Result<(), StepError> {
+    ) -> Result<Option<AgentEpisode>, StepError> {
         let message = &run.turn.message;
         let conversation = &message.conversation;
-        let interaction = match &input.requested {
-            Interaction::Created(sid) => sid.clone(),
+        let (interaction, channel) = match &input.requested {
+            Interaction::Created(sid, channel) => (sid.clone(), channel.clone()),
             Interaction::Unrecorded => {
                 // Requested before, and Twilio's answer never recorded: the task may exist.
                 let error = TwilioError::Ambiguous {
@@ -74,6 +79,17 @@ impl Worker {
             Interaction::NotRequested => self.create_interaction(run, &input).await?,
         };
         tracing::info!(interaction = %interaction, "interaction created");
+        // The bot's webhook as it is, for the take-back to attach it again.
+        let bot_webhook_url = match (&self.behaviour.after_agent, &message.webhook) {
+            (AfterAgent::Bot(_), Some(webhook)) => match &input.memory.agent {
+                Some(earlier) if earlier.bot_webhook_url.is_some() => {
+                    earlier.bot_webhook_url.clone()
+                }
+                _ => self.webhook_url(run, webhook).await,
+            },
+            _ => None,
+        };
+        let message = &run.turn.message;
         match &message.webhook {
             Some(webhook) => {
                 let removed = timed_twilio(
@@ -93,24 +109,59 @@ impl Worker {
                 "webhook carried no WebhookSid; the bot's webhook stays on the conversation"
             ),
         }
-        Ok(())
+        Ok(match (&self.behaviour.after_agent, channel) {
+            (AfterAgent::Bot(_), Some(channel)) => Some(AgentEpisode {
+                interaction,
+                channel,
+                bot_webhook_url,
+            }),
+            (AfterAgent::Bot(_), None) => {
+                tracing::warn!(
+                    "Twilio's answer named no interaction channel; the bot cannot take this \
+                     conversation back"
+                );
+                None
+            }
+            (AfterAgent::None, _) => None,
+        })
     }
 
-    /// Records that the Interaction is requested, creates it, records its SID.
+    /// The URL of the conversation's webhook `sid` (best effort: without it the take-back
+    /// attaches the bot with the URL the handoff knew, or not at all).
+    async fn webhook_url(&self, run: &mut Run<'_>, sid: &WebhookSid) -> Option<String> {
+        let listing = self
+            .conversations
+            .list_webhooks(run.conversation(), run.deadline);
+        let listed = timed_twilio(&mut run.trace, listing).await;
+        match listed {
+            Ok(listed) => listed
+                .into_iter()
+                .find(|w| w.sid.as_ref() == Some(sid))
+                .and_then(|w| w.url),
+            Err(e) => {
+                tracing::warn!(error = %e, "the bot's webhook could not be read; a take-back will not attach it again");
+                None
+            }
+        }
+    }
+
+    /// Records that the Interaction is requested, creates it (or invites into the one the
+    /// conversation had with an agent before), records its SID.
     async fn create_interaction(
         &self,
         run: &mut Run<'_>,
         input: &HandoffInput<'_>,
-    ) -> Result<InteractionSid, StepError> {
+    ) -> Result<(InteractionSid, Option<InteractionChannelSid>), StepError> {
         let message = &run.turn.message;
         let conversation = &message.conversation;
-        let handing_off = |interaction| Progress::HandingOff {
+        let handing_off = |interaction, channel| Progress::HandingOff {
             plan: input.plan.clone(),
             turn: input.turn.cloned(),
             late: input.late,
             interaction,
+            channel,
         };
-        self.record(run, &handing_off(None), None).await?;
+        self.record(run, &handing_off(None, None), None).await?;
 
         // Two calls at once: one counted here, one by `timed_twilio`.
         run.trace.twilio_round_trips += 1;
@@ -140,16 +191,43 @@ impl Worker {
             tracing::warn!(?cuts, "task attributes cut to fit TaskRouter's limit");
         }
         let request = interaction_request(message, &customer, attributes, &self.behaviour);
-        let sid = timed_twilio(
-            &mut run.trace,
-            self.conversations
-                .create_interaction(&request, run.deadline),
-        )
-        .await
-        .map_err(|e| (Stage::Interaction, Cause::from(e)))?;
+        let created = match input.memory.agent.as_ref().filter(|_| {
+            matches!(self.behaviour.after_agent, AfterAgent::Bot(_))
+        }) {
+            // Back with an agent: the same Interaction, a new task, the attributes sent again.
+            Some(earlier) => {
+                timed_twilio(
+                    &mut run.trace,
+                    self.conversations.invite(
+                        &earlier.interaction,
+                        &earlier.channel,
+                        &request,
+                        run.deadline,
+                    ),
+                )
+                .await
+                .map_err(|e| (Stage::Interaction, Cause::from(e)))?;
+                tracing::info!(interaction = %earlier.interaction, "invited into the conversation's interaction again");
+                (earlier.interaction.clone(), Some(earlier.channel.clone()))
+            }
+            None => {
+                let created = timed_twilio(
+                    &mut run.trace,
+                    self.conversations
+                        .create_interaction(&request, run.deadline),
+                )
+                .await
+                .map_err(|e| (Stage::Interaction, Cause::from(e)))?;
+                (created.sid, created.channel)
+            }
+        };
         run.acted = true;
-        self.record(run, &handing_off(Some(sid.clone())), None)
-            .await?;
-        Ok(sid)
+        self.record(
+            run,
+            &handing_off(Some(created.0.clone()), created.1.clone()),
+            None,
+        )
+        .await?;
+        Ok(created)
     }
 }

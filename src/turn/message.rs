@@ -104,6 +104,7 @@ impl Worker {
             .await?;
 
         memory.turns += 1;
+        memory.just_back = false;
         let plan = &decided.plan;
         let (outcome, status) = match &plan.action {
             Action::Wait => (Outcome::Replied, Status::Bot),
@@ -112,19 +113,21 @@ impl Worker {
                 (Outcome::Closed(reason.clone()), Status::Closed)
             }
             Action::Handoff(reason) => {
-                self.hand_off(
-                    run,
-                    HandoffInput {
-                        plan,
-                        bot,
-                        turn: decided.turn.as_ref(),
-                        late: decided.late,
-                        memory: &memory,
-                        reason,
-                        requested: decided.interaction.clone(),
-                    },
-                )
-                .await?;
+                let episode = self
+                    .hand_off(
+                        run,
+                        HandoffInput {
+                            plan,
+                            bot,
+                            turn: decided.turn.as_ref(),
+                            late: decided.late,
+                            memory: &memory,
+                            reason,
+                            requested: decided.interaction.clone(),
+                        },
+                    )
+                    .await?;
+                memory.agent = episode;
                 (Outcome::HandedOff(reason.clone()), Status::HandedOff)
             }
         };
@@ -283,7 +286,17 @@ impl Worker {
         let text = chosen.as_deref().unwrap_or(text);
         let capped = cap_text(text);
         run.trace.text_truncated = capped.len() < text.len();
-        let request = bot_request(bot, message, capped);
+        let mut request = bot_request(bot, message, capped);
+        if memory.just_back {
+            // The first message since the bot took the conversation back from an agent.
+            request
+                .request_attributes
+                .insert("flexlex_after_agent".to_owned(), "true".to_owned());
+            request.request_attributes.insert(
+                "flexlex_agent_episodes".to_owned(),
+                memory.back_from_agent.to_string(),
+            );
+        }
         let started = Instant::now();
         let result = self.bot.recognize_text(&request, run.deadline).await;
         run.trace.lex += started.elapsed();

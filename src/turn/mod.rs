@@ -8,6 +8,7 @@
 //! - [`replies`]: posting replies and cards, exactly once per piece.
 //! - [`handoff`]: the Flex Interaction and the bot's webhook removal.
 //! - [`handover`]: a Studio flow's handover — the webhook swap.
+//! - [`take_back`]: the bot takes the conversation back when the agent is done.
 
 pub mod batch;
 pub mod catch_up;
@@ -18,3 +19,4 @@ pub mod in_process;
 pub mod message;
 pub mod pipeline;
 pub mod replies;
+pub mod take_back;

@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | message | catch up on earlier messages not answered yet → bot → replies → wait, close or hand off | [`super::catch_up`], [`super::message`] |
 //! | handover | swap the Studio flow's webhook for the bot's; then the first turn, as a message | [`super::handover`] |
+//! | take-back | read the truth from Twilio; attach the bot again when the agent is done | [`super::take_back`] |
 
 use std::time::Instant;
 
@@ -65,12 +66,13 @@ impl Pipeline {
     /// Runs one job to its outcome. Never panics on input.
     pub async fn run(&self, job: &Job, deadline: Deadline) -> Report {
         let started = Instant::now();
-        let index = match job {
-            Job::Message(message) => message.message.index,
+        let claim = match job {
+            Job::Message(message) => TurnKey::own(job.key(), message.message.index),
             // The swap's key is the handover's own, not a message's.
-            Job::Handover(_) => None,
+            Job::Handover(_) => TurnKey::own(job.key(), None),
+            Job::TakeBack(_) => TurnKey::take_back(job.key()),
         };
-        let mut run = Run::new(job.turn(), TurnKey::own(job.key(), index), deadline);
+        let mut run = Run::new(job.turn(), claim, deadline);
         let ended = self.attempt(job, &mut run, None).await;
         let Some(next) = ended.then else {
             return Report {
@@ -135,7 +137,9 @@ impl Pipeline {
             }
             Claim::Duplicate => {
                 return match job {
-                    Job::Message(_) => Ok(Ended::at(Outcome::Ignored(Ignored::Duplicate))),
+                    Job::Message(_) | Job::TakeBack(_) => {
+                        Ok(Ended::at(Outcome::Ignored(Ignored::Duplicate)))
+                    }
                     Job::Handover(handover) => {
                         let then = worker.repeated_handover(run, handover).await?;
                         Ok(Ended {
@@ -188,6 +192,11 @@ impl Pipeline {
                     .await?
             }
             Job::Handover(handover) => worker.swap(run, handover, state.memory.clone()).await?,
+            Job::TakeBack(take_back) => {
+                worker
+                    .take_back(run, take_back, state.memory.clone(), state.status)
+                    .await?
+            }
         };
         let mut ledger = state.ledger;
         if let Some(history) = done.history_through {

@@ -377,6 +377,7 @@ async fn conformance(store: &dyn ConversationStore) {
         key: &m5,
         index: Some(5),
         holder: &m7,
+        from_agent: false,
     };
     assert!(matches!(
         store.claim(&ordered, nested, at(4_003)).await.unwrap(),

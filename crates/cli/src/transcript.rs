@@ -204,7 +204,7 @@ impl Style {
             Outcome::Enqueued | Outcome::Replied | Outcome::BotAttached | Outcome::Ignored(_) => {
                 DIM
             }
-            Outcome::Closed(_) | Outcome::HandedOff(_) => YELLOW,
+            Outcome::Closed(_) | Outcome::HandedOff(_) | Outcome::TakenBack => YELLOW,
             Outcome::Rejected(_) | Outcome::Failed(_) => RED,
         };
         format!(

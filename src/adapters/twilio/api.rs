@@ -5,7 +5,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::domain::customer::{ConversationInfo, MessagingBinding, Participant};
-use crate::domain::ids::{ContentSid, InteractionSid, MessageSid, ParticipantSid, WebhookSid};
+use crate::domain::ids::{
+    ContentSid, InteractionChannelSid, InteractionSid, MessageSid, ParticipantSid, WebhookSid,
+};
 use crate::ports::conversations::{PostedMessage, ReplyTag, ScopedWebhook};
 
 /// Twilio's exception body: `{"code", "message", "more_info", "status"}`.
@@ -210,6 +212,9 @@ impl From<ParticipantResource> for Participant {
 pub struct InteractionResource {
     #[serde(default)]
     pub sid: Option<String>,
+    /// The interaction's channel, as created.
+    #[serde(default)]
+    pub channel: Option<Value>,
 }
 
 impl InteractionResource {
@@ -217,6 +222,34 @@ impl InteractionResource {
         let raw = self.sid.as_deref().ok_or("no `sid` in the Interaction")?;
         InteractionSid::parse(raw).map_err(|e| e.to_string())
     }
+
+    /// `channel.sid`, when it is there and reads as one.
+    pub fn channel_sid(&self) -> Option<InteractionChannelSid> {
+        let raw = self.channel.as_ref()?.get("sid")?.as_str()?;
+        InteractionChannelSid::parse(raw).ok()
+    }
+}
+
+/// `GET /v1/Interactions/{KD}/Channels/{UO}`: only the status matters to the bridge.
+#[derive(Debug, Deserialize)]
+pub struct ChannelResource {
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+/// `GET /v1/Interactions/{KD}/Channels/{UO}/Participants`.
+#[derive(Debug, Deserialize)]
+pub struct ChannelParticipantPage {
+    #[serde(default)]
+    pub participants: Vec<ChannelParticipantResource>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChannelParticipantResource {
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
 }
 
 /// `POST https://content.twilio.com/v1/Content`: only the SID matters to the bridge.

@@ -27,8 +27,8 @@ use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 
 use super::api::{
-    ContentResource, ConversationResource, CreatedMessage, ErrorBody, InteractionResource,
-    MessagePage, ParticipantPage, WebhookPage, WebhookResource,
+    ChannelParticipantPage, ChannelResource, ContentResource, ConversationResource,
+    CreatedMessage, ErrorBody, InteractionResource, MessagePage, ParticipantPage, WebhookPage, WebhookResource,
 };
 use super::hostname::regional_host;
 use crate::adapters::backoff::{Backoff, parse_retry_after};
@@ -37,11 +37,14 @@ use crate::domain::cards::ContentTemplate;
 use crate::domain::customer::{ConversationInfo, Participant};
 use crate::domain::deadline::Deadline;
 use crate::domain::handoff::InteractionRequest;
-use crate::domain::ids::{ContentSid, ConversationSid, InteractionSid, WebhookSid};
+use crate::domain::ids::{
+    ContentSid, ConversationSid, InteractionChannelSid, InteractionSid, WebhookSid,
+};
 use crate::domain::timers::TimerUpdate;
 use crate::ports::content::ContentApi;
 use crate::ports::conversations::{
-    Conversations, NewWebhook, PostedMessage, ReplyTag, ScopedWebhook, TwilioError,
+    ChannelParticipant, ChannelView, Conversations, CreatedInteraction, NewWebhook,
+    PostedMessage, ReplyTag, ScopedWebhook, TwilioError,
 };
 
 /// Twilio's production hosts.
@@ -714,27 +717,89 @@ impl Conversations for TwilioClient {
         &self,
         request: &InteractionRequest,
         deadline: Deadline,
-    ) -> Result<InteractionSid, TwilioError> {
+    ) -> Result<CreatedInteraction, TwilioError> {
         const OPERATION: &str = "create_interaction";
+        let mut form = vec![
+            ("Channel", request.channel_json().to_string()),
+            ("Routing", request.routing_json().to_string()),
+        ];
+        if let Some(ttid) = &request.webhook_ttid {
+            form.push(("WebhookTtid", ttid.clone()));
+        }
         let call = Request {
             operation: OPERATION,
             method: Method::POST,
             url: join(&self.flex_base, "v1/Interactions"),
-            form: vec![
-                ("Channel", request.channel_json().to_string()),
-                ("Routing", request.routing_json().to_string()),
-            ],
+            form,
             json: None,
             retry: Retry::OnlyIfUnprocessed,
         };
         let reply = self.execute(call, deadline).await.result?;
         let resource: InteractionResource = decode(OPERATION, &reply.body)?;
-        resource
+        let sid = resource
             .interaction_sid()
             .map_err(|detail| TwilioError::Malformed {
                 operation: OPERATION,
                 detail,
-            })
+            })?;
+        Ok(CreatedInteraction {
+            sid,
+            channel: resource.channel_sid(),
+        })
+    }
+
+    async fn invite(
+        &self,
+        interaction: &InteractionSid,
+        channel: &InteractionChannelSid,
+        request: &InteractionRequest,
+        deadline: Deadline,
+    ) -> Result<(), TwilioError> {
+        let call = Request {
+            operation: "invite",
+            method: Method::POST,
+            url: join(
+                &self.flex_base,
+                &format!("v1/Interactions/{interaction}/Channels/{channel}/Invites"),
+            ),
+            form: vec![("Routing", request.routing_json().to_string())],
+            json: None,
+            retry: Retry::OnlyIfUnprocessed,
+        };
+        self.execute(call, deadline).await.result.map(drop)
+    }
+
+    /// The channel and its participants, read at once.
+    async fn interaction_channel(
+        &self,
+        interaction: &InteractionSid,
+        channel: &InteractionChannelSid,
+        deadline: Deadline,
+    ) -> Result<ChannelView, TwilioError> {
+        let path = format!("v1/Interactions/{interaction}/Channels/{channel}");
+        let (resource, participants) = futures::join!(
+            self.get_json::<ChannelResource>(
+                "interaction_channel",
+                join(&self.flex_base, &path),
+                deadline
+            ),
+            self.get_json::<ChannelParticipantPage>(
+                "interaction_channel_participants",
+                join(&self.flex_base, &format!("{path}/Participants?PageSize=50")),
+                deadline
+            ),
+        );
+        Ok(ChannelView {
+            status: resource?.status,
+            participants: participants?
+                .participants
+                .into_iter()
+                .map(|p| ChannelParticipant {
+                    kind: p.kind.unwrap_or_else(|| "unknown".to_owned()),
+                    status: p.status,
+                })
+                .collect(),
+        })
     }
 
     /// Setting a timer to the same value twice has the effect of setting it once, so an
