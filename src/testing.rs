@@ -123,7 +123,11 @@ pub enum Call {
     FetchConversation(ConversationSid),
     ListParticipants(ConversationSid),
     CreateInteraction(Box<InteractionRequest>),
-    Invite(InteractionSid, InteractionChannelSid, Box<InteractionRequest>),
+    Invite(
+        InteractionSid,
+        InteractionChannelSid,
+        Box<InteractionRequest>,
+    ),
     InteractionChannel(InteractionSid),
     RecentMessages(ConversationSid),
     MessagesBetween(ConversationSid),

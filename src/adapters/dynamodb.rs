@@ -276,7 +276,8 @@ impl ConversationStore for DynamoStore {
         }
         // A new turn needs the bot to have the conversation; a take-back, the bot or an agent.
         let open = if turn.from_agent {
-            request = request.expression_attribute_values(":handed_off", s(Status::HandedOff.as_str()));
+            request =
+                request.expression_attribute_values(":handed_off", s(Status::HandedOff.as_str()));
             "#status IN (:bot, :handed_off)"
         } else {
             "#status = :bot"

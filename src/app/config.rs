@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::domain::after_agent::{AfterAgent, TakeBackSettings};
 use crate::domain::behaviour::{
     Behaviour, BotErrorAction, DEFAULT_BOT_ERROR_MESSAGE, DEFAULT_MEDIA_REPLY, MediaAction,
 };
@@ -13,7 +14,6 @@ use crate::domain::deadline::FunctionTimeout;
 use crate::domain::escalation_rules::{EscalationRules, Threshold};
 use crate::domain::ids::{AccountSid, ApiKeySid, LocaleId, WorkflowSid, WorkspaceSid};
 use crate::domain::secret::Secret;
-use crate::domain::after_agent::{AfterAgent, TakeBackSettings};
 use crate::domain::timers::{AfterHandoff, AgentTimers, IsoDuration, Timer, TimerSettings};
 
 /// A setting that could not be used, named by its variable.
@@ -554,8 +554,14 @@ fn timer(
 
 /// `AFTER_AGENT` (`none` or `bot`), with `INTERACTION_WEBHOOK_TTID` (required for `bot`: the
 /// Interactions webhook `flexlex connect` registers) and `AFTER_AGENT_MESSAGE`.
-fn after_agent<'a>(get: &dyn Fn(&'static str) -> Option<&'a str>) -> Result<AfterAgent, ConfigError> {
-    match get("AFTER_AGENT").unwrap_or("none").to_ascii_lowercase().as_str() {
+fn after_agent<'a>(
+    get: &dyn Fn(&'static str) -> Option<&'a str>,
+) -> Result<AfterAgent, ConfigError> {
+    match get("AFTER_AGENT")
+        .unwrap_or("none")
+        .to_ascii_lowercase()
+        .as_str()
+    {
         "none" => Ok(AfterAgent::None),
         "bot" => {
             let webhook_ttid = get("INTERACTION_WEBHOOK_TTID")

@@ -153,7 +153,10 @@ mod tests {
     #[test]
     fn the_bot_takes_back_only_an_open_conversation_nobody_else_is_in() {
         let e = episode();
-        assert_eq!(may_take_back(Status::HandedOff, Some(&e), &kd(1), &left()), Ok(()));
+        assert_eq!(
+            may_take_back(Status::HandedOff, Some(&e), &kd(1), &left()),
+            Ok(())
+        );
         let cases = [
             (Status::Bot, left(), Stay::WithTheBot),
             (Status::Closed, left(), Stay::Closed),

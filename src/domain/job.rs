@@ -346,8 +346,10 @@ mod tests {
             "interaction": "KD0123456789abcdef0123456789abcdef",
             "event": "onParticipantLeft"
         });
-        let job = Job::from_body(&body(json!({"kind": "take_back", "v": 1, "take_back": take_back})))
-            .unwrap();
+        let job = Job::from_body(&body(
+            json!({"kind": "take_back", "v": 1, "take_back": take_back}),
+        ))
+        .unwrap();
         assert_eq!(job.kind(), "take_back");
         assert_eq!(Job::from_body(&job.to_body().unwrap()).unwrap(), job);
         assert_eq!(
@@ -357,11 +359,15 @@ mod tests {
             ))
         );
         assert_eq!(
-            Job::from_body(&body(json!({"kind": "message", "v": 1, "take_back": take_back}))),
+            Job::from_body(&body(
+                json!({"kind": "message", "v": 1, "take_back": take_back})
+            )),
             Err(JobError::Shape("a message job carries no take-back"))
         );
         assert_eq!(
-            Job::from_body(&body(json!({"kind": "take_back", "v": 2, "take_back": take_back}))),
+            Job::from_body(&body(
+                json!({"kind": "take_back", "v": 2, "take_back": take_back})
+            )),
             Err(JobError::UnknownVersion {
                 kind: "take_back",
                 v: 2,

@@ -10,8 +10,8 @@ use crate::domain::customer::{ConversationInfo, Participant};
 use crate::domain::deadline::Deadline;
 use crate::domain::handoff::InteractionRequest;
 use crate::domain::ids::{
-    ContentSid, ConversationSid, InteractionChannelSid, InteractionSid, MessageSid,
-    ParticipantSid, WebhookSid,
+    ContentSid, ConversationSid, InteractionChannelSid, InteractionSid, MessageSid, ParticipantSid,
+    WebhookSid,
 };
 use crate::domain::timers::TimerUpdate;
 

@@ -3,11 +3,11 @@
 //! What the task carries is decided in `domain::handoff`.
 
 use super::context::{Run, StepError, Worker, timed_twilio};
+use crate::domain::after_agent::{AfterAgent, AgentEpisode};
 use crate::domain::bot::BotTurn;
 use crate::domain::conversation::{Memory, Progress};
 use crate::domain::customer::{ConversationInfo, identify_customer};
 use crate::domain::handoff::{handoff_attributes, interaction_request};
-use crate::domain::after_agent::{AfterAgent, AgentEpisode};
 use crate::domain::ids::{BotRef, InteractionChannelSid, InteractionSid, WebhookSid};
 use crate::domain::plan::{Plan, Reason};
 use crate::outcome::{Cause, Stage};
@@ -191,9 +191,12 @@ impl Worker {
             tracing::warn!(?cuts, "task attributes cut to fit TaskRouter's limit");
         }
         let request = interaction_request(message, &customer, attributes, &self.behaviour);
-        let created = match input.memory.agent.as_ref().filter(|_| {
-            matches!(self.behaviour.after_agent, AfterAgent::Bot(_))
-        }) {
+        let created = match input
+            .memory
+            .agent
+            .as_ref()
+            .filter(|_| matches!(self.behaviour.after_agent, AfterAgent::Bot(_)))
+        {
             // Back with an agent: the same Interaction, a new task, the attributes sent again.
             Some(earlier) => {
                 timed_twilio(

@@ -27,8 +27,8 @@ use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 
 use super::api::{
-    ChannelParticipantPage, ChannelResource, ContentResource, ConversationResource,
-    CreatedMessage, ErrorBody, InteractionResource, MessagePage, ParticipantPage, WebhookPage, WebhookResource,
+    ChannelParticipantPage, ChannelResource, ContentResource, ConversationResource, CreatedMessage,
+    ErrorBody, InteractionResource, MessagePage, ParticipantPage, WebhookPage, WebhookResource,
 };
 use super::hostname::regional_host;
 use crate::adapters::backoff::{Backoff, parse_retry_after};
@@ -43,8 +43,8 @@ use crate::domain::ids::{
 use crate::domain::timers::TimerUpdate;
 use crate::ports::content::ContentApi;
 use crate::ports::conversations::{
-    ChannelParticipant, ChannelView, Conversations, CreatedInteraction, NewWebhook,
-    PostedMessage, ReplyTag, ScopedWebhook, TwilioError,
+    ChannelParticipant, ChannelView, Conversations, CreatedInteraction, NewWebhook, PostedMessage,
+    ReplyTag, ScopedWebhook, TwilioError,
 };
 
 /// Twilio's production hosts.
