@@ -181,7 +181,7 @@ impl Stack {
     /// The stack on SQS FIFO and DynamoDB (moto): intake enqueues, turns come from
     /// [`Poller`](crate::poller::Poller) batches, state is shared.
     pub async fn on_aws(sdk: &aws_config::SdkConfig, queue_url: &str, table: &str) -> Self {
-        Self::start_on(&[], Some((sdk, queue_url, table))).await
+        Self::start_on(&[], Some((sdk, Some(queue_url), table))).await
     }
 
     /// [`Stack::on_aws`] with extra settings.
@@ -191,12 +191,12 @@ impl Stack {
         queue_url: &str,
         table: &str,
     ) -> Self {
-        Self::start_on(extra, Some((sdk, queue_url, table))).await
+        Self::start_on(extra, Some((sdk, Some(queue_url), table))).await
     }
 
     async fn start_on(
         extra: &[(&str, &str)],
-        aws: Option<(&aws_config::SdkConfig, &str, &str)>,
+        aws: Option<(&aws_config::SdkConfig, Option<&str>, &str)>,
     ) -> Self {
         let lex = LexEmulator::start().await.expect("lex emulator");
         let twilio = TwilioEmulator::start().await.expect("twilio emulator");
@@ -221,8 +221,15 @@ impl Stack {
             &self.lex,
             &self.twilio,
             extra,
-            Some((sdk, queue_url, table)),
+            Some((sdk, Some(queue_url), table)),
         )
+    }
+
+    /// Another bridge over this stack's emulators and the given table, with no queue: intake
+    /// runs each turn at once in this process (the same pipeline the SQS trigger runs), and
+    /// its report is the turn's.
+    pub fn direct_bridge(&self, sdk: &aws_config::SdkConfig, table: &str) -> Bridge {
+        bridge_over(&self.lex, &self.twilio, &[], Some((sdk, None, table)))
     }
 
     pub fn account(&self) -> String {
@@ -282,12 +289,12 @@ impl Stack {
 }
 
 /// The bridge over the real clients pointed at the emulators, with in-memory state and the
-/// in-process queue, or with `aws`'s queue and table (moto).
+/// in-process queue, or with `aws`'s table (moto) and its queue when it names one.
 fn bridge_over(
     lex: &LexEmulator,
     twilio: &TwilioEmulator,
     extra: &[(&str, &str)],
-    aws: Option<(&aws_config::SdkConfig, &str, &str)>,
+    aws: Option<(&aws_config::SdkConfig, Option<&str>, &str)>,
 ) -> Bridge {
     let mut settings: HashMap<String, String> = [
         ("TWILIO_ACCOUNT_SID", twilio.account_sid().to_string()),
@@ -319,10 +326,12 @@ fn bridge_over(
             aws_sdk_dynamodb::Client::new(sdk),
             table,
         )));
-        ports.queue = Some(Arc::new(flexlex::adapters::sqs::SqsTurnQueue::new(
-            aws_sdk_sqs::Client::new(sdk),
-            queue_url,
-        )));
+        ports.queue = queue_url.map(|queue_url| {
+            Arc::new(flexlex::adapters::sqs::SqsTurnQueue::new(
+                aws_sdk_sqs::Client::new(sdk),
+                queue_url,
+            )) as Arc<dyn flexlex::ports::queue::TurnQueue>
+        });
     }
     compose::bridge(&config, ports)
 }

@@ -3,6 +3,7 @@
 mod bot_policy;
 mod e2e;
 mod fleet;
+mod growth;
 mod helpers;
 mod lambda_process;
 mod lex_adapter;
