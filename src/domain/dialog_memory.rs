@@ -15,8 +15,9 @@ use crate::domain::escalation_rules::EscalationRules;
 
 /// Sentiment labels kept for the trend shown to the agent.
 pub const SENTIMENT_WINDOW: usize = 5;
-/// Intents kept in the visited list; older ones are dropped first.
-pub const MAX_INTENTS_KEPT: usize = 50;
+/// Intents kept in the visited list; older ones are dropped first. Enough for the agent's
+/// summary of a long conversation, few enough to keep the state item small.
+pub const MAX_INTENTS_KEPT: usize = 20;
 /// Lex's label for a negative utterance.
 pub const NEGATIVE: &str = "NEGATIVE";
 

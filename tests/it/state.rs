@@ -195,6 +195,7 @@ async fn conformance(store: &dyn ConversationStore) {
         turn: None,
         late: false,
         interaction: Some(interaction),
+        channel: None,
     };
     store
         .record(

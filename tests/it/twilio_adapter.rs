@@ -70,6 +70,7 @@ fn interaction_request(conversation: &ConversationSid) -> InteractionRequest {
         workflow: Some(WorkflowSid::parse("WW0123456789abcdef0123456789abcdef").unwrap()),
         task_channel: "sms".into(),
         attributes,
+        webhook_ttid: None,
     }
 }
 
@@ -219,11 +220,18 @@ async fn create_interaction_sends_channel_and_routing_as_json_strings() {
     let (emulator, client) = setup().await;
     let seeded = sms(&emulator);
     let request = interaction_request(&ch(&seeded.conversation));
-    let sid = client
+    let created = client
         .create_interaction(&request, deadline())
         .await
         .unwrap();
+    let sid = created.sid;
     assert!(sid.as_str().starts_with("KD"));
+    // The channel Twilio answered with, kept for a take-back.
+    assert!(
+        created
+            .channel
+            .is_some_and(|c| c.as_str().starts_with("UO"))
+    );
     let recorded = emulator.requests();
     assert_eq!(recorded[0].path, "/v1/Interactions");
     let names: Vec<&str> = recorded[0].form.iter().map(|(k, _)| k.as_str()).collect();
