@@ -12,26 +12,41 @@
 //! | `GET /v1/Conversations/{CH}/Participants?PageSize&Page` | 200 page with `meta.next_page_url` |
 //! | `GET /v1/Conversations/{CH}/Messages?Order&PageSize&Page` | 200 page, oldest or newest first (`Order=asc`/`desc`), `PageSize` 1–1000, `meta.next_page_url`; 400/20001 for anything else |
 //! | `DELETE /v1/Conversations/{CH}/Webhooks/{WH}` | 204; 404 when unknown |
-//! | `POST /v1/Interactions` (`Channel`, `Routing` as JSON strings) | 201 Interaction |
+//! | `POST /v1/Interactions` (`Channel`, `Routing` as JSON strings, `WebhookTtid`) | 201 Interaction; its channel (`channel.sid`) and customer participant stored ([`interactions`]) |
+//! | `GET /v1/Interactions/{KD}/Channels/{UO}` | 200 channel (`status`) |
+//! | `POST /v1/Interactions/{KD}/Channels/{UO}` (`Status`=`closed`/`inactive`, `Routing`) | 200; `onChannelStatusUpdated` |
+//! | `GET …/Channels/{UO}/Participants` | 200 page, key `participants` |
+//! | `POST …/Channels/{UO}/Participants/{UT}` (`Status`=`closed`/`wrapup`) | 200; the participant leaves, `onParticipantLeft` |
+//! | `POST …/Channels/{UO}/Invites` (`Routing`) | 201 invite `KG…`, a new task; 400 once the channel is closed |
+//! | `GET`/`POST /v1/Instances/{GO}/InteractionWebhooks`, `GET`/`POST`/`DELETE …/{ttid}` | Interactions webhooks ([`interaction_webhooks`]); their events wait in [`TwilioEmulator::take_events`] |
+//! | `GET`/`POST /v1/Configuration/Addresses`, `GET`/`POST`/`DELETE …/Addresses/{IG or address}` | address configurations ([`address_config`]) |
+//! | `GET`/`POST /v1/Conversations/{CH}/Webhooks`, `GET …/Webhooks/{WH}` | scoped webhooks, `target=studio` included ([`scoped_webhooks`]) |
 //! | `POST /v1/Content` (JSON: `language`, `types`, ...) | 201 template `HX…`; 400 per Twilio's schema and limits |
 //!
 //! `POST /v1/Conversations/{CH}` also takes `Timers.Inactive` / `Timers.Closed` (ISO-8601, at
 //! least 1 and 10 minutes, `PT0S` refused like any shorter value; 400/50375, 50376, 50379,
 //! 50380), shown as `timers`;
 //! messages may carry `ContentSid` / `ContentVariables` (400/50526, 50527, 50528, 21655).
-//! | `GET`/`POST /v1/Configuration/Addresses`, `GET`/`POST`/`DELETE …/Addresses/{IG or address}` | address configurations ([`address_config`]) |
-//! | `GET`/`POST /v1/Conversations/{CH}/Webhooks`, `GET …/Webhooks/{WH}` | scoped webhooks, `target=studio` included ([`scoped_webhooks`]) |
 //!
 //! Every request needs HTTP Basic auth (the account SID with the auth token, or an API key
 //! from [`TwilioEmulator::add_api_key`]), else 401/20003. POST bodies must be form-encoded and
 //! carry only the endpoint's parameters. Unknown conversations and paths answer 404/20404.
 //! Conversations are created through [`TwilioEmulator::create_conversation`], not over HTTP.
+//! Flex's own side of an Interaction (a worker accepting the task, Leave, Pause, a transfer)
+//! is driven by [`TwilioEmulator::agent_joins`], [`TwilioEmulator::agent_leaves`],
+//! [`TwilioEmulator::pause_channel`] and [`TwilioEmulator::transfer_channel`]. An unknown
+//! `{KD}`, a `{UO}` that is not its channel or a `{GO}` that is not
+//! [`TwilioEmulator::flex_instance_sid`] answers 404/20404.
 //! Every request is recorded with the status it got; [`Fault`]s make Twilio fail on demand.
 
 pub mod address_config;
 mod content;
 mod faults;
+#[cfg(test)]
+mod flex_tests;
 mod form_rules;
+pub mod interaction_webhooks;
+pub mod interactions;
 mod model;
 mod routes;
 pub mod scoped_webhooks;
@@ -47,6 +62,8 @@ use tokio::sync::oneshot;
 
 pub use address_config::{AddressConfiguration, AutoCreation};
 pub use faults::{Fault, FaultKind, FaultTimes};
+pub use interaction_webhooks::{InteractionWebhook, OutgoingEvent};
+pub use interactions::{ChannelStatus, InteractionInvite, InteractionParticipant};
 pub use model::{
     ContentMessage, ContentTemplate, CustomerKind, RecordedInteraction, RecordedMessage,
     RecordedRequest, SeedSids, SeededConversation,
@@ -70,6 +87,7 @@ pub(crate) struct Shared {
     account: Sid,
     auth_token: String,
     chat_service: String,
+    flex_instance: Sid,
     state: Mutex<model::State>,
     connections: super::listener::ConnectionCount,
 }
@@ -79,6 +97,16 @@ impl Shared {
     /// matters to a test double, so a poisoned lock is used as is.
     fn lock(&self) -> MutexGuard<'_, model::State> {
         crate::lock(&self.state)
+    }
+
+    fn context(&self) -> views::Context<'_> {
+        views::Context {
+            base_url: &self.base_url,
+            account: &self.account,
+            chat_service: &self.chat_service,
+            flex_instance: &self.flex_instance,
+            auth_token: &self.auth_token,
+        }
     }
 }
 
@@ -129,6 +157,7 @@ impl TwilioEmulator {
             account,
             auth_token,
             chat_service: stamps::new_sid("IS"),
+            flex_instance: Sid::random("GO"),
             state: Mutex::new(model::State::default()),
             connections,
         });
@@ -165,6 +194,11 @@ impl TwilioEmulator {
 
     pub fn account_sid(&self) -> Sid {
         self.shared.account.clone()
+    }
+
+    /// The Flex instance (`GO…`) whose `InteractionWebhooks` the emulator serves.
+    pub fn flex_instance_sid(&self) -> Sid {
+        self.shared.flex_instance.clone()
     }
 
     /// The primary auth token: REST auth with the account SID, and the webhook signing key.

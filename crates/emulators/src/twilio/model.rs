@@ -1,6 +1,7 @@
 //! What the emulator remembers: conversations, their participants, messages, timers and
-//! webhooks, created Interactions, content templates, address configurations and every request
-//! received.
+//! webhooks, created Interactions with their channels, participants, invites and Interactions
+//! webhooks, the Interactions events waiting to be delivered, content templates, address
+//! configurations and every request received.
 //!
 //! Plain data only: the resource modules (`address_config`, `content`, `scoped_webhooks`,
 //! `timers`) add the checks and views on top and depend on this store, never the reverse.
@@ -105,6 +106,115 @@ pub struct RecordedInteraction {
     pub sid: Sid,
     pub channel: Value,
     pub routing: Value,
+    /// The Interaction Channel (`UO…`) created with it, as the created body's `channel.sid`.
+    pub channel_sid: Sid,
+    /// `WebhookTtid` as sent: the `interaction` webhook that hears this Interaction's events.
+    pub webhook_ttid: Option<String>,
+}
+
+/// An Interactions webhook (`/v1/Instances/{GO}/InteractionWebhooks`) as registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InteractionWebhook {
+    /// `flex_interactionwebhook_…`: what the resource is addressed by, and for the
+    /// `interaction` type what `WebhookTtid` names.
+    pub ttid: String,
+    /// `global` or `interaction`.
+    pub kind: String,
+    pub url: String,
+    /// `POST` or `GET`, upper-case.
+    pub method: String,
+    pub events: Vec<String>,
+    pub friendly_name: Option<String>,
+}
+
+/// The status of an Interaction Channel, as the spec's enum lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelStatus {
+    Setup,
+    Active,
+    Failed,
+    Closed,
+    Inactive,
+    Pause,
+    Transfer,
+}
+
+impl ChannelStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Setup => "setup",
+            Self::Active => "active",
+            Self::Failed => "failed",
+            Self::Closed => "closed",
+            Self::Inactive => "inactive",
+            Self::Pause => "pause",
+            Self::Transfer => "transfer",
+        }
+    }
+}
+
+/// A participant of an Interaction Channel (`UT…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InteractionParticipant {
+    pub sid: Sid,
+    /// `customer`, `agent`, `supervisor`, `external` or `unknown`.
+    pub kind: String,
+    /// The task the participant works (agents only).
+    pub task: Option<Sid>,
+    pub worker: Option<Sid>,
+    pub reservation: Option<Sid>,
+}
+
+/// An Invite (`KG…`) sent to an Interaction Channel: a new TaskRouter task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InteractionInvite {
+    pub sid: Sid,
+    pub interaction: Sid,
+    pub channel: Sid,
+    /// `Routing` as sent, parsed.
+    pub routing: Value,
+    /// The task the invite created (`WT…`).
+    pub task: Sid,
+}
+
+/// An Interactions event Flex would send: where, how, what, and its `X-Twilio-Signature`.
+/// The emulator makes no HTTP call; tests deliver it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingEvent {
+    /// The webhook's URL as registered.
+    pub url: String,
+    /// `POST` (parameters in a form body) or `GET` (parameters in the query).
+    pub method: String,
+    /// The event's parameters, in the order the Flex docs list them.
+    pub params: Vec<(String, String)>,
+    /// Over [`OutgoingEvent::request_url`] and, for `POST`, the parameters.
+    pub signature: String,
+}
+
+/// The one channel of a stored Interaction, and who is in it.
+#[derive(Debug, Clone)]
+pub(crate) struct InteractionChannel {
+    pub interaction: Sid,
+    pub sid: Sid,
+    /// `Channel.type` as sent (`web`, `whatsapp`, `sms`, ...).
+    pub kind: String,
+    pub status: ChannelStatus,
+    /// The conversation (`CH…`), when the channel is bound to one.
+    pub media_channel: Option<String>,
+    pub webhook_ttid: Option<String>,
+    pub participants: Vec<InteractionParticipant>,
+    /// Tasks created (at creation, by invites) that no worker accepted yet, oldest first.
+    pub pending_tasks: Vec<Sid>,
+}
+
+/// Flex's side: the instance's Interactions webhooks, each Interaction's channel by
+/// Interaction SID, the invites sent and the events not yet taken.
+#[derive(Debug, Default)]
+pub(crate) struct FlexStore {
+    pub webhooks: Vec<InteractionWebhook>,
+    pub channels: BTreeMap<Sid, InteractionChannel>,
+    pub invites: Vec<InteractionInvite>,
+    pub outbox: Vec<OutgoingEvent>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -369,6 +479,7 @@ pub(crate) struct State {
     pub content: ContentStore,
     pub addresses: AddressBook,
     pub scoped_webhooks: WebhookDetails,
+    pub flex: FlexStore,
 }
 
 /// The proxy (Twilio) number seeded SMS and WhatsApp customers write to.

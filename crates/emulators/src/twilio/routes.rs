@@ -19,14 +19,13 @@ use serde_json::Value;
 use super::Shared;
 use super::faults::{self, FaultKind};
 use super::model::{
-    ContentMessage, ConversationRecord, ConversationState, RecordedInteraction, RecordedRequest,
-    State as Model,
+    ContentMessage, ConversationRecord, ConversationState, RecordedRequest, State as Model,
 };
-use super::stamps::{iso8601, new_sid};
+use super::stamps::iso8601;
 use super::timers::TimerParams;
 use super::views::{self, Context};
-use super::wire::{Incoming, Params, Reply, basic_credentials, header, paging};
-use super::{address_config, scoped_webhooks};
+use super::wire::{Incoming, Reply, basic_credentials, header, paging};
+use super::{address_config, interaction_webhooks, interactions, scoped_webhooks};
 use crate::sid::Sid;
 
 const AUTHENTICATE: u32 = 20003;
@@ -64,18 +63,6 @@ const CONVERSATION_PARAMS: &[&str] = &[
     "Bindings.Email.Address",
     "Bindings.Email.Name",
 ];
-const INTERACTION_PARAMS: &[&str] = &["Channel", "Routing", "InteractionContextSid", "WebhookTtid"];
-const CHANNEL_TYPES: &[&str] = &[
-    "sms",
-    "whatsapp",
-    "web",
-    "chat",
-    "email",
-    "messenger",
-    "gbm",
-];
-const INITIATORS: &[&str] = &["customer", "agent", "api"];
-
 /// Entry point for every request.
 pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
@@ -140,11 +127,7 @@ fn route(shared: &Shared, incoming: &Incoming) -> Reply {
         return Reply::error(StatusCode::UNAUTHORIZED, AUTHENTICATE, "Authenticate")
             .with_header(WWW_AUTHENTICATE, "Basic realm=\"Twilio API\"");
     }
-    let ctx = Context {
-        base_url: &shared.base_url,
-        account: &shared.account,
-        chat_service: &shared.chat_service,
-    };
+    let ctx = shared.context();
     let segments: Vec<&str> = incoming.path.trim_start_matches('/').split('/').collect();
     let method = &incoming.method;
     match segments.as_slice() {
@@ -165,8 +148,9 @@ fn route(shared: &Shared, incoming: &Incoming) -> Reply {
         ["v1", "Conversations", sid, "Webhooks", webhook] if method == Method::DELETE => {
             delete_webhook(&mut state, incoming, sid, webhook)
         }
-        ["v1", "Interactions"] if method == Method::POST => {
-            create_interaction(&ctx, &mut state, incoming)
+        ["v1", "Interactions", rest @ ..] => interactions::route(&ctx, &mut state, incoming, rest),
+        ["v1", "Instances", instance, rest @ ..] => {
+            interaction_webhooks::route(&ctx, &mut state, incoming, instance, rest)
         }
         ["v1", "Content"] if method == Method::POST => {
             match state
@@ -186,8 +170,9 @@ fn route(shared: &Shared, incoming: &Incoming) -> Reply {
         ["v1", "Conversations", sid, "Webhooks", rest @ ..] => {
             scoped_webhooks::route(&ctx, &mut state, incoming, sid, rest)
         }
-        ["v1", "Conversations", _, "Messages" | "Participants"]
-        | ["v1", "Interactions" | "Content"] => method_not_allowed(),
+        ["v1", "Conversations", _, "Messages" | "Participants"] | ["v1", "Content"] => {
+            method_not_allowed()
+        }
         _ => Reply::not_found(&incoming.path),
     }
 }
@@ -426,117 +411,4 @@ fn delete_webhook(state: &mut Model, incoming: &Incoming, raw: &str, raw_webhook
     }
     state.scoped_webhooks.remove(&webhook);
     Reply::no_content()
-}
-
-fn create_interaction(ctx: &Context<'_>, state: &mut Model, incoming: &Incoming) -> Reply {
-    let result = (|| {
-        let params = incoming.params(INTERACTION_PARAMS)?;
-        let channel = json_param(&params, "Channel")?;
-        let routing = json_param(&params, "Routing")?;
-        check_channel(state, &channel)?;
-        check_routing(&routing)?;
-        let sid = new_sid("KD");
-        let body = views::interaction(ctx, &sid, &channel, &routing);
-        let sid = Sid::parse("KD", &sid).map_err(Reply::invalid)?;
-        state.interactions.push(RecordedInteraction {
-            sid,
-            channel,
-            routing,
-        });
-        Ok(Reply::json(StatusCode::CREATED, body))
-    })();
-    result.unwrap_or_else(|reply| reply)
-}
-
-/// A required parameter holding a JSON object.
-fn json_param(params: &Params<'_>, name: &str) -> Result<Value, Reply> {
-    let raw = params.get(name).ok_or_else(|| {
-        Reply::invalid(format!(
-            "Missing required parameter {name} in the post body"
-        ))
-    })?;
-    let value: Value = serde_json::from_str(raw)
-        .map_err(|_| Reply::invalid(format!("{name} must be a JSON object string")))?;
-    if !value.is_object() {
-        return Err(Reply::invalid(format!(
-            "{name} must be a JSON object string"
-        )));
-    }
-    Ok(value)
-}
-
-fn check_channel(state: &Model, channel: &Value) -> Result<(), Reply> {
-    let kind = channel["type"].as_str().unwrap_or_default();
-    if !CHANNEL_TYPES.contains(&kind) {
-        return Err(Reply::invalid(format!(
-            "Channel.type must be one of {}",
-            CHANNEL_TYPES.join(", ")
-        )));
-    }
-    let initiated_by = channel["initiated_by"].as_str().unwrap_or_default();
-    if !INITIATORS.contains(&initiated_by) {
-        return Err(Reply::invalid(
-            "Channel.initiated_by must be customer, agent or api",
-        ));
-    }
-    if initiated_by != "customer" {
-        return Ok(());
-    }
-    let media = channel["properties"]["media_channel_sid"]
-        .as_str()
-        .ok_or_else(|| {
-            Reply::invalid(
-                "Channel.properties.media_channel_sid is required when initiated_by is customer",
-            )
-        })?;
-    let record = Sid::parse("CH", media)
-        .ok()
-        .and_then(|sid| state.conversations.get(&sid))
-        .ok_or_else(|| {
-            Reply::invalid(format!(
-                "Channel.properties.media_channel_sid {media} is not a conversation"
-            ))
-        })?;
-    if record.state == ConversationState::Closed {
-        return Err(Reply::invalid(format!("Conversation {media} is closed")));
-    }
-    if record.participants.is_empty() {
-        return Err(Reply::invalid(format!(
-            "The customer participant must already be in conversation {media}"
-        )));
-    }
-    Ok(())
-}
-
-fn check_routing(routing: &Value) -> Result<(), Reply> {
-    let properties = routing["properties"]
-        .as_object()
-        .ok_or_else(|| Reply::invalid("Routing.properties is required"))?;
-    let workspace = properties
-        .get("workspace_sid")
-        .and_then(Value::as_str)
-        .ok_or_else(|| Reply::invalid("Routing.properties.workspace_sid is required"))?;
-    Sid::parse("WS", workspace)
-        .map_err(|e| Reply::invalid(format!("Routing.properties.workspace_sid: {e}")))?;
-    if let Some(workflow) = properties.get("workflow_sid") {
-        let workflow = workflow
-            .as_str()
-            .ok_or_else(|| Reply::invalid("Routing.properties.workflow_sid must be a string"))?;
-        Sid::parse("WW", workflow)
-            .map_err(|e| Reply::invalid(format!("Routing.properties.workflow_sid: {e}")))?;
-    }
-    if properties
-        .get("task_channel_unique_name")
-        .is_some_and(|v| !v.is_string())
-    {
-        return Err(Reply::invalid(
-            "Routing.properties.task_channel_unique_name must be a string",
-        ));
-    }
-    if properties.get("attributes").is_some_and(|v| !v.is_object()) {
-        return Err(Reply::invalid(
-            "Routing.properties.attributes must be an object",
-        ));
-    }
-    Ok(())
 }

@@ -10,6 +10,10 @@ pub(crate) struct Context<'a> {
     pub base_url: &'a str,
     pub account: &'a Sid,
     pub chat_service: &'a str,
+    /// The Flex instance (`GO…`) the Interactions webhooks belong to.
+    pub flex_instance: &'a Sid,
+    /// Signs the Interactions events.
+    pub auth_token: &'a str,
 }
 
 pub(crate) fn conversation(ctx: &Context<'_>, sid: &Sid, c: &ConversationRecord) -> Value {
@@ -151,42 +155,72 @@ pub(crate) fn message_page(
 
 /// A created Interaction: the routing properties echo the TaskRouter task Flex created, whose
 /// `attributes` Twilio returns as a JSON string.
-pub(crate) fn interaction(ctx: &Context<'_>, sid: &str, channel: &Value, routing: &Value) -> Value {
+pub(crate) fn interaction(
+    ctx: &Context<'_>,
+    sid: &Sid,
+    created: &CreatedChannel<'_>,
+    webhook_ttid: Option<&str>,
+) -> Value {
     let url = format!("{}/v1/Interactions/{sid}", ctx.base_url);
-    let channel_sid = new_sid("UO");
-    let properties = &routing["properties"];
+    json!({
+        "sid": sid.as_str(),
+        "channel": { "type": created.channel["type"], "sid": created.channel_sid.as_str() },
+        "routing": task_routing(ctx, sid, created),
+        "interaction_context_sid": null,
+        "webhook_ttid": webhook_ttid,
+        "url": url,
+        "links": { "channels": format!("{url}/Channels") },
+    })
+}
+
+/// What a new task is made of: the Interaction's `Channel` (type, initiator, media channel),
+/// its channel's SID, the `Routing` sent and the task's SID.
+pub(crate) struct CreatedChannel<'a> {
+    pub channel: &'a Value,
+    pub channel_sid: &'a Sid,
+    pub routing: &'a Value,
+    pub task: &'a Sid,
+}
+
+/// The `routing` block of a created Interaction or Invite: the task Flex created, with the
+/// attributes Flex adds to the ones sent.
+pub(crate) fn task_routing(
+    ctx: &Context<'_>,
+    interaction: &Sid,
+    created: &CreatedChannel<'_>,
+) -> Value {
+    let properties = &created.routing["properties"];
+    let channel = created.channel;
     let conversation = channel["properties"]["media_channel_sid"].clone();
     let mut task_attributes = properties["attributes"]
         .as_object()
         .cloned()
         .unwrap_or_default();
-    task_attributes.insert("conversationSid".into(), conversation.clone());
+    task_attributes.insert("conversationSid".into(), conversation);
     task_attributes.insert("channelType".into(), channel["type"].clone());
-    task_attributes.insert("flexInteractionSid".into(), json!(sid));
-    task_attributes.insert("flexInteractionChannelSid".into(), json!(channel_sid));
+    task_attributes.insert("flexInteractionSid".into(), json!(interaction.as_str()));
+    task_attributes.insert(
+        "flexInteractionChannelSid".into(),
+        json!(created.channel_sid.as_str()),
+    );
     task_attributes.insert("direction".into(), json!("inbound"));
     task_attributes.insert("initiatedBy".into(), channel["initiated_by"].clone());
+    let queue = properties["queue_sid"]
+        .as_str()
+        .map_or_else(|| new_sid("WQ"), str::to_owned);
     json!({
-        "sid": sid,
-        "channel": { "type": channel["type"], "sid": channel_sid },
-        "routing": {
-            "properties": {
-                "sid": new_sid("WT"),
-                "account_sid": ctx.account.as_str(),
-                "workspace_sid": properties["workspace_sid"],
-                "workflow_sid": properties["workflow_sid"],
-                "queue_sid": new_sid("WQ"),
-                "task_channel_unique_name": properties["task_channel_unique_name"],
-                "assignment_status": "pending",
-                "age": 0,
-                "priority": 0,
-                "timeout": 86400,
-                "attributes": Value::Object(task_attributes).to_string(),
-            }
-        },
-        "interaction_context_sid": null,
-        "webhook_ttid": null,
-        "url": url,
-        "links": { "channels": format!("{url}/Channels") },
+        "properties": {
+            "sid": created.task.as_str(),
+            "account_sid": ctx.account.as_str(),
+            "workspace_sid": properties["workspace_sid"],
+            "workflow_sid": properties["workflow_sid"],
+            "queue_sid": queue,
+            "task_channel_unique_name": properties["task_channel_unique_name"],
+            "assignment_status": "pending",
+            "age": 0,
+            "priority": 0,
+            "timeout": 86400,
+            "attributes": Value::Object(task_attributes).to_string(),
+        }
     })
 }
