@@ -3,7 +3,8 @@
 //! Twilio first; only when the conversation is open, the channel neither paused nor being
 //! transferred and nobody but the customer remains does the bot take over again — its
 //! webhook attached again (listed first: never twice), a new bot episode in the memory (Lex is
-//! told on the next message), `AFTER_AGENT_MESSAGE` posted when set. The pipeline claims the
+//! told on the next message), the messages written while the agent had it marked as history
+//! (a catch-up never answers them), `AFTER_AGENT_MESSAGE` posted when set. The pipeline claims the
 //! job under the event's key and finishes it, so a repeated or late event changes nothing.
 
 use super::context::{Run, StepError, Worker, timed_twilio};
@@ -117,6 +118,16 @@ impl Worker {
             run.trace.bot_webhook_created = true;
         }
         run.acted = true;
+        // What was written while the agent had the conversation is the agent's: history, never
+        // answered by a catch-up.
+        let newest = self
+            .conversations
+            .recent_messages(conversation, 1, run.deadline);
+        let history = timed_twilio(&mut run.trace, newest)
+            .await
+            .map_err(|e| (Stage::TakeBack, Cause::from(e)))?
+            .first()
+            .map(|m| m.index);
 
         memory.back_from_agent += 1;
         memory.just_back = true;
@@ -142,7 +153,7 @@ impl Worker {
             memory,
             status: Status::Bot,
             then: None,
-            history_through: None,
+            history_through: history,
         })
     }
 }

@@ -225,6 +225,11 @@ impl Stack {
         )
     }
 
+    /// A bridge over this stack's emulators with in-memory state and no queue.
+    pub fn local_bridge(&self, extra: &[(&str, &str)]) -> Bridge {
+        bridge_over(&self.lex, &self.twilio, extra, None)
+    }
+
     /// Another bridge over this stack's emulators and the given table, with no queue: intake
     /// runs each turn at once in this process (the same pipeline the SQS trigger runs), and
     /// its report is the turn's.

@@ -1,9 +1,11 @@
 //! The integration suite: one binary, shared helpers.
 
+mod after_agent;
 mod bot_policy;
 mod e2e;
 mod fleet;
 mod growth;
+mod harness;
 mod helpers;
 mod lambda_process;
 mod lex_adapter;

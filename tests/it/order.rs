@@ -7,122 +7,11 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use flexlex::outcome::{Ignored, Outcome};
 
-use flexlex::outcome::{Ignored, Outcome, Report};
-use flexlex_emulators::twilio::SeededConversation;
+use crate::harness::Harness;
 
-use crate::helpers::{Stack, signed, url};
-use crate::moto::{Moto, fifo_queue, moto, state_table};
-use crate::poller::{Poller, VISIBILITY_SECS, lambda_event};
-
-const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:order.fifo";
 const SETTINGS: &[(&str, &str)] = &[("IGNORE_AUTHORS", "supervisor")];
-
-struct Harness {
-    stack: Stack,
-    /// The queue and table, or `None`: turns run in process.
-    aws: Option<(Poller, Moto)>,
-}
-
-impl Harness {
-    async fn in_process() -> Self {
-        Self {
-            stack: Stack::start_with(SETTINGS).await,
-            aws: None,
-        }
-    }
-
-    async fn on_aws(test: &str) -> Option<Self> {
-        let moto = moto(test).await?;
-        let sqs = aws_sdk_sqs::Client::new(&moto.sdk);
-        let (queue, _dlq) = fifo_queue(&sqs, VISIBILITY_SECS, 5).await;
-        let table = state_table(&aws_sdk_dynamodb::Client::new(&moto.sdk)).await;
-        let stack = Stack::on_aws_with(SETTINGS, &moto.sdk, &queue, &table).await;
-        Some(Self {
-            stack,
-            aws: Some((Poller::new(&moto.sdk, &queue), moto)),
-        })
-    }
-
-    /// The customer writes each of `texts`: stored in Twilio, webhooks not delivered yet.
-    fn write(&self, seed: &SeededConversation, texts: &[&str]) -> Vec<Vec<(String, String)>> {
-        texts.iter().map(|t| self.stack.params(seed, t)).collect()
-    }
-
-    /// A webhook reaches intake: the turn's report in process, `None` when it was queued.
-    async fn deliver(&self, params: &[(String, String)]) -> Option<Report> {
-        let report = self.stack.handle(signed(&url(), params)).await;
-        match self.aws {
-            None => Some(report),
-            Some(_) => {
-                assert_eq!(report.outcome, Outcome::Enqueued);
-                None
-            }
-        }
-    }
-
-    /// Runs what the queue holds, as the SQS trigger would, until it is empty.
-    async fn settle(&self) {
-        let Some((poller, _)) = &self.aws else {
-            return;
-        };
-        loop {
-            let batch = poller.receive(10).await;
-            if batch.is_empty() {
-                return;
-            }
-            let mut context = lambda_runtime::Context::default();
-            context.deadline = crate::helpers::deadline_in(Duration::from_secs(30));
-            let response = flexlex::app::lambda::invoke(
-                &self.stack.bridge,
-                lambda_runtime::LambdaEvent::new(lambda_event(&batch, QUEUE_ARN), context),
-                flexlex::app::telemetry::LogFormat::Text,
-            )
-            .await
-            .expect("a batch always answers");
-            assert_eq!(response["batchItemFailures"], Value::Array(Vec::new()));
-            poller.settle(&batch, &response).await;
-        }
-    }
-
-    fn lex_texts(&self, seed: &SeededConversation) -> Vec<String> {
-        self.stack
-            .lex
-            .calls()
-            .iter()
-            .filter(|c| c.session_id == seed.conversation.as_str() && c.status == 200)
-            .filter_map(|c| c.text().map(str::to_owned))
-            .collect()
-    }
-
-    /// `GET …/Messages` requests for the conversation.
-    fn listings(&self, seed: &SeededConversation) -> usize {
-        self.stack
-            .twilio
-            .requests()
-            .iter()
-            .filter(|r| r.method == "GET")
-            .filter(|r| r.path.ends_with(&format!("{}/Messages", seed.conversation)))
-            .count()
-    }
-
-    fn interactions(&self, seed: &SeededConversation) -> usize {
-        self.stack
-            .twilio
-            .interactions()
-            .iter()
-            .filter(|i| i.channel["properties"]["media_channel_sid"] == seed.conversation.as_str())
-            .count()
-    }
-
-    /// Delivers one webhook and runs its turn.
-    async fn turn(&self, params: &[(String, String)]) -> Option<Report> {
-        let report = self.deliver(params).await;
-        self.settle().await;
-        report
-    }
-}
 
 const ORDER: [&str; 3] = ["I would like to order flowers", "roses", "tomorrow"];
 
@@ -259,12 +148,16 @@ async fn scenarios(h: &Harness) {
 
 #[tokio::test]
 async fn in_process_messages_are_answered_in_twilios_order() {
-    scenarios(&Harness::in_process().await).await;
+    scenarios(&Harness::in_process(SETTINGS).await).await;
 }
 
 #[tokio::test]
 async fn through_the_queue_messages_are_answered_in_twilios_order() {
-    let Some(h) = Harness::on_aws("through_the_queue_messages_are_answered_in_twilios_order").await
+    let Some(h) = Harness::on_aws(
+        "through_the_queue_messages_are_answered_in_twilios_order",
+        SETTINGS,
+    )
+    .await
     else {
         return;
     };

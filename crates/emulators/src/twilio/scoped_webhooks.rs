@@ -81,6 +81,19 @@ impl TwilioEmulator {
         seeded
     }
 
+    /// A new active conversation with one customer whose scoped webhook posts `onMessageAdded`
+    /// to `url`, as an address configured with the bot's webhook leaves it.
+    pub fn create_bot_conversation(&self, customer: CustomerKind, url: &str) -> SeededConversation {
+        let mut state = self.shared.lock();
+        let seeded = state.seed(customer);
+        let bot = ScopedWebhook {
+            url: Some(url.to_owned()),
+            ..ScopedWebhook::seeded(&seeded.webhook)
+        };
+        state.scoped_webhooks.insert(seeded.webhook.clone(), bot);
+        seeded
+    }
+
     /// The scoped webhooks attached to a conversation, in the order they were added.
     pub fn scoped_webhooks(&self, conversation: &Sid) -> Vec<ScopedWebhook> {
         let state = self.shared.lock();

@@ -1,0 +1,327 @@
+//! Back to the bot after the agent, end to end in both modes: the Twilio emulator plays Flex
+//! (an `interaction`-type Interactions webhook registered on the instance, the Interaction
+//! created with its ttid, an agent joining, leaving, pausing; the signed events it sends) and
+//! the test delivers those events to the stack as API Gateway would.
+
+use flexlex::domain::after_agent::Stay;
+use flexlex::outcome::{Ignored, Outcome, Rejected};
+use flexlex_emulators::twilio::{CustomerKind, SeededConversation};
+use flexlex_emulators::webhook::signed_envelope;
+use serde_json::Value;
+
+use crate::harness::Harness;
+use crate::helpers::{TOKEN, url};
+
+const AFTER: &str = "Welcome back! Is there anything else I can help with?";
+
+/// Registers the stack's Interactions webhook on the emulator's Flex instance, as
+/// `flexlex connect` does; its ttid.
+async fn register(h: &Harness) -> String {
+    let twilio = &h.stack.twilio;
+    let (key, secret) = twilio.add_api_key();
+    let http = flexlex::adapters::http::client(Default::default()).expect("http client");
+    let response = http
+        .post(format!(
+            "{}/v1/Instances/{}/InteractionWebhooks",
+            twilio.base_url(),
+            twilio.flex_instance_sid()
+        ))
+        .basic_auth(key.as_str(), Some(&secret))
+        .form(&[
+            ("Type", "interaction"),
+            ("WebhookUrl", url().as_str()),
+            ("WebhookMethod", "POST"),
+            ("WebhookEvents", "onParticipantLeft"),
+            ("WebhookEvents", "onChannelStatusUpdated"),
+        ])
+        .send()
+        .await
+        .expect("the emulator answers");
+    assert_eq!(response.status().as_u16(), 201);
+    let body: Value = response.json().await.expect("a webhook resource");
+    body["ttid"].as_str().expect("a ttid").to_owned()
+}
+
+/// Both modes start the same way: `AFTER_AGENT=bot` with the registered webhook's ttid. Flex
+/// signs its events with the account's auth token (the emulator's); the tests' own webhooks
+/// are signed with the one before it, which the stack still accepts.
+async fn configured(mut h: Harness) -> Harness {
+    let ttid = register(&h).await;
+    let token = h.stack.twilio.auth_token();
+    h.reconfigure(&[
+        ("TWILIO_AUTH_TOKEN", &token),
+        ("TWILIO_PREVIOUS_AUTH_TOKEN", TOKEN),
+        ("AFTER_AGENT", "bot"),
+        ("INTERACTION_WEBHOOK_TTID", &ttid),
+        ("AFTER_AGENT_MESSAGE", AFTER),
+    ]);
+    h
+}
+
+/// The customer writes `body` through the bot's webhook attached now.
+async fn say(h: &Harness, seed: &SeededConversation, body: &str) {
+    let mut params = h.stack.params(seed, body);
+    let attached = h.stack.twilio.scoped_webhooks(&seed.conversation);
+    if let Some(webhook) = attached.first() {
+        for (name, value) in &mut params {
+            if name == "WebhookSid" {
+                *value = webhook.sid.to_string();
+            }
+        }
+    }
+    h.deliver(&params).await;
+    h.settle().await;
+}
+
+/// Flex's events so far, delivered in order; the outcome of each run in process.
+async fn events(h: &Harness) -> Vec<Option<Outcome>> {
+    let mut outcomes = Vec::new();
+    for event in h.stack.twilio.take_events() {
+        let envelope = event.envelope().expect("an envelope");
+        let report = h.deliver_envelope(envelope, Outcome::Enqueued).await;
+        h.settle().await;
+        outcomes.push(report.map(|r| r.outcome));
+    }
+    outcomes
+}
+
+fn interaction_of(h: &Harness, seed: &SeededConversation) -> flexlex_emulators::sid::Sid {
+    let interactions = h.stack.twilio.interactions();
+    let found = interactions
+        .iter()
+        .find(|i| i.channel["properties"]["media_channel_sid"] == seed.conversation.as_str())
+        .expect("an interaction for the conversation");
+    found.sid.clone()
+}
+
+fn lex_texts(h: &Harness, seed: &SeededConversation) -> Vec<String> {
+    h.stack
+        .lex
+        .calls()
+        .iter()
+        .filter(|c| c.session_id == seed.conversation.as_str() && c.status == 200)
+        .filter_map(|c| c.text().map(str::to_owned))
+        .collect()
+}
+
+/// Twilio writes to the conversation since `from` (posts, webhooks, state), and to Flex.
+fn writes_since(h: &Harness, from: usize) -> Vec<String> {
+    h.stack.twilio.requests()[from..]
+        .iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+async fn the_agent_leaves_and_the_bot_takes_back_then_invites_again(h: &Harness) {
+    let seed = h.stack.twilio.create_bot_conversation(
+        CustomerKind::Sms {
+            address: "+15557654321".into(),
+        },
+        &url(),
+    );
+    say(h, &seed, "I want to talk to an agent").await;
+    let kd = interaction_of(h, &seed);
+    assert!(
+        h.stack
+            .twilio
+            .scoped_webhooks(&seed.conversation)
+            .is_empty()
+    );
+    let created = h
+        .stack
+        .twilio
+        .interactions()
+        .into_iter()
+        .find(|i| i.sid == kd)
+        .unwrap();
+    assert!(
+        created.webhook_ttid.is_some(),
+        "created with the webhook's ttid"
+    );
+    events(h).await;
+
+    // The agent joins: the doorbell rings, Twilio says the agent is there, nothing happens.
+    h.stack.twilio.agent_joins(&kd).expect("a task to accept");
+    let before = h.stack.twilio.requests().len();
+    for outcome in events(h).await.into_iter().flatten() {
+        assert_eq!(
+            outcome,
+            Outcome::Ignored(Ignored::StaysWithAgent(Stay::AgentPresent))
+        );
+    }
+    say(h, &seed, "hello? are you there").await;
+    assert_eq!(lex_texts(h, &seed), ["I want to talk to an agent"]);
+    assert_eq!(writes_since(h, before), Vec::<String>::new());
+
+    // The agent leaves (Flex's Leave): the bot takes the conversation back once.
+    h.stack
+        .twilio
+        .agent_leaves(&kd)
+        .expect("the agent was there");
+    let outcomes = events(h).await;
+    assert_eq!(outcomes.len(), 2);
+    if outcomes[0].is_some() {
+        assert_eq!(
+            outcomes,
+            [
+                Some(Outcome::TakenBack),
+                Some(Outcome::Ignored(Ignored::StaysWithAgent(Stay::WithTheBot)))
+            ]
+        );
+    }
+    let attached = h.stack.twilio.scoped_webhooks(&seed.conversation);
+    assert_eq!(attached.len(), 1);
+    assert_eq!(attached[0].url.as_deref(), Some(url().as_str()));
+    assert_eq!(
+        h.stack.bot_messages(&seed).last().map(String::as_str),
+        Some(AFTER)
+    );
+
+    // The customer's next message is the bot's again, and Lex is told where it comes from.
+    say(h, &seed, "I would like to order roses").await;
+    assert_eq!(
+        lex_texts(h, &seed),
+        ["I want to talk to an agent", "I would like to order roses"]
+    );
+    let told = h
+        .stack
+        .lex
+        .calls()
+        .iter()
+        .rev()
+        .find(|c| c.session_id == seed.conversation.as_str())
+        .and_then(|c| c.body.clone())
+        .expect("the last Lex request");
+    assert_eq!(told["requestAttributes"]["flexlex_after_agent"], "true");
+
+    // An agent again: an invite into the same Interaction, with the task attributes.
+    say(h, &seed, "actually I want an agent").await;
+    let interactions = h
+        .stack
+        .twilio
+        .interactions()
+        .into_iter()
+        .filter(|i| i.channel["properties"]["media_channel_sid"] == seed.conversation.as_str())
+        .count();
+    assert_eq!(interactions, 1);
+    let invites: Vec<_> = h
+        .stack
+        .twilio
+        .invites()
+        .into_iter()
+        .filter(|i| i.interaction == kd)
+        .collect();
+    assert_eq!(invites.len(), 1);
+    let attributes = &invites[0].routing["properties"]["attributes"];
+    assert_eq!(attributes["returningFromAgent"], true);
+    assert!(attributes["summary"].is_string());
+    assert!(
+        h.stack
+            .twilio
+            .scoped_webhooks(&seed.conversation)
+            .is_empty()
+    );
+    // The new task can be accepted.
+    assert!(h.stack.twilio.agent_joins(&kd).is_some());
+    events(h).await;
+}
+
+async fn a_paused_channel_keeps_the_agent(h: &Harness) {
+    let seed = h.stack.twilio.create_bot_conversation(
+        CustomerKind::Web {
+            identity: "visitor-pause".into(),
+            friendly_name: "Pat".into(),
+        },
+        &url(),
+    );
+    say(h, &seed, "agent").await;
+    let kd = interaction_of(h, &seed);
+    h.stack.twilio.agent_joins(&kd).expect("a task to accept");
+    events(h).await;
+    assert!(h.stack.twilio.pause_channel(&kd));
+    let before = h.stack.twilio.requests().len();
+    for outcome in events(h).await.into_iter().flatten() {
+        assert!(
+            matches!(outcome, Outcome::Ignored(Ignored::StaysWithAgent(_))),
+            "{outcome:?}"
+        );
+    }
+    assert!(
+        h.stack
+            .twilio
+            .scoped_webhooks(&seed.conversation)
+            .is_empty()
+    );
+    assert_eq!(writes_since(h, before), Vec::<String>::new());
+}
+
+async fn a_forged_event_changes_nothing(h: &Harness) {
+    let seed = h.stack.twilio.create_bot_conversation(
+        CustomerKind::Sms {
+            address: "+15550009999".into(),
+        },
+        &url(),
+    );
+    say(h, &seed, "agent").await;
+    let kd = interaction_of(h, &seed);
+    let forged: Vec<(String, String)> = [
+        ("EventType", "onParticipantLeft"),
+        ("AccountSid", h.stack.account().as_str()),
+        ("InteractionSid", kd.as_str()),
+        ("MediaChannelSid", seed.conversation.as_str()),
+        ("ParticipantType", "agent"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let before = h.stack.twilio.requests().len();
+    let lex = h.stack.lex.calls().len();
+    // Signed with another token: refused at intake, in both modes.
+    let envelope = signed_envelope(&url(), &forged, "not-the-token").unwrap();
+    let report = h.stack.handle(envelope).await;
+    assert!(
+        matches!(
+            report.outcome,
+            Outcome::Rejected(Rejected::Signature { missing: false, .. })
+        ),
+        "{:?}",
+        report.outcome
+    );
+    // Signed right but replayed while the agent is still there: nothing either.
+    h.stack.twilio.agent_joins(&kd);
+    h.stack.twilio.take_events();
+    let envelope = signed_envelope(&url(), &forged, TOKEN).unwrap();
+    let report = h.deliver_envelope(envelope, Outcome::Enqueued).await;
+    h.settle().await;
+    if let Some(report) = report {
+        assert_eq!(
+            report.outcome,
+            Outcome::Ignored(Ignored::StaysWithAgent(Stay::AgentPresent))
+        );
+    }
+    assert_eq!(writes_since(h, before), Vec::<String>::new());
+    assert_eq!(h.stack.lex.calls().len(), lex);
+}
+
+async fn scenarios(h: &Harness) {
+    the_agent_leaves_and_the_bot_takes_back_then_invites_again(h).await;
+    a_paused_channel_keeps_the_agent(h).await;
+    a_forged_event_changes_nothing(h).await;
+}
+
+#[tokio::test]
+async fn in_process_the_bot_takes_back_after_the_agent() {
+    let h = configured(Harness::in_process(&[]).await).await;
+    scenarios(&h).await;
+}
+
+#[tokio::test]
+async fn through_the_queue_the_bot_takes_back_after_the_agent() {
+    let Some(h) =
+        Harness::on_aws("through_the_queue_the_bot_takes_back_after_the_agent", &[]).await
+    else {
+        return;
+    };
+    scenarios(&configured(h).await).await;
+}
