@@ -112,6 +112,16 @@ pub async fn run(args: ConnectArgs) -> Result<(), CliError> {
         .as_deref()
         .ok_or_else(|| CliError::Config("--url is required".into()))?;
     let url = webhook_url::stack_url(raw_url)?;
+    if let Some(instance) = &args.after_agent {
+        after_agent(instance, &url, args.dry_run).await?;
+        let no_address = args.sms.is_none()
+            && args.whatsapp.is_none()
+            && args.messenger.is_none()
+            && args.address_sid.is_none();
+        if no_address {
+            return Ok(());
+        }
+    }
     let bot = bot_from(&args, &url)?;
     let target = target_from(&args)?;
     for (problem, what_to_do) in url.pitfalls() {
@@ -206,6 +216,71 @@ pub async fn run(args: ConnectArgs) -> Result<(), CliError> {
         lines.join("\n"),
         result.sid,
         desired.describe()
+    );
+    Ok(())
+}
+
+/// Registers the `interaction`-type Interactions webhook pointing at the stack, unless one
+/// with the same URL and events is there already; prints its ttid.
+async fn after_agent(instance: &str, url: &WebhookUrl, dry_run: bool) -> Result<(), CliError> {
+    let instance = instance.trim();
+    let well_formed = instance.len() == 34
+        && instance.starts_with("GO")
+        && instance[2..].bytes().all(|b| b.is_ascii_hexdigit());
+    if !well_formed {
+        return Err(CliError::Config(format!(
+            "--after-agent `{instance}` is not a Flex instance SID (GO and 32 hex digits; \
+             Flex Console > Settings > General)"
+        )));
+    }
+    let target = url.base.clone();
+    let admin = TwilioAdmin::from_env()?;
+    let existing = admin
+        .interaction_webhooks(instance)
+        .await
+        .map_err(|e| refused("list the Interactions webhooks", &e, None))?;
+    let events = flexlex::intake::interactions::TAKE_BACK_EVENTS;
+    let found = existing.into_iter().find(|w| {
+        w.kind == "interaction"
+            && w.webhook_url == target
+            && w.webhook_method.eq_ignore_ascii_case("post")
+            && events
+                .iter()
+                .all(|e| w.webhook_events.iter().any(|have| have == e))
+    });
+    let ttid = match found {
+        Some(webhook) => {
+            outln!(
+                "Interactions webhook {} already posts {} to {target}",
+                webhook.ttid,
+                events.join(", ")
+            );
+            webhook.ttid
+        }
+        None if dry_run => {
+            outln!(
+                "would register an Interactions webhook (interaction) posting {} to {target}\n\
+                 dry run: nothing was changed",
+                events.join(", ")
+            );
+            return Ok(());
+        }
+        None => {
+            let created = admin
+                .create_interaction_webhook(instance, &target, events)
+                .await
+                .map_err(|e| refused("register the Interactions webhook", &e, None))?;
+            outln!(
+                "registered Interactions webhook {} posting {} to {target}",
+                created.ttid,
+                events.join(", ")
+            );
+            created.ttid
+        }
+    };
+    outln!(
+        "deploy with: AFTER_AGENT=bot INTERACTION_WEBHOOK_TTID={ttid}\n  \
+         (sam deploy --parameter-overrides AfterAgent=bot InteractionWebhookTtid={ttid})"
     );
     Ok(())
 }

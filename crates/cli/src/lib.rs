@@ -242,6 +242,12 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "FW...")]
     pub studio_flow: Option<String>,
 
+    /// Register (once) the Interactions webhook on this Flex instance (GO...) that tells the
+    /// stack when the agent is done, and print the INTERACTION_WEBHOOK_TTID to deploy with
+    /// AFTER_AGENT=bot (docs/after-agent.md). Alone, or with an address to connect too.
+    #[arg(long, value_name = "GO...", conflicts_with = "list")]
+    pub after_agent: Option<String>,
+
     /// Print what would change; change nothing.
     #[arg(long, conflicts_with = "list")]
     pub dry_run: bool,

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::CliError;
 use flexlex::adapters::twilio::api::ErrorBody;
-use flexlex::adapters::twilio::client::DEFAULT_CONVERSATIONS_BASE;
+use flexlex::adapters::twilio::client::{DEFAULT_CONVERSATIONS_BASE, DEFAULT_FLEX_BASE};
 use flexlex::adapters::twilio::regional_host;
 use flexlex::app::config::TwilioCredentials;
 use flexlex::domain::ids::{AccountSid, ApiKeySid};
@@ -168,11 +168,28 @@ pub fn credentials_from(vars: &HashMap<String, String>) -> Result<TwilioCredenti
 /// The Conversations host after `TWILIO_CONVERSATIONS_BASE_URL`, `TWILIO_REGION` and
 /// `TWILIO_EDGE`.
 pub fn conversations_base(vars: &HashMap<String, String>) -> Result<Url, CliError> {
+    base_from(
+        vars,
+        "TWILIO_CONVERSATIONS_BASE_URL",
+        DEFAULT_CONVERSATIONS_BASE,
+    )
+}
+
+/// The Flex host after `TWILIO_FLEX_BASE_URL`, `TWILIO_REGION` and `TWILIO_EDGE`.
+pub fn flex_base(vars: &HashMap<String, String>) -> Result<Url, CliError> {
+    base_from(vars, "TWILIO_FLEX_BASE_URL", DEFAULT_FLEX_BASE)
+}
+
+fn base_from(
+    vars: &HashMap<String, String>,
+    variable: &str,
+    default: &str,
+) -> Result<Url, CliError> {
     let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
-    let raw = get("TWILIO_CONVERSATIONS_BASE_URL").unwrap_or(DEFAULT_CONVERSATIONS_BASE);
+    let raw = get(variable).unwrap_or(default);
     let refuse = |reason: &str| {
         CliError::Config(format!(
-            "TWILIO_CONVERSATIONS_BASE_URL: {reason} (an http(s) URL without path, e.g. {DEFAULT_CONVERSATIONS_BASE})"
+            "{variable}: {reason} (an http(s) URL without path, e.g. {default})"
         ))
     };
     let mut url = Url::parse(raw).map_err(|e| refuse(&e.to_string()))?;
@@ -193,20 +210,48 @@ pub fn conversations_base(vars: &HashMap<String, String>) -> Result<Url, CliErro
     Ok(url)
 }
 
-/// A client for `/v1/Configuration/Addresses` on one account.
+/// A client for `/v1/Configuration/Addresses` and the Flex instance's Interactions webhooks on
+/// one account.
 pub struct TwilioAdmin {
     http: reqwest::Client,
     credentials: TwilioCredentials,
     base: Url,
+    flex: Url,
+}
+
+/// An Interactions webhook of a Flex instance, read leniently.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct InteractionWebhook {
+    #[serde(default)]
+    pub ttid: String,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub webhook_url: String,
+    #[serde(default)]
+    pub webhook_method: String,
+    #[serde(default)]
+    pub webhook_events: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WebhookList {
+    #[serde(default)]
+    data: Vec<InteractionWebhook>,
 }
 
 impl TwilioAdmin {
     /// From the process environment.
     pub fn from_env() -> Result<Self, CliError> {
         let vars: HashMap<String, String> = std::env::vars().collect();
-        Self::new(credentials_from(&vars)?, conversations_base(&vars)?)
+        let admin = Self::new(credentials_from(&vars)?, conversations_base(&vars)?)?;
+        Ok(Self {
+            flex: flex_base(&vars)?,
+            ..admin
+        })
     }
 
+    /// With `base` for Conversations and Flex both (an emulator serves both).
     pub fn new(credentials: TwilioCredentials, base: Url) -> Result<Self, CliError> {
         let http =
             flexlex::adapters::http::client(flexlex::adapters::http::HttpSettings::default())
@@ -214,8 +259,47 @@ impl TwilioAdmin {
         Ok(Self {
             http,
             credentials,
+            flex: base.clone(),
             base,
         })
+    }
+
+    /// The Flex instance's `interaction`-type Interactions webhooks.
+    pub async fn interaction_webhooks(
+        &self,
+        instance: &str,
+    ) -> Result<Vec<InteractionWebhook>, AdminError> {
+        let mut url = self.flex.clone();
+        url.set_path(&format!("v1/Instances/{instance}/InteractionWebhooks"));
+        url.set_query(Some("Type=interaction&PageSize=50"));
+        let list: WebhookList = self.call(Method::GET, url, &[]).await?;
+        Ok(list.data)
+    }
+
+    /// Registers an `interaction`-type Interactions webhook posting `events` to `url`.
+    pub async fn create_interaction_webhook(
+        &self,
+        instance: &str,
+        url: &str,
+        events: &[&str],
+    ) -> Result<InteractionWebhook, AdminError> {
+        let mut endpoint = self.flex.clone();
+        endpoint.set_path(&format!("v1/Instances/{instance}/InteractionWebhooks"));
+        let mut form = vec![
+            ("Type".to_owned(), "interaction".to_owned()),
+            ("WebhookUrl".to_owned(), url.to_owned()),
+            ("WebhookMethod".to_owned(), "POST".to_owned()),
+            (
+                "FriendlyName".to_owned(),
+                "flexlex: back to the bot".to_owned(),
+            ),
+        ];
+        form.extend(
+            events
+                .iter()
+                .map(|e| ("WebhookEvents".to_owned(), (*e).to_owned())),
+        );
+        self.call(Method::POST, endpoint, &form).await
     }
 
     /// The host calls go to, for messages.

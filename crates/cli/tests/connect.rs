@@ -595,3 +595,43 @@ async fn a_new_address_can_start_in_a_studio_flow() {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_after_agent_webhook_is_registered_once_and_its_ttid_printed() {
+    let twilio = Twilio::start().await;
+    let instance = twilio.emulator.flex_instance_sid().to_string();
+    let args = ["--url", STACK_URL, "--after-agent", &instance];
+    let mut first = connect(&args);
+    twilio.with_api_key(&mut first);
+    let first = run(first).await;
+    assert_eq!(first.code, Some(0), "{}", first.all());
+    let registered = twilio.emulator.interaction_webhooks();
+    assert_eq!(registered.len(), 1, "{registered:?}");
+    let webhook = &registered[0];
+    assert_eq!(webhook.url, BASE);
+    assert_eq!(
+        webhook.events,
+        ["onParticipantLeft", "onChannelStatusUpdated"]
+    );
+    assert!(
+        first
+            .stdout
+            .contains(&format!("INTERACTION_WEBHOOK_TTID={}", webhook.ttid)),
+        "{}",
+        first.stdout
+    );
+    // Again: found, not registered twice, the same ttid.
+    let mut second = connect(&args);
+    twilio.with_api_key(&mut second);
+    let second = run(second).await;
+    assert_eq!(second.code, Some(0), "{}", second.all());
+    assert_eq!(twilio.emulator.interaction_webhooks().len(), 1);
+    assert!(second.stdout.contains("already posts"), "{}", second.stdout);
+    assert!(second.stdout.contains(&webhook.ttid));
+    // Not a Flex instance: a usage error, nothing registered.
+    let mut wrong = connect(&["--url", STACK_URL, "--after-agent", "GOnope"]);
+    twilio.with_api_key(&mut wrong);
+    let wrong = run(wrong).await;
+    assert_eq!(wrong.code, Some(2), "{}", wrong.all());
+    assert_eq!(twilio.emulator.interaction_webhooks().len(), 1);
+}

@@ -125,6 +125,7 @@ impl Twilio {
             .env("TWILIO_API_KEY_SID", &self.key_sid)
             .env("TWILIO_API_KEY_SECRET", &self.key_secret)
             .env("TWILIO_CONVERSATIONS_BASE_URL", self.emulator.base_url())
+            .env("TWILIO_FLEX_BASE_URL", self.emulator.base_url())
     }
 
     /// REST credentials as the account SID and auth token.
