@@ -1787,3 +1787,57 @@ fn every_scanner_exception_is_explained() {
         );
     }
 }
+
+#[test]
+fn taking_back_after_the_agent_is_one_group_off_by_default() {
+    let t = template();
+    let variables = at(
+        resource(&t, "Function"),
+        &["Properties", "Environment", "Variables"],
+    );
+    assert_eq!(
+        at(variables, &["AFTER_AGENT"]),
+        &serde_yaml::from_str::<serde_yaml::Value>("{Ref: AfterAgent}").unwrap()
+    );
+    for (variable, condition) in [
+        ("INTERACTION_WEBHOOK_TTID", "HasInteractionWebhookTtid"),
+        ("AFTER_AGENT_MESSAGE", "HasAfterAgentMessage"),
+    ] {
+        let passed = at(variables, &[variable]);
+        assert_eq!(
+            str_of(&passed["Fn::If"][0]),
+            condition,
+            "{variable} is passed only when set"
+        );
+    }
+    assert_eq!(
+        str_of(at(&t, &["Parameters", "AfterAgent", "Default"])),
+        "none"
+    );
+    // The defaults pass init; `bot` needs the webhook's ttid.
+    let settings = |extra: &[(&str, &str)]| {
+        let mut all: std::collections::HashMap<String, String> = [
+            ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+            ("TWILIO_AUTH_TOKEN", "t"),
+            ("FLEX_WORKSPACE_SID", "WS0123456789abcdef0123456789abcdef"),
+            ("AFTER_AGENT", "none"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (k, v) in extra {
+            all.insert((*k).to_owned(), (*v).to_owned());
+        }
+        flexlex::app::config::Config::from_settings(&all)
+    };
+    assert!(settings(&[]).is_ok());
+    assert!(
+        settings(&[
+            ("AFTER_AGENT", "bot"),
+            ("INTERACTION_WEBHOOK_TTID", "flex_interactionwebhook_abc")
+        ])
+        .is_ok()
+    );
+    let missing = settings(&[("AFTER_AGENT", "bot")]).unwrap_err();
+    assert_eq!(missing.variable, "INTERACTION_WEBHOOK_TTID");
+}
