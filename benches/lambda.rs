@@ -927,20 +927,20 @@ async fn first_events(twilio: &TwilioEmulator) -> Option<(serde_json::Value, ser
     Some((intake, turn))
 }
 
-/// One cold start that ends with an invocation: process start → the first poll (init) and →
-/// the answer to `event` (init + first invocation).
+/// One cold start that ends with an invocation: process start → the first poll (init), →
+/// the answer to `event` (init + first invocation), and the same event once more, warm.
+struct ColdInvocation {
+    init: Duration,
+    first: Duration,
+    warm: Duration,
+    result: flexlex_emulators::runtime::InvocationResult,
+}
+
 async fn cold_invocation(
     binary: &Path,
     extra: &[(&str, String)],
     event: &serde_json::Value,
-) -> Result<
-    (
-        Duration,
-        Duration,
-        flexlex_emulators::runtime::InvocationResult,
-    ),
-    String,
-> {
+) -> Result<ColdInvocation, String> {
     let runtime = RuntimeEmulator::start()
         .await
         .map_err(|e| format!("cannot start the Runtime API: {e}"))?;
@@ -954,13 +954,27 @@ async fn cold_invocation(
             Duration::from_secs(10),
         )
         .await;
-    let answered = started.elapsed();
+    let first = started.elapsed();
+    let again = Instant::now();
+    let warm = runtime
+        .invoke(
+            event.clone(),
+            Duration::from_secs(20),
+            Duration::from_secs(10),
+        )
+        .await
+        .map(|_| again.elapsed());
     let _ = child.kill().await;
     let result = result.ok_or_else(|| "no answer within 10 s".to_owned())?;
     let polled = runtime
         .first_poll()
         .ok_or_else(|| "answered without polling".to_owned())?;
-    Ok((polled.duration_since(started), answered, result))
+    Ok(ColdInvocation {
+        init: polled.duration_since(started),
+        first,
+        warm: warm.ok_or_else(|| "no answer to the warm event within 10 s".to_owned())?,
+        result,
+    })
 }
 
 /// Whether a first invocation did its role's work: intake answered (the job is on the queue),
@@ -1018,17 +1032,22 @@ async fn cold_starts(
     ];
     let mut init: [Vec<Duration>; 4] = Default::default();
     let mut first: [Vec<Duration>; 4] = Default::default();
+    let mut start_cost: [Vec<Duration>; 4] = Default::default();
     let mut local_init = Vec::with_capacity(runs);
     for _ in 0..runs {
         for (i, (name, binary, extra, event)) in kinds.iter().enumerate() {
             match cold_invocation(binary, extra, event).await {
-                Ok((_, _, result)) if !role_done(&result) => {
-                    println!("{name}: the first invocation did not do its work: {result:?}");
+                Ok(run) if !role_done(&run.result) => {
+                    println!(
+                        "{name}: the first invocation did not do its work: {:?}",
+                        run.result
+                    );
                     return None;
                 }
-                Ok((polled, answered, _)) => {
-                    init[i].push(polled);
-                    first[i].push(answered);
+                Ok(run) => {
+                    init[i].push(run.init);
+                    first[i].push(run.first);
+                    start_cost[i].push(run.first.saturating_sub(run.warm));
                 }
                 Err(why) => {
                     println!("{name}: {why}");
@@ -1078,6 +1097,21 @@ async fn cold_starts(
         println!(
             "{role} cold start p50 (init + first {role}): bootstrap {boot:.3?} / hello_lambda {hello:.3?} = {:.2}× (target ≤ {target}×)",
             ratio(boot, hello)
+        );
+    }
+    // What being cold adds to the role's first event: its answer time minus the same event's,
+    // warm, in the same process (the role's own work, network included, taken out).
+    let [hello_intake, boot_intake, hello_turn, boot_turn] = start_cost;
+    for (role, hello, boot) in [
+        ("intake", hello_intake, boot_intake),
+        ("turn", hello_turn, boot_turn),
+    ] {
+        let (h, b) = (p50(&hello), p50(&boot));
+        summary(&format!("first {role} − warm {role}: hello_lambda"), hello);
+        summary(&format!("first {role} − warm {role}: bootstrap"), boot);
+        println!(
+            "{role} cold start p50 (first − warm): bootstrap {b:.3?} / hello_lambda {h:.3?} = {:.2}×",
+            ratio(b, h)
         );
     }
     Some(())
