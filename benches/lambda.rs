@@ -1,8 +1,10 @@
 //! Measures what the performance targets are about, on release builds, with many runs and
 //! medians (nothing here is a test assertion):
 //!
-//! - cold start: process start → first poll of the Runtime API, `bootstrap` vs the
-//!   `hello_lambda` example built with the same profile;
+//! - cold start, per role: process start → first poll of the Runtime API (init), and process
+//!   start → the answer to the first event (init + first invocation) for an intake event and
+//!   for an SQS turn, `bootstrap` as deployed (queue and table configured) vs the
+//!   `hello_lambda` example built with the same profile given the same events;
 //! - warm overhead: one event through the handler with in-memory ports (everything but the
 //!   network), and one full turn through the real clients against the loopback emulators;
 //! - peak RSS of `bootstrap` after many invocations;
@@ -778,9 +780,12 @@ async fn main() {
         Ok(t) => t,
         Err(e) => return println!("cannot start the Twilio emulator: {e}"),
     };
-    let vars = settings(&twilio);
-    if run("cold") {
-        cold_starts(&bootstrap, &hello, &vars, runs).await;
+    if run("cold")
+        && cold_starts(&bootstrap, &hello, &twilio, runs)
+            .await
+            .is_none()
+    {
+        println!("the cold starts could not be measured");
     }
     if run("intake") {
         warm_intake(runs * 250).await;
@@ -796,32 +801,333 @@ async fn main() {
     }
 }
 
-/// `hello_lambda`, `bootstrap`, and `bootstrap` with the queue and table configured, interleaved
-/// run by run so that a slow spell of the machine weighs on all three alike.
-async fn cold_starts(bootstrap: &Path, hello: &Path, vars: &[(&str, String)], runs: usize) {
-    let mut queued = vars.to_vec();
-    queued.extend([
+/// A stand-in for SQS and DynamoDB on loopback that answers at once: `SendMessage` with a
+/// message id, every DynamoDB call with an empty object (an `UpdateItem` that returns no old
+/// item: a conversation's first claim, a record, a finish). What a role's first event costs in
+/// the function (building the clients, signing, the HTTP exchange) is measured, not AWS.
+async fn aws_stub() -> Option<String> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.ok()?;
+    let address = listener.local_addr().ok()?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut stream = tokio::io::BufReader::new(stream);
+                loop {
+                    let (mut length, mut target) = (0usize, String::new());
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        match stream.read_line(&mut line).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {}
+                        }
+                        let header = line.trim_end();
+                        if header.is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = header.split_once(':') {
+                            match name.trim().to_ascii_lowercase().as_str() {
+                                "content-length" => length = value.trim().parse().unwrap_or(0),
+                                "x-amz-target" => target = value.trim().to_owned(),
+                                _ => {}
+                            }
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if stream.read_exact(&mut body).await.is_err() {
+                        return;
+                    }
+                    let (status, answer) = if target == "AmazonSQS.SendMessage" {
+                        (
+                            "200 OK",
+                            r#"{"MessageId":"5fea7756-0ea4-451a-a703-a558b933e274","SequenceNumber":"1"}"#,
+                        )
+                    } else if target.starts_with("DynamoDB_20120810.") {
+                        ("200 OK", "{}")
+                    } else {
+                        (
+                            "400 Bad Request",
+                            r#"{"__type":"UnknownOperationException"}"#,
+                        )
+                    };
+                    let response = format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: application/x-amz-json-1.0\r\n\
+                         x-amzn-requestid: stub\r\ncontent-length: {}\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    if stream
+                        .get_mut()
+                        .write_all(response.as_bytes())
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Some(format!("http://{address}"))
+}
+
+/// A turn queue that keeps the last body it was given: how intake encodes a job for the turn.
+#[derive(Default)]
+struct Capture(std::sync::Mutex<Option<String>>);
+
+#[async_trait::async_trait]
+impl flexlex::ports::queue::TurnQueue for Capture {
+    async fn enqueue(
+        &self,
+        job: &flexlex::domain::job::Job,
+    ) -> Result<(), flexlex::ports::queue::QueueError> {
+        let body = job
+            .to_body()
+            .map_err(|e| flexlex::ports::queue::QueueError::Refused(e.to_string()))?;
+        *flexlex::lock(&self.0) = Some(body);
+        Ok(())
+    }
+}
+
+/// A role's first event for the cold-start runs: a customer message signed for the emulated
+/// Twilio account (intake), and the SQS batch of one record that intake queues for it (turn).
+async fn first_events(twilio: &TwilioEmulator) -> Option<(serde_json::Value, serde_json::Value)> {
+    let seed = twilio.create_conversation(CustomerKind::Sms {
+        address: "+15551234567".into(),
+    });
+    let account = twilio.account_sid();
+    let message = CustomerMessage {
+        account: account.as_str(),
+        conversation: seed.conversation.as_str(),
+        webhook: seed.webhook.as_str(),
+        participant: seed.customer.as_str(),
+        author: &seed.customer_author,
+        body: "I would like to order flowers",
+        index: 0,
+        source: "SMS",
+    };
+    let intake = signed_envelope(URL, &message.params(), TOKEN).ok()?;
+    let settings: std::collections::HashMap<String, String> = settings(twilio)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    let config = Config::from_settings(&settings).ok()?;
+    let capture = Arc::new(Capture::default());
+    let mut ports = flexlex::app::compose::Ports::local(
+        Arc::new(ScriptedBot::default()),
+        Arc::new(RecordingConversations::default()),
+    );
+    ports.queue = Some(capture.clone());
+    let bridge = flexlex::app::compose::bridge(&config, ports);
+    bridge
+        .intake(intake.clone(), Deadline::after(Duration::from_secs(10)))
+        .await;
+    let body = flexlex::lock(&capture.0).clone()?;
+    let turn = serde_json::json!({"Records": [{
+        "messageId": "059f36b4-87a3-44ab-83d2-661975830a7d",
+        "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a",
+        "body": body,
+        "attributes": {
+            "MessageGroupId": seed.conversation.as_str(),
+            "MessageDeduplicationId": "IM00000000000000000000000000000000",
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": "1700000000000",
+        },
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:turns.fifo",
+        "awsRegion": "us-east-1",
+    }]});
+    Some((intake, turn))
+}
+
+/// One cold start that ends with an invocation: process start → the first poll (init), →
+/// the answer to `event` (init + first invocation), and the same event once more, warm.
+struct ColdInvocation {
+    init: Duration,
+    first: Duration,
+    warm: Duration,
+    result: flexlex_emulators::runtime::InvocationResult,
+}
+
+async fn cold_invocation(
+    binary: &Path,
+    extra: &[(&str, String)],
+    event: &serde_json::Value,
+) -> Result<ColdInvocation, String> {
+    let runtime = RuntimeEmulator::start()
+        .await
+        .map_err(|e| format!("cannot start the Runtime API: {e}"))?;
+    let started = Instant::now();
+    let mut child = spawn(binary, &runtime, extra)
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let result = runtime
+        .invoke(
+            event.clone(),
+            Duration::from_secs(20),
+            Duration::from_secs(10),
+        )
+        .await;
+    let first = started.elapsed();
+    let again = Instant::now();
+    let warm = runtime
+        .invoke(
+            event.clone(),
+            Duration::from_secs(20),
+            Duration::from_secs(10),
+        )
+        .await
+        .map(|_| again.elapsed());
+    let _ = child.kill().await;
+    let result = result.ok_or_else(|| "no answer within 10 s".to_owned())?;
+    let polled = runtime
+        .first_poll()
+        .ok_or_else(|| "answered without polling".to_owned())?;
+    Ok(ColdInvocation {
+        init: polled.duration_since(started),
+        first,
+        warm: warm.ok_or_else(|| "no answer to the warm event within 10 s".to_owned())?,
+        result,
+    })
+}
+
+/// Whether a first invocation did its role's work: intake answered (the job is on the queue),
+/// the turn's batch answer lists no record to deliver again.
+fn role_done(result: &flexlex_emulators::runtime::InvocationResult) -> bool {
+    match result {
+        flexlex_emulators::runtime::InvocationResult::Response(answer) => answer
+            .get("batchItemFailures")
+            .and_then(serde_json::Value::as_array)
+            .is_none_or(Vec::is_empty),
+        _ => false,
+    }
+}
+
+fn p50(samples: &[Duration]) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    percentile(&sorted, 0.5)
+}
+
+/// Cold starts per role, all kinds interleaved run by run so that a slow spell of the machine
+/// weighs on all alike:
+///
+/// - `hello_lambda` and `bootstrap` as deployed (`TURN_QUEUE_URL` and `STATE_TABLE` set; SQS and
+///   DynamoDB at [`aws_stub`], Lex and Twilio at the emulators), each started once with an
+///   intake event and once with an SQS turn event waiting: process start → first poll (init)
+///   and → the event's answer (init + the role's first invocation, which builds its clients);
+/// - `bootstrap` without a queue (turns in process, every client built at init): init only.
+async fn cold_starts(
+    bootstrap: &Path,
+    hello: &Path,
+    twilio: &TwilioEmulator,
+    runs: usize,
+) -> Option<()> {
+    let lex = LexEmulator::start().await.ok()?;
+    let stub = aws_stub().await?;
+    let (intake, turn) = first_events(twilio).await?;
+    let local = settings(twilio);
+    let mut deployed = settings(twilio);
+    deployed.extend([
+        ("AWS_ENDPOINT_URL_LEX_RUNTIME_V2", lex.endpoint()),
+        ("AWS_ENDPOINT_URL_SQS", stub.clone()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", stub),
         (
             "TURN_QUEUE_URL",
             "https://sqs.us-east-1.amazonaws.com/123456789012/turns.fifo".to_owned(),
         ),
         ("STATE_TABLE", "flexlex-state".to_owned()),
     ]);
-    let kinds: [(&str, &Path, Settings); 3] = [
-        ("hello_lambda", hello, &[]),
-        ("bootstrap", bootstrap, vars),
-        ("bootstrap (queue + table configured)", bootstrap, &queued),
+    let kinds: [(&str, &Path, Settings, &serde_json::Value); 4] = [
+        ("hello_lambda, intake event", hello, &[], &intake),
+        ("bootstrap, intake event", bootstrap, &deployed, &intake),
+        ("hello_lambda, turn event", hello, &[], &turn),
+        ("bootstrap, turn event", bootstrap, &deployed, &turn),
     ];
-    let mut samples: [Vec<Duration>; 3] = Default::default();
+    let mut init: [Vec<Duration>; 4] = Default::default();
+    let mut first: [Vec<Duration>; 4] = Default::default();
+    let mut start_cost: [Vec<Duration>; 4] = Default::default();
+    let mut local_init = Vec::with_capacity(runs);
     for _ in 0..runs {
-        for ((name, binary, extra), into) in kinds.iter().zip(samples.iter_mut()) {
-            match cold_start(binary, extra).await {
-                Ok(took) => into.push(took),
-                Err(why) => return println!("{name}: {why}"),
+        for (i, (name, binary, extra, event)) in kinds.iter().enumerate() {
+            match cold_invocation(binary, extra, event).await {
+                Ok(run) if !role_done(&run.result) => {
+                    println!(
+                        "{name}: the first invocation did not do its work: {:?}",
+                        run.result
+                    );
+                    return None;
+                }
+                Ok(run) => {
+                    init[i].push(run.init);
+                    first[i].push(run.first);
+                    start_cost[i].push(run.first.saturating_sub(run.warm));
+                }
+                Err(why) => {
+                    println!("{name}: {why}");
+                    return None;
+                }
+            }
+        }
+        match cold_start(bootstrap, &local).await {
+            Ok(took) => local_init.push(took),
+            Err(why) => {
+                println!("bootstrap, no queue: {why}");
+                return None;
             }
         }
     }
-    for ((name, ..), taken) in kinds.iter().zip(samples) {
-        summary(&format!("cold start: {name}"), taken);
+    let [
+        hello_intake_init,
+        boot_intake_init,
+        hello_turn_init,
+        boot_turn_init,
+    ] = init;
+    let hello_init = [hello_intake_init, hello_turn_init].concat();
+    let boot_init = [boot_intake_init, boot_turn_init].concat();
+    let (hello_p50, boot_p50) = (p50(&hello_init), p50(&boot_init));
+    summary("init: hello_lambda", hello_init);
+    summary("init: bootstrap (queue + table)", boot_init);
+    summary(
+        "init: bootstrap, no queue (all clients)",
+        local_init.clone(),
+    );
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    let [hello_intake, boot_intake, hello_turn, boot_turn] = first;
+    let rows = [
+        ("intake", p50(&hello_intake), p50(&boot_intake), 1.3),
+        ("turn", p50(&hello_turn), p50(&boot_turn), 1.5),
+    ];
+    summary("init + first intake: hello_lambda", hello_intake);
+    summary("init + first intake: bootstrap", boot_intake);
+    summary("init + first turn: hello_lambda", hello_turn);
+    summary("init + first turn: bootstrap", boot_turn);
+    println!(
+        "init p50: bootstrap / hello_lambda = {:.2}× (no queue: {:.2}×)",
+        ratio(boot_p50, hello_p50),
+        ratio(p50(&local_init), hello_p50)
+    );
+    for (role, hello, boot, target) in rows {
+        println!(
+            "{role} cold start p50 (init + first {role}): bootstrap {boot:.3?} / hello_lambda {hello:.3?} = {:.2}× (target ≤ {target}×)",
+            ratio(boot, hello)
+        );
     }
+    // What being cold adds to the role's first event: its answer time minus the same event's,
+    // warm, in the same process (the role's own work, network included, taken out).
+    let [hello_intake, boot_intake, hello_turn, boot_turn] = start_cost;
+    for (role, hello, boot) in [
+        ("intake", hello_intake, boot_intake),
+        ("turn", hello_turn, boot_turn),
+    ] {
+        let (h, b) = (p50(&hello), p50(&boot));
+        summary(&format!("first {role} − warm {role}: hello_lambda"), hello);
+        summary(&format!("first {role} − warm {role}: bootstrap"), boot);
+        println!(
+            "{role} cold start p50 (first − warm): bootstrap {b:.3?} / hello_lambda {h:.3?} = {:.2}×",
+            ratio(b, h)
+        );
+    }
+    Some(())
 }

@@ -6,6 +6,7 @@ pub mod backoff;
 pub mod dynamodb;
 pub mod http;
 pub mod in_memory;
+pub mod lazy;
 pub mod lex;
 pub mod secrets_manager;
 pub mod sqs;

@@ -1,14 +1,18 @@
 //! Twilio credentials from Secrets Manager (`TWILIO_SECRET_ID`), read once at cold start and
 //! laid over the environment, so no credential ever sits in the function's configuration.
+//! Both roles need them (intake checks signatures with the auth token, a turn calls Twilio), so
+//! the secret is read at init; without a secret, init builds no AWS configuration at all.
 
 use std::collections::HashMap;
 
+use crate::adapters::lazy::Lazy;
 use crate::app::config::{ConfigError, SECRET_KEYS};
 
-/// The environment with the secret's credential keys laid over it.
+/// The environment with the secret's credential keys laid over it. `sdk` is only built when
+/// `TWILIO_SECRET_ID` is set.
 pub async fn settings_with_secret(
     env: HashMap<String, String>,
-    sdk: &aws_config::SdkConfig,
+    sdk: &Lazy<aws_config::SdkConfig>,
 ) -> Result<HashMap<String, String>, ConfigError> {
     let Some(secret_id) = env
         .get("TWILIO_SECRET_ID")
@@ -17,6 +21,10 @@ pub async fn settings_with_secret(
     else {
         return Ok(env);
     };
+    let sdk = sdk.get().await.map_err(|e| ConfigError {
+        variable: "TWILIO_SECRET_ID",
+        reason: format!("cannot read secret `{secret_id}`: {e}"),
+    })?;
     let client = aws_sdk_secretsmanager::Client::new(sdk);
     let output = client
         .get_secret_value()

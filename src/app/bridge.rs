@@ -4,6 +4,7 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
+use crate::adapters::lazy::{BuildError, Lazy};
 use crate::app::invocation_deadline::InvocationDeadlines;
 use crate::app::telemetry::{self, LogFormat};
 use crate::domain::behaviour::Behaviour;
@@ -12,15 +13,16 @@ use crate::intake::Intake;
 use crate::outcome::Report;
 use crate::turn::batch::{Batch, Queued};
 
-/// Shared by every invocation of a warm instance: built once at cold start.
+/// Shared by every invocation of a warm instance: built once at cold start. The turn role (and
+/// its clients) is built by the first batch that needs it.
 pub struct Bridge {
     intake: Intake,
-    batch: Batch,
+    batch: Lazy<Batch>,
     deadlines: InvocationDeadlines,
 }
 
 impl Bridge {
-    pub fn new(intake: Intake, batch: Batch, deadlines: InvocationDeadlines) -> Self {
+    pub fn new(intake: Intake, batch: Lazy<Batch>, deadlines: InvocationDeadlines) -> Self {
         Self {
             intake,
             batch,
@@ -56,15 +58,16 @@ impl Bridge {
     }
 
     /// Turns: an SQS batch. Every record gets its log line; the answer lists the records to
-    /// deliver again.
+    /// deliver again. An error: the turn role's clients could not be built, and nothing ran.
     pub async fn turns(
         &self,
         event: SqsEvent,
         deadline: Deadline,
         format: LogFormat,
-    ) -> SqsBatchResponse {
+    ) -> Result<SqsBatchResponse, BuildError> {
+        let batch = self.batch.get().await?;
         let emit = move |report: &Report| telemetry::emit(report, format);
-        self.batch.run(event, deadline, &emit).await
+        Ok(batch.run(event, deadline, &emit).await)
     }
 
     /// One decoded record of a batch, as [`Bridge::turns`] runs it: for tools and tests that
@@ -74,9 +77,15 @@ impl Bridge {
         record: &Queued,
         deadline: Deadline,
         format: LogFormat,
-    ) -> Report {
+    ) -> Result<Report, BuildError> {
+        let batch = self.batch.get().await?;
         let emit = move |report: &Report| telemetry::emit(report, format);
-        self.batch.run_record(record, deadline, &emit).await
+        Ok(batch.run_record(record, deadline, &emit).await)
+    }
+
+    /// Whether the turn role's clients have been built (by a batch, or given at construction).
+    pub fn turn_role_built(&self) -> bool {
+        self.batch.is_built()
     }
 }
 
@@ -683,7 +692,8 @@ mod tests {
                 Deadline::after(Duration::from_secs(10)),
                 LogFormat::Text,
             )
-            .await;
+            .await
+            .unwrap();
         let again: Vec<&str> = answer
             .batch_item_failures
             .iter()

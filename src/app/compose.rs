@@ -1,5 +1,6 @@
-//! The composition root: builds the clients and the bridge once per cold start, from the
-//! configuration. Entry points (the Lambda, the CLI) only call in here.
+//! The composition root: builds the bridge once per cold start from the configuration, and
+//! each client once per process, when its role first needs it. Entry points (the Lambda, the
+//! CLI) only call in here.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use std::sync::Arc;
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::http::{HttpBuildError, HttpSettings, SmithyHttpClient};
 use crate::adapters::in_memory::InMemoryStore;
+use crate::adapters::lazy::{BuildError, Lazy};
 use crate::adapters::lex::{LexBot, LexSettings};
 use crate::adapters::secrets_manager;
 use crate::adapters::sqs::SqsTurnQueue;
@@ -73,35 +75,49 @@ impl Ports {
 /// The bridge over the given ports, with the configured behaviour and signature tokens. The
 /// configuration's warnings (deprecated or ineffective settings) are logged here, once per
 /// cold start, by every entry point.
-pub fn bridge(config: &Config, ports: Ports) -> Bridge {
+pub fn bridge(config: &Config, mut ports: Ports) -> Bridge {
+    log_warnings(config);
+    let queue = ports.queue.take();
+    let pipeline = pipeline(config, ports);
+    let turns = match queue {
+        Some(queue) => Turns::Queue(queue),
+        None => Turns::InProcess(Arc::new(InProcess::new(Arc::clone(&pipeline)))),
+    };
+    Bridge::new(
+        intake(config, turns),
+        Lazy::ready(Batch::new(pipeline)),
+        InvocationDeadlines::new(config.function_timeout),
+    )
+}
+
+fn log_warnings(config: &Config) {
     for warning in &config.warnings {
         tracing::warn!(variable = warning.variable, "setting: {}", warning.advice);
     }
-    let verifier = Verifier::new(
-        config.twilio.auth_token.clone(),
-        config.twilio.previous_auth_token.clone(),
-    );
-    let pipeline = Arc::new(Pipeline::new(Worker::new(
+}
+
+/// The turn pipeline over `ports` (their queue is not used).
+fn pipeline(config: &Config, ports: Ports) -> Arc<Pipeline> {
+    Arc::new(Pipeline::new(Worker::new(
         config.behaviour.clone(),
         ports.bot,
         ports.conversations,
         ports.store,
         Cards::new(ports.content, ports.content_cache),
-    )));
-    let turns = match ports.queue {
-        Some(queue) => Turns::Queue(queue),
-        None => Turns::InProcess(Arc::new(InProcess::new(Arc::clone(&pipeline)))),
-    };
-    let intake = Intake::new(
+    )))
+}
+
+/// The intake role: the signature's tokens and where admitted jobs go.
+fn intake(config: &Config, turns: Turns) -> Intake {
+    let verifier = Verifier::new(
+        config.twilio.auth_token.clone(),
+        config.twilio.previous_auth_token.clone(),
+    );
+    Intake::new(
         config.behaviour.clone(),
         config.twilio.account.clone(),
         verifier,
         turns,
-    );
-    Bridge::new(
-        intake,
-        Batch::new(pipeline),
-        InvocationDeadlines::new(config.function_timeout),
     )
 }
 
@@ -135,6 +151,9 @@ pub enum InitError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Http(#[from] HttpBuildError),
+    /// A client needed at init (no turn queue: the turn runs inside intake) was not built.
+    #[error(transparent)]
+    Client(#[from] BuildError),
 }
 
 /// AWS configuration from the environment (region, credentials, endpoint overrides), with the
@@ -190,19 +209,68 @@ impl AwsIdentity {
 }
 
 /// Everything from the process environment (and the Twilio secret, when `TWILIO_SECRET_ID` is
-/// set): AWS config, settings, Lex and Twilio clients. Errors name the variable at fault.
+/// set). Errors name the variable at fault.
+///
+/// Init reads the settings and builds what both roles need at once (the signature's tokens,
+/// the behaviour); each client is built the first time its role needs it, then kept for the
+/// life of the process: intake builds the SQS client on its first event, the turn role its
+/// DynamoDB, Lex and Twilio clients on its first batch. An execution environment that only
+/// ever plays one role never builds the other's clients. Without a turn queue the turn runs
+/// inside intake, so everything is built here, as the local tools expect.
 pub async fn bridge_from_env() -> Result<Bridge, InitError> {
-    let sdk = sdk_config(None).await?;
-    let env: HashMap<String, String> = std::env::vars().collect();
+    bridge_from_settings(std::env::vars().collect()).await
+}
+
+/// As [`bridge_from_env`], from `env` instead of the process environment (the AWS SDK still
+/// reads its own variables from the process when it is built).
+pub async fn bridge_from_settings(env: HashMap<String, String>) -> Result<Bridge, InitError> {
+    let sdk = Arc::new(Lazy::new(|| async {
+        sdk_config(None)
+            .await
+            .map_err(|e| BuildError::permanent("the AWS configuration", e))
+    }));
     let settings = secrets_manager::settings_with_secret(env, &sdk).await?;
     let config = Config::from_settings(&settings)?;
-    let bot = LexBot::from_sdk_config(&sdk, &LexSettings::default());
-    let twilio = twilio_client(&config.twilio)?;
-    let twilio = Arc::new(twilio);
+    let Some(queue_url) = config.aws.turn_queue_url.clone() else {
+        let ports = turn_ports(&config, sdk.get().await?)?;
+        return Ok(bridge(&config, ports));
+    };
+    log_warnings(&config);
+    let queue = {
+        let sdk = Arc::clone(&sdk);
+        Lazy::new(move || {
+            let (sdk, url) = (Arc::clone(&sdk), queue_url.clone());
+            async move { Ok(SqsTurnQueue::new(sqs_client(sdk.get().await?), url)) }
+        })
+    };
+    let config = Arc::new(config);
+    let turn = {
+        let config = Arc::clone(&config);
+        Lazy::new(move || {
+            let (sdk, config) = (Arc::clone(&sdk), Arc::clone(&config));
+            async move {
+                let ports = turn_ports(&config, sdk.get().await?)
+                    .map_err(|e| BuildError::permanent("the turn role's clients", e))?;
+                Ok(Batch::new(pipeline(&config, ports)))
+            }
+        })
+    };
+    Ok(Bridge::new(
+        intake(&config, Turns::Queue(Arc::new(queue))),
+        turn,
+        InvocationDeadlines::new(config.function_timeout),
+    ))
+}
+
+/// What a turn runs on: Lex, Twilio (Conversations and Content), and the state table when one
+/// is configured (else state in memory). No queue: the turn role never enqueues.
+fn turn_ports(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Ports, ConfigError> {
+    let bot = LexBot::from_sdk_config(sdk, &LexSettings::default());
+    let twilio = Arc::new(twilio_client(&config.twilio)?);
     let ports = Ports::local(Arc::new(bot), twilio.clone()).with_content(twilio);
-    let mut ports = match &config.aws.state_table {
+    Ok(match &config.aws.state_table {
         Some(table) => {
-            let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+            let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
                 .timeout_config(state_timeouts())
                 .build();
             ports.with_state(Arc::new(DynamoStore::new(
@@ -211,21 +279,14 @@ pub async fn bridge_from_env() -> Result<Bridge, InitError> {
             )))
         }
         None => ports,
-    };
-    ports.queue = config
-        .aws
-        .turn_queue_url
-        .as_ref()
-        .map(|url| -> Arc<dyn TurnQueue> {
-            let conf = aws_sdk_sqs::config::Builder::from(&sdk)
-                .timeout_config(state_timeouts())
-                .build();
-            Arc::new(SqsTurnQueue::new(
-                aws_sdk_sqs::Client::from_conf(conf),
-                url.clone(),
-            ))
-        });
-    Ok(bridge(&config, ports))
+    })
+}
+
+fn sqs_client(sdk: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
+    let conf = aws_sdk_sqs::config::Builder::from(sdk)
+        .timeout_config(state_timeouts())
+        .build();
+    aws_sdk_sqs::Client::from_conf(conf)
 }
 
 /// Bounds for a state or queue call: both are single-digit milliseconds in-region, so a call
@@ -241,6 +302,35 @@ fn state_timeouts() -> aws_smithy_types::timeout::TimeoutConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn with_a_queue_init_builds_no_client_and_the_turn_role_waits_for_its_first_batch() {
+        let settings: HashMap<String, String> = [
+            ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+            ("TWILIO_AUTH_TOKEN", "token"),
+            ("FLEX_WORKSPACE_SID", "WS0123456789abcdef0123456789abcdef"),
+            (
+                "TURN_QUEUE_URL",
+                "https://sqs.us-east-1.amazonaws.com/123456789012/turns.fifo",
+            ),
+            ("STATE_TABLE", "flexlex-state"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let bridge = bridge_from_settings(settings).await.unwrap();
+        assert!(!bridge.turn_role_built());
+    }
+
+    #[tokio::test]
+    async fn given_ports_are_ready_at_once() {
+        let config = crate::testing::config(&[("TWILIO_AUTH_TOKEN", "token")]);
+        let ports = Ports::local(
+            Arc::new(crate::testing::ScriptedBot::default()),
+            Arc::new(crate::testing::RecordingConversations::default()),
+        );
+        assert!(bridge(&config, ports).turn_role_built());
+    }
 
     fn identity(vars: &[(&str, &str)]) -> AwsIdentity {
         AwsIdentity::from_env(|name| {

@@ -94,6 +94,25 @@ pub struct AwsResources {
     pub state_table: Option<String>,
 }
 
+/// Why `raw` cannot be a Twilio base URL (scheme, host and nothing else), if it cannot. The
+/// URL itself is never part of the reason: credentials may have been pasted into it.
+fn base_url_problem(raw: &str) -> Option<&'static str> {
+    let Ok(url) = url::Url::parse(raw) else {
+        return Some("not a URL");
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        Some("credentials belong in the Twilio secret, not in the URL")
+    } else if url.query().is_some() || url.fragment().is_some() {
+        Some("a base URL has no query or fragment")
+    } else if !matches!(url.path(), "" | "/") {
+        Some("a base URL has no path")
+    } else if url.host_str().is_none_or(str::is_empty) {
+        Some("there is no host")
+    } else {
+        None
+    }
+}
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -168,6 +187,15 @@ impl Config {
                 })
                 .transpose()
         };
+        // Checked here, at init, although the Twilio client that uses them is only built by
+        // the first turn: a base URL it would refuse fails init, naming the variable.
+        let base_url = |name: &'static str| -> Result<Option<String>, ConfigError> {
+            let checked = url(name)?;
+            match checked.as_deref().and_then(base_url_problem) {
+                Some(reason) => Err(ConfigError::new(name, reason)),
+                None => Ok(checked),
+            }
+        };
         let hostname_part = |name: &'static str| -> Result<Option<String>, ConfigError> {
             get(name)
                 .map(|v| {
@@ -188,9 +216,9 @@ impl Config {
             account,
             auth_token,
             previous_auth_token,
-            conversations_base_url: url("TWILIO_CONVERSATIONS_BASE_URL")?,
-            flex_base_url: url("TWILIO_FLEX_BASE_URL")?,
-            content_base_url: url("TWILIO_CONTENT_BASE_URL")?,
+            conversations_base_url: base_url("TWILIO_CONVERSATIONS_BASE_URL")?,
+            flex_base_url: base_url("TWILIO_FLEX_BASE_URL")?,
+            content_base_url: base_url("TWILIO_CONTENT_BASE_URL")?,
             region: hostname_part("TWILIO_REGION")?,
             edge: hostname_part("TWILIO_EDGE")?,
         };
@@ -1096,6 +1124,21 @@ mod tests {
                 "TWILIO_CONTENT_BASE_URL",
             ),
             (
+                "TWILIO_CONTENT_BASE_URL",
+                "https://content.twilio.com/v1",
+                "TWILIO_CONTENT_BASE_URL",
+            ),
+            (
+                "TWILIO_FLEX_BASE_URL",
+                "https://flex-api.twilio.com?x=1",
+                "TWILIO_FLEX_BASE_URL",
+            ),
+            (
+                "TWILIO_CONVERSATIONS_BASE_URL",
+                "https://AC123:topsecret@conversations.twilio.com",
+                "TWILIO_CONVERSATIONS_BASE_URL",
+            ),
+            (
                 "TWILIO_API_KEY_SID",
                 "SK0123456789abcdef0123456789abcdef",
                 "TWILIO_API_KEY_SECRET",
@@ -1104,6 +1147,7 @@ mod tests {
         for (var, value, named) in cases {
             let err = Config::from_settings(&with(&[(var, value)])).unwrap_err();
             assert_eq!(err.variable, *named, "{var}={value}");
+            assert!(!err.to_string().contains("topsecret"), "{err}");
         }
         let mut m = base();
         m.remove("TWILIO_AUTH_TOKEN");

@@ -8,6 +8,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::adapters::lazy::BuildError;
 use crate::app::bridge::Bridge;
 use crate::app::telemetry::{self, LogFormat};
 use crate::outcome::Outcome;
@@ -97,7 +98,10 @@ pub async fn invoke(
         .deadlines()
         .deadline(event.context.deadline, &event.context.request_id);
     match Event::classify(event.payload) {
-        Event::Turns(batch) => batch_answer(&bridge.turns(batch, deadline, format).await),
+        Event::Turns(batch) => match bridge.turns(batch, deadline, format).await {
+            Ok(answer) => batch_answer(&answer),
+            Err(error) => Err(role_not_built(&error, &event.context.request_id)),
+        },
         Event::Webhook(payload) => {
             let mut report = bridge.intake(payload, deadline).await;
             if report.trace.request_id.is_empty() {
@@ -117,6 +121,27 @@ pub async fn invoke(
             tracing::warn!(request_id = %event.context.request_id, reason = %why, "event dropped");
             Ok(Value::Null)
         }
+    }
+}
+
+/// The turn role's clients could not be built: the whole batch fails and every record comes
+/// back after its visibility timeout. Nothing ran, so a replay is safe; whether it can succeed
+/// depends on why the build failed.
+fn role_not_built(error: &BuildError, request_id: &str) -> InvocationError {
+    tracing::error!(
+        request_id,
+        error = %error,
+        transient = error.transient,
+        "turn role not built; every record of the batch comes back"
+    );
+    InvocationError {
+        outcome: "failed:setup".to_owned(),
+        detail: error.to_string(),
+        error_type: if error.transient {
+            "Transient.ReplaySafe"
+        } else {
+            "Permanent.ReplaySafe"
+        },
     }
 }
 
@@ -182,6 +207,23 @@ mod tests {
         assert_eq!(error.error_type, "Permanent.ReplaySafe");
         assert_eq!(error.outcome, "failed:batch_answer");
         assert_eq!(error.detail, "the batch answer cannot be written: no");
+    }
+
+    #[test]
+    fn a_turn_role_that_cannot_be_built_fails_the_invocation_by_whether_waiting_helps() {
+        let mut error = BuildError::permanent("the Twilio client", "TWILIO_EDGE: not a hostname");
+        let failed = role_not_built(&error, "req-1");
+        assert_eq!(failed.error_type, "Permanent.ReplaySafe");
+        assert_eq!(failed.outcome, "failed:setup");
+        assert_eq!(
+            failed.detail,
+            "the Twilio client could not be built: TWILIO_EDGE: not a hostname"
+        );
+        error.transient = true;
+        assert_eq!(
+            role_not_built(&error, "req-1").error_type,
+            "Transient.ReplaySafe"
+        );
     }
 
     #[test]

@@ -94,7 +94,8 @@ impl Fleet {
                     Deadline::after(Duration::from_secs(20)),
                     LogFormat::Text,
                 )
-                .await;
+                .await
+                .expect("the turn role's clients are given");
             if matches!(report.outcome, Outcome::Failed(_)) {
                 failed.push(json!({"itemIdentifier": record.message_id}));
             }

@@ -318,7 +318,8 @@ impl OnAws {
                 Deadline::after(Duration::from_secs(10)),
                 flexlex::app::telemetry::LogFormat::Text,
             )
-            .await;
+            .await
+            .expect("the turn role's clients are given");
         self.poller.settle(&batch, &serde_json::json!({})).await;
         report
     }

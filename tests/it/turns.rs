@@ -88,7 +88,8 @@ impl Fleetless {
                 flexlex::domain::deadline::Deadline::after(Duration::from_secs(10)),
                 flexlex::app::telemetry::LogFormat::Text,
             )
-            .await;
+            .await
+            .expect("the turn role's clients are given");
         (batch.len(), report)
     }
 

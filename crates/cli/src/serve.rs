@@ -142,6 +142,7 @@ async fn real_bridge() -> Result<Bridge, CliError> {
         .map_err(|e| match e {
             flexlex::app::compose::InitError::Config(e) => advice(e),
             flexlex::app::compose::InitError::Http(e) => CliError::Runtime(e.to_string()),
+            flexlex::app::compose::InitError::Client(e) => CliError::Runtime(e.to_string()),
         })
 }
 
