@@ -403,7 +403,8 @@ async fn a_thousand_turns_keep_the_state_item_small_and_an_old_duplicate_recogni
             Deadline::after(Duration::from_secs(10)),
             flexlex::app::telemetry::LogFormat::Text,
         )
-        .await;
+        .await
+        .expect("the turn's clients build");
     assert_eq!(report.outcome, Outcome::Ignored(Ignored::Duplicate));
     assert_eq!(report.trace.state_round_trips, 1);
     assert_eq!(lex_calls(&g), lex_before, "Lex is not asked {text:?} again");
