@@ -7,10 +7,8 @@
 //! take-back runs — the conversation's state, the interaction channel's status and who is
 //! in it — never from the event.
 
-use serde::{Deserialize, Serialize};
-
-use crate::domain::conversation::Status;
-use crate::domain::ids::{InteractionChannelSid, InteractionSid};
+use crate::domain::conversation::{AgentEpisode, Status};
+use crate::domain::ids::InteractionSid;
 
 /// What happens when the agent is done (`AFTER_AGENT`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -38,16 +36,6 @@ impl AfterAgent {
             Self::Bot(settings) => Some(settings),
         }
     }
-}
-
-/// The agent's part of a conversation, as the bot handed it over: kept in the memory so the
-/// take-back can check the truth and a later handoff can invite into the same Interaction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AgentEpisode {
-    pub interaction: InteractionSid,
-    pub channel: InteractionChannelSid,
-    /// The bot's conversation-scoped webhook, as it was before the handoff removed it.
-    pub bot_webhook_url: Option<String>,
 }
 
 /// What Twilio says when a take-back runs.
@@ -129,6 +117,7 @@ pub fn may_take_back(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ids::InteractionChannelSid;
 
     fn kd(n: u8) -> InteractionSid {
         InteractionSid::parse(&format!("KD{n:032x}")).unwrap()

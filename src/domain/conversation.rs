@@ -7,7 +7,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::after_agent::AgentEpisode;
 use crate::domain::bot::BotTurn;
 use crate::domain::clock::epoch_ms;
 use crate::domain::dialog_memory::DialogMemory;
@@ -120,6 +119,17 @@ pub struct Memory {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+/// The agent's part of a conversation, as the bot handed it over: kept in the memory so a
+/// take-back (`domain::after_agent`) can check the truth and a later handoff can invite into
+/// the same Interaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentEpisode {
+    pub interaction: InteractionSid,
+    pub channel: InteractionChannelSid,
+    /// The bot's conversation-scoped webhook, as it was before the handoff removed it.
+    pub bot_webhook_url: Option<String>,
 }
 
 /// When a claim is made, and until when the claiming delivery may still be working on the turn

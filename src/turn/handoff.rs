@@ -3,9 +3,9 @@
 //! What the task carries is decided in `domain::handoff`.
 
 use super::context::{Run, StepError, Worker, timed_twilio};
-use crate::domain::after_agent::{AfterAgent, AgentEpisode};
+use crate::domain::after_agent::AfterAgent;
 use crate::domain::bot::BotTurn;
-use crate::domain::conversation::{Memory, Progress};
+use crate::domain::conversation::{AgentEpisode, Memory, Progress};
 use crate::domain::customer::{ConversationInfo, identify_customer};
 use crate::domain::handoff::{handoff_attributes, interaction_request};
 use crate::domain::ids::{BotRef, InteractionChannelSid, InteractionSid, WebhookSid};
