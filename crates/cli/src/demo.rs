@@ -279,7 +279,21 @@ pub async fn run(style: Style) -> Result<(), CliError> {
             outln!("  {}", style.bad(&format!("✗ {problem}")));
         }
     }
-    let played = scenes.len() + 1;
+    outln!();
+    outln!(
+        "{}",
+        style.header(&format!("{}. {}", scenes.len() + 2, AFTER_AGENT_TITLE))
+    );
+    let found = play_after_agent(&mut stack, &url, style).await?;
+    if found.is_empty() {
+        outln!("  {}", style.good("✓ as expected"));
+    } else {
+        deviations += 1;
+        for problem in &found {
+            outln!("  {}", style.bad(&format!("✗ {problem}")));
+        }
+    }
+    let played = scenes.len() + 2;
 
     outln!();
     let summary = format!(
@@ -586,6 +600,151 @@ async fn play_burst(
         problems.push(format!(
             "expected {} bot replies, got {replies}",
             BURST.len()
+        ));
+    }
+    Ok(problems)
+}
+
+const AFTER_AGENT_TITLE: &str =
+    "SMS: an agent helps, leaves, the bot takes the conversation back, then an agent again";
+/// What the bot says when it takes a conversation back.
+const AFTER_AGENT_MESSAGE: &str = "Welcome back! Is there anything else I can help you with?";
+
+/// `AFTER_AGENT=bot`: an order handed to an agent; the agent joins (the bot stays silent), then
+/// leaves; the bot takes the conversation back and asks whether there is anything else; the
+/// customer asks for an agent again and the same Interaction is used.
+async fn play_after_agent(
+    stack: &mut LocalStack,
+    url: &str,
+    style: Style,
+) -> Result<Vec<String>, CliError> {
+    stack
+        .take_back_after_agent(url, AFTER_AGENT_MESSAGE)
+        .await?;
+    outln!(
+        "{}",
+        style.dim("  (AFTER_AGENT=bot: the stack's Interactions webhook is registered on Flex)")
+    );
+    let seeded = stack
+        .twilio
+        .create_bot_conversation(local::customer(Channel::Sms, ""), url);
+    outln!(
+        "{}",
+        style.dim(&format!(
+            "  conversation {} · SMS from {}",
+            seeded.conversation, seeded.customer_author
+        ))
+    );
+    let bot_author = stack.bridge.behaviour().bot_author.clone();
+    let mut problems = Vec::new();
+    let mut outcomes = Vec::new();
+    let say = |stack: &mut LocalStack, text: &'static str| {
+        // The webhook that fires is the one attached now (the bot's again after a take-back).
+        let mut now = seeded.clone();
+        if let Some(attached) = stack.twilio.scoped_webhooks(&seeded.conversation).first() {
+            now.webhook = attached.sid.clone();
+        }
+        (now, text)
+    };
+    for text in ["I would like to order roses", "can I talk to a person?"] {
+        let (now, text) = say(stack, text);
+        out!("{}", style.customer(text));
+        let exchange = stack.say(&now, text, url, None).await?;
+        out!("{}", style.actions(&exchange.actions, &bot_author));
+        out!("{}", style.outcome(&exchange.report));
+        outcomes.push(exchange.report.outcome.to_string());
+    }
+    let interaction = stack
+        .twilio
+        .interactions()
+        .into_iter()
+        .find(|i| {
+            i.channel
+                .pointer("/properties/media_channel_sid")
+                .and_then(Value::as_str)
+                == Some(seeded.conversation.as_str())
+        })
+        .map(|i| i.sid);
+    let Some(interaction) = interaction else {
+        problems.push("no Interaction was created".into());
+        return Ok(problems);
+    };
+    outln!("{}", style.dim("  (an agent accepts the task)"));
+    if stack.twilio.agent_joins(&interaction).is_none() {
+        problems.push("the emulated Flex had no task for an agent".into());
+    }
+    for exchange in stack.flex_events().await? {
+        out!("{}", style.actions(&exchange.actions, &bot_author));
+        out!("{}", style.outcome(&exchange.report));
+        outcomes.push(exchange.report.outcome.to_string());
+    }
+    // While the agent is there, the bot stays silent.
+    let (now, text) = say(stack, "thanks, I'll wait");
+    out!("{}", style.customer(text));
+    let exchange = stack.say(&now, text, url, None).await?;
+    out!("{}", style.outcome(&exchange.report));
+    outcomes.push(exchange.report.outcome.to_string());
+    outln!(
+        "{}",
+        style.dim("  (the agent leaves the conversation: Flex's Leave)")
+    );
+    if stack.twilio.agent_leaves(&interaction).is_none() {
+        problems.push("the emulated Flex had no agent to leave".into());
+    }
+    for exchange in stack.flex_events().await? {
+        out!("{}", style.actions(&exchange.actions, &bot_author));
+        out!("{}", style.outcome(&exchange.report));
+        outcomes.push(exchange.report.outcome.to_string());
+    }
+    for text in ["I would like to order tulips", "agent please"] {
+        let (now, text) = say(stack, text);
+        out!("{}", style.customer(text));
+        let exchange = stack.say(&now, text, url, None).await?;
+        out!("{}", style.actions(&exchange.actions, &bot_author));
+        out!("{}", style.outcome(&exchange.report));
+        outcomes.push(exchange.report.outcome.to_string());
+    }
+    let expected = [
+        "replied",
+        "handed_off",
+        "ignored:handed_off",
+        "taken_back",
+        "ignored:stays_with_agent",
+        "replied",
+        "handed_off",
+    ];
+    if outcomes != expected {
+        problems.push(format!("outcomes: expected {expected:?}, got {outcomes:?}"));
+    }
+    let said_it = stack
+        .twilio
+        .messages(&seeded.conversation)
+        .iter()
+        .any(|(author, body)| *author == bot_author && body == AFTER_AGENT_MESSAGE);
+    if !said_it {
+        problems.push("the bot did not say it was back".into());
+    }
+    let interactions = stack
+        .twilio
+        .interactions()
+        .iter()
+        .filter(|i| {
+            i.channel
+                .pointer("/properties/media_channel_sid")
+                .and_then(Value::as_str)
+                == Some(seeded.conversation.as_str())
+        })
+        .count();
+    let invites = stack
+        .twilio
+        .invites()
+        .iter()
+        .filter(|i| i.interaction == interaction)
+        .count();
+    if (interactions, invites) != (1, 1) {
+        problems.push(format!(
+            "the second handoff should invite into the first Interaction: {interactions} \
+             Interaction(s), {invites} invite(s)"
         ));
     }
     Ok(problems)

@@ -154,6 +154,22 @@ pub struct LocalStack {
     pub bot_query: String,
     signing_token: Secret,
     cursor: usize,
+    /// What the bridge was built from, to build it again with more settings.
+    settings: HashMap<String, String>,
+    bot: Arc<dyn Bot>,
+}
+
+/// The bridge over the local ports with `settings`.
+fn local_bridge(settings: &HashMap<String, String>, bot: Arc<dyn Bot>) -> Result<Bridge, CliError> {
+    let config = Config::from_settings(settings)
+        .map_err(|e| CliError::Config(format!("{e} (check the variable's value)")))?;
+    let client = compose::twilio_client(&config.twilio)
+        .map_err(|e| CliError::Runtime(format!("cannot build the Twilio client: {e}")))?;
+    let client = Arc::new(client);
+    Ok(compose::bridge(
+        &config,
+        compose::Ports::local(bot, client.clone()).with_content(client),
+    ))
 }
 
 /// Generous for a loopback call, short enough that a stuck call does not hang the CLI.
@@ -218,15 +234,7 @@ impl LocalStack {
                 settings.insert(name, value);
             }
         }
-        let config = Config::from_settings(&settings)
-            .map_err(|e| CliError::Config(format!("{e} (check the variable's value)")))?;
-        let client = compose::twilio_client(&config.twilio)
-            .map_err(|e| CliError::Runtime(format!("cannot build the Twilio client: {e}")))?;
-        let client = Arc::new(client);
-        let bridge = compose::bridge(
-            &config,
-            compose::Ports::local(bot, client.clone()).with_content(client),
-        );
+        let bridge = local_bridge(&settings, bot.clone())?;
         Ok(Self {
             lex,
             twilio,
@@ -234,7 +242,61 @@ impl LocalStack {
             bot_query,
             signing_token: options.signing_token,
             cursor: 0,
+            settings,
+            bot,
         })
+    }
+
+    /// `AFTER_AGENT=bot`: registers the stack's Interactions webhook on the emulated Flex
+    /// instance (as `flexlex connect --after-agent` does) and builds the bridge again with its
+    /// ttid. The emulated Flex signs its events with the account's auth token, which the
+    /// bridge then accepts beside the demo's own.
+    pub async fn take_back_after_agent(
+        &mut self,
+        url: &str,
+        message: &str,
+    ) -> Result<(), CliError> {
+        let (key, secret) = self.twilio.add_api_key();
+        let credentials = flexlex::app::config::TwilioCredentials::ApiKey {
+            sid: flexlex::domain::ids::ApiKeySid::parse(key.as_str())
+                .map_err(|e| CliError::Runtime(e.to_string()))?,
+            secret: Secret::new(secret),
+        };
+        let base = reqwest::Url::parse(&self.twilio.base_url())
+            .map_err(|e| CliError::Runtime(e.to_string()))?;
+        let admin = crate::twilio_admin::TwilioAdmin::new(credentials, base)?;
+        let webhook = admin
+            .create_interaction_webhook(
+                self.twilio.flex_instance_sid().as_str(),
+                url,
+                flexlex::intake::interactions::TAKE_BACK_EVENTS,
+            )
+            .await
+            .map_err(|e| {
+                CliError::Runtime(format!("the emulated Flex refused the webhook: {e}"))
+            })?;
+        let mut settings = self.settings.clone();
+        settings.insert("AFTER_AGENT".into(), "bot".into());
+        settings.insert("INTERACTION_WEBHOOK_TTID".into(), webhook.ttid);
+        settings.insert("AFTER_AGENT_MESSAGE".into(), message.into());
+        settings.insert(
+            "TWILIO_PREVIOUS_AUTH_TOKEN".into(),
+            self.twilio.auth_token(),
+        );
+        self.bridge = local_bridge(&settings, self.bot.clone())?;
+        Ok(())
+    }
+
+    /// Flex's events since the last call, delivered to the bridge in order.
+    pub async fn flex_events(&mut self) -> Result<Vec<Exchange>, CliError> {
+        let mut exchanges = Vec::new();
+        for event in self.twilio.take_events() {
+            let envelope = event
+                .envelope()
+                .map_err(|e| CliError::Runtime(e.to_string()))?;
+            exchanges.push(self.deliver(envelope, None).await);
+        }
+        Ok(exchanges)
     }
 
     /// A new conversation with a customer on `channel`, named as the demo and `serve` show it.

@@ -43,7 +43,10 @@ fn demo_plays_every_conversation_as_expected_without_colour_when_piped() {
         "twilio   │ Content API template created (twilio/quick-reply)",
         "           │ [Roses] [Lilies] [Tulips]",
         "  customer │ Lilies\n",
-        "demo: 8 conversations, 8 as expected, 0 deviated",
+        "(the agent leaves the conversation: Flex's Leave)",
+        "bot      │ Welcome back! Is there anything else I can help you with?",
+        "⇒ taken_back",
+        "demo: 9 conversations, 9 as expected, 0 deviated",
     ] {
         assert!(
             stdout.contains(expected),
