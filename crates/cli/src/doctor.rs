@@ -84,6 +84,9 @@ pub async fn run(args: DoctorArgs) -> Result<(), CliError> {
         }
     };
     check_addresses(&mut report, &admin, &args, &url).await;
+    if let Some(instance) = &args.after_agent {
+        check_after_agent(&mut report, &admin, instance.trim(), &url).await;
+    }
     probe(&mut report, &args, &url, stack.auth_token.as_ref()).await;
 
     if report.fixes == 0 {
@@ -91,6 +94,75 @@ pub async fn run(args: DoctorArgs) -> Result<(), CliError> {
         Ok(())
     } else {
         Err(CliError::Findings(report.fixes))
+    }
+}
+
+/// The `interaction`-type Interactions webhook that tells the stack when the agent is done:
+/// there, posting both events to this stack.
+async fn check_after_agent(
+    report: &mut Report,
+    admin: &TwilioAdmin,
+    instance: &str,
+    url: &WebhookUrl,
+) {
+    let subject = "after agent";
+    let connect = format!(
+        "flexlex connect --url {} --after-agent {instance}",
+        url.base
+    );
+    let listed = match admin.interaction_webhooks(instance).await {
+        Ok(listed) => listed,
+        Err(e) => {
+            report.fix(
+                subject,
+                &format!("the Interactions webhooks of {instance} cannot be read: {e}"),
+                "check the Flex instance SID (Flex Console > Settings > General) and the credentials",
+            );
+            return;
+        }
+    };
+    let events = flexlex::intake::interactions::TAKE_BACK_EVENTS;
+    let ours: Vec<_> = listed
+        .iter()
+        .filter(|w| w.kind == "interaction" && w.webhook_url == url.base)
+        .collect();
+    match ours.iter().find(|w| {
+        events
+            .iter()
+            .all(|e| w.webhook_events.iter().any(|have| have == e))
+    }) {
+        Some(webhook) if webhook.webhook_method.eq_ignore_ascii_case("post") => report.ok(
+            subject,
+            &format!(
+                "Interactions webhook {} posts {} here; deploy with AFTER_AGENT=bot \
+                 INTERACTION_WEBHOOK_TTID={}",
+                webhook.ttid,
+                events.join(", "),
+                webhook.ttid
+            ),
+        ),
+        Some(webhook) => report.fix(
+            subject,
+            &format!(
+                "Interactions webhook {} uses {}",
+                webhook.ttid, webhook.webhook_method
+            ),
+            &format!("it must POST; {connect} registers one that does"),
+        ),
+        None if ours.is_empty() => report.fix(
+            subject,
+            &format!("no Interactions webhook of {instance} reaches {}", url.base),
+            &format!("{connect} registers it and prints the ttid"),
+        ),
+        None => report.fix(
+            subject,
+            &format!(
+                "the Interactions webhook reaching {} lacks {}",
+                url.base,
+                events.join(" or ")
+            ),
+            &format!("{connect} registers one with both"),
+        ),
     }
 }
 

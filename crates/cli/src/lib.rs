@@ -290,6 +290,10 @@ pub struct DoctorArgs {
     /// Do not send the probe request.
     #[arg(long)]
     pub no_probe: bool,
+
+    /// Check the Interactions webhook `AFTER_AGENT=bot` needs on this Flex instance (GO...).
+    #[arg(long, value_name = "GO...")]
+    pub after_agent: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

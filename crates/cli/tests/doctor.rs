@@ -615,3 +615,55 @@ async fn the_stack_its_secret_and_its_failure_queue_are_checked() {
         ran.stdout
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_after_agent_webhook_is_checked_and_its_absence_is_a_finding() {
+    let twilio = Twilio::start().await;
+    let instance = twilio.emulator.flex_instance_sid().to_string();
+    let url = "https://abc123defg.execute-api.us-east-1.amazonaws.com/prod/webhook?BotId=ABCDEFGHIJ&BotAliasId=TSTALIASID";
+    let base = "https://abc123defg.execute-api.us-east-1.amazonaws.com/prod/webhook";
+    let check = || {
+        let mut command = doctor(&["--url", url, "--no-probe", "--after-agent", &instance]);
+        twilio.with_api_key(&mut command);
+        command
+    };
+    // Nothing registered: a finding with the command that fixes it.
+    let missing = run(check()).await;
+    assert_eq!(missing.code, Some(1), "{}", missing.all());
+    let after: Vec<&str> = fixes(&missing.stdout)
+        .into_iter()
+        .filter(|l| l.contains("after agent"))
+        .collect();
+    assert_eq!(
+        after,
+        [
+            format!("FIX   after agent: no Interactions webhook of {instance} reaches {base}")
+                .as_str()
+        ]
+    );
+    assert!(
+        missing.stdout.contains(&format!(
+            "flexlex connect --url {base} --after-agent {instance}"
+        )),
+        "{}",
+        missing.stdout
+    );
+    // Registered by connect: ok, with the ttid to deploy with.
+    let mut connect = flexlex(&["connect", "--url", url, "--after-agent", &instance]);
+    twilio.with_api_key(&mut connect);
+    assert_eq!(run(connect).await.code, Some(0));
+    let ttid = twilio.emulator.interaction_webhooks()[0].ttid.clone();
+    let fine = run(check()).await;
+    assert!(
+        fine.stdout.contains(&format!(
+            "ok    after agent: Interactions webhook {ttid} posts onParticipantLeft, onChannelStatusUpdated here"
+        )),
+        "{}",
+        fine.stdout
+    );
+    assert!(
+        !fine.stdout.contains("FIX   after agent"),
+        "{}",
+        fine.stdout
+    );
+}
