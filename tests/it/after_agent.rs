@@ -304,10 +304,122 @@ async fn a_forged_event_changes_nothing(h: &Harness) {
     assert_eq!(h.stack.lex.calls().len(), lex);
 }
 
+/// A POST to the emulated Flex API, as an operator's script or Flex would make it.
+async fn flex_post(h: &Harness, path: &str, form: &[(&str, &str)]) -> u16 {
+    let twilio = &h.stack.twilio;
+    let (key, secret) = twilio.add_api_key();
+    let http = flexlex::adapters::http::client(Default::default()).expect("http client");
+    http.post(format!("{}{path}", twilio.base_url()))
+        .basic_auth(key.as_str(), Some(&secret))
+        .form(form)
+        .send()
+        .await
+        .expect("the emulator answers")
+        .status()
+        .as_u16()
+}
+
+/// The park pattern: the agent removed by API, the conversation left active. The bot answers
+/// while parked and un-parks to an agent by an invite when the customer needs one.
+async fn a_parked_interaction_is_the_bots_until_the_customer_needs_an_agent(h: &Harness) {
+    let seed = h.stack.twilio.create_bot_conversation(
+        CustomerKind::Whatsapp {
+            address: "+447700900555".into(),
+        },
+        &url(),
+    );
+    say(h, &seed, "agent").await;
+    let kd = interaction_of(h, &seed);
+    let agent = h.stack.twilio.agent_joins(&kd).expect("a task to accept");
+    events(h).await;
+    let channel = h
+        .stack
+        .twilio
+        .interactions()
+        .into_iter()
+        .find(|i| i.sid == kd)
+        .unwrap()
+        .channel_sid;
+    let parked = flex_post(
+        h,
+        &format!("/v1/Interactions/{kd}/Channels/{channel}/Participants/{agent}"),
+        &[("Status", "closed")],
+    )
+    .await;
+    assert_eq!(parked, 200);
+    let outcomes = events(h).await;
+    if let Some(first) = outcomes.first().cloned().flatten() {
+        assert_eq!(first, Outcome::TakenBack);
+    }
+    say(h, &seed, "I would like to order lilies").await;
+    assert_eq!(
+        lex_texts(h, &seed),
+        ["agent", "I would like to order lilies"]
+    );
+    say(h, &seed, "agent please").await;
+    assert_eq!(
+        h.stack
+            .twilio
+            .invites()
+            .iter()
+            .filter(|i| i.interaction == kd)
+            .count(),
+        1
+    );
+}
+
+/// Closed while the agent had it: nothing, and the conversation stays closed for the bot.
+async fn a_closed_conversation_is_not_taken_back(h: &Harness) {
+    let seed = h.stack.twilio.create_bot_conversation(
+        CustomerKind::Sms {
+            address: "+15550004444".into(),
+        },
+        &url(),
+    );
+    say(h, &seed, "agent").await;
+    let kd = interaction_of(h, &seed);
+    h.stack.twilio.agent_joins(&kd).expect("a task to accept");
+    events(h).await;
+    let channel = h
+        .stack
+        .twilio
+        .interactions()
+        .into_iter()
+        .find(|i| i.sid == kd)
+        .unwrap()
+        .channel_sid;
+    let closed = flex_post(
+        h,
+        &format!("/v1/Interactions/{kd}/Channels/{channel}"),
+        &[("Status", "closed"), ("Routing", r#"{"status":"closed"}"#)],
+    )
+    .await;
+    assert_eq!(closed, 200);
+    let before = h.stack.twilio.requests().len();
+    for outcome in events(h).await.into_iter().flatten() {
+        assert!(
+            matches!(
+                outcome,
+                Outcome::Ignored(Ignored::StaysWithAgent(Stay::Closed | Stay::AgentPresent))
+            ),
+            "{outcome:?}"
+        );
+    }
+    assert!(
+        h.stack
+            .twilio
+            .scoped_webhooks(&seed.conversation)
+            .is_empty()
+    );
+    assert_eq!(writes_since(h, before), Vec::<String>::new());
+}
+
 async fn scenarios(h: &Harness) {
     the_agent_leaves_and_the_bot_takes_back_then_invites_again(h).await;
     a_paused_channel_keeps_the_agent(h).await;
     a_forged_event_changes_nothing(h).await;
+    a_parked_interaction_is_the_bots_until_the_customer_needs_an_agent(h).await;
+    a_closed_conversation_is_not_taken_back(h).await;
 }
 
 #[tokio::test]
