@@ -75,25 +75,54 @@ impl Instance {
     }
 }
 
-/// What the clock does to a killed delivery's lease on `body`'s turn: it runs out. Written
-/// into the state item (`l_<key>`, and `held_until` while that turn holds the conversation) as
-/// the time it ran out; nothing is touched once another delivery took the turn over.
+/// What the clock does to a killed delivery's leases on `body`'s job: they run out. Written
+/// into the state item as the time they ran out: the job's own (`l_<key>`), those of the turns
+/// a catch-up ran under its hold (the same lease), and `held_until` while that job holds the
+/// conversation; nothing is touched once another delivery took the conversation over.
 async fn run_out_lease(dynamodb: &aws_sdk_dynamodb::Client, table: &str, body: &str) {
     let job = Job::from_body(body).expect("a job");
-    let now_ms = std::time::SystemTime::now()
+    let now_ms: u128 = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .as_millis()
-        .to_string();
-    let result = dynamodb
+        .as_millis();
+    let key = AttributeValue::S(job.conversation().to_string());
+    let item = dynamodb
+        .get_item()
+        .table_name(table)
+        .key("pk", key.clone())
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("the state item")
+        .item
+        .unwrap_or_default();
+    let holds = item.get("holder") == Some(&AttributeValue::S(job.key().to_string()));
+    if !holds {
+        return;
+    }
+    let held_until = item.get("held_until").and_then(|v| v.as_n().ok()).cloned();
+    // The leases the killed delivery holds: the same deadline as the conversation's hold.
+    let leases: Vec<String> = item
+        .iter()
+        .filter(|(name, value)| {
+            name.starts_with("l_") && value.as_n().ok() == held_until.as_ref()
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    let mut update = dynamodb
         .update_item()
         .table_name(table)
-        .key("pk", AttributeValue::S(job.conversation().to_string()))
-        .update_expression("SET #l = :now, held_until = :now")
-        .condition_expression("holder = :m AND #l > :now")
-        .expression_attribute_names("#l", format!("l_{}", job.key()))
+        .key("pk", key)
+        .condition_expression("holder = :m AND held_until > :now")
         .expression_attribute_values(":m", AttributeValue::S(job.key().to_string()))
-        .expression_attribute_values(":now", AttributeValue::N(now_ms))
+        .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()));
+    let mut sets = vec!["held_until = :now".to_owned()];
+    for (i, lease) in leases.iter().enumerate() {
+        update = update.expression_attribute_names(format!("#l{i}"), lease);
+        sets.push(format!("#l{i} = :now"));
+    }
+    let result = update
+        .update_expression(format!("SET {}", sets.join(", ")))
         .send()
         .await;
     if let Err(error) = result {
