@@ -80,6 +80,10 @@ pub fn bridge(config: &Config, ports: Ports) -> Bridge {
     let verifier = Verifier::new(
         config.twilio.auth_token.clone(),
         config.twilio.previous_auth_token.clone(),
+    )
+    .with_shared_keys(
+        config.twilio.shared_key.clone(),
+        config.twilio.previous_shared_key.clone(),
     );
     let pipeline = Arc::new(Pipeline::new(Worker::new(
         config.behaviour.clone(),

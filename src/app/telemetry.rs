@@ -48,7 +48,10 @@ fn metrics(report: &Report) -> [(&'static str, &'static str, f64); 7] {
         (
             "SignatureRejected",
             "Count",
-            count(matches!(o, Outcome::Rejected(Rejected::Signature { .. }))),
+            count(matches!(
+                o,
+                Outcome::Rejected(Rejected::Signature { .. } | Rejected::SignatureScheme { .. })
+            )),
         ),
         (
             "EventFailed",
@@ -69,6 +72,17 @@ fn metrics(report: &Report) -> [(&'static str, &'static str, f64); 7] {
             millis(report.trace.twilio),
         ),
     ]
+}
+
+/// Why a signature was refused, as a short bounded code (`missing`, `mismatch`,
+/// `unsupported_algorithm`, `body_hash_mismatch`, ...).
+fn signature_check(outcome: &Outcome) -> Option<&'static str> {
+    match outcome {
+        Outcome::Rejected(Rejected::Signature { missing: true, .. }) => Some("missing"),
+        Outcome::Rejected(Rejected::Signature { missing: false, .. }) => Some("mismatch"),
+        Outcome::Rejected(Rejected::SignatureScheme { code, .. }) => Some(code),
+        _ => None,
+    }
 }
 
 /// The JSON log line for one event (pure, for tests).
@@ -98,6 +112,15 @@ pub fn event_line(report: &Report, timestamp_ms: u64) -> Value {
         && !tried.is_empty()
     {
         line.insert("urlsTried".into(), json!(tried));
+    }
+    if let Some(check) = signature_check(&report.outcome) {
+        line.insert("signatureCheck".into(), json!(check));
+    }
+    if let Some(scheme) = &t.signature {
+        line.insert("signatureScheme".into(), json!(scheme));
+    }
+    if t.json_body {
+        line.insert("jsonBody".into(), json!(true));
     }
     if let Outcome::Failed(failure) = &report.outcome {
         // Both halves of the Lambda error type, as fields a query can filter on.

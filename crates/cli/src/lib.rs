@@ -29,6 +29,7 @@ mod doctor;
 mod emulators;
 mod local;
 mod serve;
+mod signing;
 mod transcript;
 mod twilio_admin;
 mod webhook_url;
@@ -284,6 +285,12 @@ pub struct DoctorArgs {
     /// Do not send the probe request.
     #[arg(long)]
     pub no_probe: bool,
+
+    /// What signs the probe: the auth token (HMAC-SHA1), or the shared key (HMAC-SHA256 with
+    /// X-Twilio-Webhooks-Signature-Settings), from TWILIO_SHARED_KEY_SECRET/_ID or the stack's
+    /// secret.
+    #[arg(long, value_enum, default_value = "auth-token")]
+    pub sign_with: signing::SignWith,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -218,6 +218,17 @@ impl LocalStack {
                 settings.insert(name, value);
             }
         }
+        // Shared keys, so a local endpoint checks requests a Webhooks configuration signs.
+        for name in [
+            "TWILIO_SHARED_KEY_SECRET",
+            "TWILIO_SHARED_KEY_ID",
+            "TWILIO_PREVIOUS_SHARED_KEY_SECRET",
+            "TWILIO_PREVIOUS_SHARED_KEY_ID",
+        ] {
+            if let Ok(value) = std::env::var(name) {
+                settings.insert(name.to_owned(), value);
+            }
+        }
         let config = Config::from_settings(&settings)
             .map_err(|e| CliError::Config(format!("{e} (check the variable's value)")))?;
         let client = compose::twilio_client(&config.twilio)
