@@ -263,6 +263,11 @@ pub struct Trace {
     /// whether its body was JSON.
     pub signature: Option<String>,
     pub json_body: bool,
+    /// The conversation's first bot turn (the bot took it), a fallback turn, a turn below the
+    /// confidence threshold: counted on the dashboard.
+    pub first_turn: bool,
+    pub fallback: bool,
+    pub low_confidence: bool,
 }
 
 /// One event's record: the outcome plus the trace.

@@ -6,11 +6,12 @@ use std::io::Write;
 
 use serde_json::{Map, Value, json};
 
+use crate::app::metrics as m;
 use crate::outcome::{Cause, Outcome, Rejected, Report};
 use crate::ports::store::StoreError;
 
 /// CloudWatch namespace of the metrics (the stack's alarms read it).
-pub const NAMESPACE: &str = "flexlex";
+pub const NAMESPACE: &str = m::NAMESPACE;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -40,13 +41,16 @@ fn millis(d: std::time::Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
-/// The metric values one event contributes.
-fn metrics(report: &Report) -> [(&'static str, &'static str, f64); 7] {
+/// The metric values one event contributes under [`m::SERVICE`]. Counters are published by
+/// every event (0 or 1); a latency only by events that spent time there, so its percentiles
+/// describe calls, not events that made none.
+fn metrics(report: &Report) -> Vec<(&'static str, &'static str, f64)> {
     let o = &report.outcome;
+    let t = &report.trace;
     let count = |hit: bool| if hit { 1.0 } else { 0.0 };
-    [
+    let mut out = vec![
         (
-            "SignatureRejected",
+            m::SIGNATURE_REJECTED,
             "Count",
             count(matches!(
                 o,
@@ -54,24 +58,42 @@ fn metrics(report: &Report) -> [(&'static str, &'static str, f64); 7] {
             )),
         ),
         (
-            "EventFailed",
+            m::EVENT_FAILED,
             "Count",
             count(matches!(o, Outcome::Failed(_))),
         ),
         (
-            "Handoff",
+            m::HANDOFF,
             "Count",
             count(matches!(o, Outcome::HandedOff(_))),
         ),
-        ("Closed", "Count", count(matches!(o, Outcome::Closed(_)))),
-        ("Replied", "Count", count(matches!(o, Outcome::Replied))),
-        ("LexLatencyMs", "Milliseconds", millis(report.trace.lex)),
-        (
-            "TwilioLatencyMs",
-            "Milliseconds",
-            millis(report.trace.twilio),
-        ),
-    ]
+        (m::CLOSED, "Count", count(matches!(o, Outcome::Closed(_)))),
+        (m::REPLIED, "Count", count(matches!(o, Outcome::Replied))),
+        (m::CONVERSATION_STARTED, "Count", count(t.first_turn)),
+        (m::FALLBACK_TURN, "Count", count(t.fallback)),
+        (m::LOW_CONFIDENCE_TURN, "Count", count(t.low_confidence)),
+    ];
+    if !t.lex.is_zero() {
+        out.push((m::LEX_LATENCY, "Milliseconds", millis(t.lex)));
+    }
+    if !t.twilio.is_zero() {
+        out.push((m::TWILIO_LATENCY, "Milliseconds", millis(t.twilio)));
+    }
+    out
+}
+
+/// The one metric an event publishes under a bounded dimension besides [`m::SERVICE`]: a
+/// handoff by its reason, a failure by its stage.
+fn dimensioned(report: &Report) -> Option<(&'static str, &'static str, &'static str)> {
+    match &report.outcome {
+        Outcome::HandedOff(reason) => Some((
+            m::HANDOFF_BY_REASON,
+            m::HANDOFF_REASON,
+            m::handoff_reason(reason),
+        )),
+        Outcome::Failed(failure) => Some((m::FAILED_BY_STAGE, m::STAGE, m::stage(failure.stage))),
+        _ => None,
+    }
 }
 
 /// Why a signature was refused, as a short bounded code (`missing`, `mismatch`,
@@ -187,6 +209,21 @@ pub fn event_line(report: &Report, timestamp_ms: u64) -> Value {
         };
         line.insert("timers".into(), json!(done));
     }
+    if !t.lex.is_zero() {
+        line.insert("lexMs".into(), json!(millis(t.lex)));
+    }
+    if !t.twilio.is_zero() {
+        line.insert("twilioMs".into(), json!(millis(t.twilio)));
+    }
+    for (key, on) in [
+        ("firstTurn", t.first_turn),
+        ("fallback", t.fallback),
+        ("lowConfidence", t.low_confidence),
+    ] {
+        if on {
+            line.insert(key.into(), json!(true));
+        }
+    }
     line.insert("totalMs".into(), json!(millis(report.total)));
 
     let metrics = metrics(report);
@@ -197,16 +234,26 @@ pub fn event_line(report: &Report, timestamp_ms: u64) -> Value {
     for (name, _, value) in metrics {
         line.insert(name.into(), json!(value));
     }
-    line.insert("Service".into(), json!(NAMESPACE));
+    line.insert(m::SERVICE.into(), json!(NAMESPACE));
+    let mut directives = vec![json!({
+        "Namespace": NAMESPACE,
+        "Dimensions": [[m::SERVICE]],
+        "Metrics": definitions,
+    })];
+    if let Some((metric, dimension, label)) = dimensioned(report) {
+        line.insert(dimension.into(), json!(label));
+        line.insert(metric.into(), json!(1.0));
+        directives.push(json!({
+            "Namespace": NAMESPACE,
+            "Dimensions": [[m::SERVICE, dimension]],
+            "Metrics": [{"Name": metric, "Unit": "Count"}],
+        }));
+    }
     line.insert(
         "_aws".into(),
         json!({
             "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [["Service"]],
-                "Metrics": definitions,
-            }],
+            "CloudWatchMetrics": directives,
         }),
     );
     Value::Object(line)

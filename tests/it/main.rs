@@ -1,6 +1,7 @@
 //! The integration suite: one binary, shared helpers.
 
 mod bot_policy;
+mod dashboard;
 mod e2e;
 mod fleet;
 mod helpers;

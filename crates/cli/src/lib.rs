@@ -30,6 +30,7 @@ mod emulators;
 mod local;
 mod serve;
 mod signing;
+mod stats;
 mod transcript;
 mod twilio_admin;
 mod webhook_url;
@@ -94,6 +95,9 @@ pub enum Command {
     /// and with --stack the stack's outputs, secret and failure queue.
     #[command(after_help = EXIT_CODES)]
     Doctor(DoctorArgs),
+    /// The dashboard's figures from CloudWatch: containment, handoffs by reason, latencies,
+    /// waiting turns, dead letters, signature rejections, failures by stage.
+    Stats(stats::StatsArgs),
     /// Start the Lex and Twilio emulators on their own, holding the conversations of events/,
     /// and print the environment for running the Lambda binary under `cargo lambda watch`.
     #[command(after_help = EXIT_CODES)]
@@ -379,6 +383,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Connect(args) => connect::run(args).await,
             Command::Doctor(args) => doctor::run(args).await,
             Command::Emulators(args) => emulators::run(args).await,
+            Command::Stats(args) => stats::run(args).await,
         }
     });
     // Emulator and client tasks still parked on the runtime need not finish.
