@@ -400,4 +400,77 @@ mod tests {
         let other = report(Outcome::Replied);
         assert!(event_line(&other, 1).get("busy").is_none());
     }
+
+    #[test]
+    fn bounded_dimensions_and_dashboard_counters() {
+        use crate::app::metrics as m;
+        use crate::domain::escalation::Escalation;
+        let handoff = report(Outcome::HandedOff(Reason::Escalation(
+            Escalation::Fallbacks { count: 2 },
+        )));
+        let line = event_line(&handoff, 1);
+        assert_eq!(line["HandoffReason"], "escalation_fallbacks");
+        assert_eq!(line[m::HANDOFF_BY_REASON], 1.0);
+        let directives = line["_aws"]["CloudWatchMetrics"].as_array().unwrap();
+        assert_eq!(directives.len(), 2);
+        assert_eq!(
+            directives[1]["Dimensions"],
+            json!([["Service", "HandoffReason"]])
+        );
+        assert_eq!(directives[1]["Metrics"][0]["Name"], m::HANDOFF_BY_REASON);
+        // Never the intent name or the conversation as a dimension value.
+        let intent = event_line(
+            &report(Outcome::HandedOff(Reason::Intent("Agent".into()))),
+            1,
+        );
+        assert_eq!(intent["HandoffReason"], "intent");
+
+        let failed = report(Outcome::Failed(Failure {
+            stage: Stage::Interaction,
+            cause: Cause::State(StoreError::Busy {
+                until_ms: 1,
+                turn: BusyTurn::ThisMessage,
+            }),
+            replay: Replay::Safe,
+        }));
+        let line = event_line(&failed, 1);
+        assert_eq!(line["Stage"], "interaction");
+        assert_eq!(line[m::FAILED_BY_STAGE], 1.0);
+
+        let mut quiet = report(Outcome::Enqueued);
+        quiet.trace.lex = Duration::ZERO;
+        quiet.trace.twilio = Duration::ZERO;
+        let line = event_line(&quiet, 1);
+        assert!(line.get(m::LEX_LATENCY).is_none() && line.get(m::TWILIO_LATENCY).is_none());
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"].as_array().unwrap().len(),
+            1
+        );
+        assert_eq!(line[m::CONVERSATION_STARTED], 0.0);
+
+        let mut first = report(Outcome::Replied);
+        first.trace.first_turn = true;
+        first.trace.fallback = true;
+        let line = event_line(&first, 1);
+        assert_eq!(
+            (
+                line[m::CONVERSATION_STARTED].as_f64(),
+                line[m::FALLBACK_TURN].as_f64()
+            ),
+            (Some(1.0), Some(1.0))
+        );
+        assert_eq!(line["lexMs"], 12.345);
+        let names: Vec<&str> = line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["Name"].as_str().unwrap())
+            .collect();
+        for name in &names {
+            assert!(
+                m::SERVICE_METRICS.contains(name),
+                "{name} is listed in metrics.rs"
+            );
+        }
+    }
 }
