@@ -10,34 +10,49 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
-# Which file feeds the block scalar under each mapping-template key.
-SOURCES = {
-    "application/x-www-form-urlencoded": "vtl/request.vtl",
-    "application/x-www-form-urlencoded; charset=utf-8": "vtl/request.vtl",
-    "application/x-www-form-urlencoded; charset=UTF-8": "vtl/request.vtl",
+# Which file feeds the block scalar under each mapping-template key, by section: the request
+# templates (one per content type API Gateway selects on) and the response templates.
+REQUEST_TYPES = [
+    "application/x-www-form-urlencoded",
+    "application/x-www-form-urlencoded; charset=utf-8",
+    "application/x-www-form-urlencoded; charset=UTF-8",
     # What a Studio flow's Make HTTP Request widget declares (docs/studio.md).
-    "application/x-www-form-urlencoded;charset=utf-8": "vtl/request.vtl",
-    "application/json": "vtl/response.vtl",
+    "application/x-www-form-urlencoded;charset=utf-8",
+    # JSON bodies (Studio's Application/JSON, other Twilio products): signed with bodySHA256.
+    "application/json",
+    "application/json; charset=utf-8",
+    "application/json; charset=UTF-8",
+    "application/json;charset=utf-8",
+]
+SOURCES = {
+    "requestTemplates": {t: "vtl/request.vtl" for t in REQUEST_TYPES},
+    "responseTemplates": {"application/json": "vtl/response.vtl"},
 }
-KEY = re.compile(r"^(?P<indent> *)(?P<key>[^:#][^:]*(?:; charset=[^:]*)?): \|\n$")
+KEY = re.compile(r"^(?P<indent> *)(?P<key>[^:#][^:]*(?:; ?charset=[^:]*)?): \|\n$")
+SECTION = re.compile(r"^ *(?P<section>requestTemplates|responseTemplates):\s*$")
 
 
 def sync(text: str) -> str:
     lines = text.splitlines(keepends=True)
     out = []
     i = 0
+    section = None
     while i < len(lines):
         line = lines[i]
         out.append(line)
         i += 1
+        s = SECTION.match(line)
+        if s:
+            section = SOURCES[s.group("section")]
+            continue
         m = KEY.match(line)
-        if not m or m.group("key").strip() not in SOURCES:
+        if not m or section is None or m.group("key").strip() not in section:
             continue
         body_indent = " " * (len(m.group("indent")) + 2)
         # Skip the old block: every following line that is blank or indented deeper than the key.
         while i < len(lines) and (lines[i].strip() == "" or lines[i].startswith(body_indent)):
             i += 1
-        source = (ROOT / SOURCES[m.group("key").strip()]).read_text(encoding="utf-8")
+        source = (ROOT / section[m.group("key").strip()]).read_text(encoding="utf-8")
         for src_line in source.rstrip("\n").split("\n"):
             out.append(body_indent + src_line + "\n" if src_line else "\n")
         if i < len(lines) and out[-1].strip() != "" and lines[i - 1].strip() == "":

@@ -58,6 +58,10 @@ pub enum Rejected {
     Form(String),
     /// `tried`: every URL variant the signature was checked against (never a token).
     Signature { missing: bool, tried: Vec<String> },
+    /// The request cannot be checked as it asks (an algorithm or shared key this deployment
+    /// does not hold, a JSON body without or against its `bodySHA256`): refused, never checked
+    /// a weaker way. `code` is short and bounded; `reason` says what to do (never a secret).
+    SignatureScheme { code: &'static str, reason: String },
     /// Signed, but not a Conversations webhook we can read.
     Webhook(String),
     /// Signed for a different account than the configured one.
@@ -180,7 +184,7 @@ impl fmt::Display for Outcome {
                 let why = match why {
                     Rejected::Envelope(_) => "envelope",
                     Rejected::Form(_) => "form",
-                    Rejected::Signature { .. } => "signature",
+                    Rejected::Signature { .. } | Rejected::SignatureScheme { .. } => "signature",
                     Rejected::Webhook(_) => "webhook",
                     Rejected::Account => "account",
                 };
@@ -211,6 +215,7 @@ impl Outcome {
                 "signature matches none of {} URL variant(s)",
                 tried.len()
             )),
+            Self::Rejected(Rejected::SignatureScheme { reason, .. }) => Some(reason.clone()),
             Self::Rejected(Rejected::Account) => {
                 Some("AccountSid differs from TWILIO_ACCOUNT_SID".into())
             }
@@ -264,6 +269,15 @@ pub struct Trace {
     /// found already in place).
     pub studio_webhooks_removed: u32,
     pub bot_webhook_created: bool,
+    /// How intake found the request signed (`auth_token`, `shared_key:HMAC_SHA256`) and
+    /// whether its body was JSON.
+    pub signature: Option<String>,
+    pub json_body: bool,
+    /// The conversation's first bot turn (the bot took it), a fallback turn, a turn below the
+    /// confidence threshold: counted on the dashboard.
+    pub first_turn: bool,
+    pub fallback: bool,
+    pub low_confidence: bool,
 }
 
 /// One event's record: the outcome plus the trace.

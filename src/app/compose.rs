@@ -112,6 +112,10 @@ fn intake(config: &Config, turns: Turns) -> Intake {
     let verifier = Verifier::new(
         config.twilio.auth_token.clone(),
         config.twilio.previous_auth_token.clone(),
+    )
+    .with_shared_keys(
+        config.twilio.shared_key.clone(),
+        config.twilio.previous_shared_key.clone(),
     );
     Intake::new(
         config.behaviour.clone(),

@@ -15,6 +15,7 @@ use crate::domain::escalation_rules::{EscalationRules, Threshold};
 use crate::domain::ids::{AccountSid, ApiKeySid, LocaleId, WorkflowSid, WorkspaceSid};
 use crate::domain::secret::Secret;
 use crate::domain::timers::{AfterHandoff, AgentTimers, IsoDuration, Timer, TimerSettings};
+use crate::intake::signature::SharedKey;
 
 /// A setting that could not be used, named by its variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,12 +44,16 @@ pub struct ConfigWarning {
 }
 
 /// Keys a Secrets Manager secret (`TWILIO_SECRET_ID`) may hold; they override the environment.
-pub const SECRET_KEYS: [&str; 5] = [
+pub const SECRET_KEYS: [&str; 9] = [
     "TWILIO_ACCOUNT_SID",
     "TWILIO_AUTH_TOKEN",
     "TWILIO_PREVIOUS_AUTH_TOKEN",
     "TWILIO_API_KEY_SID",
     "TWILIO_API_KEY_SECRET",
+    "TWILIO_SHARED_KEY_SECRET",
+    "TWILIO_SHARED_KEY_ID",
+    "TWILIO_PREVIOUS_SHARED_KEY_SECRET",
+    "TWILIO_PREVIOUS_SHARED_KEY_ID",
 ];
 
 /// Twilio REST credentials. An API key is what Twilio recommends for servers.
@@ -64,6 +69,10 @@ pub struct TwilioSettings {
     pub account: Option<AccountSid>,
     pub auth_token: Secret,
     pub previous_auth_token: Option<Secret>,
+    /// Webhooks configuration shared keys (`TWILIO_SHARED_KEY_SECRET`/`_ID` and the
+    /// `TWILIO_PREVIOUS_…` pair): signatures of requests that carry the settings header.
+    pub shared_key: Option<SharedKey>,
+    pub previous_shared_key: Option<SharedKey>,
     pub conversations_base_url: Option<String>,
     pub flex_base_url: Option<String>,
     /// `TWILIO_CONTENT_BASE_URL`: the Content API host (rich cards).
@@ -142,6 +151,28 @@ impl Config {
             )
         })?;
         let previous_auth_token = get("TWILIO_PREVIOUS_AUTH_TOKEN").map(Secret::new);
+        let shared_key = |secret: &'static str, id: &'static str| match (get(secret), get(id)) {
+            (Some(value), id) => Ok(Some(SharedKey {
+                id: id.map(str::to_owned),
+                secret: Secret::new(value),
+            })),
+            (None, Some(_)) => Err(ConfigError::new(
+                secret,
+                format!("missing while {id} is set"),
+            )),
+            (None, None) => Ok(None),
+        };
+        let current_shared_key = shared_key("TWILIO_SHARED_KEY_SECRET", "TWILIO_SHARED_KEY_ID")?;
+        let previous_shared_key = shared_key(
+            "TWILIO_PREVIOUS_SHARED_KEY_SECRET",
+            "TWILIO_PREVIOUS_SHARED_KEY_ID",
+        )?;
+        if previous_shared_key.is_some() && current_shared_key.is_none() {
+            return Err(ConfigError::new(
+                "TWILIO_SHARED_KEY_SECRET",
+                "missing while TWILIO_PREVIOUS_SHARED_KEY_SECRET is set (the previous key is for rotation)",
+            ));
+        }
         let api_key = match (get("TWILIO_API_KEY_SID"), get("TWILIO_API_KEY_SECRET")) {
             (Some(sid), Some(secret)) => Some((
                 ApiKeySid::parse(sid)
@@ -216,6 +247,8 @@ impl Config {
             account,
             auth_token,
             previous_auth_token,
+            shared_key: current_shared_key,
+            previous_shared_key,
             conversations_base_url: base_url("TWILIO_CONVERSATIONS_BASE_URL")?,
             flex_base_url: base_url("TWILIO_FLEX_BASE_URL")?,
             content_base_url: base_url("TWILIO_CONTENT_BASE_URL")?,
@@ -1160,6 +1193,51 @@ mod tests {
         assert_eq!(
             Config::from_settings(&m).unwrap_err().variable,
             "FLEX_WORKSPACE_SID"
+        );
+    }
+
+    #[test]
+    fn shared_keys_are_read_in_pairs_and_the_previous_needs_a_current() {
+        let c = Config::from_settings(&base()).unwrap();
+        assert_eq!(
+            (c.twilio.shared_key, c.twilio.previous_shared_key),
+            (None, None)
+        );
+        let c = Config::from_settings(&with(&[
+            ("TWILIO_SHARED_KEY_SECRET", "shared-now"),
+            ("TWILIO_SHARED_KEY_ID", "KSnow"),
+            ("TWILIO_PREVIOUS_SHARED_KEY_SECRET", "shared-before"),
+        ]))
+        .unwrap();
+        let current = c.twilio.shared_key.unwrap();
+        assert_eq!(
+            (current.id.as_deref(), current.secret.expose()),
+            (Some("KSnow"), "shared-now")
+        );
+        let previous = c.twilio.previous_shared_key.unwrap();
+        assert_eq!(
+            (previous.id, previous.secret.expose()),
+            (None, "shared-before")
+        );
+        let err = Config::from_settings(&with(&[("TWILIO_SHARED_KEY_ID", "KSnow")])).unwrap_err();
+        assert_eq!(err.variable, "TWILIO_SHARED_KEY_SECRET");
+        let err = Config::from_settings(&with(&[(
+            "TWILIO_PREVIOUS_SHARED_KEY_SECRET",
+            "very-secret-shared",
+        )]))
+        .unwrap_err();
+        assert_eq!(err.variable, "TWILIO_SHARED_KEY_SECRET");
+        assert!(!err.to_string().contains("very-secret-shared"));
+        assert!(
+            !format!(
+                "{c:?}",
+                c = Config::from_settings(&with(&[(
+                    "TWILIO_SHARED_KEY_SECRET",
+                    "very-secret-shared"
+                )]))
+                .unwrap()
+            )
+            .contains("very-secret-shared")
         );
     }
 

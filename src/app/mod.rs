@@ -8,4 +8,5 @@ pub mod compose;
 pub mod config;
 pub mod invocation_deadline;
 pub mod lambda;
+pub mod metrics;
 pub mod telemetry;

@@ -6,11 +6,12 @@ use std::io::Write;
 
 use serde_json::{Map, Value, json};
 
+use crate::app::metrics as m;
 use crate::outcome::{Cause, Outcome, Rejected, Report};
 use crate::ports::store::StoreError;
 
 /// CloudWatch namespace of the metrics (the stack's alarms read it).
-pub const NAMESPACE: &str = "flexlex";
+pub const NAMESPACE: &str = m::NAMESPACE;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -40,35 +41,70 @@ fn millis(d: std::time::Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
-/// The metric values one event contributes.
-fn metrics(report: &Report) -> [(&'static str, &'static str, f64); 7] {
+/// The metric values one event contributes under [`m::SERVICE`]. Counters are published by
+/// every event (0 or 1); a latency only by events that spent time there, so its percentiles
+/// describe calls, not events that made none.
+fn metrics(report: &Report) -> Vec<(&'static str, &'static str, f64)> {
     let o = &report.outcome;
+    let t = &report.trace;
     let count = |hit: bool| if hit { 1.0 } else { 0.0 };
-    [
+    let mut out = vec![
         (
-            "SignatureRejected",
+            m::SIGNATURE_REJECTED,
             "Count",
-            count(matches!(o, Outcome::Rejected(Rejected::Signature { .. }))),
+            count(matches!(
+                o,
+                Outcome::Rejected(Rejected::Signature { .. } | Rejected::SignatureScheme { .. })
+            )),
         ),
         (
-            "EventFailed",
+            m::EVENT_FAILED,
             "Count",
             count(matches!(o, Outcome::Failed(_))),
         ),
         (
-            "Handoff",
+            m::HANDOFF,
             "Count",
             count(matches!(o, Outcome::HandedOff(_))),
         ),
-        ("Closed", "Count", count(matches!(o, Outcome::Closed(_)))),
-        ("Replied", "Count", count(matches!(o, Outcome::Replied))),
-        ("LexLatencyMs", "Milliseconds", millis(report.trace.lex)),
-        (
-            "TwilioLatencyMs",
-            "Milliseconds",
-            millis(report.trace.twilio),
-        ),
-    ]
+        (m::CLOSED, "Count", count(matches!(o, Outcome::Closed(_)))),
+        (m::REPLIED, "Count", count(matches!(o, Outcome::Replied))),
+        (m::CONVERSATION_STARTED, "Count", count(t.first_turn)),
+        (m::FALLBACK_TURN, "Count", count(t.fallback)),
+        (m::LOW_CONFIDENCE_TURN, "Count", count(t.low_confidence)),
+    ];
+    if !t.lex.is_zero() {
+        out.push((m::LEX_LATENCY, "Milliseconds", millis(t.lex)));
+    }
+    if !t.twilio.is_zero() {
+        out.push((m::TWILIO_LATENCY, "Milliseconds", millis(t.twilio)));
+    }
+    out
+}
+
+/// The one metric an event publishes under a bounded dimension besides [`m::SERVICE`]: a
+/// handoff by its reason, a failure by its stage.
+fn dimensioned(report: &Report) -> Option<(&'static str, &'static str, &'static str)> {
+    match &report.outcome {
+        Outcome::HandedOff(reason) => Some((
+            m::HANDOFF_BY_REASON,
+            m::HANDOFF_REASON,
+            m::handoff_reason(reason),
+        )),
+        Outcome::Failed(failure) => Some((m::FAILED_BY_STAGE, m::STAGE, m::stage(failure.stage))),
+        _ => None,
+    }
+}
+
+/// Why a signature was refused, as a short bounded code (`missing`, `mismatch`,
+/// `unsupported_algorithm`, `body_hash_mismatch`, ...).
+fn signature_check(outcome: &Outcome) -> Option<&'static str> {
+    match outcome {
+        Outcome::Rejected(Rejected::Signature { missing: true, .. }) => Some("missing"),
+        Outcome::Rejected(Rejected::Signature { missing: false, .. }) => Some("mismatch"),
+        Outcome::Rejected(Rejected::SignatureScheme { code, .. }) => Some(code),
+        _ => None,
+    }
 }
 
 /// The JSON log line for one event (pure, for tests).
@@ -98,6 +134,15 @@ pub fn event_line(report: &Report, timestamp_ms: u64) -> Value {
         && !tried.is_empty()
     {
         line.insert("urlsTried".into(), json!(tried));
+    }
+    if let Some(check) = signature_check(&report.outcome) {
+        line.insert("signatureCheck".into(), json!(check));
+    }
+    if let Some(scheme) = &t.signature {
+        line.insert("signatureScheme".into(), json!(scheme));
+    }
+    if t.json_body {
+        line.insert("jsonBody".into(), json!(true));
     }
     if let Outcome::Failed(failure) = &report.outcome {
         // Both halves of the Lambda error type, as fields a query can filter on.
@@ -164,6 +209,21 @@ pub fn event_line(report: &Report, timestamp_ms: u64) -> Value {
         };
         line.insert("timers".into(), json!(done));
     }
+    if !t.lex.is_zero() {
+        line.insert("lexMs".into(), json!(millis(t.lex)));
+    }
+    if !t.twilio.is_zero() {
+        line.insert("twilioMs".into(), json!(millis(t.twilio)));
+    }
+    for (key, on) in [
+        ("firstTurn", t.first_turn),
+        ("fallback", t.fallback),
+        ("lowConfidence", t.low_confidence),
+    ] {
+        if on {
+            line.insert(key.into(), json!(true));
+        }
+    }
     line.insert("totalMs".into(), json!(millis(report.total)));
 
     let metrics = metrics(report);
@@ -174,16 +234,26 @@ pub fn event_line(report: &Report, timestamp_ms: u64) -> Value {
     for (name, _, value) in metrics {
         line.insert(name.into(), json!(value));
     }
-    line.insert("Service".into(), json!(NAMESPACE));
+    line.insert(m::SERVICE.into(), json!(NAMESPACE));
+    let mut directives = vec![json!({
+        "Namespace": NAMESPACE,
+        "Dimensions": [[m::SERVICE]],
+        "Metrics": definitions,
+    })];
+    if let Some((metric, dimension, label)) = dimensioned(report) {
+        line.insert(dimension.into(), json!(label));
+        line.insert(metric.into(), json!(1.0));
+        directives.push(json!({
+            "Namespace": NAMESPACE,
+            "Dimensions": [[m::SERVICE, dimension]],
+            "Metrics": [{"Name": metric, "Unit": "Count"}],
+        }));
+    }
     line.insert(
         "_aws".into(),
         json!({
             "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [["Service"]],
-                "Metrics": definitions,
-            }],
+            "CloudWatchMetrics": directives,
         }),
     );
     Value::Object(line)
@@ -329,5 +399,78 @@ mod tests {
         assert_eq!(line["busyUntilMs"], 1_700_000_000_000u64);
         let other = report(Outcome::Replied);
         assert!(event_line(&other, 1).get("busy").is_none());
+    }
+
+    #[test]
+    fn bounded_dimensions_and_dashboard_counters() {
+        use crate::app::metrics as m;
+        use crate::domain::escalation::Escalation;
+        let handoff = report(Outcome::HandedOff(Reason::Escalation(
+            Escalation::Fallbacks { count: 2 },
+        )));
+        let line = event_line(&handoff, 1);
+        assert_eq!(line["HandoffReason"], "escalation_fallbacks");
+        assert_eq!(line[m::HANDOFF_BY_REASON], 1.0);
+        let directives = line["_aws"]["CloudWatchMetrics"].as_array().unwrap();
+        assert_eq!(directives.len(), 2);
+        assert_eq!(
+            directives[1]["Dimensions"],
+            json!([["Service", "HandoffReason"]])
+        );
+        assert_eq!(directives[1]["Metrics"][0]["Name"], m::HANDOFF_BY_REASON);
+        // Never the intent name or the conversation as a dimension value.
+        let intent = event_line(
+            &report(Outcome::HandedOff(Reason::Intent("Agent".into()))),
+            1,
+        );
+        assert_eq!(intent["HandoffReason"], "intent");
+
+        let failed = report(Outcome::Failed(Failure {
+            stage: Stage::Interaction,
+            cause: Cause::State(StoreError::Busy {
+                until_ms: 1,
+                turn: BusyTurn::ThisMessage,
+            }),
+            replay: Replay::Safe,
+        }));
+        let line = event_line(&failed, 1);
+        assert_eq!(line["Stage"], "interaction");
+        assert_eq!(line[m::FAILED_BY_STAGE], 1.0);
+
+        let mut quiet = report(Outcome::Enqueued);
+        quiet.trace.lex = Duration::ZERO;
+        quiet.trace.twilio = Duration::ZERO;
+        let line = event_line(&quiet, 1);
+        assert!(line.get(m::LEX_LATENCY).is_none() && line.get(m::TWILIO_LATENCY).is_none());
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"].as_array().unwrap().len(),
+            1
+        );
+        assert_eq!(line[m::CONVERSATION_STARTED], 0.0);
+
+        let mut first = report(Outcome::Replied);
+        first.trace.first_turn = true;
+        first.trace.fallback = true;
+        let line = event_line(&first, 1);
+        assert_eq!(
+            (
+                line[m::CONVERSATION_STARTED].as_f64(),
+                line[m::FALLBACK_TURN].as_f64()
+            ),
+            (Some(1.0), Some(1.0))
+        );
+        assert_eq!(line["lexMs"], 12.345);
+        let names: Vec<&str> = line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["Name"].as_str().unwrap())
+            .collect();
+        for name in &names {
+            assert!(
+                m::SERVICE_METRICS.contains(name),
+                "{name} is listed in metrics.rs"
+            );
+        }
     }
 }

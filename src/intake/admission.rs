@@ -1,15 +1,16 @@
-//! Admission: what intake decides about one API Gateway event, purely. Envelope → form →
+//! Admission: what intake decides about one API Gateway event, purely. Envelope → body and
 //! signature → webhook → filters → routing, each an early return with its reason; what passes
 //! is a [`Job`], what the turn queue carries.
 
 use crate::domain::behaviour::NotForTheBot;
 use crate::domain::job::{Job, MessageJob, Route};
+use crate::intake::body::BodyKind;
 use crate::intake::envelope::Envelope;
-use crate::intake::form::FormParams;
 use crate::intake::gate::Gate;
 use crate::intake::interactions;
 use crate::intake::route::bot_ref;
-use crate::intake::signature::{self, Verdict};
+use crate::intake::signature;
+use crate::intake::signed::{self, Signed};
 use crate::intake::studio;
 use crate::intake::webhook::WebhookEvent;
 use crate::outcome::{Ignored, Outcome, Rejected, Trace};
@@ -26,9 +27,6 @@ pub fn admit(
         .map_err(|e| Outcome::Rejected(Rejected::Envelope(e.to_string())))?;
     trace.request_id.clone_from(&envelope.request_id);
 
-    let params = FormParams::parse(&envelope.body)
-        .map_err(|e| Outcome::Rejected(Rejected::Form(e.to_string())))?;
-
     let behaviour = gate.behaviour;
     let urls = signature::candidate_urls(
         behaviour.webhook_public_url.as_deref().or(public_url),
@@ -36,24 +34,14 @@ pub fn admit(
         &envelope.path,
         &envelope.query,
     );
-    let signed_url = match gate
-        .verifier
-        .verify(envelope.header(signature::HEADER), &urls, &params)
-    {
-        Verdict::Valid { url, .. } => url,
-        Verdict::Missing => {
-            return Err(Outcome::Rejected(Rejected::Signature {
-                missing: true,
-                tried: Vec::new(),
-            }));
-        }
-        Verdict::Mismatch { tried } => {
-            return Err(Outcome::Rejected(Rejected::Signature {
-                missing: false,
-                tried,
-            }));
-        }
-    };
+    let Signed {
+        params,
+        url: signed_url,
+        scheme,
+        body,
+    } = signed::authenticate(gate.verifier, &envelope, &urls)?;
+    trace.signature = Some(scheme.label());
+    trace.json_body = body == BodyKind::Json;
 
     if studio::is_handover(&params) {
         return studio::admit(gate, &envelope, &params, &signed_url, trace);

@@ -4,6 +4,7 @@
 //! configured. Intake never calls Lex or Twilio, so a forged request never reaches the queue.
 
 pub mod admission;
+pub mod body;
 pub mod envelope;
 pub mod form;
 pub mod gate;
@@ -11,6 +12,7 @@ pub mod interactions;
 pub mod keys;
 pub mod route;
 pub mod signature;
+pub mod signed;
 pub mod studio;
 pub mod webhook;
 

@@ -1,4 +1,11 @@
-//! Twilio's `X-Twilio-Signature`: base64(HMAC-SHA1(auth token, URL + sorted params)).
+//! Twilio's `X-Twilio-Signature`: base64(HMAC(key, URL + sorted params)).
+//!
+//! Two schemes, chosen per request by [`SETTINGS_HEADER`]:
+//! - absent: HMAC-SHA1 keyed with the auth token (current, then previous);
+//! - present (`key=…,algorithm=HMAC_SHA256`): Twilio's Webhooks configuration signed the request
+//!   with a *shared key* and the named algorithm over the same string; the configured shared
+//!   keys (current, then previous) are tried with that algorithm only. A header naming an
+//!   algorithm or a key this deployment does not hold is refused, never checked another way.
 //!
 //! The URL must be byte-for-byte the one Twilio called, which the Lambda cannot see directly:
 //! API Gateway hands over the host, the path and the query as a map. [`candidate_urls`]
@@ -19,6 +26,10 @@ use crate::domain::secret::Secret;
 use crate::intake::form::FormParams;
 
 pub const HEADER: &str = "X-Twilio-Signature";
+
+/// Present when a Webhooks configuration rule signed the request with a shared key:
+/// `key=<key id>,algorithm=HMAC_SHA256`.
+pub const SETTINGS_HEADER: &str = "X-Twilio-Webhooks-Signature-Settings";
 
 type HmacSha1 = Hmac<Sha1>;
 
@@ -57,10 +68,208 @@ fn param_string(params: &FormParams) -> Vec<u8> {
 
 /// The signature Twilio sends for a request to `url` with the (form-decoded) `params`.
 pub fn sign(token: &str, url: &str, params: &FormParams) -> String {
-    let mut mac = keyed(token);
+    sign_with(Algorithm::HmacSha1, token, url, params)
+}
+
+/// The signature for `url` and `params` with `key` and `algorithm` (the shared-key scheme).
+pub fn sign_with(algorithm: Algorithm, key: &str, url: &str, params: &FormParams) -> String {
+    let mut mac = Keyed::new(algorithm, key).start();
     mac.update(url.as_bytes());
     mac.update(&param_string(params));
-    STANDARD.encode(mac.finalize().into_bytes())
+    STANDARD.encode(mac.finish())
+}
+
+/// A signing algorithm the settings header may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    HmacSha1,
+    HmacSha256,
+}
+
+impl Algorithm {
+    /// The name in the settings header.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::HmacSha1 => "HMAC_SHA1",
+            Self::HmacSha256 => "HMAC_SHA256",
+        }
+    }
+
+    /// Exactly Twilio's spelling; anything else is not an algorithm this code checks.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "HMAC_SHA1" => Some(Self::HmacSha1),
+            "HMAC_SHA256" => Some(Self::HmacSha256),
+            _ => None,
+        }
+    }
+
+    fn tag_len(self) -> usize {
+        match self {
+            Self::HmacSha1 => 20,
+            Self::HmacSha256 => 32,
+        }
+    }
+}
+
+/// A key ready to sign: SHA-1 with the RustCrypto `hmac` crate (as before), SHA-256 with
+/// aws-lc-rs (already linked for TLS).
+#[derive(Clone)]
+enum Keyed {
+    Sha1(HmacSha1),
+    Sha256(Box<aws_lc_rs::hmac::Key>),
+}
+
+enum Running {
+    Sha1(HmacSha1),
+    Sha256(Box<aws_lc_rs::hmac::Context>),
+}
+
+impl Keyed {
+    fn new(algorithm: Algorithm, key: &str) -> Self {
+        match algorithm {
+            Algorithm::HmacSha1 => Self::Sha1(keyed(key)),
+            Algorithm::HmacSha256 => Self::Sha256(Box::new(aws_lc_rs::hmac::Key::new(
+                aws_lc_rs::hmac::HMAC_SHA256,
+                key.as_bytes(),
+            ))),
+        }
+    }
+
+    fn start(&self) -> Running {
+        match self {
+            Self::Sha1(mac) => Running::Sha1(mac.clone()),
+            Self::Sha256(key) => Running::Sha256(Box::new(aws_lc_rs::hmac::Context::with_key(key))),
+        }
+    }
+}
+
+impl Running {
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Self::Sha1(mac) => mac.update(data),
+            Self::Sha256(ctx) => ctx.update(data),
+        }
+    }
+
+    fn finish(self) -> Vec<u8> {
+        match self {
+            Self::Sha1(mac) => mac.finalize().into_bytes().to_vec(),
+            Self::Sha256(ctx) => ctx.sign().as_ref().to_vec(),
+        }
+    }
+
+    /// Constant-time comparison with the decoded header.
+    fn matches(self, expected: &[u8]) -> bool {
+        match self {
+            Self::Sha1(mac) => mac.verify_slice(expected).is_ok(),
+            Self::Sha256(ctx) => {
+                aws_lc_rs::constant_time::verify_slices_are_equal(ctx.sign().as_ref(), expected)
+                    .is_ok()
+            }
+        }
+    }
+}
+
+/// A Twilio Webhooks SharedKey: its secret, and its id when configured (then a header naming
+/// another key is refused rather than tried).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedKey {
+    pub id: Option<String>,
+    pub secret: Secret,
+}
+
+/// What [`SETTINGS_HEADER`] says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `key=`: empty when Twilio leaves it blank.
+    pub key: String,
+    pub algorithm: Algorithm,
+}
+
+/// Why a request carrying [`SETTINGS_HEADER`] cannot be checked. The header names no secret,
+/// so its excerpt may be logged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{SETTINGS_HEADER} `{shown}` is not key=…,algorithm=… pairs")]
+    Malformed { shown: String },
+    #[error("{SETTINGS_HEADER} `{shown}` names no algorithm")]
+    NoAlgorithm { shown: String },
+    #[error(
+        "{SETTINGS_HEADER} names algorithm `{shown}`, which this deployment does not check (HMAC_SHA1, HMAC_SHA256)"
+    )]
+    UnsupportedAlgorithm { shown: String },
+    #[error(
+        "{SETTINGS_HEADER} names shared key `{shown}`, which the Twilio secret does not hold (TWILIO_SHARED_KEY_ID, TWILIO_PREVIOUS_SHARED_KEY_ID)"
+    )]
+    UnknownKey { shown: String },
+    #[error(
+        "{SETTINGS_HEADER} asks for a shared-key signature, and the Twilio secret holds no TWILIO_SHARED_KEY_SECRET"
+    )]
+    NoSharedKey,
+}
+
+impl SettingsError {
+    /// A short, bounded code for the log line and queries.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Malformed { .. } => "settings_malformed",
+            Self::NoAlgorithm { .. } => "settings_no_algorithm",
+            Self::UnsupportedAlgorithm { .. } => "unsupported_algorithm",
+            Self::UnknownKey { .. } => "unknown_key",
+            Self::NoSharedKey => "no_shared_key",
+        }
+    }
+}
+
+/// Longest excerpt of a header value an error carries.
+const SHOWN_MAX: usize = 64;
+
+fn shown(raw: &str) -> String {
+    let mut out: String = raw
+        .chars()
+        .take(SHOWN_MAX)
+        .flat_map(char::escape_default)
+        .collect();
+    if raw.chars().nth(SHOWN_MAX).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// Reads `key=…,algorithm=…` (names case-insensitive, spaces around items ignored, other
+/// names ignored). A repeated name is malformed: which one Twilio meant would be a guess.
+pub fn parse_settings(header: &str) -> Result<Settings, SettingsError> {
+    let malformed = || SettingsError::Malformed {
+        shown: shown(header),
+    };
+    let mut key: Option<String> = None;
+    let mut algorithm: Option<String> = None;
+    for item in header.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (name, value) = item.split_once('=').ok_or_else(malformed)?;
+        let slot = match name.trim().to_ascii_lowercase().as_str() {
+            "key" => &mut key,
+            "algorithm" => &mut algorithm,
+            _ => continue,
+        };
+        if slot.replace(value.trim().to_owned()).is_some() {
+            return Err(malformed());
+        }
+    }
+    let algorithm =
+        algorithm
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| SettingsError::NoAlgorithm {
+                shown: shown(header),
+            })?;
+    let algorithm =
+        Algorithm::from_name(&algorithm).ok_or_else(|| SettingsError::UnsupportedAlgorithm {
+            shown: shown(&algorithm),
+        })?;
+    Ok(Settings {
+        key: key.unwrap_or_default(),
+        algorithm,
+    })
 }
 
 /// The URLs Twilio may have signed, deterministic, sorted query order first, no duplicates.
@@ -187,11 +396,33 @@ fn other_port(origin: &str) -> Option<String> {
     }
 }
 
-/// Which configured auth token produced a valid signature.
+/// Which configured auth token (or shared key) produced a valid signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenSlot {
     Primary,
     Previous,
+}
+
+/// How a valid request was signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// No settings header: HMAC-SHA1 with an auth token.
+    AuthToken(TokenSlot),
+    /// The settings header's algorithm with a shared key.
+    SharedKey {
+        slot: TokenSlot,
+        algorithm: Algorithm,
+    },
+}
+
+impl Scheme {
+    /// For the log line: `auth_token`, `shared_key:HMAC_SHA256`, ...
+    pub fn label(self) -> String {
+        match self {
+            Self::AuthToken(_) => "auth_token".into(),
+            Self::SharedKey { algorithm, .. } => format!("shared_key:{}", algorithm.name()),
+        }
+    }
 }
 
 /// The outcome of checking one request's signature.
@@ -207,23 +438,122 @@ pub enum Verdict {
     Mismatch {
         tried: Vec<String>,
     },
+    /// The settings header asks for a scheme this deployment cannot check: refused, and no
+    /// other scheme is tried.
+    Refused(SettingsError),
 }
 
-/// Checks signatures against the current auth token and, during rotation, the previous one.
+/// Checks signatures against the current auth token and, during rotation, the previous one;
+/// and, when the request says so, against the shared keys (current and previous).
 #[derive(Debug, Clone)]
 pub struct Verifier {
     primary: Secret,
     previous: Option<Secret>,
+    shared: Option<SharedKey>,
+    previous_shared: Option<SharedKey>,
 }
 
 impl Verifier {
     pub fn new(primary: Secret, previous: Option<Secret>) -> Self {
-        Self { primary, previous }
+        Self {
+            primary,
+            previous,
+            shared: None,
+            previous_shared: None,
+        }
+    }
+
+    /// The Webhooks configuration's shared keys, current and previous.
+    pub fn with_shared_keys(
+        mut self,
+        current: Option<SharedKey>,
+        previous: Option<SharedKey>,
+    ) -> Self {
+        // A previous key alone is still a key: keep the order current → previous.
+        self.shared = current;
+        self.previous_shared = previous;
+        self
+    }
+
+    /// Checks one request: with `settings` (the [`SETTINGS_HEADER`] value) the shared-key
+    /// scheme it names, else the auth-token scheme. `Ok`: the URL the signature matched and
+    /// the scheme; `Err`: why not (never `Verdict::Valid`).
+    pub fn verify_request(
+        &self,
+        signature: Option<&str>,
+        settings: Option<&str>,
+        urls: &[String],
+        params: &FormParams,
+    ) -> Result<(String, Scheme), Verdict> {
+        let (verdict, algorithm) = match settings {
+            None => (self.verify(signature, urls, params), None),
+            Some(header) => {
+                let settings = parse_settings(header).map_err(Verdict::Refused)?;
+                let keys = self
+                    .shared_keys_for(&settings.key)
+                    .map_err(Verdict::Refused)?;
+                let verdict = self.check(signature, urls, params, settings.algorithm, &keys);
+                (verdict, Some(settings.algorithm))
+            }
+        };
+        match (verdict, algorithm) {
+            (Verdict::Valid { url, token }, None) => Ok((url, Scheme::AuthToken(token))),
+            (Verdict::Valid { url, token }, Some(algorithm)) => Ok((
+                url,
+                Scheme::SharedKey {
+                    slot: token,
+                    algorithm,
+                },
+            )),
+            (other, _) => Err(other),
+        }
+    }
+
+    /// The shared keys that may have signed for a header's `key=`: those whose id it names,
+    /// or every key without an id; all of them when the header names none.
+    fn shared_keys_for(&self, named: &str) -> Result<Vec<(TokenSlot, &Secret)>, SettingsError> {
+        let configured: Vec<(TokenSlot, &SharedKey)> = [
+            (TokenSlot::Primary, self.shared.as_ref()),
+            (TokenSlot::Previous, self.previous_shared.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(slot, key)| Some((slot, key?)))
+        .collect();
+        if configured.is_empty() {
+            return Err(SettingsError::NoSharedKey);
+        }
+        let keys: Vec<(TokenSlot, &Secret)> = configured
+            .iter()
+            .filter(|(_, key)| named.is_empty() || key.id.as_deref().is_none_or(|id| id == named))
+            .map(|(slot, key)| (*slot, &key.secret))
+            .collect();
+        if keys.is_empty() {
+            return Err(SettingsError::UnknownKey {
+                shown: shown(named),
+            });
+        }
+        Ok(keys)
     }
 
     /// Tries each URL in `urls` and its other port form, with the primary token then the
-    /// previous one. The comparison is constant-time over the decoded signature bytes.
+    /// previous one (HMAC-SHA1). The comparison is constant-time over the decoded signature
+    /// bytes.
     pub fn verify(&self, signature: Option<&str>, urls: &[String], params: &FormParams) -> Verdict {
+        let tokens: Vec<(TokenSlot, &Secret)> =
+            std::iter::once((TokenSlot::Primary, &self.primary))
+                .chain(self.previous.iter().map(|t| (TokenSlot::Previous, t)))
+                .collect();
+        self.check(signature, urls, params, Algorithm::HmacSha1, &tokens)
+    }
+
+    fn check(
+        &self,
+        signature: Option<&str>,
+        urls: &[String],
+        params: &FormParams,
+        algorithm: Algorithm,
+        keys: &[(TokenSlot, &Secret)],
+    ) -> Verdict {
         let Some(signature) = signature.map(str::trim).filter(|s| !s.is_empty()) else {
             return Verdict::Missing;
         };
@@ -249,21 +579,19 @@ impl Verifier {
                 }
             }
         }
-        // A header that is not canonical base64 of 20 bytes cannot equal any HMAC-SHA1.
+        // A header that is not canonical base64 of the algorithm's tag length cannot match.
         let expected = match STANDARD.decode(signature) {
-            Ok(bytes) if bytes.len() == 20 => bytes,
+            Ok(bytes) if bytes.len() == algorithm.tag_len() => bytes,
             _ => return Verdict::Mismatch { tried },
         };
         let params = param_string(params);
-        let tokens = std::iter::once((TokenSlot::Primary, &self.primary))
-            .chain(self.previous.iter().map(|t| (TokenSlot::Previous, t)));
-        for (slot, token) in tokens {
-            let key = keyed(token.expose());
+        for &(slot, token) in keys {
+            let key = Keyed::new(algorithm, token.expose());
             for url in &tried {
-                let mut mac = key.clone();
+                let mut mac = key.start();
                 mac.update(url.as_bytes());
                 mac.update(&params);
-                if mac.verify_slice(&expected).is_ok() {
+                if mac.matches(&expected) {
                     return Verdict::Valid {
                         url: url.clone(),
                         token: slot,
@@ -933,5 +1261,263 @@ mod tests {
             let urls = candidate_urls(None, &c.host, &c.path, &c.query());
             prop_assert!(mismatch(&v.verify(Some(&foreign), &urls, &FormParams::from_pairs(c.pairs.clone()))));
         }
+    }
+}
+
+/// The shared-key scheme. Expected signatures were computed at authoring time with Python's
+/// `hmac`/`hashlib` (another implementation than this module's aws-lc-rs), e.g.
+/// `base64.b64encode(hmac.new(b"12345", (url + "".join(k + v for k, v in sorted(params))).encode(), hashlib.sha256).digest())`.
+#[cfg(test)]
+mod shared_key_tests {
+    use super::*;
+
+    const URL: &str = "https://mycompany.com/myapp.php?foo=1&bar=2";
+    /// Python: HMAC-SHA256, key `12345`, Twilio's common URL and parameters.
+    const SHA256_VECTOR: &str = "033hgUJA9M/hXIZsYjwkerEP/DBm35nEri5FhCYjA5s=";
+    /// Python: the same over `https://mycompany.com:443/myapp.php?foo=1&bar=2`.
+    const SHA256_VECTOR_443: &str = "grxRoa/VNtXxd524NGLxIdev83nh23xhrRUVm50Umq4=";
+    const HOOK: &str = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/webhook?BotId=ABCDEFGHIJ&BotAliasId=TSTALIASID";
+    /// Python: HMAC-SHA256 over HOOK and the three form parameters below, keyed with
+    /// `shared-key-secret-current` and `shared-key-secret-previous`.
+    const HOOK_CURRENT: &str = "0ZbFp+41lgl4qYCCglP8NKPl2uDfFLtxJckF4JUfUe4=";
+    const HOOK_PREVIOUS: &str = "dfd5NM3QPnJ68gsalgR3F/cw2bpFnlR6BHm8Lm68T4w=";
+
+    fn p() -> FormParams {
+        FormParams::from_pairs(
+            [
+                ("CallSid", "CA1234567890ABCDE"),
+                ("Caller", "+14158675309"),
+                ("Digits", "1234"),
+                ("From", "+14158675309"),
+                ("To", "+18005551212"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        )
+    }
+
+    fn hook_params() -> FormParams {
+        FormParams::from_pairs(
+            [
+                ("EventType", "onMessageAdded"),
+                ("Body", "Hello there!"),
+                ("Author", "+15551234567"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        )
+    }
+
+    fn key(id: Option<&str>, secret: &str) -> SharedKey {
+        SharedKey {
+            id: id.map(str::to_owned),
+            secret: Secret::new(secret),
+        }
+    }
+
+    fn verifier(current: Option<SharedKey>, previous: Option<SharedKey>) -> Verifier {
+        Verifier::new(Secret::new("auth-token"), Some(Secret::new("old-token")))
+            .with_shared_keys(current, previous)
+    }
+
+    const SHA256: Option<&str> = Some("key=KS0001,algorithm=HMAC_SHA256");
+
+    fn shared(slot: TokenSlot) -> Scheme {
+        Scheme::SharedKey {
+            slot,
+            algorithm: Algorithm::HmacSha256,
+        }
+    }
+
+    #[test]
+    fn sha256_vectors_from_python() {
+        assert_eq!(
+            sign_with(Algorithm::HmacSha256, "12345", URL, &p()),
+            SHA256_VECTOR
+        );
+        let with_port = "https://mycompany.com:443/myapp.php?foo=1&bar=2";
+        assert_eq!(
+            sign_with(Algorithm::HmacSha256, "12345", with_port, &p()),
+            SHA256_VECTOR_443
+        );
+        // The SHA-1 form of the same inputs is still Twilio's published vector.
+        assert_eq!(
+            sign_with(Algorithm::HmacSha1, "12345", URL, &p()),
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        );
+        let v = verifier(Some(key(None, "12345")), None);
+        assert_eq!(
+            v.verify_request(Some(SHA256_VECTOR), SHA256, &[URL.into()], &p()),
+            Ok((URL.to_owned(), shared(TokenSlot::Primary)))
+        );
+        // Signed with the default port, received without it.
+        assert_eq!(
+            v.verify_request(Some(SHA256_VECTOR_443), SHA256, &[URL.into()], &p()),
+            Ok((with_port.to_owned(), shared(TokenSlot::Primary)))
+        );
+    }
+
+    #[test]
+    fn rotation_accepts_current_and_previous_and_says_which() {
+        let v = verifier(
+            Some(key(Some("KScurrent"), "shared-key-secret-current")),
+            Some(key(Some("KSprevious"), "shared-key-secret-previous")),
+        );
+        let urls = [HOOK.to_owned()];
+        for (sig, header, slot) in [
+            (
+                HOOK_CURRENT,
+                "key=KScurrent,algorithm=HMAC_SHA256",
+                TokenSlot::Primary,
+            ),
+            (
+                HOOK_PREVIOUS,
+                "key=KSprevious,algorithm=HMAC_SHA256",
+                TokenSlot::Previous,
+            ),
+            // A blank key= (as Twilio's own example shows it): every key is tried.
+            (
+                HOOK_PREVIOUS,
+                "key=,algorithm=HMAC_SHA256",
+                TokenSlot::Previous,
+            ),
+            (
+                HOOK_CURRENT,
+                " algorithm=HMAC_SHA256 , key=KScurrent ",
+                TokenSlot::Primary,
+            ),
+        ] {
+            assert_eq!(
+                v.verify_request(Some(sig), Some(header), &urls, &hook_params()),
+                Ok((HOOK.to_owned(), shared(slot))),
+                "{header}"
+            );
+        }
+        // The header names the current key, the previous key signed: no match.
+        assert!(matches!(
+            v.verify_request(
+                Some(HOOK_PREVIOUS),
+                Some("key=KScurrent,algorithm=HMAC_SHA256"),
+                &urls,
+                &hook_params()
+            ),
+            Err(Verdict::Mismatch { .. })
+        ));
+        // Once the previous key is dropped, its signatures stop working.
+        let v = verifier(Some(key(None, "shared-key-secret-current")), None);
+        assert!(matches!(
+            v.verify_request(
+                Some(HOOK_PREVIOUS),
+                Some("key=,algorithm=HMAC_SHA256"),
+                &urls,
+                &hook_params()
+            ),
+            Err(Verdict::Mismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn a_key_or_an_algorithm_we_do_not_hold_is_refused_never_checked_otherwise() {
+        let v = verifier(
+            Some(key(Some("KScurrent"), "shared-key-secret-current")),
+            None,
+        );
+        let urls = [HOOK.to_owned()];
+        // A valid auth-token SHA-1 signature does not help a request whose header asks for
+        // a shared key: no fallback.
+        let sha1_by_token = sign("auth-token", HOOK, &hook_params());
+        for (header, code) in [
+            (
+                "key=KScurrent,algorithm=HMAC_SHA512",
+                "unsupported_algorithm",
+            ),
+            (
+                "key=KScurrent,algorithm=hmac_sha256",
+                "unsupported_algorithm",
+            ),
+            ("key=KScurrent,algorithm=", "settings_no_algorithm"),
+            ("key=KScurrent", "settings_no_algorithm"),
+            ("key=KSother,algorithm=HMAC_SHA256", "unknown_key"),
+            ("garbage", "settings_malformed"),
+            (
+                "algorithm=HMAC_SHA256,algorithm=HMAC_SHA1",
+                "settings_malformed",
+            ),
+            ("", "settings_no_algorithm"),
+        ] {
+            for sig in [HOOK_CURRENT, sha1_by_token.as_str()] {
+                match v.verify_request(Some(sig), Some(header), &urls, &hook_params()) {
+                    Err(Verdict::Refused(e)) => {
+                        assert_eq!(e.code(), code, "{header}");
+                        assert!(e.to_string().contains(SETTINGS_HEADER), "{e}");
+                        assert!(!e.to_string().contains("shared-key-secret"), "{e}");
+                    }
+                    other => panic!("{header}: {other:?}"),
+                }
+            }
+        }
+        // No shared key configured at all.
+        let bare = Verifier::new(Secret::new("auth-token"), None);
+        assert_eq!(
+            bare.verify_request(Some(&sha1_by_token), SHA256, &urls, &hook_params()),
+            Err(Verdict::Refused(SettingsError::NoSharedKey))
+        );
+        // Without the header the same request is the auth-token scheme, as before.
+        assert_eq!(
+            bare.verify_request(Some(&sha1_by_token), None, &urls, &hook_params()),
+            Ok((HOOK.to_owned(), Scheme::AuthToken(TokenSlot::Primary)))
+        );
+    }
+
+    #[test]
+    fn schemes_do_not_cross() {
+        let v = verifier(Some(key(None, "shared-key-secret-current")), None);
+        let urls = [HOOK.to_owned()];
+        // A shared-key signature without the header is checked with the auth tokens: no.
+        assert!(matches!(
+            v.verify_request(Some(HOOK_CURRENT), None, &urls, &hook_params()),
+            Err(Verdict::Mismatch { .. })
+        ));
+        // SHA-256 with the auth token under the header: no.
+        let by_token = sign_with(Algorithm::HmacSha256, "auth-token", HOOK, &hook_params());
+        assert!(matches!(
+            v.verify_request(Some(&by_token), SHA256, &urls, &hook_params()),
+            Err(Verdict::Mismatch { .. })
+        ));
+        // A changed parameter breaks a shared-key signature too.
+        let mut changed = hook_params().pairs().to_vec();
+        changed[1].1.push('!');
+        assert!(matches!(
+            v.verify_request(
+                Some(HOOK_CURRENT),
+                SHA256,
+                &urls,
+                &FormParams::from_pairs(changed)
+            ),
+            Err(Verdict::Mismatch { .. })
+        ));
+        // HMAC_SHA1 named in the header uses the shared key with SHA-1.
+        let sha1_shared = sign("shared-key-secret-current", HOOK, &hook_params());
+        assert_eq!(
+            v.verify_request(
+                Some(&sha1_shared),
+                Some("key=,algorithm=HMAC_SHA1"),
+                &urls,
+                &hook_params()
+            ),
+            Ok((
+                HOOK.to_owned(),
+                Scheme::SharedKey {
+                    slot: TokenSlot::Primary,
+                    algorithm: Algorithm::HmacSha1
+                }
+            ))
+        );
+        assert_eq!(
+            v.verify_request(None, SHA256, &urls, &hook_params()),
+            Err(Verdict::Missing)
+        );
     }
 }

@@ -317,6 +317,40 @@ mod tests {
     }
 
     #[test]
+    fn a_json_handover_is_the_same_handover_as_a_form_one() {
+        use flexlex_emulators::webhook::{Signer, signed_json_envelope};
+        let form = admitted(&request("I want roses", Some(IM)).params());
+        let params: serde_json::Map<String, Value> = request("I want roses", Some(IM))
+            .params()
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        let body = Value::Object(params).to_string();
+        let json = admit_with(
+            &config(&[]),
+            signed_json_envelope(&url(), &body, Signer::AuthToken(TOKEN)).unwrap(),
+        )
+        .unwrap_or_else(|o| panic!("not admitted: {o:?}"));
+        assert_eq!(json.turn().message, form.turn().message);
+        // The bot's webhook URL is the flow's URL without bodySHA256.
+        assert_eq!(handover(&json), handover(&form));
+        // The body changed after signing: refused.
+        let mut tampered = signed_json_envelope(&url(), &body, Signer::AuthToken(TOKEN)).unwrap();
+        let other = body.replace("roses", "lilies");
+        tampered["body"] = serde_json::json!(base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            other
+        ));
+        assert!(matches!(
+            admit_with(&config(&[]), tampered),
+            Err(Outcome::Rejected(Rejected::SignatureScheme {
+                code: "body_hash_mismatch",
+                ..
+            }))
+        ));
+    }
+
+    #[test]
     fn without_a_message_sid_the_keys_are_derived_from_the_conversation_and_the_text() {
         let first = admitted(&request("hello", None).params());
         let again = admitted(&request("hello", None).params());

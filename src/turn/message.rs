@@ -105,6 +105,12 @@ impl Worker {
 
         memory.turns += 1;
         memory.just_back = false;
+        // For the dashboard: the bot took the conversation; this turn's fallback and confidence.
+        run.trace.first_turn = memory.turns == 1;
+        if decided.turn.is_some() {
+            run.trace.fallback = memory.dialog.fallback_streak > 0;
+            run.trace.low_confidence = memory.dialog.low_confidence_streak > 0;
+        }
         let plan = &decided.plan;
         let (outcome, status) = match &plan.action {
             Action::Wait => (Outcome::Replied, Status::Bot),

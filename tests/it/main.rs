@@ -2,6 +2,7 @@
 
 mod after_agent;
 mod bot_policy;
+mod dashboard;
 mod e2e;
 mod fleet;
 mod growth;

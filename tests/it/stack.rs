@@ -279,6 +279,10 @@ fn mapping_templates_equal_the_vtl_files() {
             "application/x-www-form-urlencoded; charset=utf-8",
             "application/x-www-form-urlencoded; charset=UTF-8",
             "application/x-www-form-urlencoded;charset=utf-8",
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/json; charset=UTF-8",
+            "application/json;charset=utf-8",
         ]
     );
     for (key, text) in templates {

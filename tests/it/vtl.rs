@@ -682,3 +682,130 @@ fn signatures_here_match_twilios_published_vector() {
         "L/OH5YylLD5NRKLltdqwSvS0BnU="
     );
 }
+
+/// JSON bodies (Studio's *Make HTTP Request* with *Application/JSON*): the same request
+/// template renders them, the envelope keeps the bytes, and intake checks `bodySHA256` and the
+/// URL-only signature, with the auth token (SHA-1) or a shared key (SHA-256, signed by the
+/// emulators' RustCrypto signer, not the product's aws-lc-rs code).
+#[test]
+fn json_bodies_render_and_validate_with_either_scheme() {
+    use flexlex::intake::signature::{Algorithm, Scheme, SharedKey};
+    use flexlex::intake::signed;
+    use flexlex::outcome::{Outcome, Rejected};
+    use flexlex_emulators::webhook::{Signer, url_with_body_hash};
+
+    let Some(tools) = tools_or_skip() else { return };
+    let texts = [
+        ("json-plain", "I want roses".to_string()),
+        (
+            "json-tricky",
+            r#"she said "roses" \ 'tulips' </script> é 😀 𝄞 \u0041"#.to_string(),
+        ),
+        (
+            "json-controls",
+            "line1\nline2\r\n\ttab \u{2028}".to_string(),
+        ),
+    ];
+    let domain_name = "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com".to_string();
+    let path = "/prod/webhook".to_string();
+    let base = format!("https://{domain_name}{path}?BotId=FLWRSDEMO1&BotAliasId=TSTALIASID");
+    let mut reqs = Vec::new();
+    for (i, (id, text)) in texts.iter().enumerate() {
+        let body = serde_json::json!({
+            "EventType": "onStudioHandover",
+            "AccountSid": "AC0123456789abcdef0123456789abcdef",
+            "ConversationSid": "CH0123456789abcdef0123456789abcdef",
+            "Body": text,
+        })
+        .to_string();
+        let signed_url = url_with_body_hash(&base, body.as_bytes());
+        let signer = if i % 2 == 0 {
+            Signer::AuthToken(TOKEN)
+        } else {
+            Signer::SharedKey {
+                key_id: "KScurrent",
+                secret: "vtl-shared-key-secret",
+                algorithm: "HMAC_SHA256",
+            }
+        };
+        let mut headers = vec![
+            ("Content-Type".to_string(), "application/json".to_string()),
+            ("Host".to_string(), domain_name.clone()),
+            (
+                "X-Twilio-Signature".to_string(),
+                signer.sign(&signed_url, &[]),
+            ),
+        ];
+        if let Some(settings) = signer.settings_header() {
+            headers.push(("X-Twilio-Webhooks-Signature-Settings".to_string(), settings));
+        }
+        let hash = signed_url
+            .rsplit_once("bodySHA256=")
+            .expect("hash")
+            .1
+            .to_string();
+        reqs.push(Request {
+            id: id.to_string(),
+            body,
+            headers,
+            // API Gateway's map order, not the signed one.
+            query: vec![
+                ("bodySHA256".into(), hash),
+                ("BotAliasId".into(), "TSTALIASID".into()),
+                ("BotId".into(), "FLWRSDEMO1".into()),
+            ],
+            signed_url,
+            domain_name: domain_name.clone(),
+            path: path.clone(),
+            request_id: format!("c0ffee00-0000-4000-8000-00000000000{i}"),
+            stage: "prod".into(),
+            source_ip: "198.51.100.7".into(),
+            request_time_epoch: 1_793_526_030_123,
+        });
+    }
+    let out = render(tools, &root().join("vtl/request.vtl"), &reqs);
+    let verifier = Verifier::new(Secret::new(TOKEN), None).with_shared_keys(
+        Some(SharedKey {
+            id: Some("KScurrent".into()),
+            secret: Secret::new("vtl-shared-key-secret"),
+        }),
+        None,
+    );
+    for (i, (req, text)) in reqs.iter().zip(out).enumerate() {
+        let env =
+            Envelope::from_json(text.as_bytes()).unwrap_or_else(|e| panic!("{}: {e}", req.id));
+        assert_eq!(env.body, req.body.as_bytes(), "{}: raw bytes kept", req.id);
+        let urls = signature::candidate_urls(None, &env.domain_name, &env.path, &env.query);
+        assert!(urls.contains(&req.signed_url), "{}", req.id);
+        let signed = signed::authenticate(&verifier, &env, &urls)
+            .unwrap_or_else(|e| panic!("{}: {e:?}", req.id));
+        assert_eq!(signed.url, req.signed_url);
+        assert_eq!(signed.params.get("Body"), Some(texts[i].1.as_str()));
+        let want = if i % 2 == 0 {
+            Scheme::AuthToken(TokenSlot::Primary)
+        } else {
+            Scheme::SharedKey {
+                slot: TokenSlot::Primary,
+                algorithm: Algorithm::HmacSha256,
+            }
+        };
+        assert_eq!(signed.scheme, want, "{}", req.id);
+        // One byte of the rendered body changed: the hash no longer matches.
+        let mut tampered = env.clone();
+        tampered.body = String::from_utf8(env.body.clone())
+            .expect("utf-8")
+            .replace("onStudioHandover", "onStudioHandovex")
+            .into_bytes();
+        assert!(
+            matches!(
+                signed::authenticate(&verifier, &tampered, &urls),
+                Err(Outcome::Rejected(Rejected::SignatureScheme {
+                    code: "body_hash_mismatch",
+                    ..
+                }))
+            ),
+            "{}",
+            req.id
+        );
+    }
+}

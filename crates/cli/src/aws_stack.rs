@@ -31,6 +31,9 @@ pub struct SecretFacts {
     pub auth_token: Option<Secret>,
     pub account_sid: Option<String>,
     pub api_key_sid: Option<String>,
+    /// The current shared key and its id, to sign a `--sign-with shared-key` probe.
+    pub shared_key: Option<Secret>,
+    pub shared_key_id: Option<String>,
 }
 
 impl SecretFacts {
@@ -118,11 +121,12 @@ impl Aws {
         let text = output
             .secret_string()
             .ok_or("the secret has no string value (it must hold JSON text)")?;
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|_| "the secret is not JSON (it must be a JSON object of the five keys)")?;
+        let value: serde_json::Value = serde_json::from_str(text).map_err(
+            |_| "the secret is not JSON (it must be a JSON object of the credential keys)",
+        )?;
         let object = value
             .as_object()
-            .ok_or("the secret is not a JSON object of the five keys")?;
+            .ok_or("the secret is not a JSON object of the credential keys")?;
         let mut facts = SecretFacts::default();
         for key in SECRET_KEYS {
             match object.get(key) {
@@ -132,6 +136,10 @@ impl Aws {
                         "TWILIO_AUTH_TOKEN" => facts.auth_token = Some(Secret::new(v.trim())),
                         "TWILIO_ACCOUNT_SID" => facts.account_sid = Some(v.trim().to_owned()),
                         "TWILIO_API_KEY_SID" => facts.api_key_sid = Some(v.trim().to_owned()),
+                        "TWILIO_SHARED_KEY_SECRET" => {
+                            facts.shared_key = Some(Secret::new(v.trim()));
+                        }
+                        "TWILIO_SHARED_KEY_ID" => facts.shared_key_id = Some(v.trim().to_owned()),
                         _ => {}
                     }
                 }

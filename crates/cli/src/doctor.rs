@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::aws_stack::{self, Aws, StackFacts};
 use crate::connect::{FILTER, METHOD, refused};
+use crate::signing;
 use crate::twilio_admin::{AddressConfig, TwilioAdmin};
 use crate::webhook_url::{
     self, WebhookUrl, is_placeholder, parse_alias_id, parse_bot_id, parse_locale,
@@ -87,7 +88,14 @@ pub async fn run(args: DoctorArgs) -> Result<(), CliError> {
     if let Some(instance) = &args.after_agent {
         check_after_agent(&mut report, &admin, instance.trim(), &url).await;
     }
-    probe(&mut report, &args, &url, stack.auth_token.as_ref()).await;
+    probe(
+        &mut report,
+        &args,
+        &url,
+        stack.auth_token.as_ref(),
+        stack.shared_key.as_ref(),
+    )
+    .await;
 
     if report.fixes == 0 {
         outln!("everything holds");
@@ -234,6 +242,8 @@ fn check_url(report: &mut Report, url: &WebhookUrl) {
 struct StackCheck {
     /// The auth token in the stack's secret, to sign the probe with.
     auth_token: Option<Secret>,
+    /// The shared key (and its id) in the stack's secret, for `--sign-with shared-key`.
+    shared_key: Option<(Option<String>, Secret)>,
 }
 
 async fn check_stack(report: &mut Report, aws: &Aws, name: &str, url: &WebhookUrl) -> StackCheck {
@@ -444,6 +454,16 @@ async fn check_secret(report: &mut Report, aws: &Aws, facts: &StackFacts, check:
             &format!("holds {} (values not shown)", secret.filled.join(", ")),
         );
     }
+    for finding in signing::secret_findings(&secret) {
+        match finding {
+            signing::Finding::Ok(what) => report.ok("signatures", &what),
+            signing::Finding::Fix(what, todo) => report.fix("signatures", &what, todo),
+        }
+    }
+    check.shared_key = secret
+        .shared_key
+        .clone()
+        .map(|key| (secret.shared_key_id.clone(), key));
     check.auth_token = secret.auth_token;
 }
 
@@ -703,21 +723,18 @@ async fn probe(
     args: &DoctorArgs,
     url: &WebhookUrl,
     stack_token: Option<&Secret>,
+    stack_shared: Option<&(Option<String>, Secret)>,
 ) {
     if args.no_probe {
         report.skip("probe", "--no-probe");
         return;
     }
-    let env_token = std::env::var("TWILIO_AUTH_TOKEN")
-        .ok()
-        .filter(|t| !t.trim().is_empty())
-        .map(|t| Secret::new(t.trim()));
-    let Some(token) = env_token.or_else(|| stack_token.cloned()) else {
-        report.skip(
-            "probe",
-            "no auth token to sign it with: set TWILIO_AUTH_TOKEN, or pass --stack to use the secret's",
-        );
-        return;
+    let key = match signing::probe_key(args.sign_with, stack_token, stack_shared) {
+        Ok(key) => key,
+        Err(why) => {
+            report.skip("probe", why);
+            return;
+        }
     };
     let exact = args
         .url
@@ -744,7 +761,8 @@ async fn probe(
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    let signature = flexlex_emulators::webhook::signature(token.expose(), &exact, &params);
+    let signer = key.signer();
+    let signature = signer.sign(&exact, &params);
     let body = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(&params)
         .finish();
@@ -757,8 +775,14 @@ async fn probe(
             }
         };
     let started = Instant::now();
-    let sent = client
-        .post(&exact)
+    let mut request = client.post(&exact);
+    if let Some(settings) = signer.settings_header() {
+        request = request.header(
+            flexlex_emulators::webhook::SIGNATURE_SETTINGS_HEADER,
+            settings,
+        );
+    }
+    let sent = request
         .header("Content-Type", "application/x-www-form-urlencoded")
         .header("X-Twilio-Signature", signature)
         .header("I-Twilio-Idempotency-Token", random_hex())
@@ -809,7 +833,8 @@ async fn probe(
         None => report.ok(
             "probe",
             &format!(
-                "a signed onConversationStateUpdated answered 200 in {} ms",
+                "a {} onConversationStateUpdated answered 200 in {} ms",
+                key.describe(),
                 elapsed.as_millis()
             ),
         ),

@@ -29,6 +29,8 @@ mod doctor;
 mod emulators;
 mod local;
 mod serve;
+mod signing;
+mod stats;
 mod transcript;
 mod twilio_admin;
 mod webhook_url;
@@ -93,6 +95,9 @@ pub enum Command {
     /// and with --stack the stack's outputs, secret and failure queue.
     #[command(after_help = EXIT_CODES)]
     Doctor(DoctorArgs),
+    /// The dashboard's figures from CloudWatch: containment, handoffs by reason, latencies,
+    /// waiting turns, dead letters, signature rejections, failures by stage.
+    Stats(stats::StatsArgs),
     /// Start the Lex and Twilio emulators on their own, holding the conversations of events/,
     /// and print the environment for running the Lambda binary under `cargo lambda watch`.
     #[command(after_help = EXIT_CODES)]
@@ -294,6 +299,12 @@ pub struct DoctorArgs {
     /// Check the Interactions webhook `AFTER_AGENT=bot` needs on this Flex instance (GO...).
     #[arg(long, value_name = "GO...")]
     pub after_agent: Option<String>,
+
+    /// What signs the probe: the auth token (HMAC-SHA1), or the shared key (HMAC-SHA256 with
+    /// X-Twilio-Webhooks-Signature-Settings), from TWILIO_SHARED_KEY_SECRET/_ID or the stack's
+    /// secret.
+    #[arg(long, value_enum, default_value = "auth-token")]
+    pub sign_with: signing::SignWith,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -382,6 +393,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Connect(args) => connect::run(args).await,
             Command::Doctor(args) => doctor::run(args).await,
             Command::Emulators(args) => emulators::run(args).await,
+            Command::Stats(args) => stats::run(args).await,
         }
     });
     // Emulator and client tasks still parked on the runtime need not finish.

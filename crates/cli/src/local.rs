@@ -234,6 +234,17 @@ impl LocalStack {
                 settings.insert(name, value);
             }
         }
+        // Shared keys, so a local endpoint checks requests a Webhooks configuration signs.
+        for name in [
+            "TWILIO_SHARED_KEY_SECRET",
+            "TWILIO_SHARED_KEY_ID",
+            "TWILIO_PREVIOUS_SHARED_KEY_SECRET",
+            "TWILIO_PREVIOUS_SHARED_KEY_ID",
+        ] {
+            if let Ok(value) = std::env::var(name) {
+                settings.insert(name.to_owned(), value);
+            }
+        }
         let bridge = local_bridge(&settings, bot.clone())?;
         Ok(Self {
             lex,

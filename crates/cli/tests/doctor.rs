@@ -483,6 +483,7 @@ async fn the_stack_its_secret_and_its_failure_queue_are_checked() {
              ok    stack flexlex-ok: status CREATE_COMPLETE\n\
              ok    stack flexlex-ok: serves {base}\n\
              ok    secret {arn}: holds TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_API_KEY_SID, TWILIO_API_KEY_SECRET (values not shown)\n\
+             ok    signatures: without the settings header: auth token (HMAC-SHA1); with it: no shared key: a request a Webhooks configuration signs with a shared key (X-Twilio-Webhooks-Signature-Settings) is refused\n\
              ok    FailureQueueUrl {queue}: empty\n\
              ok    address {sid} +15017122661 (sms): POST onMessageAdded → {base} (BotId FLWRSDEMO1, BotAliasId TSTALIASID)\n\
              ok    probe: a signed onConversationStateUpdated answered 200 in N ms\n\
@@ -666,4 +667,49 @@ async fn the_after_agent_webhook_is_checked_and_its_absence_is_a_finding() {
         "{}",
         fine.stdout
     );
+}
+
+/// `--sign-with shared-key`: the probe carries the settings header and an HMAC-SHA256 signature
+/// with the shared key; a bridge holding that key accepts it, one holding another refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_signs_with_the_shared_key_when_asked() {
+    const SHARED: &str = "doctor-shared-key-secret-0123456789";
+    let twilio = Twilio::start().await;
+    for (held, accepted) in [(SHARED, true), ("another-shared-key-secret", false)] {
+        let mut command = flexlex(&["serve", "--simulate", "--port", "0"]);
+        command
+            .env("TWILIO_AUTH_TOKEN", TOKEN)
+            .env("TWILIO_SHARED_KEY_SECRET", held);
+        let mut serve = Serve::spawn(command);
+        let listening = serve.until(|l| l.starts_with("listening "));
+        serve.url = listening.trim_start_matches("listening ").to_owned();
+        serve.until(|l| l == "ready");
+        twilio.emulator.seed_address_configuration(
+            "sms",
+            "+15017122661",
+            None,
+            webhook(&serve.url),
+        );
+        let mut command = doctor(&["--url", &serve.url, "--sign-with", "shared-key"]);
+        twilio
+            .with_api_key(&mut command)
+            .env("TWILIO_SHARED_KEY_SECRET", SHARED)
+            .env("TWILIO_SHARED_KEY_ID", "KS0123");
+        let ran = run(command).await;
+        assert!(
+            ran.stdout.contains("ok    probe: a shared-key (HMAC_SHA256) signed onConversationStateUpdated answered 200"),
+            "{}",
+            ran.all()
+        );
+        ran.prints_none_of(&[SHARED, TOKEN]);
+        let event = serve.until(|l| l.starts_with("event "));
+        if accepted {
+            assert_eq!(
+                event,
+                "event ignored:event_type conversation - (event type onConversationStateUpdated)"
+            );
+        } else {
+            assert!(event.starts_with("event rejected:signature"), "{event}");
+        }
+    }
 }

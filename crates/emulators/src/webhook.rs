@@ -107,6 +107,61 @@ pub fn source_for(author: &str) -> &'static str {
 /// URL followed by every parameter name and value, sorted by name (values sorted within a
 /// repeated name), base64-encoded.
 pub fn signature(token: &str, url: &str, params: &[(String, String)]) -> String {
+    let data = signed_string(url, params);
+    // HMAC accepts keys of any length; the error arm cannot happen.
+    let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(token.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(data.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// The settings header Twilio adds when a Webhooks configuration signs with a shared key.
+pub const SIGNATURE_SETTINGS_HEADER: &str = "X-Twilio-Webhooks-Signature-Settings";
+
+/// Who signs a request, as Twilio would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signer<'a> {
+    /// No settings header: HMAC-SHA1 with the auth token.
+    AuthToken(&'a str),
+    /// A Webhooks configuration SharedKey: `algorithm` is the header's name for it
+    /// (`HMAC_SHA256`, `HMAC_SHA1`, or anything else to show a refusal).
+    SharedKey {
+        key_id: &'a str,
+        secret: &'a str,
+        algorithm: &'a str,
+    },
+}
+
+impl Signer<'_> {
+    /// `X-Twilio-Signature` for `url` and `params`. An algorithm name this module does not know
+    /// signs with HMAC-SHA256 (the request is meant to be refused for its header anyway).
+    pub fn sign(&self, url: &str, params: &[(String, String)]) -> String {
+        match *self {
+            Self::AuthToken(token) => signature(token, url, params),
+            Self::SharedKey {
+                secret,
+                algorithm: "HMAC_SHA1",
+                ..
+            } => signature(secret, url, params),
+            Self::SharedKey { secret, .. } => signature_sha256(secret, url, params),
+        }
+    }
+
+    /// The settings header's value, when the signer is a shared key.
+    pub fn settings_header(&self) -> Option<String> {
+        match *self {
+            Self::AuthToken(_) => None,
+            Self::SharedKey {
+                key_id, algorithm, ..
+            } => Some(format!("key={key_id},algorithm={algorithm}")),
+        }
+    }
+}
+
+/// The string Twilio signs: the URL, then every parameter name and value sorted by name
+/// (values sorted within a repeated name).
+fn signed_string(url: &str, params: &[(String, String)]) -> String {
     let mut grouped: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (k, v) in params {
         grouped.entry(k).or_default().push(v);
@@ -119,12 +174,67 @@ pub fn signature(token: &str, url: &str, params: &[(String, String)]) -> String 
             data.push_str(v);
         }
     }
-    // HMAC accepts keys of any length; the error arm cannot happen.
-    let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(token.as_bytes()) else {
+    data
+}
+
+/// The shared-key signature with HMAC-SHA256 (RustCrypto's `hmac` 0.13 and `sha2`, not the
+/// product's implementation): base64 of the MAC over the same string as [`signature`].
+pub fn signature_sha256(secret: &str, url: &str, params: &[(String, String)]) -> String {
+    use hmac_sha2::{KeyInit, Mac as _};
+    let Ok(mut mac) = hmac_sha2::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) else {
         return String::new();
     };
-    mac.update(data.as_bytes());
+    mac.update(signed_string(url, params).as_bytes());
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// Lowercase hex SHA-256 of a body, as Twilio puts it in `bodySHA256`.
+pub fn body_sha256(body: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `url` with `bodySHA256=<hash of body>` appended, as Twilio calls a URL with a JSON body.
+pub fn url_with_body_hash(url: &str, body: &[u8]) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}bodySHA256={}", body_sha256(body))
+}
+
+/// The envelope for `params` POSTed as a form to `url`, signed by `signer` (with the settings
+/// header when it is a shared key).
+pub fn signed_envelope_by(
+    url: &str,
+    params: &[(String, String)],
+    signer: Signer<'_>,
+) -> Result<Value, UrlError> {
+    let mut envelope = envelope(url, params, Some(&signer.sign(url, params)))?;
+    if let Some(settings) = signer.settings_header() {
+        envelope["headers"][SIGNATURE_SETTINGS_HEADER] = json!(settings);
+    }
+    Ok(envelope)
+}
+
+/// The envelope for a JSON `body` POSTed to `url` as Twilio sends one: `bodySHA256` appended to
+/// the URL, the signature over that URL alone, `Content-Type: application/json`.
+pub fn signed_json_envelope(url: &str, body: &str, signer: Signer<'_>) -> Result<Value, UrlError> {
+    let hashed = url_with_body_hash(url, body.as_bytes());
+    let mut envelope = json_envelope(&hashed, body, Some(&signer.sign(&hashed, &[])))?;
+    if let Some(settings) = signer.settings_header() {
+        envelope["headers"][SIGNATURE_SETTINGS_HEADER] = json!(settings);
+    }
+    Ok(envelope)
+}
+
+/// The request template's JSON for a JSON `body` POSTed to `url` (taken as is: add
+/// `bodySHA256` with [`url_with_body_hash`]), with any signature header or none.
+pub fn json_envelope(url: &str, body: &str, signature: Option<&str>) -> Result<Value, UrlError> {
+    let mut envelope = envelope(url, &[], signature)?;
+    envelope["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
+    envelope["headers"]["Content-Type"] = json!("application/json");
+    Ok(envelope)
 }
 
 /// Why a webhook URL could not be turned into an envelope.
