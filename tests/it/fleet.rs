@@ -104,9 +104,7 @@ async fn run_out_lease(dynamodb: &aws_sdk_dynamodb::Client, table: &str, body: &
     // The leases the killed delivery holds: the same deadline as the conversation's hold.
     let leases: Vec<String> = item
         .iter()
-        .filter(|(name, value)| {
-            name.starts_with("l_") && value.as_n().ok() == held_until.as_ref()
-        })
+        .filter(|(name, value)| name.starts_with("l_") && value.as_n().ok() == held_until.as_ref())
         .map(|(name, _)| name.clone())
         .collect();
     let mut update = dynamodb
