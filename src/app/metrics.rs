@@ -63,7 +63,7 @@ pub const HANDOFF_REASONS: [&str; 8] = [
 ];
 
 /// Every value [`STAGE`] takes.
-pub const STAGES: [&str; 10] = [
+pub const STAGES: [&str; 11] = [
     "enqueue",
     "claim",
     "catch_up",
@@ -74,6 +74,7 @@ pub const STAGES: [&str; 10] = [
     "remove_webhook",
     "finish",
     "swap_webhooks",
+    "take_back",
 ];
 
 /// The bounded label of a handoff's reason: never an intent name or a Lex error text.
@@ -130,6 +131,7 @@ mod tests {
             Stage::RemoveWebhook,
             Stage::Finish,
             Stage::SwapWebhooks,
+            Stage::TakeBack,
         ] {
             assert!(STAGES.contains(&stage(s)), "{s:?}");
         }
