@@ -83,23 +83,37 @@ impl Stay {
     }
 }
 
+/// Whether our state says the conversation is the agent's, for the event's Interaction (pure,
+/// no I/O): the episode to check against Twilio, or why there is nothing to check.
+pub fn agents_episode<'a>(
+    status: Status,
+    episode: Option<&'a AgentEpisode>,
+    event_interaction: &InteractionSid,
+) -> Result<&'a AgentEpisode, Stay> {
+    // The bot never handed this conversation to an agent: whatever its status, no Interaction
+    // of ours.
+    let episode = episode.ok_or(Stay::OtherInteraction)?;
+    match status {
+        Status::Bot => return Err(Stay::WithTheBot),
+        Status::Closed => return Err(Stay::Closed),
+        Status::HandedOff => {}
+    }
+    if &episode.interaction != event_interaction {
+        return Err(Stay::OtherInteraction);
+    }
+    Ok(episode)
+}
+
 /// Whether the bot may take the conversation back (pure): the conversation is the agent's in
-/// our state, for this Interaction; it is still open; the channel is neither paused nor being
-/// transferred; nobody but the customer remains. Never two voices.
+/// our state, for this Interaction ([`agents_episode`]); it is still open; the channel is
+/// neither paused nor being transferred; nobody but the customer remains. Never two voices.
 pub fn may_take_back(
     status: Status,
     episode: Option<&AgentEpisode>,
     event_interaction: &InteractionSid,
     truth: &AgentTruth,
 ) -> Result<(), Stay> {
-    match status {
-        Status::Bot => return Err(Stay::WithTheBot),
-        Status::Closed => return Err(Stay::Closed),
-        Status::HandedOff => {}
-    }
-    if episode.is_none_or(|e| &e.interaction != event_interaction) {
-        return Err(Stay::OtherInteraction);
-    }
+    agents_episode(status, episode, event_interaction)?;
     if truth.conversation_state.as_deref() == Some("closed") {
         return Err(Stay::Closed);
     }

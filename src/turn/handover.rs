@@ -75,7 +75,7 @@ impl Worker {
     ) -> Result<Done, StepError> {
         let wanted = bot_webhook(&job.handover);
         let plan = plan_swap(&self.list_webhooks(run).await?, &wanted);
-        let history = self.history(run).await?;
+        let history = self.newest_index(run, Stage::SwapWebhooks).await?;
         let conversation = run.conversation().clone();
         for studio in &plan.remove {
             let removed = self
@@ -133,14 +133,20 @@ impl Worker {
         Ok(first_turn(job, existing))
     }
 
-    /// The newest message's Index: the conversation's history up to the handover.
-    async fn history(&self, run: &mut Run<'_>) -> Result<Option<u64>, StepError> {
+    /// The Index of the conversation's newest message (one read): where the bot takes over
+    /// after a Studio flow or an agent, so everything up to it is history. `stage` names the
+    /// step a failure belongs to.
+    pub(super) async fn newest_index(
+        &self,
+        run: &mut Run<'_>,
+        stage: Stage,
+    ) -> Result<Option<u64>, StepError> {
         let newest = self
             .conversations
             .recent_messages(run.conversation(), 1, run.deadline);
         let newest = timed_twilio(&mut run.trace, newest)
             .await
-            .map_err(|e| (Stage::SwapWebhooks, Cause::from(e)))?;
+            .map_err(|e| (stage, Cause::from(e)))?;
         Ok(history_before(&newest))
     }
 

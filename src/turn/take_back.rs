@@ -10,7 +10,7 @@
 use super::context::{Run, StepError, Worker, timed_twilio};
 use super::pipeline::Done;
 use super::replies::Destination;
-use crate::domain::after_agent::{AgentTruth, Stay, may_take_back};
+use crate::domain::after_agent::{AgentTruth, Stay, agents_episode, may_take_back};
 use crate::domain::conversation::{Memory, Status};
 use crate::domain::customer::channel_hint;
 use crate::domain::job::{BOT_FILTERS, TakeBackJob};
@@ -41,24 +41,12 @@ impl Worker {
         let Some(settings) = self.behaviour.after_agent.settings() else {
             return stays(Stay::NotConfigured, memory, status);
         };
-        let Some(episode) = memory.agent.clone() else {
-            return stays(Stay::OtherInteraction, memory, status);
-        };
-        if status != Status::HandedOff || episode.interaction != job.take_back.interaction {
-            let why = may_take_back(
-                status,
-                Some(&episode),
-                &job.take_back.interaction,
-                &AgentTruth {
-                    conversation_state: None,
-                    channel_status: None,
-                    others_present: 0,
-                },
-            )
-            .err()
-            .unwrap_or(Stay::WithTheBot);
-            return stays(why, memory, status);
-        }
+        // Nothing to read from Twilio unless our state says the agent has it, for this event.
+        let episode =
+            match agents_episode(status, memory.agent.as_ref(), &job.take_back.interaction) {
+                Ok(episode) => episode.clone(),
+                Err(why) => return stays(why, memory, status),
+            };
 
         // The truth, from Twilio: two reads of the channel, one of the conversation, at once.
         let conversation = run.conversation();
@@ -120,14 +108,7 @@ impl Worker {
         run.acted = true;
         // What was written while the agent had the conversation is the agent's: history, never
         // answered by a catch-up.
-        let newest = self
-            .conversations
-            .recent_messages(conversation, 1, run.deadline);
-        let history = timed_twilio(&mut run.trace, newest)
-            .await
-            .map_err(|e| (Stage::TakeBack, Cause::from(e)))?
-            .first()
-            .map(|m| m.index);
+        let history = self.newest_index(run, Stage::TakeBack).await?;
 
         memory.back_from_agent += 1;
         memory.just_back = true;
