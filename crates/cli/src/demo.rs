@@ -252,47 +252,16 @@ pub async fn run(style: Style) -> Result<(), CliError> {
     let scenes = scenes();
     let mut deviations = 0;
     for (i, scene) in scenes.iter().enumerate() {
-        outln!();
-        outln!("{}", style.header(&format!("{}. {}", i + 1, scene.title)));
+        heading(style, i + 1, scene.title);
         let found = play(&mut stack, scene, &url, style).await?;
-        if found.is_empty() {
-            outln!("  {}", style.good("✓ as expected"));
-        } else {
-            deviations += 1;
-            for problem in &found {
-                outln!("  {}", style.bad(&format!("✗ {problem}")));
-            }
-        }
+        deviations += verdict(style, &found);
     }
-
-    outln!();
-    outln!(
-        "{}",
-        style.header(&format!("{}. {}", scenes.len() + 1, BURST_TITLE))
-    );
+    heading(style, scenes.len() + 1, BURST_TITLE);
     let found = play_burst(&mut stack, &url, style).await?;
-    if found.is_empty() {
-        outln!("  {}", style.good("✓ as expected"));
-    } else {
-        deviations += 1;
-        for problem in &found {
-            outln!("  {}", style.bad(&format!("✗ {problem}")));
-        }
-    }
-    outln!();
-    outln!(
-        "{}",
-        style.header(&format!("{}. {}", scenes.len() + 2, AFTER_AGENT_TITLE))
-    );
+    deviations += verdict(style, &found);
+    heading(style, scenes.len() + 2, AFTER_AGENT_TITLE);
     let found = play_after_agent(&mut stack, &url, style).await?;
-    if found.is_empty() {
-        outln!("  {}", style.good("✓ as expected"));
-    } else {
-        deviations += 1;
-        for problem in &found {
-            outln!("  {}", style.bad(&format!("✗ {problem}")));
-        }
-    }
+    deviations += verdict(style, &found);
     let played = scenes.len() + 2;
 
     outln!();
@@ -308,6 +277,24 @@ pub async fn run(style: Style) -> Result<(), CliError> {
         outln!("{}", style.bad(&summary));
         Err(CliError::Expectations(deviations))
     }
+}
+
+/// A conversation's numbered title.
+fn heading(style: Style, number: usize, title: &str) {
+    outln!();
+    outln!("{}", style.header(&format!("{number}. {title}")));
+}
+
+/// Prints whether a conversation went as expected; 1 when it deviated, else 0.
+fn verdict(style: Style, found: &[String]) -> usize {
+    if found.is_empty() {
+        outln!("  {}", style.good("✓ as expected"));
+        return 0;
+    }
+    for problem in found {
+        outln!("  {}", style.bad(&format!("✗ {problem}")));
+    }
+    1
 }
 
 /// Plays one scene and returns what deviated from its expectations.
