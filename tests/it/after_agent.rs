@@ -86,22 +86,11 @@ async fn events(h: &Harness) -> Vec<Option<Outcome>> {
 }
 
 fn interaction_of(h: &Harness, seed: &SeededConversation) -> flexlex_emulators::sid::Sid {
-    let interactions = h.stack.twilio.interactions();
+    let interactions = h.interactions(seed);
     let found = interactions
-        .iter()
-        .find(|i| i.channel["properties"]["media_channel_sid"] == seed.conversation.as_str())
+        .first()
         .expect("an interaction for the conversation");
     found.sid.clone()
-}
-
-fn lex_texts(h: &Harness, seed: &SeededConversation) -> Vec<String> {
-    h.stack
-        .lex
-        .calls()
-        .iter()
-        .filter(|c| c.session_id == seed.conversation.as_str() && c.status == 200)
-        .filter_map(|c| c.text().map(str::to_owned))
-        .collect()
 }
 
 /// Twilio writes to the conversation since `from` (posts, webhooks, state), and to Flex.
@@ -151,7 +140,7 @@ async fn the_agent_leaves_and_the_bot_takes_back_then_invites_again(h: &Harness)
         );
     }
     say(h, &seed, "hello? are you there").await;
-    assert_eq!(lex_texts(h, &seed), ["I want to talk to an agent"]);
+    assert_eq!(h.stack.lex_texts(&seed), ["I want to talk to an agent"]);
     assert_eq!(writes_since(h, before), Vec::<String>::new());
 
     // The agent leaves (Flex's Leave): the bot takes the conversation back once.
@@ -181,7 +170,7 @@ async fn the_agent_leaves_and_the_bot_takes_back_then_invites_again(h: &Harness)
     // The customer's next message is the bot's again, and Lex is told where it comes from.
     say(h, &seed, "I would like to order roses").await;
     assert_eq!(
-        lex_texts(h, &seed),
+        h.stack.lex_texts(&seed),
         ["I want to talk to an agent", "I would like to order roses"]
     );
     let told = h
@@ -197,14 +186,7 @@ async fn the_agent_leaves_and_the_bot_takes_back_then_invites_again(h: &Harness)
 
     // An agent again: an invite into the same Interaction, with the task attributes.
     say(h, &seed, "actually I want an agent").await;
-    let interactions = h
-        .stack
-        .twilio
-        .interactions()
-        .into_iter()
-        .filter(|i| i.channel["properties"]["media_channel_sid"] == seed.conversation.as_str())
-        .count();
-    assert_eq!(interactions, 1);
+    assert_eq!(h.interactions(&seed).len(), 1);
     let invites: Vec<_> = h
         .stack
         .twilio
@@ -227,18 +209,51 @@ async fn the_agent_leaves_and_the_bot_takes_back_then_invites_again(h: &Harness)
     events(h).await;
 }
 
+/// A conversation the bot handed to an agent who accepted the task.
+struct WithAgent {
+    seed: SeededConversation,
+    interaction: flexlex_emulators::sid::Sid,
+    agent: flexlex_emulators::sid::Sid,
+    channel: flexlex_emulators::sid::Sid,
+}
+
+/// `customer` asks for an agent in a new conversation, and an agent accepts the task (the
+/// events so far delivered).
+async fn with_an_agent(h: &Harness, customer: CustomerKind) -> WithAgent {
+    let seed = h.stack.twilio.create_bot_conversation(customer, &url());
+    say(h, &seed, "agent").await;
+    let created = h
+        .interactions(&seed)
+        .into_iter()
+        .next()
+        .expect("an interaction for the conversation");
+    let agent = h
+        .stack
+        .twilio
+        .agent_joins(&created.sid)
+        .expect("a task to accept");
+    events(h).await;
+    WithAgent {
+        seed,
+        interaction: created.sid,
+        agent,
+        channel: created.channel_sid,
+    }
+}
+
 async fn a_paused_channel_keeps_the_agent(h: &Harness) {
-    let seed = h.stack.twilio.create_bot_conversation(
+    let WithAgent {
+        seed,
+        interaction: kd,
+        ..
+    } = with_an_agent(
+        h,
         CustomerKind::Web {
             identity: "visitor-pause".into(),
             friendly_name: "Pat".into(),
         },
-        &url(),
-    );
-    say(h, &seed, "agent").await;
-    let kd = interaction_of(h, &seed);
-    h.stack.twilio.agent_joins(&kd).expect("a task to accept");
-    events(h).await;
+    )
+    .await;
     assert!(h.stack.twilio.pause_channel(&kd));
     let before = h.stack.twilio.requests().len();
     for outcome in events(h).await.into_iter().flatten() {
@@ -322,24 +337,18 @@ async fn flex_post(h: &Harness, path: &str, form: &[(&str, &str)]) -> u16 {
 /// The park pattern: the agent removed by API, the conversation left active. The bot answers
 /// while parked and un-parks to an agent by an invite when the customer needs one.
 async fn a_parked_interaction_is_the_bots_until_the_customer_needs_an_agent(h: &Harness) {
-    let seed = h.stack.twilio.create_bot_conversation(
+    let WithAgent {
+        seed,
+        interaction: kd,
+        agent,
+        channel,
+    } = with_an_agent(
+        h,
         CustomerKind::Whatsapp {
             address: "+447700900555".into(),
         },
-        &url(),
-    );
-    say(h, &seed, "agent").await;
-    let kd = interaction_of(h, &seed);
-    let agent = h.stack.twilio.agent_joins(&kd).expect("a task to accept");
-    events(h).await;
-    let channel = h
-        .stack
-        .twilio
-        .interactions()
-        .into_iter()
-        .find(|i| i.sid == kd)
-        .unwrap()
-        .channel_sid;
+    )
+    .await;
     let parked = flex_post(
         h,
         &format!("/v1/Interactions/{kd}/Channels/{channel}/Participants/{agent}"),
@@ -353,7 +362,7 @@ async fn a_parked_interaction_is_the_bots_until_the_customer_needs_an_agent(h: &
     }
     say(h, &seed, "I would like to order lilies").await;
     assert_eq!(
-        lex_texts(h, &seed),
+        h.stack.lex_texts(&seed),
         ["agent", "I would like to order lilies"]
     );
     say(h, &seed, "agent please").await;
@@ -370,24 +379,18 @@ async fn a_parked_interaction_is_the_bots_until_the_customer_needs_an_agent(h: &
 
 /// Closed while the agent had it: nothing, and the conversation stays closed for the bot.
 async fn a_closed_conversation_is_not_taken_back(h: &Harness) {
-    let seed = h.stack.twilio.create_bot_conversation(
+    let WithAgent {
+        seed,
+        interaction: kd,
+        channel,
+        ..
+    } = with_an_agent(
+        h,
         CustomerKind::Sms {
             address: "+15550004444".into(),
         },
-        &url(),
-    );
-    say(h, &seed, "agent").await;
-    let kd = interaction_of(h, &seed);
-    h.stack.twilio.agent_joins(&kd).expect("a task to accept");
-    events(h).await;
-    let channel = h
-        .stack
-        .twilio
-        .interactions()
-        .into_iter()
-        .find(|i| i.sid == kd)
-        .unwrap()
-        .channel_sid;
+    )
+    .await;
     let closed = flex_post(
         h,
         &format!("/v1/Interactions/{kd}/Channels/{channel}"),

@@ -115,17 +115,6 @@ impl Fleet {
         reports.remove(0)
     }
 
-    /// Texts Lex received in a conversation, in order.
-    fn lex_texts(&self, seed: &SeededConversation) -> Vec<String> {
-        self.stack
-            .lex
-            .calls()
-            .iter()
-            .filter(|c| c.session_id == seed.conversation.as_str() && c.status == 200)
-            .filter_map(|c| c.text().map(str::to_owned))
-            .collect()
-    }
-
     /// The task attributes of the only Interaction created.
     fn task_attributes(&self) -> Value {
         let [interaction] = self.stack.twilio.interactions().try_into().unwrap();
@@ -293,7 +282,10 @@ async fn two_fallbacks_in_a_row_hand_off_after_the_bots_reply_with_the_summary()
     // Silence afterwards: the next message is not for the bot.
     let report = f.turn(On::First, &sms, "hello?").await;
     assert_eq!(report.outcome.to_string(), "ignored:handed_off");
-    assert_eq!(f.lex_texts(&sms), ["what is the weather", "blue skies?"]);
+    assert_eq!(
+        f.stack.lex_texts(&sms),
+        ["what is the weather", "blue skies?"]
+    );
 }
 
 #[tokio::test]
@@ -643,8 +635,8 @@ async fn a_whatsapp_card_is_created_once_for_the_fleet_and_a_tap_answers_with_it
     assert!(tapped.trace.choice_mapped);
     let typed = f.turn(On::First, &b, "3").await;
     assert!(typed.trace.choice_mapped);
-    assert_eq!(f.lex_texts(&a)[1], "lilies");
-    assert_eq!(f.lex_texts(&b)[1], "tulips");
+    assert_eq!(f.stack.lex_texts(&a)[1], "lilies");
+    assert_eq!(f.stack.lex_texts(&b)[1], "tulips");
     assert_eq!(
         f.stack.bot_messages(&a).last().map(String::as_str),
         Some("What day do you want the lilies to be picked up?")
@@ -652,7 +644,7 @@ async fn a_whatsapp_card_is_created_once_for_the_fleet_and_a_tap_answers_with_it
     // Once the bot has moved on, a number is just a number.
     let after = f.turn(On::Second, &a, "2").await;
     assert!(!after.trace.choice_mapped);
-    assert_eq!(f.lex_texts(&a)[2], "2");
+    assert_eq!(f.stack.lex_texts(&a)[2], "2");
     assert_eq!(
         f.stack
             .twilio
@@ -708,7 +700,7 @@ async fn a_card_with_four_to_ten_buttons_is_a_list_and_a_picked_item_answers_wit
     );
     let picked = f.turn(On::Second, &seed, "Sunflowers").await;
     assert!(picked.trace.choice_mapped);
-    assert_eq!(f.lex_texts(&seed), ["show me", "sunflowers"]);
+    assert_eq!(f.stack.lex_texts(&seed), ["show me", "sunflowers"]);
 }
 
 #[tokio::test]
@@ -747,7 +739,7 @@ async fn cards_fall_back_to_numbered_text_when_they_do_not_fit_or_the_content_ap
         );
         let answer = f.turn(On::Second, &seed, "2").await;
         assert!(answer.trace.choice_mapped);
-        assert_eq!(f.lex_texts(&seed)[1], buttons[1].to_lowercase());
+        assert_eq!(f.stack.lex_texts(&seed)[1], buttons[1].to_lowercase());
     }
     assert!(f.stack.twilio.contents().is_empty());
 
@@ -828,11 +820,11 @@ async fn a_card_twilio_stored_before_failing_is_not_posted_again_on_redelivery()
     );
     assert_eq!(f.stack.twilio.content_messages().len(), 1);
     assert_eq!(f.stack.bot_messages(&seed), [CARD_TEXT]);
-    assert_eq!(f.lex_texts(&seed), ["I would like to order flowers"]);
+    assert_eq!(f.stack.lex_texts(&seed), ["I would like to order flowers"]);
     // The card's buttons are in the memory the resumed turn stored: a tap still works.
     let tapped = f.turn(On::First, &seed, "Roses").await;
     assert!(tapped.trace.choice_mapped);
-    assert_eq!(f.lex_texts(&seed)[1], "roses");
+    assert_eq!(f.stack.lex_texts(&seed)[1], "roses");
 }
 
 #[tokio::test]
@@ -879,7 +871,7 @@ async fn a_conversation_from_before_the_memory_kept_cards_still_reads_its_card()
     let report = f.turn(On::First, &seed, "2").await;
     assert_eq!(report.outcome, Outcome::Replied);
     assert!(report.trace.choice_mapped);
-    assert_eq!(f.lex_texts(&seed), ["Lilies"]);
+    assert_eq!(f.stack.lex_texts(&seed), ["Lilies"]);
     // Two reads: the earlier version did not keep the Index of the bot's card, so the turn
     // reads the gap before it (the card: accounted for, not the customer's), then the card.
     assert_eq!(report.trace.gap_skipped, 1);

@@ -41,7 +41,7 @@ use flexlex_emulators::twilio::{Fault, FaultKind, SeededConversation};
 
 use crate::helpers::{Stack, signed, url};
 use crate::moto::{Moto, fifo_queue, moto, state_table};
-use crate::poller::{Poller, VISIBILITY_SECS, lambda_event};
+use crate::poller::{Poller, VISIBILITY_SECS, invoke_batch, lambda_event};
 
 const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:turns.fifo";
 
@@ -165,15 +165,7 @@ impl Growth {
         assert_eq!(report.outcome, Outcome::Enqueued);
         let batch = self.poller.receive(10).await;
         assert_eq!(batch.len(), 1);
-        let mut context = lambda_runtime::Context::default();
-        context.deadline = crate::helpers::deadline_in(Duration::from_secs(30));
-        let response = flexlex::app::lambda::invoke(
-            &self.stack.bridge,
-            lambda_runtime::LambdaEvent::new(lambda_event(&batch, QUEUE_ARN), context),
-            flexlex::app::telemetry::LogFormat::Text,
-        )
-        .await
-        .expect("a batch always answers");
+        let response = invoke_batch(&self.stack.bridge, &batch, QUEUE_ARN).await;
         assert_eq!(
             response["batchItemFailures"].as_array().map_or(0, Vec::len),
             0,

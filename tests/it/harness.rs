@@ -6,11 +6,11 @@ use std::time::Duration;
 use serde_json::Value;
 
 use flexlex::outcome::{Outcome, Report};
-use flexlex_emulators::twilio::SeededConversation;
+use flexlex_emulators::twilio::{RecordedInteraction, SeededConversation};
 
 use crate::helpers::{Stack, signed, url};
 use crate::moto::{Moto, fifo_queue, moto, state_table};
-use crate::poller::{Poller, VISIBILITY_SECS, lambda_event};
+use crate::poller::{Poller, VISIBILITY_SECS, invoke_batch};
 
 const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:order.fifo";
 
@@ -102,28 +102,10 @@ impl Harness {
             if batch.is_empty() {
                 return;
             }
-            let mut context = lambda_runtime::Context::default();
-            context.deadline = crate::helpers::deadline_in(Duration::from_secs(30));
-            let response = flexlex::app::lambda::invoke(
-                &self.stack.bridge,
-                lambda_runtime::LambdaEvent::new(lambda_event(&batch, QUEUE_ARN), context),
-                flexlex::app::telemetry::LogFormat::Text,
-            )
-            .await
-            .expect("a batch always answers");
+            let response = invoke_batch(&self.stack.bridge, &batch, QUEUE_ARN).await;
             assert_eq!(response["batchItemFailures"], Value::Array(Vec::new()));
             poller.settle(&batch, &response).await;
         }
-    }
-
-    pub fn lex_texts(&self, seed: &SeededConversation) -> Vec<String> {
-        self.stack
-            .lex
-            .calls()
-            .iter()
-            .filter(|c| c.session_id == seed.conversation.as_str() && c.status == 200)
-            .filter_map(|c| c.text().map(str::to_owned))
-            .collect()
     }
 
     /// `GET …/Messages` requests for the conversation.
@@ -137,13 +119,14 @@ impl Harness {
             .count()
     }
 
-    pub fn interactions(&self, seed: &SeededConversation) -> usize {
+    /// The Interactions created for `seed`'s conversation.
+    pub fn interactions(&self, seed: &SeededConversation) -> Vec<RecordedInteraction> {
         self.stack
             .twilio
             .interactions()
-            .iter()
+            .into_iter()
             .filter(|i| i.channel["properties"]["media_channel_sid"] == seed.conversation.as_str())
-            .count()
+            .collect()
     }
 
     /// Delivers one webhook and runs its turn.

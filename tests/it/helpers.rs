@@ -282,6 +282,16 @@ impl Stack {
         self.handle(signed(&url(), &params)).await
     }
 
+    /// Texts Lex received in `seed`'s conversation, in order (answered requests only).
+    pub fn lex_texts(&self, seed: &SeededConversation) -> Vec<String> {
+        self.lex
+            .calls()
+            .iter()
+            .filter(|c| c.session_id == seed.conversation.as_str() && c.status == 200)
+            .filter_map(|c| c.text().map(str::to_owned))
+            .collect()
+    }
+
     /// The bot's messages in the conversation, in order.
     pub fn bot_messages(&self, seed: &SeededConversation) -> Vec<String> {
         self.twilio

@@ -23,7 +23,7 @@ async fn a_burst_delivered_backwards(h: &Harness) {
     let burst = h.write(&seed, &ORDER);
     let first = h.turn(&burst[2]).await;
     let rest = [h.turn(&burst[1]).await, h.turn(&burst[0]).await];
-    assert_eq!(h.lex_texts(&seed), ORDER);
+    assert_eq!(h.stack.lex_texts(&seed), ORDER);
     assert_eq!(h.stack.bot_messages(&seed).len(), 3);
     // One read of the gap, by the turn that found it.
     assert_eq!(h.listings(&seed), 1);
@@ -47,7 +47,7 @@ async fn a_burst_whose_middle_webhook_never_arrives(h: &Harness) {
     h.settle().await;
     h.deliver(&burst[2]).await;
     h.settle().await;
-    assert_eq!(h.lex_texts(&seed), ORDER);
+    assert_eq!(h.stack.lex_texts(&seed), ORDER);
     assert_eq!(h.stack.bot_messages(&seed).len(), 3);
 }
 
@@ -62,8 +62,8 @@ async fn a_burst_whose_first_message_asks_for_an_agent_delivered_last_first(h: &
     let first = h.turn(&burst[2]).await;
     h.turn(&burst[1]).await;
     h.turn(&burst[0]).await;
-    assert_eq!(h.lex_texts(&seed), ["I want to talk to an agent"]);
-    assert_eq!(h.interactions(&seed), 1);
+    assert_eq!(h.stack.lex_texts(&seed), ["I want to talk to an agent"]);
+    assert_eq!(h.interactions(&seed).len(), 1);
     assert_eq!(h.stack.bot_messages(&seed).len(), 1);
     if let Some(first) = first {
         assert_eq!(first.outcome, Outcome::Ignored(Ignored::HandedOff));
@@ -84,7 +84,7 @@ async fn another_authors_message_in_the_gap(h: &Harness) {
     let next = h.write(&seed, &[ORDER[1]]);
     let report = h.deliver(&next[0]).await;
     h.settle().await;
-    assert_eq!(h.lex_texts(&seed), &ORDER[..2]);
+    assert_eq!(h.stack.lex_texts(&seed), &ORDER[..2]);
     assert_eq!(h.listings(&seed), 1);
     if let Some(report) = report {
         assert_eq!(report.outcome, Outcome::Replied);
@@ -110,7 +110,7 @@ async fn an_in_order_conversation_makes_no_list_call(h: &Harness) {
         }
         h.settle().await;
     }
-    assert_eq!(h.lex_texts(&seed), ORDER);
+    assert_eq!(h.stack.lex_texts(&seed), ORDER);
     assert_eq!(h.listings(&seed), 0);
 }
 
@@ -131,7 +131,7 @@ async fn history_is_never_answered(h: &Harness) {
     let now = h.write(&seed, &[ORDER[0]]);
     let report = h.deliver(&now[0]).await;
     h.settle().await;
-    assert_eq!(h.lex_texts(&seed), [ORDER[0]]);
+    assert_eq!(h.stack.lex_texts(&seed), [ORDER[0]]);
     if let Some(report) = report {
         assert_eq!((report.trace.caught_up, report.trace.gap_skipped), (0, 2));
     }

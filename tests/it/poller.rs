@@ -158,3 +158,21 @@ pub fn lambda_event(batch: &[Message], queue_arn: &str) -> Value {
         .collect();
     json!({ "Records": records })
 }
+
+/// The function's SQS handler (`app::lambda::invoke`) on `batch`, as the trigger invokes it
+/// with a 30 s deadline: its answer (the batch item failures).
+pub async fn invoke_batch(
+    bridge: &flexlex::app::bridge::Bridge,
+    batch: &[Message],
+    queue_arn: &str,
+) -> Value {
+    let mut context = lambda_runtime::Context::default();
+    context.deadline = crate::helpers::deadline_in(std::time::Duration::from_secs(30));
+    flexlex::app::lambda::invoke(
+        bridge,
+        lambda_runtime::LambdaEvent::new(lambda_event(batch, queue_arn), context),
+        flexlex::app::telemetry::LogFormat::Text,
+    )
+    .await
+    .expect("a batch always answers")
+}

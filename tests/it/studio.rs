@@ -17,7 +17,7 @@ use flexlex_emulators::webhook::{StudioHandover, signature};
 
 use crate::helpers::{Stack, TOKEN, envelope, url};
 use crate::moto::{Moto, fifo_queue, moto, state_table};
-use crate::poller::{Poller, VISIBILITY_SECS, lambda_event};
+use crate::poller::{Poller, VISIBILITY_SECS, invoke_batch, lambda_event};
 
 const FLOW: &str = "FW0123456789abcdef0123456789abcdef";
 const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:turns.fifo";
@@ -95,16 +95,6 @@ fn twilio_writes(stack: &Stack) -> Vec<String> {
         .collect()
 }
 
-fn lex_texts(stack: &Stack, seed: &SeededConversation) -> Vec<String> {
-    stack
-        .lex
-        .calls()
-        .iter()
-        .filter(|c| c.session_id == seed.conversation.as_str() && c.status == 200)
-        .filter_map(|c| c.text().map(str::to_owned))
-        .collect()
-}
-
 #[tokio::test]
 async fn studio_hands_over_and_the_bot_answers_the_first_turn_once() {
     let stack = Stack::start().await;
@@ -127,7 +117,7 @@ async fn studio_hands_over_and_the_bot_answers_the_first_turn_once() {
     assert!(report.trace.bot_webhook_created);
     assert_eq!(report.trace.message.as_deref(), Some(trigger.as_str()));
     let bot_webhook = assert_swapped(&stack, &seed);
-    assert_eq!(lex_texts(&stack, &seed), [ROSES]);
+    assert_eq!(stack.lex_texts(&seed), [ROSES]);
     let replies = stack.bot_messages(&seed);
     assert_eq!(replies, ["What day do you want the roses to be picked up?"]);
     let conversation = &seed.conversation;
@@ -145,7 +135,7 @@ async fn studio_hands_over_and_the_bot_answers_the_first_turn_once() {
     let again = stack.handle(signed_with(TOKEN, &url(), &params)).await;
     assert_eq!(again.outcome, Outcome::Ignored(Ignored::Duplicate));
     assert_eq!(bot_webhook_of(&stack, &seed), bot_webhook);
-    assert_eq!(lex_texts(&stack, &seed), [ROSES]);
+    assert_eq!(stack.lex_texts(&seed), [ROSES]);
     assert_eq!(stack.bot_messages(&seed), replies);
     assert_eq!(twilio_writes(&stack), writes);
 
@@ -161,7 +151,7 @@ async fn studio_hands_over_and_the_bot_answers_the_first_turn_once() {
     let report = stack.handle(signed_with(TOKEN, &webhook_url, &next)).await;
     assert_eq!(report.outcome, Outcome::Replied);
     assert_eq!((report.trace.caught_up, report.trace.gap_skipped), (0, 0));
-    assert_eq!(lex_texts(&stack, &seed), [ROSES, "tomorrow"]);
+    assert_eq!(stack.lex_texts(&seed), [ROSES, "tomorrow"]);
     assert_eq!(stack.bot_messages(&seed).len(), 2);
 }
 
@@ -221,7 +211,7 @@ async fn a_handover_without_text_swaps_the_webhooks_and_asks_the_bot_nothing() {
     let report = stack.handle(signed_with(TOKEN, &url(), &params)).await;
     assert_eq!(report.outcome, Outcome::BotAttached);
     assert_swapped(&stack, &seed);
-    assert_eq!(lex_texts(&stack, &seed), Vec::<String>::new());
+    assert_eq!(stack.lex_texts(&seed), Vec::<String>::new());
     assert_eq!(stack.bot_messages(&seed), Vec::<String>::new());
     let writes = twilio_writes(&stack);
     assert_eq!(writes.len(), 2);
@@ -284,15 +274,7 @@ impl OnAws {
         if batch.is_empty() {
             return (ids, Value::Null);
         }
-        let mut context = lambda_runtime::Context::default();
-        context.deadline = crate::helpers::deadline_in(Duration::from_secs(30));
-        let response = flexlex::app::lambda::invoke(
-            &self.stack.bridge,
-            lambda_runtime::LambdaEvent::new(lambda_event(&batch, QUEUE_ARN), context),
-            flexlex::app::telemetry::LogFormat::Text,
-        )
-        .await
-        .expect("a batch always answers");
+        let response = invoke_batch(&self.stack.bridge, &batch, QUEUE_ARN).await;
         if !keep {
             self.poller.settle(&batch, &response).await;
         }
@@ -368,7 +350,7 @@ async fn a_handover_redelivered_by_the_queue_or_repeated_at_intake_changes_nothi
 
     assert_eq!(bot_webhook_of(&f.stack, &seed), bot_webhook);
     assert_eq!(twilio_writes(&f.stack), writes);
-    assert_eq!(lex_texts(&f.stack, &seed), [ROSES]);
+    assert_eq!(f.stack.lex_texts(&seed), [ROSES]);
     assert_eq!(f.stack.bot_messages(&seed).len(), 1);
 }
 
@@ -395,7 +377,7 @@ async fn a_webhook_create_twilio_applied_before_failing_is_found_on_redelivery()
     // The create's answer is lost: the record goes back, nothing asked of the bot yet.
     let (_, response) = f.trigger(false).await;
     assert_eq!(failed(&response), 1);
-    assert_eq!(lex_texts(&f.stack, &seed), Vec::<String>::new());
+    assert_eq!(f.stack.lex_texts(&seed), Vec::<String>::new());
     assert_swapped(&f.stack, &seed);
 
     // Redelivered: the bot's webhook is found, not created again; the first turn runs once.
@@ -408,7 +390,7 @@ async fn a_webhook_create_twilio_applied_before_failing_is_found_on_redelivery()
         .filter(|w| w.ends_with("/Webhooks"))
         .count();
     assert_eq!(creates, 1);
-    assert_eq!(lex_texts(&f.stack, &seed), [ROSES]);
+    assert_eq!(f.stack.lex_texts(&seed), [ROSES]);
     assert_eq!(f.stack.bot_messages(&seed).len(), 1);
 }
 
@@ -497,5 +479,5 @@ async fn the_sample_flows_request_hands_over_as_documented() {
     assert_eq!(report.outcome, Outcome::Replied);
     assert_eq!(report.trace.message.as_deref(), Some(trigger_sid.as_str()));
     assert_swapped(&stack, &seed);
-    assert_eq!(lex_texts(&stack, &seed), [ROSES]);
+    assert_eq!(stack.lex_texts(&seed), [ROSES]);
 }

@@ -12,7 +12,7 @@ use flexlex_emulators::twilio::{Fault, FaultKind, SeededConversation};
 
 use crate::helpers::{Stack, signed, stored_message_params, url};
 use crate::moto::{Moto, fifo_queue, moto, state_table};
-use crate::poller::{Poller, VISIBILITY_SECS, lambda_event};
+use crate::poller::{Poller, VISIBILITY_SECS, invoke_batch, lambda_event};
 
 const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:turns.fifo";
 
@@ -56,15 +56,7 @@ impl Fleetless {
         if batch.is_empty() {
             return (0, Value::Null);
         }
-        let mut context = lambda_runtime::Context::default();
-        context.deadline = crate::helpers::deadline_in(Duration::from_secs(30));
-        let response = flexlex::app::lambda::invoke(
-            &self.stack.bridge,
-            lambda_runtime::LambdaEvent::new(lambda_event(&batch, QUEUE_ARN), context),
-            flexlex::app::telemetry::LogFormat::Text,
-        )
-        .await
-        .expect("a batch always answers");
+        let response = invoke_batch(&self.stack.bridge, &batch, QUEUE_ARN).await;
         self.poller.settle(&batch, &response).await;
         (batch.len(), response)
     }
@@ -91,17 +83,6 @@ impl Fleetless {
             .await
             .expect("the turn role's clients are given");
         (batch.len(), report)
-    }
-
-    /// Texts Lex received in a conversation, in order.
-    fn lex_texts(&self, seed: &SeededConversation) -> Vec<String> {
-        self.stack
-            .lex
-            .calls()
-            .iter()
-            .filter(|c| c.session_id == seed.conversation.as_str() && c.status == 200)
-            .filter_map(|c| c.text().map(str::to_owned))
-            .collect()
     }
 }
 
@@ -163,13 +144,13 @@ async fn a_batch_runs_conversations_in_index_order_and_sends_back_only_the_faili
     assert_eq!(failed.len(), 2, "b's two records, nothing else: {response}");
 
     assert_eq!(
-        f.lex_texts(&a),
+        f.stack.lex_texts(&a),
         ["I would like to order roses", "tomorrow", "10:00"],
         "a in Index order"
     );
-    assert_eq!(f.lex_texts(&c), ["hello", "roses please"]);
+    assert_eq!(f.stack.lex_texts(&c), ["hello", "roses please"]);
     // b's first record got its answer, then failed posting; its second was not attempted.
-    assert_eq!(f.lex_texts(&b), ["hi"]);
+    assert_eq!(f.stack.lex_texts(&b), ["hi"]);
     assert!(f.stack.bot_messages(&b).is_empty());
     assert_eq!(f.stack.bot_messages(&a).len(), 3);
 
@@ -185,7 +166,7 @@ async fn a_batch_runs_conversations_in_index_order_and_sends_back_only_the_faili
         delivered += n;
     }
     assert_eq!(delivered, 2);
-    assert_eq!(f.lex_texts(&b), ["hi", "what can you do?"]);
+    assert_eq!(f.stack.lex_texts(&b), ["hi", "what can you do?"]);
     assert_eq!(f.stack.bot_messages(&b).len(), 2);
     assert_eq!(f.poller.depth(&f.poller.queue_url).await, 0);
     assert_eq!(f.poller.depth(&f.dlq).await, 0);
@@ -214,7 +195,7 @@ async fn a_delivery_after_the_fifo_dedup_window_is_ignored_as_a_duplicate() {
         Outcome::Ignored(flexlex::outcome::Ignored::Duplicate)
     );
     assert_eq!(report.trace.state_round_trips, 1);
-    assert_eq!(f.lex_texts(&seed), ["hello"]);
+    assert_eq!(f.stack.lex_texts(&seed), ["hello"]);
     assert_eq!(f.stack.bot_messages(&seed).len(), 1);
 }
 
@@ -240,7 +221,7 @@ async fn after_a_handoff_the_bot_stays_silent_and_a_message_behind_is_answered_f
     let (n, response) = f.trigger().await;
     assert_eq!((n, failed_ids(&response).len()), (1, 0));
     assert_eq!(
-        f.lex_texts(&seed),
+        f.stack.lex_texts(&seed),
         ["hello", "I would like to order tulips"]
     );
     let params = stored_message_params(&seed, &f.stack.account(), &first);
@@ -251,7 +232,7 @@ async fn after_a_handoff_the_bot_stays_silent_and_a_message_behind_is_answered_f
         report.outcome,
         Outcome::Ignored(flexlex::outcome::Ignored::Duplicate)
     );
-    assert_eq!(f.lex_texts(&seed).len(), 2);
+    assert_eq!(f.stack.lex_texts(&seed).len(), 2);
     assert_eq!(f.stack.bot_messages(&seed).len(), 2);
 
     // Handoff, then a message while the agent joins: no bot reply, no Lex call.
@@ -260,7 +241,7 @@ async fn after_a_handoff_the_bot_stays_silent_and_a_message_behind_is_answered_f
     f.intake(&sms, "hello? anyone?").await;
     let (n, response) = f.trigger().await;
     assert_eq!((n, failed_ids(&response).len()), (2, 0));
-    assert_eq!(f.lex_texts(&sms), ["I want to talk to an agent"]);
+    assert_eq!(f.stack.lex_texts(&sms), ["I want to talk to an agent"]);
     assert_eq!(f.stack.twilio.interactions().len(), 1);
     assert_eq!(
         f.stack.bot_messages(&sms),
@@ -355,9 +336,9 @@ async fn dead_lettered_turns_replayed_after_an_outage_post_each_missing_reply_on
     // Nothing reached the customers. Lex saw each message at most once and in sent order (a
     // dead-lettered head leaves its group, so the next message may be answered meanwhile).
     let sent_a = ["I would like to order roses", "tomorrow"];
-    let asked = f.lex_texts(&a);
+    let asked = f.stack.lex_texts(&a);
     assert_eq!(asked, sent_a[..asked.len()]);
-    assert_eq!(f.lex_texts(&b), ["I want to talk to an agent"]);
+    assert_eq!(f.stack.lex_texts(&b), ["I want to talk to an agent"]);
     assert!(f.stack.bot_messages(&a).is_empty());
     assert!(f.stack.twilio.interactions().is_empty());
 
@@ -372,8 +353,8 @@ async fn dead_lettered_turns_replayed_after_an_outage_post_each_missing_reply_on
         assert_eq!(failed_ids(&response), Vec::<String>::new());
     }
     // Each message reached Lex once in all, in order; each reply is posted once.
-    assert_eq!(f.lex_texts(&a), sent_a);
-    assert_eq!(f.lex_texts(&b), ["I want to talk to an agent"]);
+    assert_eq!(f.stack.lex_texts(&a), sent_a);
+    assert_eq!(f.stack.lex_texts(&b), ["I want to talk to an agent"]);
     let replies_a = f.stack.bot_messages(&a);
     assert_eq!(replies_a.len(), 2, "{replies_a:?}");
     assert_eq!(
@@ -416,5 +397,5 @@ async fn a_reply_twilio_stored_before_failing_is_not_posted_again_on_redelivery(
         (1, 0)
     );
     assert_eq!(f.stack.bot_messages(&seed).len(), 1);
-    assert_eq!(f.lex_texts(&seed), ["I would like to order roses"]);
+    assert_eq!(f.stack.lex_texts(&seed), ["I would like to order roses"]);
 }
