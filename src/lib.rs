@@ -2,14 +2,16 @@
 //!
 //! The folders are the layers (see `docs/architecture.md`):
 //! - [`domain`]: pure types and decisions — ids, the conversation record and its claim
-//!   decision, policy, escalation, memory, cards, timers, the handoff's attributes. No I/O.
+//!   decision, policy, escalation, memory, cards, timers, the handoff's attributes. No I/O
+//!   (the clock is the one outside thing it reads).
 //! - [`ports`]: the traits the roles call — the bot, Twilio Conversations, the Content API, the
 //!   turn queue, the conversation store — with their error types.
 //! - [`intake`]: the webhook role — envelope, form, signature, the typed webhook, admission,
-//!   the Studio handover request — ending in a [`domain::job::Job`] on the queue.
+//!   the Studio handover request, Flex Interactions events — ending in a [`domain::job::Job`]
+//!   on the queue.
 //! - [`turn`]: the turn role — an SQS batch in lanes, and the one pipeline (claim → work →
 //!   finish) every job kind goes through.
-//! - [`adapters`]: Lex, Twilio, SQS, DynamoDB, Secrets Manager and in-memory twins; they
+//! - [`adapters`]: Lex, Twilio, SQS, DynamoDB, Secrets Manager and the in-memory store; they
 //!   translate and never decide.
 //! - [`app`]: configuration, composition, the Lambda entry point, telemetry.
 //!

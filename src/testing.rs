@@ -1,6 +1,7 @@
-//! In-memory adapters of the two ports: a bot that answers from a script and a conversations
-//! store that records every call. They isolate the handler from the network, for unit tests and
-//! for measuring the handler's own overhead.
+//! Test doubles of three ports — a bot that answers from a script, a Twilio that records every
+//! call (and one that is down), a Content API that records its templates — and the fixtures
+//! the unit tests share. They isolate the handler from the network, for unit tests and for
+//! measuring the handler's own overhead; the Lambda is never built with them.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};

@@ -156,7 +156,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_tls_config_trusts_the_compiled_in_roots() {
+    fn the_tls_config_offers_tls_1_3_and_1_2_and_a_client_builds_on_it() {
         let config = tls_config().unwrap();
         assert!(client(HttpSettings::default()).is_ok());
         // Both TLS 1.3 and 1.2 suites are offered (AWS and Twilio endpoints speak both).

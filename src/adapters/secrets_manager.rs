@@ -1,114 +1,35 @@
-//! Twilio credentials from Secrets Manager (`TWILIO_SECRET_ID`), read once at cold start and
-//! laid over the environment, so no credential ever sits in the function's configuration.
-//! Both roles need them (intake checks signatures with the auth token, a turn calls Twilio), so
-//! the secret is read at init; without a secret, init builds no AWS configuration at all.
-
-use std::collections::HashMap;
+//! Secrets Manager: the string value of one secret (`TWILIO_SECRET_ID`), read once at cold
+//! start. What the secret may hold and how it is laid over the settings is `app::secret_settings`.
 
 use crate::adapters::lazy::Lazy;
-use crate::app::config::{ConfigError, SECRET_KEYS};
 
-/// The environment with the secret's credential keys laid over it. `sdk` is only built when
-/// `TWILIO_SECRET_ID` is set.
-pub async fn settings_with_secret(
-    env: HashMap<String, String>,
+/// The secret could not be read. Says which secret and why, never its value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SecretReadError(String);
+
+/// The secret's string value (the JSON text the stack stores).
+pub async fn secret_string(
     sdk: &Lazy<aws_config::SdkConfig>,
-) -> Result<HashMap<String, String>, ConfigError> {
-    let Some(secret_id) = env
-        .get("TWILIO_SECRET_ID")
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-    else {
-        return Ok(env);
-    };
-    let sdk = sdk.get().await.map_err(|e| ConfigError {
-        variable: "TWILIO_SECRET_ID",
-        reason: format!("cannot read secret `{secret_id}`: {e}"),
-    })?;
+    secret_id: &str,
+) -> Result<String, SecretReadError> {
+    let sdk = sdk
+        .get()
+        .await
+        .map_err(|e| SecretReadError(format!("cannot read secret `{secret_id}`: {e}")))?;
     let client = aws_sdk_secretsmanager::Client::new(sdk);
     let output = client
         .get_secret_value()
-        .secret_id(&secret_id)
+        .secret_id(secret_id)
         .send()
         .await
         .map_err(|e| {
             let detail = aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string();
-            ConfigError {
-                variable: "TWILIO_SECRET_ID",
-                reason: format!("cannot read secret `{secret_id}`: {detail}"),
-            }
+            SecretReadError(format!("cannot read secret `{secret_id}`: {detail}"))
         })?;
-    let text = output.secret_string().ok_or_else(|| ConfigError {
-        variable: "TWILIO_SECRET_ID",
-        reason: format!("secret `{secret_id}` has no string value (store JSON text)"),
-    })?;
-    overlay(env, text)
-}
-
-/// Lays the secret's JSON object over the environment. Only the credential keys are taken;
-/// values are never echoed in errors.
-pub fn overlay(
-    mut env: HashMap<String, String>,
-    secret_json: &str,
-) -> Result<HashMap<String, String>, ConfigError> {
-    let invalid = |reason: &str| ConfigError {
-        variable: "TWILIO_SECRET_ID",
-        reason: reason.to_owned(),
-    };
-    let value: serde_json::Value = serde_json::from_str(secret_json)
-        .map_err(|_| invalid("the secret is not a JSON object"))?;
-    let object = value
-        .as_object()
-        .ok_or_else(|| invalid("the secret is not a JSON object"))?;
-    for key in SECRET_KEYS {
-        match object.get(key) {
-            Some(serde_json::Value::String(v)) if !v.trim().is_empty() => {
-                env.insert(key.to_owned(), v.clone());
-            }
-            Some(serde_json::Value::String(_)) | Some(serde_json::Value::Null) | None => {}
-            Some(_) => {
-                return Err(ConfigError {
-                    variable: "TWILIO_SECRET_ID",
-                    reason: format!("key `{key}` in the secret must be a string"),
-                });
-            }
-        }
-    }
-    Ok(env)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secret_keys_override_and_blank_values_do_not() {
-        let env = HashMap::from([
-            ("TWILIO_AUTH_TOKEN".to_owned(), "from-env".to_owned()),
-            ("TWILIO_ACCOUNT_SID".to_owned(), "ACenv".to_owned()),
-            ("BOT_AUTHOR".to_owned(), "Lex".to_owned()),
-        ]);
-        let out = overlay(
-            env,
-            r#"{"TWILIO_AUTH_TOKEN":"from-secret","TWILIO_ACCOUNT_SID":"","BOT_AUTHOR":"Mallory","TWILIO_API_KEY_SID":null}"#,
-        )
-        .unwrap();
-        assert_eq!(out["TWILIO_AUTH_TOKEN"], "from-secret");
-        assert_eq!(out["TWILIO_ACCOUNT_SID"], "ACenv");
-        assert_eq!(
-            out["BOT_AUTHOR"], "Lex",
-            "only credential keys come from the secret"
-        );
-        assert!(!out.contains_key("TWILIO_API_KEY_SID"));
-    }
-
-    #[test]
-    fn malformed_secrets_fail_without_echoing_values() {
-        let err = overlay(HashMap::new(), "not json hunter2").unwrap_err();
-        assert_eq!(err.variable, "TWILIO_SECRET_ID");
-        assert!(!err.to_string().contains("hunter2"));
-        let err = overlay(HashMap::new(), r#"{"TWILIO_AUTH_TOKEN": 12345}"#).unwrap_err();
-        assert!(!err.to_string().contains("12345"));
-        assert!(overlay(HashMap::new(), "[]").is_err());
-    }
+    output.secret_string().map(str::to_owned).ok_or_else(|| {
+        SecretReadError(format!(
+            "secret `{secret_id}` has no string value (store JSON text)"
+        ))
+    })
 }

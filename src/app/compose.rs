@@ -10,12 +10,12 @@ use crate::adapters::http::{HttpBuildError, HttpSettings, SmithyHttpClient};
 use crate::adapters::in_memory::InMemoryStore;
 use crate::adapters::lazy::{BuildError, Lazy};
 use crate::adapters::lex::{LexBot, LexSettings};
-use crate::adapters::secrets_manager;
 use crate::adapters::sqs::SqsTurnQueue;
 use crate::adapters::twilio::{TwilioClient, TwilioClientConfig};
 use crate::app::bridge::Bridge;
 use crate::app::config::{Config, ConfigError, TwilioSettings};
 use crate::app::invocation_deadline::InvocationDeadlines;
+use crate::app::secret_settings;
 use crate::intake::signature::Verifier;
 use crate::intake::{Intake, Turns};
 use crate::ports::bot::Bot;
@@ -233,7 +233,7 @@ pub async fn bridge_from_settings(env: HashMap<String, String>) -> Result<Bridge
             .await
             .map_err(|e| BuildError::permanent("the AWS configuration", e))
     }));
-    let settings = secrets_manager::settings_with_secret(env, &sdk).await?;
+    let settings = secret_settings::settings_with_secret(env, &sdk).await?;
     let config = Config::from_settings(&settings)?;
     let Some(queue_url) = config.aws.turn_queue_url.clone() else {
         let ports = turn_ports(&config, sdk.get().await?)?;

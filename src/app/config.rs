@@ -13,7 +13,7 @@ use crate::domain::channel::ChannelType;
 use crate::domain::deadline::FunctionTimeout;
 use crate::domain::escalation_rules::{EscalationRules, Threshold};
 use crate::domain::ids::{AccountSid, ApiKeySid, LocaleId, WorkflowSid, WorkspaceSid};
-use crate::domain::secret::Secret;
+use crate::domain::secret::{Secret, TwilioCredentials};
 use crate::domain::timers::{AfterHandoff, AgentTimers, IsoDuration, Timer, TimerSettings};
 use crate::intake::signature::SharedKey;
 
@@ -55,13 +55,6 @@ pub const SECRET_KEYS: [&str; 9] = [
     "TWILIO_PREVIOUS_SHARED_KEY_SECRET",
     "TWILIO_PREVIOUS_SHARED_KEY_ID",
 ];
-
-/// Twilio REST credentials. An API key is what Twilio recommends for servers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TwilioCredentials {
-    ApiKey { sid: ApiKeySid, secret: Secret },
-    AuthToken { account: AccountSid, token: Secret },
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TwilioSettings {

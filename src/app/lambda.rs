@@ -38,6 +38,10 @@ pub enum Event {
     /// The request template's envelope (an object with its version `v`).
     Webhook(Value),
     Turns(SqsEvent),
+    /// Records all from `aws:sqs` that do not read as an SQS batch: the queue's records all the
+    /// same, so the invocation fails and every one of them comes back (and, after the queue's
+    /// `maxReceiveCount`, waits in the dead-letter queue), never read as "all succeeded".
+    UnreadableTurns(String),
     /// Neither: why.
     Unknown(String),
 }
@@ -58,7 +62,7 @@ impl Event {
             }
             return match serde_json::from_value(payload) {
                 Ok(event) => Self::Turns(event),
-                Err(e) => Self::Unknown(format!("an SQS event that cannot be read: {e}")),
+                Err(e) => Self::UnreadableTurns(format!("an SQS batch that cannot be read: {e}")),
             };
         }
         if payload.get("v").is_some() {
@@ -117,10 +121,26 @@ pub async fn invoke(
                 _ => Ok(Value::Null),
             }
         }
+        Event::UnreadableTurns(why) => Err(unreadable_batch(why, &event.context.request_id)),
         Event::Unknown(why) => {
             tracing::warn!(request_id = %event.context.request_id, reason = %why, "event dropped");
             Ok(Value::Null)
         }
+    }
+}
+
+/// The batch could not be read, so no record of it ran: every one comes back. Replaying cannot
+/// help a record that is itself unreadable; the queue's redrive keeps it for a person.
+fn unreadable_batch(why: String, request_id: &str) -> InvocationError {
+    tracing::error!(
+        request_id,
+        reason = %why,
+        "SQS batch not read; every record of the batch comes back"
+    );
+    InvocationError {
+        outcome: "failed:batch_unreadable".to_owned(),
+        detail: why,
+        error_type: "Permanent.ReplaySafe",
     }
 }
 
@@ -235,6 +255,25 @@ mod tests {
         assert_eq!(
             batch_answer(&response).unwrap(),
             json!({"batchItemFailures": [{"itemIdentifier": "059f36b4"}]})
+        );
+    }
+
+    #[test]
+    fn sqs_records_that_do_not_read_as_a_batch_fail_the_invocation() {
+        let mut unreadable = record("aws:sqs");
+        unreadable["attributes"] = json!("not a map");
+        let why = match Event::classify(json!({"Records": [record("aws:sqs"), unreadable]})) {
+            Event::UnreadableTurns(why) => why,
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            why.starts_with("an SQS batch that cannot be read: invalid type: string"),
+            "{why}"
+        );
+        let failed = unreadable_batch(why.clone(), "req-1");
+        assert_eq!(
+            (failed.outcome.as_str(), failed.error_type, failed.detail),
+            ("failed:batch_unreadable", "Permanent.ReplaySafe", why)
         );
     }
 

@@ -1,5 +1,6 @@
-//! The bot port: what the bridge needs from a conversational bot, in domain terms.
-//! The Lex adapter (`lex.rs`) maps the SDK's types to these; nothing else sees SDK types.
+//! The bot's turn in domain terms: what the bridge needs from a conversational bot's answer.
+//! The port is `crate::ports::bot`; the Lex adapter (`crate::adapters::lex`) maps the SDK's
+//! types to these, and nothing else sees SDK types.
 
 use std::collections::BTreeMap;
 

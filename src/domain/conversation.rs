@@ -1,9 +1,9 @@
-//! The conversation state port: one record per conversation that makes each message handled
-//! once and gives the policy memory. A turn *claims* its message before asking the bot, records
-//! how far it got, and *finishes*; a redelivered or replayed turn finds its progress and resumes.
-//!
-//! - [`dynamodb`]: the DynamoDB adapter (one item per conversation, conditional writes, TTL).
-//! - [`in_memory`]: the same semantics in a process, for local runs and unit tests.
+//! The conversation's record and its state machine: one record per conversation makes each
+//! message handled once and gives the policy memory. A turn *claims* its message before asking
+//! the bot, records how far it got, and *finishes*; a redelivered or replayed turn finds its
+//! progress and resumes. [`decide_claim`] is the claim decision both stores call
+//! (`crate::ports::store` is the port; `crate::adapters::dynamodb` and
+//! `crate::adapters::in_memory` load and conditionally write).
 
 use serde::{Deserialize, Serialize};
 

@@ -61,7 +61,7 @@ fn bot_request(turn: &BotTurn) -> Option<(Requested, Via, Option<String>)> {
 /// Decides a normal turn. Precedence: an explicit request from the bot, then a handoff intent
 /// (unless the bot is still gathering a slot or a confirmation for it), then a close intent
 /// that is ready or fulfilled; otherwise wait.
-pub fn plan_turn(turn: &BotTurn, behaviour: &Behaviour) -> Plan {
+fn plan_turn(turn: &BotTurn, behaviour: &Behaviour) -> Plan {
     let messages: Vec<Reply> = turn.messages.iter().filter_map(reply).collect();
 
     let action = if let Some((requested, via, detail)) = bot_request(turn) {

@@ -2,6 +2,15 @@
 
 use std::fmt;
 
+use crate::domain::ids::{AccountSid, ApiKeySid};
+
+/// Twilio REST credentials. An API key is what Twilio recommends for servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TwilioCredentials {
+    ApiKey { sid: ApiKeySid, secret: Secret },
+    AuthToken { account: AccountSid, token: Secret },
+}
+
 /// Holds a credential. `Debug` and `Display` print a placeholder; only [`Secret::expose`] reads it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);

@@ -182,7 +182,7 @@ pub fn size_of(attributes: &Map<String, Value>) -> usize {
     serde_json::to_string(attributes).map_or(usize::MAX, |s| s.len())
 }
 
-/// Cuts `attributes` (shaped by `handoff::task_attributes`) in the documented order until they
+/// Cuts `attributes` (shaped by `handoff::handoff_attributes`) in the documented order until they
 /// fit `budget` bytes; returns the cuts made. The last cut always fits any budget of a few
 /// hundred bytes or more.
 pub fn fit_task_attributes(attributes: &mut Map<String, Value>, budget: usize) -> Vec<Cut> {

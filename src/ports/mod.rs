@@ -1,5 +1,6 @@
 //! The traits the roles call, in domain terms, with the errors that say whether waiting helps.
-//! Each has a real adapter and an in-memory twin in [`crate::adapters`].
+//! Each has a real adapter in [`crate::adapters`]; the conversation store also has an in-memory
+//! twin there (local runs, the demo), and the others have test doubles in `crate::testing`.
 
 pub mod bot;
 pub mod content;

@@ -187,7 +187,7 @@ impl Worker {
         let answer = self.answer(run, memory).await;
         run.acted = true;
         let (plan, turn) = match answer {
-            Answer::Bot(turn) => (self.decide(&turn, memory), Some(turn)),
+            Answer::Bot(turn) => (self.plan_and_log(&turn, memory), Some(turn)),
             Answer::Without(plan) => {
                 forget_choices(memory);
                 (plan, None)
@@ -208,8 +208,10 @@ impl Worker {
         })
     }
 
-    /// Observes the bot's turn into the memory, then plans it with the escalation rules.
-    fn decide(&self, turn: &BotTurn, memory: &mut Memory) -> Plan {
+    /// Observes the bot's turn into the memory, plans it with the escalation rules (the pure
+    /// `policy::decide`), and logs what an operator must hear about: a rule that fired, a
+    /// sentiment rule the bot cannot feed.
+    fn plan_and_log(&self, turn: &BotTurn, memory: &mut Memory) -> Plan {
         let decision = decide(turn, &mut memory.dialog, &self.behaviour);
         if decision.observed.sentiment_missing
             && !self.sentiment_warned.swap(true, Ordering::Relaxed)

@@ -294,7 +294,7 @@ async fn a_forged_event_changes_nothing(h: &Harness) {
     let lex = h.stack.lex.calls().len();
     // Signed with another token: refused at intake, in both modes.
     let envelope = signed_envelope(&url(), &forged, "not-the-token").unwrap();
-    let report = h.stack.handle(envelope).await;
+    let report = h.stack.intake(envelope).await;
     assert!(
         matches!(
             report.outcome,

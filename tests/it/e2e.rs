@@ -398,7 +398,7 @@ async fn forged_missing_and_wrong_url_signatures_reach_neither_lex_nor_twilio() 
         envelope(&url(), &params, Some("")),
     ];
     for event in cases {
-        let report = stack.handle(event).await;
+        let report = stack.intake(event).await;
         assert!(
             matches!(
                 report.outcome,
@@ -413,7 +413,7 @@ async fn forged_missing_and_wrong_url_signatures_reach_neither_lex_nor_twilio() 
     let mut tampered = params.clone();
     tampered.iter_mut().find(|(k, _)| k == "Body").unwrap().1 = "close my account".into();
     let report = stack
-        .handle(envelope(&url(), &tampered, Some(&signature)))
+        .intake(envelope(&url(), &tampered, Some(&signature)))
         .await;
     assert!(matches!(
         report.outcome,
@@ -435,7 +435,7 @@ async fn query_order_and_default_port_do_not_matter_for_the_signature() {
         &params,
         Some(&twilio_signature(TOKEN, &reordered, &params)),
     );
-    assert_eq!(stack.handle(event).await.outcome, Outcome::Replied);
+    assert_eq!(stack.intake(event).await.outcome, Outcome::Replied);
 }
 
 #[tokio::test]
@@ -445,7 +445,7 @@ async fn the_bots_own_messages_and_other_events_do_nothing() {
     let mut own = stack.params(&sms, "Okay - lets get you to an agent");
     own.iter_mut().find(|(k, _)| k == "Author").unwrap().1 = "Lex".into();
     assert_eq!(
-        stack.handle(signed(&url(), &own)).await.outcome,
+        stack.intake(signed(&url(), &own)).await.outcome,
         Outcome::Ignored(Ignored::OwnMessage)
     );
 
@@ -460,7 +460,7 @@ async fn the_bots_own_messages_and_other_events_do_nothing() {
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     assert!(matches!(
-        stack.handle(signed(&url(), &state_change)).await.outcome,
+        stack.intake(signed(&url(), &state_change)).await.outcome,
         Outcome::Ignored(Ignored::EventType(_))
     ));
     assert!(stack.lex.calls().is_empty());
@@ -603,7 +603,7 @@ async fn malformed_envelopes_and_bodies_are_dropped_with_a_reason() {
         (not_utf8, "rejected:form"),
     ];
     for (event, expected) in cases {
-        let report = stack.handle(event).await;
+        let report = stack.intake(event).await;
         assert_eq!(report.outcome.to_string(), expected);
         assert!(
             report.outcome.detail().is_some_and(|d| !d.is_empty()),
@@ -613,7 +613,7 @@ async fn malformed_envelopes_and_bodies_are_dropped_with_a_reason() {
     // Signed, but missing what an onMessageAdded must carry.
     let mut params = stack.params(&sms, "hi");
     params.retain(|(k, _)| k != "ConversationSid");
-    let report = stack.handle(signed(&url(), &params)).await;
+    let report = stack.intake(signed(&url(), &params)).await;
     assert_eq!(report.outcome.to_string(), "rejected:webhook");
     assert!(report.outcome.detail().unwrap().contains("ConversationSid"));
     assert!(stack.lex.calls().is_empty());

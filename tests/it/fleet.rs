@@ -677,9 +677,8 @@ async fn a_fleet_answers_every_message_once_in_order_through_duplicates_and_a_cr
         waited
             .iter()
             .any(|l| l["errorType"] == "Transient.ReplaySafe"
-                && l["detail"]
-                    .as_str()
-                    .is_some_and(|d| d.contains("another delivery is running this turn"))),
+                && l["busy"] == "this_message"
+                && l["busyUntilMs"].as_u64().is_some()),
         "{waited:?}"
     );
     assert!(

@@ -161,7 +161,7 @@ impl Growth {
 
     /// One turn through intake → SQS → the Lambda's SQS handler.
     async fn queued(&self, params: &[(String, String)]) {
-        let report = self.stack.handle(signed(&url(), params)).await;
+        let report = self.stack.intake(signed(&url(), params)).await;
         assert_eq!(report.outcome, Outcome::Enqueued);
         let batch = self.poller.receive(10).await;
         assert_eq!(batch.len(), 1);
@@ -377,7 +377,7 @@ async fn a_thousand_turns_keep_the_state_item_small_and_an_old_duplicate_recogni
     let (params, text) = redelivered.unwrap();
     let lex_before = lex_calls(&g);
     let posts_before = g.stack.bot_messages(&seed).len();
-    let report = g.stack.handle(signed(&url(), &params)).await;
+    let report = g.stack.intake(signed(&url(), &params)).await;
     assert_eq!(report.outcome, Outcome::Enqueued);
     let batch = g.poller.receive(10).await;
     assert_eq!(batch.len(), 1, "the queue took the repeat");

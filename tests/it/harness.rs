@@ -82,7 +82,7 @@ impl Harness {
 
     /// A webhook reaches intake: the turn's report in process, `None` when it was queued.
     pub async fn deliver(&self, params: &[(String, String)]) -> Option<Report> {
-        let report = self.stack.handle(signed(&url(), params)).await;
+        let report = self.stack.intake(signed(&url(), params)).await;
         match self.aws {
             None => Some(report),
             Some(_) => {

@@ -16,10 +16,10 @@ use flexlex::adapters::twilio::{Backoff, TwilioClient, TwilioClientConfig};
 use flexlex::app::bridge::Bridge;
 use flexlex::app::compose;
 use flexlex::app::config::Config;
-use flexlex::app::config::TwilioCredentials;
 use flexlex::domain::deadline::Deadline;
 use flexlex::domain::ids::{ApiKeySid, ConversationSid, ParticipantSid, WebhookSid};
 use flexlex::domain::secret::Secret;
+use flexlex::domain::secret::TwilioCredentials;
 use flexlex::outcome::Report;
 use flexlex_emulators::lex::{DEMO_ALIAS_ID, DEMO_BOT_ID, LexEmulator};
 use flexlex_emulators::sid::Sid;
@@ -270,7 +270,8 @@ impl Stack {
         stored_message_params(seed, &self.account(), &stored)
     }
 
-    pub async fn handle(&self, event: Value) -> Report {
+    /// The webhook `event` through intake (and, in process, its turn).
+    pub async fn intake(&self, event: Value) -> Report {
         self.bridge
             .intake(event, Deadline::after(Duration::from_secs(20)))
             .await
@@ -279,7 +280,7 @@ impl Stack {
     /// The customer says `body` in `seed`'s conversation, through a signed envelope.
     pub async fn say(&self, seed: &SeededConversation, body: &str) -> Report {
         let params = self.params(seed, body);
-        self.handle(signed(&url(), &params)).await
+        self.intake(signed(&url(), &params)).await
     }
 
     /// Texts Lex received in `seed`'s conversation, in order (answered requests only).

@@ -11,7 +11,10 @@ use serde_json::Value;
 use flexlex::domain::clock::epoch_ms;
 use flexlex_emulators::lex::LexEmulator;
 use flexlex_emulators::runtime::{DeadlineHeader, InvocationResult, RuntimeEmulator};
-use flexlex_emulators::twilio::{CustomerKind, SeededConversation, TwilioEmulator};
+use flexlex_emulators::twilio::{
+    CustomerKind, Fault, FaultKind, SeededConversation, TwilioEmulator,
+};
+use http::Method;
 
 use crate::helpers::{message_params, signed, url};
 use crate::lambda_process::{Function, env_for, spawn};
@@ -89,6 +92,10 @@ async fn turns_complete_under_odd_deadlines_and_the_fallback_is_said_once() {
             &url(),
             &message_params(&seeded, &account, "I would like to order flowers", 0),
         );
+        // Twilio refuses the reply once: with the function's timeout standing in, there is time
+        // to wait and post again (with the deadline read as 1970 there was none).
+        let posts = format!("/Conversations/{}/Messages", seeded.conversation);
+        twilio.push_fault(Fault::next(1, FaultKind::Unavailable).matching(Method::POST, &posts));
         let result = runtime.invoke_with_deadline(event, header, WAIT).await;
         assert_eq!(
             result,
@@ -107,6 +114,13 @@ async fn turns_complete_under_odd_deadlines_and_the_fallback_is_said_once() {
             )],
             "{header:?}"
         );
+        let statuses: Vec<u16> = twilio
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with(&posts))
+            .map(|r| r.status)
+            .collect();
+        assert_eq!(statuses, [503, 201], "{header:?}: refused once, retried");
     }
     // A real deadline after them: believed, and nothing more is said.
     let seeded = seed(&twilio, 9);

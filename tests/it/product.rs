@@ -20,21 +20,15 @@ const TOOLING: &[&str] = &[
 /// aws-config features only a developer's machine uses.
 const TOOLING_FEATURES: &[&str] = &["sso", "credentials-process"];
 
-/// `cargo tree` over what `cargo lambda build --arm64 --bin bootstrap` compiles: the root
-/// package alone (so its features are resolved as that build resolves them, without the CLI's),
-/// normal and build dependencies, for the Lambda's target. One line per package (or, with
+/// `cargo tree` over what `sam build` compiles: SAM runs `cargo lambda build --release --arm64
+/// --bin bootstrap` at the workspace root with no `--package`, so the workspace's default
+/// members are built together and their features unified. Were the CLI a default member, its
+/// aws-config features (SSO) would be compiled into the Lambda; this walks the same selection.
+/// Normal and build dependencies, for the Lambda's target. One line per package (or, with
 /// `features`, per enabled feature).
 fn product_tree(edges: &str) -> BTreeSet<String> {
     let output = Command::new(env!("CARGO"))
-        .args([
-            "tree",
-            "-p",
-            "flexlex",
-            "--locked",
-            "--offline",
-            "--prefix",
-            "none",
-        ])
+        .args(["tree", "--locked", "--offline", "--prefix", "none"])
         .args(["-e", edges])
         .args(["--target", "aarch64-unknown-linux-gnu"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))

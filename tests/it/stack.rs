@@ -1463,7 +1463,21 @@ fn stack_key_is_optional_and_encrypts_everything_that_stores_data() {
                 .iter()
                 .try_fold(at(r, &["Properties"]), |v, k| v.get(*k))
                 .unwrap_or_else(|| panic!("{name} ({ty}) has no {}", path.join(".")));
-            assert_uses_stack_key(key, name);
+            if ty == "AWS::SNS::Topic" {
+                // Never unencrypted: without the stack's key, the topic's own key.
+                let (cond, yes, no) = if_branches(key, name);
+                assert_eq!(
+                    (cond, ref_name(yes), get_att(no)),
+                    (
+                        "HasKmsKey",
+                        Some("KmsKeyArn"),
+                        Some(("AlarmTopicKey", "Arn"))
+                    ),
+                    "{name}"
+                );
+            } else {
+                assert_uses_stack_key(key, name);
+            }
             encrypted.insert(name);
         }
     }
@@ -1674,6 +1688,66 @@ fn tracing_and_reserved_concurrency_are_one_parameter_each_off_by_default() {
     assert_eq!(str_of(&not[1]), "0");
 }
 
+#[test]
+fn the_alarm_topic_without_the_stacks_key_has_a_key_that_admits_only_this_accounts_alarms() {
+    let t = template();
+    // Only where the topic would otherwise go unencrypted: alarms on, no KmsKeyArn.
+    let both = single(at(&t, &["Conditions", "WithAlarmTopicKey"]), "Fn::And")
+        .and_then(Value::as_sequence)
+        .expect("WithAlarmTopicKey is And(..)");
+    assert_eq!(
+        single(&both[0], "Condition").map(str_of),
+        Some("HasAlarmEmail")
+    );
+    let not = single(&both[1], "Fn::Not")
+        .and_then(Value::as_sequence)
+        .expect("Not(Condition HasKmsKey)");
+    assert_eq!(single(&not[0], "Condition").map(str_of), Some("HasKmsKey"));
+
+    let key = resource(&t, "AlarmTopicKey");
+    assert_eq!(str_of(at(key, &["Type"])), "AWS::KMS::Key");
+    assert_eq!(str_of(at(key, &["Condition"])), "WithAlarmTopicKey");
+    let props = at(key, &["Properties"]);
+    assert_eq!(at(props, &["EnableKeyRotation"]).as_bool(), Some(true));
+    let statements = at(props, &["KeyPolicy", "Statement"])
+        .as_sequence()
+        .expect("key policy statements");
+    assert_eq!(statements.len(), 2, "{statements:?}");
+    // The account administers it through IAM (as every key's default policy says)...
+    let account = &statements[0];
+    assert_eq!(
+        sub_text(at(account, &["Principal", "AWS"])),
+        "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"
+    );
+    assert_eq!(str_of(at(account, &["Action"])), "kms:*");
+    // ...and CloudWatch may encrypt for and decrypt from the topic, for this account's alarms.
+    let alarms = &statements[1];
+    assert_eq!(
+        str_of(at(alarms, &["Principal", "Service"])),
+        "cloudwatch.amazonaws.com"
+    );
+    let actions: Vec<&str> = as_list(at(alarms, &["Action"]))
+        .into_iter()
+        .map(str_of)
+        .collect();
+    assert_eq!(actions, ["kms:Decrypt", "kms:GenerateDataKey*"]);
+    assert_eq!(
+        ref_name(at(
+            alarms,
+            &["Condition", "StringEquals", "aws:SourceAccount"]
+        )),
+        Some("AWS::AccountId")
+    );
+    for s in statements {
+        assert_eq!(str_of(at(s, &["Effect"])), "Allow");
+        assert_ne!(
+            at(s, &["Principal"]).as_str(),
+            Some("*"),
+            "no wildcard principal"
+        );
+    }
+}
+
 /// `(resource, check id, comment)` of every checkov suppression in the template's Metadata.
 fn suppressions(t: &Value) -> Vec<(&str, &str, &str)> {
     let mut out = Vec::new();
@@ -1734,7 +1808,6 @@ fn every_scanner_exception_is_explained() {
         ("TurnDeadLetterQueue", "CKV_AWS_27"),
         ("StateTable", "CKV_AWS_119"),
         ("TwilioSecret", "CKV_AWS_149"),
-        ("AlarmTopic", "CKV_AWS_26"),
     ]
     .into_iter()
     .collect();
@@ -1746,9 +1819,6 @@ fn every_scanner_exception_is_explained() {
                 comment.contains("KmsKeyArn") && comment.contains("optional"),
                 "{resource}: {id}: {comment}"
             );
-        }
-        if *id == "CKV_AWS_26" {
-            assert!(comment.contains("KmsKeyArn"), "{resource}: {comment}");
         }
     }
     // Suppressions live in Metadata only, where they carry their reason: no inline comments.

@@ -111,7 +111,7 @@ async fn studio_hands_over_and_the_bot_answers_the_first_turn_once() {
     }
     let params = handover_params(&stack, &seed, &trigger, ROSES);
 
-    let report = stack.handle(signed_with(TOKEN, &url(), &params)).await;
+    let report = stack.intake(signed_with(TOKEN, &url(), &params)).await;
     assert_eq!(report.outcome, Outcome::Replied);
     assert_eq!(report.trace.studio_webhooks_removed, 1);
     assert!(report.trace.bot_webhook_created);
@@ -132,7 +132,7 @@ async fn studio_hands_over_and_the_bot_answers_the_first_turn_once() {
     assert_eq!(twilio_writes(&stack), writes);
 
     // The same request again (a repeated delivery): nothing changes, the bot is not asked.
-    let again = stack.handle(signed_with(TOKEN, &url(), &params)).await;
+    let again = stack.intake(signed_with(TOKEN, &url(), &params)).await;
     assert_eq!(again.outcome, Outcome::Ignored(Ignored::Duplicate));
     assert_eq!(bot_webhook_of(&stack, &seed), bot_webhook);
     assert_eq!(stack.lex_texts(&seed), [ROSES]);
@@ -148,7 +148,7 @@ async fn studio_hands_over_and_the_bot_answers_the_first_turn_once() {
         }
     }
     let webhook_url = bot_webhook.url.clone().unwrap();
-    let report = stack.handle(signed_with(TOKEN, &webhook_url, &next)).await;
+    let report = stack.intake(signed_with(TOKEN, &webhook_url, &next)).await;
     assert_eq!(report.outcome, Outcome::Replied);
     assert_eq!((report.trace.caught_up, report.trace.gap_skipped), (0, 0));
     assert_eq!(stack.lex_texts(&seed), [ROSES, "tomorrow"]);
@@ -174,7 +174,7 @@ async fn a_forged_handover_changes_nothing() {
         ),
     ];
     for (event, missing_header) in forged {
-        let report = stack.handle(event).await;
+        let report = stack.intake(event).await;
         let Outcome::Rejected(Rejected::Signature { missing, .. }) = report.outcome else {
             panic!("{:?}", report.outcome)
         };
@@ -191,7 +191,7 @@ async fn a_forged_handover_changes_nothing() {
     let signed_body = tampered["headers"]["X-Twilio-Signature"].clone();
     tampered = envelope(&url(), &changed, signed_body.as_str());
     assert!(matches!(
-        stack.handle(tampered).await.outcome,
+        stack.intake(tampered).await.outcome,
         Outcome::Rejected(Rejected::Signature { missing: false, .. })
     ));
 
@@ -208,7 +208,7 @@ async fn a_handover_without_text_swaps_the_webhooks_and_asks_the_bot_nothing() {
     let stack = Stack::start().await;
     let (seed, trigger) = studio_sms(&stack);
     let params = handover_params(&stack, &seed, &trigger, "");
-    let report = stack.handle(signed_with(TOKEN, &url(), &params)).await;
+    let report = stack.intake(signed_with(TOKEN, &url(), &params)).await;
     assert_eq!(report.outcome, Outcome::BotAttached);
     assert_swapped(&stack, &seed);
     assert_eq!(stack.lex_texts(&seed), Vec::<String>::new());
@@ -216,7 +216,7 @@ async fn a_handover_without_text_swaps_the_webhooks_and_asks_the_bot_nothing() {
     let writes = twilio_writes(&stack);
     assert_eq!(writes.len(), 2);
 
-    let again = stack.handle(signed_with(TOKEN, &url(), &params)).await;
+    let again = stack.intake(signed_with(TOKEN, &url(), &params)).await;
     assert_eq!(again.outcome, Outcome::Ignored(Ignored::Duplicate));
     assert_eq!(twilio_writes(&stack), writes);
     assert_eq!(stack.lex.calls().len(), 0);
@@ -227,7 +227,7 @@ async fn a_first_turn_that_asks_for_an_agent_hands_off_and_removes_the_new_webho
     let stack = Stack::start().await;
     let (seed, trigger) = studio_sms(&stack);
     let params = handover_params(&stack, &seed, &trigger, "I want to talk to an agent");
-    let report = stack.handle(signed_with(TOKEN, &url(), &params)).await;
+    let report = stack.intake(signed_with(TOKEN, &url(), &params)).await;
     assert!(
         matches!(report.outcome, Outcome::HandedOff(_)),
         "{:?}",
@@ -237,7 +237,7 @@ async fn a_first_turn_that_asks_for_an_agent_hands_off_and_removes_the_new_webho
     assert_eq!(stack.twilio.scoped_webhooks(&seed.conversation), []);
     // Replayed after the handoff: the bot's webhook does not come back.
     let before = twilio_writes(&stack);
-    let again = stack.handle(signed_with(TOKEN, &url(), &params)).await;
+    let again = stack.intake(signed_with(TOKEN, &url(), &params)).await;
     assert_eq!(again.outcome, Outcome::Ignored(Ignored::Duplicate));
     assert_eq!(twilio_writes(&stack), before);
     assert_eq!(stack.twilio.scoped_webhooks(&seed.conversation), []);
@@ -324,11 +324,11 @@ async fn a_handover_redelivered_by_the_queue_or_repeated_at_intake_changes_nothi
     let event = signed_with(TOKEN, &url(), &params);
     // Intake twice while the first copy is queued: the FIFO queue keeps one.
     assert_eq!(
-        f.stack.handle(event.clone()).await.outcome,
+        f.stack.intake(event.clone()).await.outcome,
         Outcome::Enqueued
     );
     assert_eq!(
-        f.stack.handle(event.clone()).await.outcome,
+        f.stack.intake(event.clone()).await.outcome,
         Outcome::Enqueued
     );
 
@@ -344,7 +344,7 @@ async fn a_handover_redelivered_by_the_queue_or_repeated_at_intake_changes_nothi
     assert_eq!(report.outcome, Outcome::Ignored(Ignored::Duplicate));
 
     // The same request at intake after the queue forgot it: the state catches it.
-    assert_eq!(f.stack.handle(event).await.outcome, Outcome::Enqueued);
+    assert_eq!(f.stack.intake(event).await.outcome, Outcome::Enqueued);
     let report = f.run_next().await;
     assert_eq!(report.outcome, Outcome::Ignored(Ignored::Duplicate));
 
@@ -369,7 +369,7 @@ async fn a_webhook_create_twilio_applied_before_failing_is_found_on_redelivery()
     let params = handover_params(&f.stack, &seed, &trigger, ROSES);
     assert_eq!(
         f.stack
-            .handle(signed_with(TOKEN, &url(), &params))
+            .intake(signed_with(TOKEN, &url(), &params))
             .await
             .outcome,
         Outcome::Enqueued
@@ -475,7 +475,7 @@ async fn the_sample_flows_request_hands_over_as_documented() {
             )
         })
         .collect();
-    let report = stack.handle(signed_with(TOKEN, &url(), &params)).await;
+    let report = stack.intake(signed_with(TOKEN, &url(), &params)).await;
     assert_eq!(report.outcome, Outcome::Replied);
     assert_eq!(report.trace.message.as_deref(), Some(trigger_sid.as_str()));
     assert_swapped(&stack, &seed);

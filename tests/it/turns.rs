@@ -46,7 +46,7 @@ impl Fleetless {
     }
 
     async fn deliver(&self, params: &[(String, String)]) {
-        let report = self.stack.handle(signed(&url(), params)).await;
+        let report = self.stack.intake(signed(&url(), params)).await;
         assert_eq!(report.outcome, Outcome::Enqueued);
     }
 

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use crate::helpers::{api_key, ch, mb, wh};
 use flexlex::adapters::twilio::{Backoff, TwilioClient, TwilioClientConfig, regional_host};
-use flexlex::app::config::TwilioCredentials;
 use flexlex::domain::channel::ChannelType;
 use flexlex::domain::deadline::Deadline;
 use flexlex::domain::handoff::InteractionRequest;
@@ -12,6 +11,7 @@ use flexlex::domain::ids::{
     AccountSid, ApiKeySid, ConversationSid, WebhookSid, WorkflowSid, WorkspaceSid,
 };
 use flexlex::domain::secret::Secret;
+use flexlex::domain::secret::TwilioCredentials;
 use flexlex::ports::conversations::{Conversations, TwilioError};
 use flexlex_emulators::twilio::{
     CustomerKind, Fault, FaultKind, SeededConversation, TwilioEmulator,

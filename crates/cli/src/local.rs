@@ -268,7 +268,7 @@ impl LocalStack {
         message: &str,
     ) -> Result<(), CliError> {
         let (key, secret) = self.twilio.add_api_key();
-        let credentials = flexlex::app::config::TwilioCredentials::ApiKey {
+        let credentials = flexlex::domain::secret::TwilioCredentials::ApiKey {
             sid: flexlex::domain::ids::ApiKeySid::parse(key.as_str())
                 .map_err(|e| CliError::Runtime(e.to_string()))?,
             secret: Secret::new(secret),

@@ -17,9 +17,9 @@ use crate::CliError;
 use flexlex::adapters::twilio::api::ErrorBody;
 use flexlex::adapters::twilio::client::{DEFAULT_CONVERSATIONS_BASE, DEFAULT_FLEX_BASE};
 use flexlex::adapters::twilio::regional_host;
-use flexlex::app::config::TwilioCredentials;
 use flexlex::domain::ids::{AccountSid, ApiKeySid};
 use flexlex::domain::secret::Secret;
+use flexlex::domain::secret::TwilioCredentials;
 
 /// The list is paged by 50 (Twilio's maximum); a real account has far fewer pages than this.
 const PAGE_SIZE: usize = 50;

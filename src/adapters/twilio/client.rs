@@ -32,7 +32,6 @@ use super::api::{
 };
 use super::hostname::regional_host;
 use crate::adapters::backoff::{Backoff, parse_retry_after};
-use crate::app::config::TwilioCredentials;
 use crate::domain::cards::ContentTemplate;
 use crate::domain::customer::{ConversationInfo, Participant};
 use crate::domain::deadline::Deadline;
@@ -40,6 +39,7 @@ use crate::domain::handoff::InteractionRequest;
 use crate::domain::ids::{
     ContentSid, ConversationSid, InteractionChannelSid, InteractionSid, WebhookSid,
 };
+use crate::domain::secret::TwilioCredentials;
 use crate::domain::timers::TimerUpdate;
 use crate::ports::content::ContentApi;
 use crate::ports::conversations::{
