@@ -2,8 +2,8 @@
 //!
 //! The folders are the layers (see `docs/architecture.md`):
 //! - [`domain`]: pure types and decisions — ids, the conversation record and its claim
-//!   decision, policy, escalation, memory, cards, timers, the handoff's attributes. No I/O
-//!   (the clock is the one outside thing it reads).
+//!   decision, policy, escalation, memory, cards, timers, the handoff's attributes. No I/O;
+//!   decisions are given the time (only a `Deadline` counts down on the monotonic clock).
 //! - [`ports`]: the traits the roles call — the bot, Twilio Conversations, the Content API, the
 //!   turn queue, the conversation store — with their error types.
 //! - [`intake`]: the webhook role — envelope, form, signature, the typed webhook, admission,

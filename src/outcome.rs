@@ -1,7 +1,8 @@
 //! What became of one event: the single record the log line and the metrics are made from.
 
 use std::fmt;
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use crate::domain::plan::Reason;
 use crate::domain::timers::TimersState;
@@ -286,4 +287,13 @@ pub struct Report {
     pub outcome: Outcome,
     pub trace: Trace,
     pub total: Duration,
+}
+
+/// Runs `work`, adding its time to `total` (a trace's time in Lex, Twilio, the store or the
+/// queue).
+pub async fn timed<T>(total: &mut Duration, work: impl Future<Output = T>) -> T {
+    let started = Instant::now();
+    let out = work.await;
+    *total += started.elapsed();
+    out
 }

@@ -8,7 +8,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::bot::BotTurn;
-use crate::domain::clock::epoch_ms;
 use crate::domain::dialog_memory::DialogMemory;
 use crate::domain::ids::{InteractionChannelSid, InteractionSid, MessageSid};
 use crate::domain::ledger::Ledger;
@@ -144,9 +143,8 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// From now until `deadline`.
-    pub fn until(deadline: crate::domain::deadline::Deadline) -> Self {
-        let now_ms = epoch_ms();
+    /// From `now_ms` (epoch milliseconds, the caller's clock) until `deadline`.
+    pub fn until(now_ms: u64, deadline: crate::domain::deadline::Deadline) -> Self {
         Self {
             now_ms,
             until_ms: now_ms
@@ -359,6 +357,7 @@ impl BusyTurn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::clock::epoch_ms;
 
     const NOW: u64 = 1_000_000;
 
@@ -542,9 +541,10 @@ mod tests {
         let now = epoch_ms();
         // A duration (Cargo Lambda), 1970, 2072, fifteen minutes ahead, and a real deadline.
         for raw in [600_000, 0, 3_235_000_000_000, now + 900_000, now + 20_000] {
-            let lease = Lease::until(Deadline::from_runtime(RuntimeDeadline::read(
-                raw, now, timeout,
-            )));
+            let lease = Lease::until(
+                now,
+                Deadline::from_runtime(RuntimeDeadline::read(raw, now, timeout)),
+            );
             assert!(
                 lease.until_ms - lease.now_ms <= 30_000 - 500,
                 "{raw}: {lease:?}"

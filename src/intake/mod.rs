@@ -24,10 +24,9 @@ use tracing::Instrument;
 use crate::domain::behaviour::Behaviour;
 use crate::domain::deadline::Deadline;
 use crate::domain::ids::AccountSid;
-use crate::outcome::{Cause, Failure, Outcome, Replay, Report, Stage, Trace};
+use crate::outcome::{Cause, Failure, Outcome, Replay, Report, Stage, Trace, timed};
 use crate::ports::queue::TurnQueue;
-use crate::turn::context::timed;
-use crate::turn::in_process::InProcess;
+use crate::ports::runner::TurnRunner;
 use admission::admit;
 use gate::Gate;
 use signature::Verifier;
@@ -37,7 +36,7 @@ pub enum Turns {
     /// The turn queue; the turn role runs them when the queue delivers them.
     Queue(Arc<dyn TurnQueue>),
     /// This process, at once, one conversation lane at a time (local runs, tests).
-    InProcess(Arc<InProcess>),
+    InProcess(Arc<dyn TurnRunner>),
 }
 
 /// Shared by every invocation of a warm instance: built once at cold start.

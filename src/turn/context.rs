@@ -5,15 +5,15 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use crate::domain::behaviour::Behaviour;
 use crate::domain::cards::ContentKey;
+use crate::domain::clock::epoch_ms;
 use crate::domain::conversation::{Lease, TurnKey};
 use crate::domain::deadline::Deadline;
 use crate::domain::ids::{ContentSid, ConversationSid, MessageSid};
 use crate::domain::job::MessageJob;
-use crate::outcome::{Cause, Stage, Trace};
+use crate::outcome::{Cause, Stage, Trace, timed};
 use crate::ports::bot::Bot;
 use crate::ports::content::{ContentApi, ContentCache};
 use crate::ports::conversations::Conversations;
@@ -112,7 +112,7 @@ impl<'a> Run<'a> {
                 ..Trace::default()
             },
             acted: false,
-            lease: Lease::until(deadline),
+            lease: Lease::until(epoch_ms(), deadline),
             claimed: false,
             posted: Vec::new(),
         }
@@ -126,14 +126,6 @@ impl<'a> Run<'a> {
     pub fn key(&self) -> &'a MessageSid {
         self.claim.key
     }
-}
-
-/// Runs `work`, adding its time to `total`.
-pub async fn timed<T>(total: &mut Duration, work: impl Future<Output = T>) -> T {
-    let started = Instant::now();
-    let out = work.await;
-    *total += started.elapsed();
-    out
 }
 
 /// Runs a Twilio call, counting its round trip and time in the trace.

@@ -5,12 +5,15 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
+
 use super::pipeline::Pipeline;
 use crate::domain::deadline::Deadline;
 use crate::domain::ids::ConversationSid;
 use crate::domain::job::Job;
 use crate::lock;
 use crate::outcome::Report;
+use crate::ports::runner::TurnRunner;
 
 type Lane = Arc<tokio::sync::Mutex<()>>;
 
@@ -27,18 +30,6 @@ impl InProcess {
         }
     }
 
-    /// Runs `job` once the conversation's earlier jobs in this process are done.
-    pub async fn run(&self, job: &Job, deadline: Deadline) -> Report {
-        let conversation = job.conversation().clone();
-        let lane = self.lane(&conversation);
-        let report = {
-            let _turn = lane.lock().await;
-            self.pipeline.run(job, deadline).await
-        };
-        self.release(&conversation, lane);
-        report
-    }
-
     fn lane(&self, conversation: &ConversationSid) -> Lane {
         Arc::clone(lock(&self.lanes).entry(conversation.clone()).or_default())
     }
@@ -50,5 +41,20 @@ impl InProcess {
         if Arc::strong_count(&lane) == 2 {
             lanes.remove(conversation);
         }
+    }
+}
+
+#[async_trait]
+impl TurnRunner for InProcess {
+    /// Runs `job` once the conversation's earlier jobs in this process are done.
+    async fn run(&self, job: &Job, deadline: Deadline) -> Report {
+        let conversation = job.conversation().clone();
+        let lane = self.lane(&conversation);
+        let report = {
+            let _turn = lane.lock().await;
+            self.pipeline.run(job, deadline).await
+        };
+        self.release(&conversation, lane);
+        report
     }
 }
