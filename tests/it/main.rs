@@ -9,6 +9,7 @@ mod growth;
 mod harness;
 mod helpers;
 mod lambda_process;
+mod layers;
 mod lex_adapter;
 mod lifecycle_adapter;
 mod moto;
