@@ -25,6 +25,53 @@ use crate::ports::conversations::{
     ReplyTag, ScopedWebhook, TwilioError, WEBHOOK_TARGET,
 };
 
+/// The bridge as the Lambda composes it, with `bot` and `twilio` as its Lex and Twilio (and
+/// the in-memory store): a whole intake and turn without the network.
+pub fn bridge(
+    config: &crate::app::config::Config,
+    bot: &ScriptedBot,
+    twilio: &RecordingConversations,
+) -> crate::app::bridge::Bridge {
+    crate::app::compose::bridge(
+        config,
+        crate::app::compose::Ports::local(Arc::new(bot.clone()), Arc::new(twilio.clone())),
+    )
+}
+
+/// A customer's SMS `hello` as intake queues it: message `message`, at `index`, of
+/// `conversation`, for the OrderFlowers bot.
+pub fn message_job(
+    conversation: ConversationSid,
+    message: crate::domain::ids::MessageSid,
+    index: u64,
+) -> crate::domain::job::Job {
+    use crate::domain::job::{Job, MessageJob, Route};
+    Job::Message(MessageJob {
+        message: crate::domain::message::MessageAdded {
+            account: "AC0123456789abcdef0123456789abcdef"
+                .parse()
+                .expect("an account SID"),
+            conversation,
+            message,
+            author: "+15551234567".into(),
+            body: "hello".into(),
+            participant: None,
+            webhook: None,
+            source: Some("SMS".into()),
+            client_identity: None,
+            media: Vec::new(),
+            index: Some(index),
+            attributes: serde_json::json!({}),
+        },
+        route: Route::Bot(crate::domain::ids::BotRef {
+            bot_id: "FLWRSDEMO1".parse().expect("a bot id"),
+            alias_id: "TSTALIASID".parse().expect("an alias id"),
+            locale: "en_US".parse().expect("a locale"),
+        }),
+        request_id: String::new(),
+    })
+}
+
 /// A configuration as the tests use it: an account, an auth token (`token`) and a Flex
 /// workspace, then `extra`, which may replace any of them.
 pub fn config(extra: &[(&str, &str)]) -> crate::app::config::Config {

@@ -172,29 +172,11 @@ mod tests {
     }
 
     fn job() -> Job {
-        use crate::domain::job::{MessageJob, Route};
-        Job::Message(MessageJob {
-            message: crate::domain::message::MessageAdded {
-                account: "AC0123456789abcdef0123456789abcdef".parse().unwrap(),
-                conversation: "CH0123456789abcdef0123456789abcdef".parse().unwrap(),
-                message: "IM0123456789abcdef0123456789abcdef".parse().unwrap(),
-                author: "+15551234567".into(),
-                body: "hello".into(),
-                participant: None,
-                webhook: None,
-                source: Some("SMS".into()),
-                client_identity: None,
-                media: Vec::new(),
-                index: Some(0),
-                attributes: serde_json::json!({}),
-            },
-            route: Route::Bot(crate::domain::ids::BotRef {
-                bot_id: "FLWRSDEMO1".parse().unwrap(),
-                alias_id: "TSTALIASID".parse().unwrap(),
-                locale: "en_US".parse().unwrap(),
-            }),
-            request_id: String::new(),
-        })
+        crate::testing::message_job(
+            "CH0123456789abcdef0123456789abcdef".parse().unwrap(),
+            "IM0123456789abcdef0123456789abcdef".parse().unwrap(),
+            0,
+        )
     }
 
     #[tokio::test]

@@ -155,10 +155,7 @@ mod tests {
             Default::default(),
             InteractionSid::parse("KD0123456789abcdef0123456789abcdef").unwrap(),
         );
-        let bridge = crate::app::compose::bridge(
-            &config,
-            crate::app::compose::Ports::local(Arc::new(bot.clone()), Arc::new(twilio.clone())),
-        );
+        let bridge = crate::testing::bridge(&config, &bot, &twilio);
         Fixture {
             config,
             bridge,
@@ -343,10 +340,7 @@ mod tests {
         let mut config = f.config.clone();
         config.twilio.auth_token = Secret::new("new-token");
         config.twilio.previous_auth_token = Some(Secret::new(TOKEN));
-        let rotated = crate::app::compose::bridge(
-            &config,
-            crate::app::compose::Ports::local(Arc::new(f.bot.clone()), Arc::new(f.twilio.clone())),
-        );
+        let rotated = crate::testing::bridge(&config, &f.bot, &f.twilio);
         let report = rotated
             .intake(
                 event(&f, "+15551234567", "hi"),
@@ -638,29 +632,11 @@ mod tests {
 
     /// A queued job body, as intake writes it, for `conversation`.
     fn job_body(conversation: &str, index: u64) -> String {
-        let message = crate::domain::message::MessageAdded {
-            account: AC.parse().unwrap(),
-            conversation: conversation.parse().unwrap(),
-            message: format!("IM{index:032x}").parse().unwrap(),
-            author: "+15551234567".into(),
-            body: "hello".into(),
-            participant: None,
-            webhook: None,
-            source: Some("SMS".into()),
-            client_identity: None,
-            media: Vec::new(),
-            index: Some(index),
-            attributes: serde_json::json!({}),
-        };
-        crate::domain::job::Job::Message(crate::domain::job::MessageJob {
-            message,
-            route: crate::domain::job::Route::Bot(crate::domain::ids::BotRef {
-                bot_id: "FLWRSDEMO1".parse().unwrap(),
-                alias_id: "TSTALIASID".parse().unwrap(),
-                locale: "en_US".parse().unwrap(),
-            }),
-            request_id: String::new(),
-        })
+        crate::testing::message_job(
+            conversation.parse().unwrap(),
+            format!("IM{index:032x}").parse().unwrap(),
+            index,
+        )
         .to_body()
         .unwrap()
     }

@@ -59,7 +59,8 @@ pub enum EnvelopeError {
     TooLarge { size: usize, limit: usize },
 }
 
-fn shown(raw: &str) -> String {
+/// A received value as an error may carry it: escaped, and cut at [`SHOWN_MAX`] characters.
+pub(crate) fn shown(raw: &str) -> String {
     let mut out: String = raw
         .chars()
         .take(SHOWN_MAX)

@@ -23,6 +23,7 @@ use sha1::Sha1;
 use url::Url;
 
 use crate::domain::secret::Secret;
+use crate::intake::envelope::shown;
 use crate::intake::form::FormParams;
 
 pub const HEADER: &str = "X-Twilio-Signature";
@@ -220,21 +221,6 @@ impl SettingsError {
             Self::NoSharedKey => "no_shared_key",
         }
     }
-}
-
-/// Longest excerpt of a header value an error carries.
-const SHOWN_MAX: usize = 64;
-
-fn shown(raw: &str) -> String {
-    let mut out: String = raw
-        .chars()
-        .take(SHOWN_MAX)
-        .flat_map(char::escape_default)
-        .collect();
-    if raw.chars().nth(SHOWN_MAX).is_some() {
-        out.push('…');
-    }
-    out
 }
 
 /// Reads `key=…,algorithm=…` (names case-insensitive, spaces around items ignored, other

@@ -183,7 +183,6 @@ pub(crate) fn admit(
 #[cfg(test)]
 mod tests {
 
-    use std::sync::Arc;
     use std::time::Duration;
 
     use flexlex_emulators::webhook::{
@@ -563,10 +562,7 @@ mod tests {
         );
         let ch = ConversationSid::parse(CH).unwrap();
         twilio.attach_webhook(&ch, studio_webhook());
-        let bridge = crate::app::compose::bridge(
-            &config,
-            crate::app::compose::Ports::local(Arc::new(bot.clone()), Arc::new(twilio.clone())),
-        );
+        let bridge = crate::testing::bridge(&config, &bot, &twilio);
         Fixture {
             bridge,
             bot,

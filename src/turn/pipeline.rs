@@ -260,7 +260,6 @@ pub(super) fn add_counts(trace: &mut Trace, other: &Trace) {
 mod tests {
 
     use async_trait::async_trait;
-    use serde_json::json;
 
     use std::sync::Arc;
     use std::time::Duration;
@@ -271,9 +270,7 @@ mod tests {
     use crate::domain::behaviour::Behaviour;
     use crate::domain::bot::{BotMessage, BotTurn};
     use crate::domain::conversation::{BusyTurn, Lease};
-    use crate::domain::ids::{BotRef, ConversationSid, MessageSid};
-    use crate::domain::job::Route;
-    use crate::domain::message::MessageAdded;
+    use crate::domain::ids::{ConversationSid, MessageSid};
     use crate::domain::message_body::{MAX_MESSAGE_CHARS, split_body};
     use crate::domain::plan::{Action, Plan, Reply};
     use crate::outcome::Cause;
@@ -289,28 +286,7 @@ mod tests {
     }
 
     fn turn(message: &MessageSid) -> Job {
-        Job::Message(MessageJob {
-            message: MessageAdded {
-                account: "AC0123456789abcdef0123456789abcdef".parse().unwrap(),
-                conversation: CH.parse().unwrap(),
-                message: message.clone(),
-                author: "+15551234567".into(),
-                body: "hello".into(),
-                participant: None,
-                webhook: None,
-                source: Some("SMS".into()),
-                client_identity: None,
-                media: Vec::new(),
-                index: Some(0),
-                attributes: json!({}),
-            },
-            route: Route::Bot(BotRef {
-                bot_id: "FLWRSDEMO1".parse().unwrap(),
-                alias_id: "TSTALIASID".parse().unwrap(),
-                locale: "en_US".parse().unwrap(),
-            }),
-            request_id: String::new(),
-        })
+        crate::testing::message_job(CH.parse().unwrap(), message.clone(), 0)
     }
 
     fn greeting() -> BotTurn {

@@ -141,7 +141,6 @@ impl Worker {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::time::Duration;
 
     use flexlex_emulators::webhook::{CustomerMessage, signed_envelope};
@@ -201,10 +200,7 @@ mod tests {
                 flow_sid: None,
             },
         );
-        let bridge = crate::app::compose::bridge(
-            &config,
-            crate::app::compose::Ports::local(Arc::new(bot.clone()), Arc::new(twilio.clone())),
-        );
+        let bridge = crate::testing::bridge(&config, &bot, &twilio);
         Fixture {
             bridge,
             bot,

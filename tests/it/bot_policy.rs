@@ -12,9 +12,6 @@ use http::Method;
 use serde_json::{Value, json};
 
 use flexlex::app::bridge::Bridge;
-use flexlex::app::lambda::Event;
-use flexlex::app::telemetry::LogFormat;
-use flexlex::domain::deadline::Deadline;
 use flexlex::domain::plan::Reason;
 use flexlex::domain::timers::TimersState;
 use flexlex::outcome::{Outcome, Report};
@@ -23,7 +20,7 @@ use flexlex_emulators::twilio::{Fault, FaultKind, RecordedRequest, SeededConvers
 
 use crate::helpers::Stack;
 use crate::moto::{Moto, fifo_queue, moto, state_table};
-use crate::poller::{Poller, VISIBILITY_SECS, lambda_event};
+use crate::poller::{Poller, VISIBILITY_SECS, lanes, run_record};
 
 const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:policy.fifo";
 const CARD_TEXT: &str =
@@ -79,23 +76,12 @@ impl Fleet {
     /// is deleted from the queue.
     async fn deliver(&self, on: On) -> Vec<Report> {
         let batch = self.poller.receive(10).await;
-        let Event::Turns(turns) = Event::classify(lambda_event(&batch, QUEUE_ARN)) else {
-            panic!("an SQS event")
-        };
-        let split = flexlex::turn::batch::lanes(turns);
+        let split = lanes(&batch, QUEUE_ARN);
         assert!(split.unreadable.is_empty());
         let mut reports = Vec::new();
         let mut failed = Vec::new();
         for record in split.lanes.into_iter().flat_map(|lane| lane.jobs) {
-            let report = self
-                .bridge(on)
-                .turn_record(
-                    &record,
-                    Deadline::after(Duration::from_secs(20)),
-                    LogFormat::Text,
-                )
-                .await
-                .expect("the turn role's clients are given");
+            let report = run_record(self.bridge(on), &record, Duration::from_secs(20)).await;
             if matches!(report.outcome, Outcome::Failed(_)) {
                 failed.push(json!({"itemIdentifier": record.message_id}));
             }

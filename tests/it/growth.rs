@@ -41,7 +41,7 @@ use flexlex_emulators::twilio::{Fault, FaultKind, SeededConversation};
 
 use crate::helpers::{Stack, signed, url};
 use crate::moto::{Moto, fifo_queue, moto, state_table};
-use crate::poller::{Poller, VISIBILITY_SECS, invoke_batch, lambda_event};
+use crate::poller::{Poller, VISIBILITY_SECS, invoke_batch, lanes, run_record};
 
 const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:turns.fifo";
 
@@ -381,22 +381,13 @@ async fn a_thousand_turns_keep_the_state_item_small_and_an_old_duplicate_recogni
     assert_eq!(report.outcome, Outcome::Enqueued);
     let batch = g.poller.receive(10).await;
     assert_eq!(batch.len(), 1, "the queue took the repeat");
-    let event = lambda_event(&batch, QUEUE_ARN);
-    let flexlex::app::lambda::Event::Turns(turns) = flexlex::app::lambda::Event::classify(event)
-    else {
-        panic!("an SQS event")
-    };
-    let split = flexlex::turn::batch::lanes(turns);
-    let report = g
-        .stack
-        .bridge
-        .turn_record(
-            &split.lanes[0].jobs[0],
-            Deadline::after(Duration::from_secs(10)),
-            flexlex::app::telemetry::LogFormat::Text,
-        )
-        .await
-        .expect("the turn's clients build");
+    let split = lanes(&batch, QUEUE_ARN);
+    let report = run_record(
+        &g.stack.bridge,
+        &split.lanes[0].jobs[0],
+        Duration::from_secs(10),
+    )
+    .await;
     assert_eq!(report.outcome, Outcome::Ignored(Ignored::Duplicate));
     assert_eq!(report.trace.state_round_trips, 1);
     assert_eq!(lex_calls(&g), lex_before, "Lex is not asked {text:?} again");

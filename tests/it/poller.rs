@@ -159,6 +159,34 @@ pub fn lambda_event(batch: &[Message], queue_arn: &str) -> Value {
     json!({ "Records": records })
 }
 
+/// `batch` read as the function reads an SQS event: its records in per-conversation lanes, and
+/// the ones it could not read.
+pub fn lanes(batch: &[Message], queue_arn: &str) -> flexlex::turn::batch::Lanes {
+    let flexlex::app::lambda::Event::Turns(turns) =
+        flexlex::app::lambda::Event::classify(lambda_event(batch, queue_arn))
+    else {
+        panic!("an SQS event")
+    };
+    flexlex::turn::batch::lanes(turns)
+}
+
+/// Runs one `record` through the function's turn role as the SQS handler does, with `within`
+/// before its deadline: the record's own report.
+pub async fn run_record(
+    bridge: &flexlex::app::bridge::Bridge,
+    record: &flexlex::turn::batch::Queued,
+    within: std::time::Duration,
+) -> flexlex::outcome::Report {
+    bridge
+        .turn_record(
+            record,
+            flexlex::domain::deadline::Deadline::after(within),
+            flexlex::app::telemetry::LogFormat::Text,
+        )
+        .await
+        .expect("the turn role's clients are given")
+}
+
 /// The function's SQS handler (`app::lambda::invoke`) on `batch`, as the trigger invokes it
 /// with a 30 s deadline: its answer (the batch item failures).
 pub async fn invoke_batch(

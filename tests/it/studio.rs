@@ -8,7 +8,6 @@ use std::time::Duration;
 use http::Method;
 use serde_json::Value;
 
-use flexlex::domain::deadline::Deadline;
 use flexlex::outcome::{Ignored, Outcome, Rejected};
 use flexlex_emulators::twilio::{
     CustomerKind, Fault, FaultKind, ScopedWebhook, SeededConversation,
@@ -17,7 +16,7 @@ use flexlex_emulators::webhook::{StudioHandover, signature};
 
 use crate::helpers::{Stack, TOKEN, envelope, url};
 use crate::moto::{Moto, fifo_queue, moto, state_table};
-use crate::poller::{Poller, VISIBILITY_SECS, invoke_batch, lambda_event};
+use crate::poller::{Poller, VISIBILITY_SECS, invoke_batch, lanes, run_record};
 
 const FLOW: &str = "FW0123456789abcdef0123456789abcdef";
 const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:turns.fifo";
@@ -285,23 +284,14 @@ impl OnAws {
     async fn run_next(&self) -> flexlex::outcome::Report {
         let batch = self.poller.receive(10).await;
         assert_eq!(batch.len(), 1);
-        let flexlex::app::lambda::Event::Turns(turns) =
-            flexlex::app::lambda::Event::classify(lambda_event(&batch, QUEUE_ARN))
-        else {
-            panic!("an SQS event")
-        };
-        let split = flexlex::turn::batch::lanes(turns);
+        let split = lanes(&batch, QUEUE_ARN);
         assert_eq!(split.unreadable, []);
-        let report = self
-            .stack
-            .bridge
-            .turn_record(
-                &split.lanes[0].jobs[0],
-                Deadline::after(Duration::from_secs(10)),
-                flexlex::app::telemetry::LogFormat::Text,
-            )
-            .await
-            .expect("the turn role's clients are given");
+        let report = run_record(
+            &self.stack.bridge,
+            &split.lanes[0].jobs[0],
+            Duration::from_secs(10),
+        )
+        .await;
         self.poller.settle(&batch, &serde_json::json!({})).await;
         report
     }

@@ -12,7 +12,7 @@ use flexlex_emulators::twilio::{Fault, FaultKind, SeededConversation};
 
 use crate::helpers::{Stack, signed, stored_message_params, url};
 use crate::moto::{Moto, fifo_queue, moto, state_table};
-use crate::poller::{Poller, VISIBILITY_SECS, invoke_batch, lambda_event};
+use crate::poller::{Poller, VISIBILITY_SECS, invoke_batch, lanes, run_record};
 
 const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:turns.fifo";
 
@@ -65,23 +65,13 @@ impl Fleetless {
     /// record's own report; how many records came.
     async fn run_one(&self) -> (usize, flexlex::outcome::Report) {
         let batch = self.poller.receive(10).await;
-        let event = lambda_event(&batch, QUEUE_ARN);
-        let flexlex::app::lambda::Event::Turns(turns) =
-            flexlex::app::lambda::Event::classify(event)
-        else {
-            panic!("an SQS event")
-        };
-        let split = flexlex::turn::batch::lanes(turns);
-        let report = self
-            .stack
-            .bridge
-            .turn_record(
-                &split.lanes[0].jobs[0],
-                flexlex::domain::deadline::Deadline::after(Duration::from_secs(10)),
-                flexlex::app::telemetry::LogFormat::Text,
-            )
-            .await
-            .expect("the turn role's clients are given");
+        let split = lanes(&batch, QUEUE_ARN);
+        let report = run_record(
+            &self.stack.bridge,
+            &split.lanes[0].jobs[0],
+            Duration::from_secs(10),
+        )
+        .await;
         (batch.len(), report)
     }
 }
